@@ -1,0 +1,502 @@
+/*  =========================================================================
+    troupe.h - trees of actors (OS processes) that call, stream to and
+    supervise each other over ZeroMQ
+
+    This is the one public header. Every type is opaque. Functions return 0
+    or a negative TR_E* code (see TR_ERRORS and tr_strerror); the detail of
+    a failure is in a tr_error_t. Objects made by _open/_new are ended by
+    _close(&p)/_destroy(&p), which accept NULL and set the caller's pointer
+    to NULL. Timeouts are in milliseconds: -1 waits forever, 0 does not
+    wait. What recv/result/error functions hand out is borrowed, valid until
+    the next call on the same object.
+
+    Every actor runs all of its work on one thread: the root's main
+    function, every incoming call and every task spawned with
+    tr_task_spawn() is a coroutine on that thread. A blocking call of this
+    API (tr_portal_run, tr_sleep, tr_to_thread, tr_task_join, ...) parks
+    the calling task and lets the others run; it is a checkpoint: once the
+    task is cancelled it returns TR_ECANCELED, and the task is expected to
+    unwind and return. Blocking functions must be called from a task (the
+    root main, an exported function or a spawned task); called elsewhere
+    they return TR_EINVAL.
+    =========================================================================
+*/
+#ifndef TROUPE_H_INCLUDED
+#define TROUPE_H_INCLUDED
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_VERSION_MAJOR 0
+#define TR_VERSION_MINOR 1
+#define TR_VERSION_PATCH 0
+
+//  Wire protocol version carried in every hello. A peer with another
+//  major version is refused.
+#define TR_PROTOCOL_MAJOR 1
+#define TR_PROTOCOL_MINOR 0
+
+#if defined(TROUPE_BUILD) && defined(__GNUC__)
+#   define TR_EXPORT __attribute__ ((visibility ("default")))
+#else
+#   define TR_EXPORT
+#endif
+
+#if defined(__GNUC__)
+#   define TR_PRINTF(f, a) __attribute__ ((format (printf, f, a)))
+#else
+#   define TR_PRINTF(f, a)
+#endif
+
+//  --------------------------------------------------------------------------
+//  Return codes. One table makes the enum, tr_strerror() and tr_errname().
+
+#define TR_ERRORS(X) \
+    X (ECANCELED,   -1, "operation was cancelled") \
+    X (EREMOTE,     -2, "remote actor raised an error; see the error object") \
+    X (ETIMEDOUT,   -3, "deadline passed before the operation completed") \
+    X (ECLOSED,     -4, "channel or object is closed") \
+    X (EPROTO,      -5, "protocol violation") \
+    X (ENOTEXPOSED, -6, "function is not exported by that actor") \
+    X (ENOTFOUND,   -7, "no such actor, call or object") \
+    X (ECRASHED,    -8, "actor process died; see the error object") \
+    X (EINVAL,      -9, "invalid argument") \
+    X (ENOMEM,     -10, "out of memory") \
+    X (ESYS,       -11, "system call failed") \
+    X (ETOOBIG,    -12, "message exceeds a size, length or depth limit") \
+    X (EVERSION,   -13, "peer speaks an incompatible protocol version") \
+    X (EFORMAT,    -14, "value does not match the format string")
+
+typedef enum {
+    TR_OK = 0,
+#define TR_ERRORS_ENUM(name, value, text) TR_##name = value,
+    TR_ERRORS (TR_ERRORS_ENUM)
+#undef TR_ERRORS_ENUM
+} tr_rc_t;
+
+//  One line of text for a return code; never NULL.
+TR_EXPORT const char *
+    tr_strerror (int rc);
+
+//  The code's name without prefix ("ECANCELED"); "OK" for 0, "EUNKNOWN"
+//  for anything else. Never NULL.
+TR_EXPORT const char *
+    tr_errname (int rc);
+
+//  --------------------------------------------------------------------------
+//  Opaque types
+
+typedef struct tr_actor tr_actor_t;         //  this process's actor
+typedef struct tr_ctx tr_ctx_t;             //  one running task
+typedef struct tr_task tr_task_t;           //  handle on a spawned task
+typedef struct tr_nursery tr_nursery_t;     //  owns child actors
+typedef struct tr_portal tr_portal_t;       //  handle on a remote actor
+typedef struct tr_error tr_error_t;         //  boxed error, maybe a list
+typedef struct tr_args tr_args_t;           //  an encoded value to send
+typedef struct tr_value tr_value_t;         //  a received value, owned
+typedef struct tr_reply tr_reply_t;         //  where a function puts its result
+
+//  --------------------------------------------------------------------------
+//  Exported functions. Only functions in an actor's export table can be
+//  called by its peers; anything else is answered with TR_ENOTEXPOSED.
+//
+//  The function receives the call's arguments (the value the caller
+//  passed, an empty array when it passed NULL), sets its result with
+//  tr_reply_set() or tr_reply_pack() (nil when it sets none) and returns
+//  0. To fail, it returns tr_raise(...), or any negative code: a
+//  TR_EREMOTE coming from a call it made relays that remote error with this
+//  actor added to its chain; other codes are sent as an error whose type is
+//  the code's name.
+
+typedef int (tr_fn) (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out);
+
+typedef enum {
+    TR_CALL = 0,        //  request/response (tr_portal_run)
+    TR_CONTEXT = 1,     //  bidirectional context (tr_portal_open_context)
+    TR_STREAM = 2       //  one-way stream (tr_portal_open_stream_from)
+} tr_kind_t;
+
+//  Export flags.
+#define TR_THREAD 0x1u  //  run the whole function on a pooled worker thread;
+                        //  it may then call only tr_checkpoint, tr_raise,
+                        //  tr_reply_* and the tr_pack/tr_unpack family
+
+typedef struct {
+    const char *name;       //  name peers call it by; NULL ends the table
+    tr_fn *fn;
+    tr_kind_t kind;
+    unsigned flags;         //  TR_THREAD
+    size_t stack_size;      //  task stack for this function; 0 = actor default
+} tr_export_t;
+
+#define TR_FN(name, fn)         { (name), (fn), TR_CALL, 0, 0 }
+#define TR_FN_THREAD(name, fn)  { (name), (fn), TR_CALL, TR_THREAD, 0 }
+#define TR_EXPORTS_END          { NULL, NULL, TR_CALL, 0, 0 }
+
+//  --------------------------------------------------------------------------
+//  Configuration. Zero-initialise and set what you need: every 0 or NULL
+//  field takes the default named beside it.
+
+typedef struct {
+    const char *name;           //  actor name; default: basename of argv[0]
+    const tr_export_t *exports; //  export table ending with TR_EXPORTS_END
+    const char *worker_path;    //  binary that children run; default: this
+                                //  program (/proc/self/exe)
+    const char *bind;           //  where this actor's ROUTER binds: "ipc"
+                                //  (default: a fresh ipc path under
+                                //  $TMPDIR), "tcp" (tcp://127.0.0.1:*) or
+                                //  a ZeroMQ endpoint
+    size_t stack_size;          //  default task stack: 256 KiB
+    size_t max_msg_size;        //  largest frame accepted: 16 MiB
+    int max_depth;              //  deepest nesting accepted: 32
+    int threads;                //  tr_to_thread worker threads: 4
+    int cancel_ack_ms;          //  wait for a cancel ack: 1000
+    int drain_ms;               //  drain a closing child's channel: 500
+    int grace_ms;               //  grace before SIGTERM: 3000
+    int term_ms;                //  SIGTERM to SIGKILL: 1000
+    int hello_ms;               //  child hello deadline: 5000
+    int heartbeat_ivl_ms;       //  ZMTP heartbeat interval: 500
+    int heartbeat_timeout_ms;   //  ZMTP heartbeat timeout: 3000
+    int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
+} tr_config_t;
+
+//  --------------------------------------------------------------------------
+//  The entry point; every program calls it from main().
+//
+//  It decides the process's role. Started by a user it is the root: it
+//  starts the runtime and runs root_main(self, arg) as the first task, and
+//  returns root_main's return value once root_main has returned, every
+//  other task has ended and every child is reaped. Started by a parent's
+//  nursery (the environment says so) it is a child: it connects back, says
+//  hello, serves calls until it is cancelled or its parent is gone, and
+//  returns 0 (or 1 when it stopped because its parent died). With
+//  --tr-daemon it serves at --tr-bind ENDPOINT until SIGINT or SIGTERM.
+//  SIGINT or SIGTERM cancels the root's tasks and its children; tr_run then
+//  returns 130 or 143 unless root_main returned another non-zero code.
+//  Returns a negative TR_E* code when the runtime cannot start.
+TR_EXPORT int
+    tr_run (const tr_config_t *config, int argc, char **argv,
+            int (*root_main) (tr_actor_t *self, void *arg), void *arg);
+
+//  This actor's uid (name@uuid), name and the endpoint peers reach it at.
+TR_EXPORT const char *
+    tr_actor_uid (const tr_actor_t *self);
+TR_EXPORT const char *
+    tr_actor_name (const tr_actor_t *self);
+TR_EXPORT const char *
+    tr_actor_endpoint (const tr_actor_t *self);
+
+//  The context of the task that is running now, or NULL outside a task.
+TR_EXPORT tr_ctx_t *
+    tr_actor_ctx (tr_actor_t *self);
+
+//  The actor a task runs in.
+TR_EXPORT tr_actor_t *
+    tr_ctx_actor (tr_ctx_t *ctx);
+
+//  --------------------------------------------------------------------------
+//  Tasks and checkpoints
+
+//  Returns TR_ECANCELED once the task is cancelled, else 0. CPU-bound
+//  loops call it to stay cancellable. Never parks.
+TR_EXPORT int
+    tr_checkpoint (tr_ctx_t *ctx);
+
+//  True once the task has been cancelled.
+TR_EXPORT bool
+    tr_ctx_cancelled (tr_ctx_t *ctx);
+
+//  Park the task for ms milliseconds while the others run. Returns 0,
+//  TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_sleep (tr_ctx_t *ctx, int ms);
+
+//  Run fn(arg) on a pooled worker thread while the task waits; *ret (if
+//  not NULL) receives fn's return value. If the task is cancelled it stops
+//  waiting and returns TR_ECANCELED at once; the thread runs fn to its end
+//  and its result is dropped. fn must not call troupe functions other than
+//  tr_pack/tr_unpack. Returns 0, TR_ECANCELED, TR_ENOMEM or TR_EINVAL.
+TR_EXPORT int
+    tr_to_thread (tr_ctx_t *ctx, void *(*fn) (void *), void *arg, void **ret);
+
+//  Record an error of the given type (a short word such as "ValueError")
+//  and message on the task and return TR_EREMOTE, so that an exported
+//  function can `return tr_raise (ctx, "ValueError", "n=%d", n);`. Its
+//  caller's call returns TR_EREMOTE with that error, this actor as origin
+//  and the C frames of the raising task as traceback.
+TR_EXPORT int
+    tr_raise (tr_ctx_t *ctx, const char *type, const char *fmt, ...)
+    TR_PRINTF (3, 4);
+
+//  Start fn(ctx, arg) as a new task of this actor; it runs when the
+//  calling task next parks. *task is the handle to join or cancel it.
+//  Returns 0, TR_ENOMEM or TR_EINVAL.
+TR_EXPORT int
+    tr_task_spawn (tr_actor_t *self, int (*fn) (tr_ctx_t *ctx, void *arg),
+                   void *arg, tr_task_t **task);
+
+//  Ask the task to stop: its current or next checkpoint returns
+//  TR_ECANCELED. Never parks. Returns 0 or TR_EINVAL.
+TR_EXPORT int
+    tr_task_cancel (tr_task_t *task);
+
+//  Wait for the task to end, store its return value in *result (if not
+//  NULL), free it and set *task to NULL. If the waiting task is cancelled
+//  first it returns TR_ECANCELED and *task stays valid. Returns 0,
+//  TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_task_join (tr_task_t **task, int *result);
+
+//  --------------------------------------------------------------------------
+//  Replies (inside an exported function)
+
+//  Set the call's result to a copy of value. Returns 0, TR_ENOMEM or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_reply_set (tr_reply_t *out, const tr_args_t *value);
+
+//  Set the call's result from a tr_pack format. Returns 0, TR_EFORMAT or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_reply_pack (tr_reply_t *out, const char *fmt, ...);
+
+//  Set the call's result to a copy of a msgpack object.
+TR_EXPORT int
+    tr_reply_object (tr_reply_t *out, const msgpack_object *value);
+
+//  --------------------------------------------------------------------------
+//  Nurseries: a nursery owns the child actors started through it. Closing
+//  it waits for every run_in_actor result, cancels the children that are
+//  still running (each is asked, then SIGTERM, then SIGKILL after the
+//  grace periods) and reaps every one: nothing outlives it.
+
+//  Open a nursery in the calling task. Returns 0, TR_ENOMEM or TR_EINVAL.
+TR_EXPORT int
+    tr_nursery_open (tr_actor_t *self, tr_nursery_t **nursery);
+
+//  Options for one child. Zero-initialise; NULL fields take the config's.
+typedef struct {
+    const char *worker_path;        //  binary to run; default config's
+    const char *bind;               //  child's ROUTER bind; default config's
+    const char *const *env;         //  extra "KEY=VALUE" strings, NULL-ended
+} tr_spawn_opts_t;
+
+//  Spawn a child actor that serves calls until it is cancelled and return
+//  a portal on it (owned by the nursery) once it has said hello. A child
+//  that does not say hello within the hello deadline, that dies first, or
+//  whose spawning task is cancelled first is killed and reaped. Returns 0,
+//  TR_ECANCELED, TR_ETIMEDOUT, TR_ECRASHED, TR_ESYS, TR_ECLOSED (nursery
+//  closing) or TR_EINVAL.
+TR_EXPORT int
+    tr_nursery_start_actor (tr_nursery_t *self, const char *name,
+                            const tr_spawn_opts_t *opts, tr_portal_t **portal);
+
+//  Spawn a child actor and start fn(args) in it as its main task; its
+//  final message is kept by the portal (tr_portal_result) and the child is
+//  cancelled and reaped once it has answered. args is borrowed (NULL: no
+//  arguments). Returns as tr_nursery_start_actor.
+TR_EXPORT int
+    tr_nursery_run_in_actor (tr_nursery_t *self, const char *name,
+                             const char *fn, const tr_args_t *args,
+                             tr_portal_t **portal);
+
+//  The last spawn failure of this nursery (borrowed), or NULL: why a
+//  start_actor or run_in_actor failed, e.g. the child's exit status.
+TR_EXPORT const tr_error_t *
+    tr_nursery_error (const tr_nursery_t *self);
+
+//  Cancel every child: ask each to cancel (hard = false) or kill each at
+//  once (hard = true). Never parks; tr_nursery_close waits. Returns 0 or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_nursery_cancel (tr_nursery_t *self, bool hard);
+
+//  Wait for every run_in_actor result, cancel the children still running,
+//  reap all of them, free the nursery and its portals and set *nursery to
+//  NULL. If errors is not NULL it receives the list of the children's
+//  errors (caller destroys it). If the calling task is cancelled the
+//  children are cancelled at once; the nursery is still fully closed.
+//  Returns 0, or the first child's error code (TR_EREMOTE, TR_ECRASHED,
+//  ...), or TR_ECANCELED.
+TR_EXPORT int
+    tr_nursery_close (tr_nursery_t **nursery, tr_error_t **errors);
+
+//  --------------------------------------------------------------------------
+//  Portals: handles on remote actors. Portals from a nursery belong to it.
+
+//  Call fn(args) in the remote actor and wait for its result. args is
+//  borrowed (NULL: no arguments). On 0, *out (if not NULL) receives the
+//  result (destroy it with tr_value_destroy). Many tasks may call through
+//  one portal at once. If the calling task is cancelled, the remote call
+//  is cancelled and its ack awaited (up to cancel_ack_ms) before this
+//  returns TR_ECANCELED. Returns 0, TR_EREMOTE, TR_ENOTEXPOSED (the error
+//  names the function and actor), TR_ECRASHED, TR_ECLOSED, TR_ECANCELED,
+//  TR_ETOOBIG or TR_EINVAL; tr_portal_error() then has the detail.
+TR_EXPORT int
+    tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args,
+                   tr_value_t **out);
+
+//  The final value of a run_in_actor portal's main call. Waits for it the
+//  first time; later calls return the same value (nil included) at once.
+//  *value is borrowed from the portal. Returns 0, or the call's failure
+//  (TR_EREMOTE, TR_ECRASHED, ...) every time, or TR_ECANCELED, or
+//  TR_EINVAL for a portal with no main call.
+TR_EXPORT int
+    tr_portal_result (tr_portal_t *self, const msgpack_object **value);
+
+//  Ask the remote actor to cancel all its work and exit; wait up to
+//  timeout_ms for its ack. Returns 0, TR_ETIMEDOUT, TR_ECLOSED,
+//  TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_portal_cancel_actor (tr_portal_t *self, int timeout_ms);
+
+//  The last failure seen on this portal (borrowed), or NULL. Read it
+//  right after the failing call, before the task's next checkpoint.
+TR_EXPORT const tr_error_t *
+    tr_portal_error (const tr_portal_t *self);
+
+//  The remote actor's uid (name@uuid), ROUTER endpoint and process id
+//  (0 when it is not a local child).
+TR_EXPORT const char *
+    tr_portal_uid (const tr_portal_t *self);
+TR_EXPORT const char *
+    tr_portal_endpoint (const tr_portal_t *self);
+TR_EXPORT int
+    tr_portal_pid (const tr_portal_t *self);
+
+//  --------------------------------------------------------------------------
+//  Values. tr_pack builds a msgpack value from a jansson-style format:
+//      i int         I int64_t      u uint64_t     f double
+//      b bool (int)  n nil          s const char * (NULL packs nil)
+//      s# const char *, size_t      y const void *, size_t (bytes)
+//      o const msgpack_object *     [ ... ] array   { s:v ... } map
+//  Spaces, commas and colons between items are ignored.
+//  tr_unpack reads one with the same letters, taking pointers:
+//      i int *   I int64_t *   u uint64_t *   f double * (ints convert)
+//      b bool *  n nothing (must be nil)
+//      s const char ** (NUL-terminated: every value troupe hands out is)
+//      s# const char **, size_t *      y const void **, size_t *
+//      o const msgpack_object **       [ ... ] array (exact length;
+//      "..." after the items allows more)   { s:v ... } map by key
+//      ? before an item in a map: optional, left untouched if absent
+//  Pointers point into the object and live as long as it does.
+
+//  Encode a value; NULL (with the reason logged) if fmt is malformed or
+//  out of memory. Destroy with tr_args_destroy.
+TR_EXPORT tr_args_t *
+    tr_pack (const char *fmt, ...);
+TR_EXPORT tr_args_t *
+    tr_vpack (const char *fmt, va_list ap);
+
+//  Encode a copy of a msgpack object.
+TR_EXPORT tr_args_t *
+    tr_args_from_object (const msgpack_object *o);
+
+TR_EXPORT void
+    tr_args_destroy (tr_args_t **args);
+
+//  The encoded bytes.
+TR_EXPORT const void *
+    tr_args_data (const tr_args_t *args);
+TR_EXPORT size_t
+    tr_args_size (const tr_args_t *args);
+
+//  Decode per fmt. Returns 0, TR_EFORMAT (mismatch of format and value;
+//  the message says where) or TR_EINVAL. If msg is not NULL a reason of
+//  up to msg_size bytes is written there on failure.
+TR_EXPORT int
+    tr_unpack (const msgpack_object *o, const char *fmt, ...);
+TR_EXPORT int
+    tr_vunpack (const msgpack_object *o, const char *fmt, va_list ap);
+TR_EXPORT int
+    tr_unpack_ex (const msgpack_object *o, char *msg, size_t msg_size,
+                  const char *fmt, ...);
+
+//  A received value and the memory it lives in.
+TR_EXPORT const msgpack_object *
+    tr_value_object (const tr_value_t *value);
+
+//  Decode encoded msgpack bytes into a new value (strings NUL-terminated).
+//  Returns NULL on malformed input.
+TR_EXPORT tr_value_t *
+    tr_value_decode (const void *data, size_t size);
+
+TR_EXPORT void
+    tr_value_destroy (tr_value_t **value);
+
+//  --------------------------------------------------------------------------
+//  Errors. A tr_error_t is a boxed error: the code (TR_EREMOTE,
+//  TR_ECRASHED, ...), a type ("ValueError", "Crashed", "NotExposed"), a
+//  message, the uid of the actor where it arose, the chain of actors it
+//  passed through (origin first) and the C frames where it was raised. A
+//  nursery's errors come as a list linked by tr_error_next.
+
+TR_EXPORT int
+    tr_error_code (const tr_error_t *self);
+TR_EXPORT const char *
+    tr_error_type (const tr_error_t *self);
+TR_EXPORT const char *
+    tr_error_message (const tr_error_t *self);
+TR_EXPORT const char *
+    tr_error_origin (const tr_error_t *self);
+
+//  Number of actors in the chain and the i-th one (0 = origin).
+TR_EXPORT size_t
+    tr_error_hops (const tr_error_t *self);
+TR_EXPORT const char *
+    tr_error_hop (const tr_error_t *self, size_t index);
+
+//  The C frames captured at the origin, one per line ("" if none).
+TR_EXPORT const char *
+    tr_error_frames (const tr_error_t *self);
+
+//  For TR_ECRASHED: the exit status, or the signal that killed the actor
+//  (the other is 0).
+TR_EXPORT int
+    tr_error_exit_status (const tr_error_t *self);
+TR_EXPORT int
+    tr_error_signal (const tr_error_t *self);
+
+//  The next error of a list, or NULL.
+TR_EXPORT const tr_error_t *
+    tr_error_next (const tr_error_t *self);
+
+//  The whole error as text, traceback included (caller frees).
+TR_EXPORT char *
+    tr_error_format (const tr_error_t *self);
+
+TR_EXPORT tr_error_t *
+    tr_error_dup (const tr_error_t *self);
+
+//  Destroy the error and every error after it in its list.
+TR_EXPORT void
+    tr_error_destroy (tr_error_t **self);
+
+//  --------------------------------------------------------------------------
+//  Logging: lines go to stderr through czmq's zsys log, prefixed with the
+//  actor's name and pid, filtered by TROUPE_LOGLEVEL=error|warning|info|debug
+//  (default: warning). id is a short stable tag such as "TR-BAD-FRAME".
+
+typedef enum {
+    TR_LOG_ERROR = 0,
+    TR_LOG_WARNING = 1,
+    TR_LOG_INFO = 2,
+    TR_LOG_DEBUG = 3
+} tr_loglevel_t;
+
+TR_EXPORT void
+    tr_log (tr_loglevel_t level, const char *id, const char *fmt, ...)
+    TR_PRINTF (3, 4);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,952 @@
+/*  =========================================================================
+    runtime.c - the runtime thread: one poll loop that owns every socket
+
+    Each actor is one process with one thread that does all of its work.
+    The loop owns the ROUTER that peers call in on, the DEALER a child
+    opened to its parent, the pidfds of its children and of its parent,
+    the self-pipe that signal handlers write to and the eventfd of the
+    worker pool. Between polls it runs every ready task (task.c) until each
+    parks; a task parks on a blocking API call and the loop wakes it when
+    the frame, timer, exit or thread result it waits for arrives. Frames
+    are decoded once here and routed by (channel, cid): commands start
+    serving tasks (actor.c), answers complete pending calls (portal.c).
+
+    Nothing here takes a lock and nothing hands a message to another
+    thread: a call costs raw libzmq's path plus one encode, one decode and
+    two coroutine switches.
+    =========================================================================
+*/
+#include "troupe_private.h"
+#include <czmq.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+tri_rt_t *tri_rt = NULL;
+
+//  Frames read from one socket before the loop runs tasks again.
+#define TRI_BATCH 64
+
+//  --------------------------------------------------------------------------
+//  Signals: handlers only write to the self-pipe (rule 12).
+
+static int s_sig_fd = -1;
+
+static void
+s_on_signal (int sig)
+{
+    int saved = errno;
+    unsigned char byte = (unsigned char) sig;
+    if (s_sig_fd >= 0 && write (s_sig_fd, &byte, 1) < 0) {
+        //  The pipe is full: a signal is already pending.
+    }
+    errno = saved;
+}
+
+#if !defined(TR_ASAN)
+//  A fault in a task's guard page is a stack overflow: say so, then let the
+//  default action kill the process so the parent reports the crash.
+static void
+s_on_segv (int sig, siginfo_t *info, void *uctx)
+{
+    (void) uctx;
+    if (tri_task_is_guard (info->si_addr)) {
+        static const char text [] = "troupe: stack overflow in a task; raise the export's stack_size\n";
+        if (write (STDERR_FILENO, text, sizeof text - 1) < 0) {
+            //  Nothing to do: the process is about to die anyway.
+        }
+    }
+    signal (sig, SIG_DFL);
+}
+#endif
+
+static void
+s_install_signals (void)
+{
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    signal (SIGPIPE, SIG_IGN);
+#if !defined(TR_ASAN)
+    static uint8_t *altstack = NULL;
+    if (!altstack && (altstack = malloc (SIGSTKSZ * 2))) {
+        stack_t ss = { .ss_sp = altstack, .ss_size = SIGSTKSZ * 2, .ss_flags = 0 };
+        sigaltstack (&ss, NULL);
+    }
+    struct sigaction segv;
+    memset (&segv, 0, sizeof segv);
+    segv.sa_sigaction = s_on_segv;
+    segv.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+    sigemptyset (&segv.sa_mask);
+    sigaction (SIGSEGV, &segv, NULL);
+#endif
+}
+
+static void
+s_restore_signals (void)
+{
+    signal (SIGINT, SIG_DFL);
+    signal (SIGTERM, SIG_DFL);
+    s_sig_fd = -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Configuration defaults, filled in once.
+
+static void
+s_fill_defaults (tr_config_t *c)
+{
+#define DEFAULT(field, value) if (c->field <= 0) c->field = (value)
+    DEFAULT (stack_size, TRI_DEFAULT_STACK);
+    DEFAULT (max_msg_size, TRI_DEFAULT_MAX_MSG);
+    DEFAULT (max_depth, TRI_DEFAULT_MAX_DEPTH);
+    DEFAULT (threads, TRI_DEFAULT_THREADS);
+    DEFAULT (cancel_ack_ms, TRI_DEFAULT_CANCEL_ACK_MS);
+    DEFAULT (drain_ms, TRI_DEFAULT_DRAIN_MS);
+    DEFAULT (grace_ms, TRI_DEFAULT_GRACE_MS);
+    DEFAULT (term_ms, TRI_DEFAULT_TERM_MS);
+    DEFAULT (hello_ms, TRI_DEFAULT_HELLO_MS);
+    DEFAULT (heartbeat_ivl_ms, TRI_DEFAULT_HB_IVL_MS);
+    DEFAULT (heartbeat_timeout_ms, TRI_DEFAULT_HB_TIMEOUT_MS);
+    DEFAULT (linger_ms, TRI_DEFAULT_LINGER_MS);
+#undef DEFAULT
+    if (c->max_depth > 64)
+        c->max_depth = 64;
+}
+
+//  --------------------------------------------------------------------------
+//  Sockets
+
+static void
+s_socket_options (void *socket)
+{
+    const tr_config_t *c = &tri_rt->config;
+    int64_t max = (int64_t) c->max_msg_size;
+    int zero = 0;
+    zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    zmq_setsockopt (socket, ZMQ_LINGER, &c->linger_ms, sizeof c->linger_ms);
+    zmq_setsockopt (socket, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &c->heartbeat_ivl_ms, sizeof (int));
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &c->heartbeat_timeout_ms, sizeof (int));
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &c->heartbeat_timeout_ms, sizeof (int));
+}
+
+//  "ipc" and "tcp" name a fresh private endpoint; anything else is used
+//  as it is.
+static int
+s_bind (void *router, const char *bind, char **endpoint)
+{
+    char address [256];
+    if (!bind || streq (bind, "ipc")) {
+        const char *tmp = getenv ("TMPDIR");
+        if (!tmp || !*tmp || strlen (tmp) > 60)
+            tmp = "/tmp";
+        snprintf (address, sizeof address, "ipc://%s/troupe-%d-%08x.ipc",
+                  tmp, (int) getpid (), (unsigned) randof (0x7fffffff));
+    }
+    else
+    if (streq (bind, "tcp"))
+        snprintf (address, sizeof address, "tcp://127.0.0.1:*");
+    else
+        snprintf (address, sizeof address, "%s", bind);
+    if (zmq_bind (router, address)) {
+        tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
+        return TR_ESYS;
+    }
+    char last [256];
+    size_t size = sizeof last;
+    zmq_getsockopt (router, ZMQ_LAST_ENDPOINT, last, &size);
+    *endpoint = strdup (last);
+    return *endpoint? 0: TR_ENOMEM;
+}
+
+//  --------------------------------------------------------------------------
+//  Start and stop
+
+static size_t
+s_cid_hash (const void *key)
+{
+    uint64_t x = (uint64_t) (uintptr_t) key;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t) x;
+}
+
+static int
+s_cid_compare (const void *a, const void *b)
+{
+    return a == b? 0: ((uintptr_t) a < (uintptr_t) b? -1: 1);
+}
+
+int
+tri_rt_start (const tr_config_t *config, const char *name, const char *uid,
+              const char *bind)
+{
+    assert (!tri_rt);
+    //  czmq's own SIGINT/SIGTERM handlers would swallow rule 12's signals.
+    zsys_handler_set (NULL);
+    tri_rt = calloc (1, sizeof *tri_rt);
+    if (!tri_rt)
+        return TR_ENOMEM;
+    tri_rt_t *rt = tri_rt;
+    if (config)
+        rt->config = *config;
+    s_fill_defaults (&rt->config);
+    rt->limits.max_size = rt->config.max_msg_size;
+    rt->limits.max_depth = rt->config.max_depth;
+    rt->parent_pidfd = -1;
+    rt->sig_pipe [0] = rt->sig_pipe [1] = -1;
+    rt->next_cid = 0;
+    rt->actor.name = strdup (name);
+    rt->actor.uid = strdup (uid);
+    msgpack_sbuffer_init (&rt->sbuf);
+    msgpack_packer_init (&rt->pk, &rt->sbuf, msgpack_sbuffer_write);
+    tri_log_init (name);
+
+    int rc = TR_ENOMEM;
+    rt->channels = zhashx_new ();
+    rt->calls = zhashx_new ();
+    if (!rt->actor.name || !rt->actor.uid || !rt->channels || !rt->calls)
+        goto fail;
+    zhashx_set_key_hasher (rt->calls, s_cid_hash);
+    zhashx_set_key_comparator (rt->calls, s_cid_compare);
+    zhashx_set_key_duplicator (rt->calls, NULL);
+    zhashx_set_key_destructor (rt->calls, NULL);
+
+    rc = TR_ESYS;
+    if (pipe2 (rt->sig_pipe, O_NONBLOCK | O_CLOEXEC))
+        goto fail;
+    s_sig_fd = rt->sig_pipe [1];
+    s_install_signals ();
+    if ((rc = tri_sched_init (rt->config.stack_size, rt->config.threads)))
+        goto fail;
+    rc = TR_ESYS;
+    if (!(rt->zctx = zmq_ctx_new ()))
+        goto fail;
+    zmq_ctx_set (rt->zctx, ZMQ_BLOCKY, 0);
+    if (!(rt->router = zmq_socket (rt->zctx, ZMQ_ROUTER)))
+        goto fail;
+    int one = 1;
+    zmq_setsockopt (rt->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    s_socket_options (rt->router);
+    if ((rc = s_bind (rt->router, bind? bind: rt->config.bind, &rt->actor.endpoint)))
+        goto fail;
+    tri_log_debug ("TR-START", "%s serving at %s", uid, rt->actor.endpoint);
+    return 0;
+fail:
+    tri_rt_stop ();
+    return rc;
+}
+
+static void
+s_close_socket (void **socket)
+{
+    if (*socket) {
+        zmq_close (*socket);
+        *socket = NULL;
+    }
+}
+
+void
+tri_rt_stop (void)
+{
+    tri_rt_t *rt = tri_rt;
+    if (!rt)
+        return;
+    //  Every channel goes; pending calls and serves are gone by now.
+    if (rt->channels) {
+        tri_channel_t *channel;
+        while ((channel = zhashx_first (rt->channels))) {
+            zhashx_delete (rt->channels, channel->key);
+            if (!channel->closed)
+                tri_channel_close (channel, NULL, false);
+            tri_channel_unref (&channel);
+        }
+        zhashx_destroy (&rt->channels);
+    }
+    if (rt->parent) {
+        if (!rt->parent->closed)
+            tri_channel_close (rt->parent, NULL, false);
+        tri_channel_unref (&rt->parent);
+    }
+    zhashx_destroy (&rt->calls);
+    s_close_socket (&rt->parent_dealer);
+    s_close_socket (&rt->router);
+    if (rt->zctx)
+        zmq_ctx_term (rt->zctx);
+    tri_sched_term ();
+    s_restore_signals ();
+    if (rt->sig_pipe [0] >= 0)
+        close (rt->sig_pipe [0]);
+    if (rt->sig_pipe [1] >= 0)
+        close (rt->sig_pipe [1]);
+    if (rt->parent_pidfd >= 0)
+        close (rt->parent_pidfd);
+    msgpack_sbuffer_destroy (&rt->sbuf);
+    free (rt->actor.name);
+    free (rt->actor.uid);
+    free (rt->actor.endpoint);
+    free (rt);
+    tri_rt = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Channels
+
+static char *
+s_hex (const uint8_t *data, size_t size)
+{
+    static const char digits [] = "0123456789abcdef";
+    char *hex = malloc (size * 2 + 1);
+    if (!hex)
+        return NULL;
+    for (size_t i = 0; i < size; i++) {
+        hex [2 * i] = digits [data [i] >> 4];
+        hex [2 * i + 1] = digits [data [i] & 15];
+    }
+    hex [size * 2] = 0;
+    return hex;
+}
+
+static tri_channel_t *
+s_channel_new (void *socket, const uint8_t *rid, size_t rid_size)
+{
+    tri_channel_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->socket = socket;
+    self->drain_deadline = -1;
+    self->refs = 1;
+    if (rid_size) {
+        memcpy (self->rid, rid, rid_size);
+        self->rid_size = rid_size;
+    }
+    if (!(self->key = s_hex (rid, rid_size))) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+tri_channel_ref (tri_channel_t *self)
+{
+    assert (self);
+    self->refs++;
+}
+
+void
+tri_channel_unref (tri_channel_t **self_p)
+{
+    assert (self_p);
+    tri_channel_t *self = *self_p;
+    *self_p = NULL;
+    if (!self || --self->refs > 0)
+        return;
+    assert (!self->calls && !self->serves);
+    if (tri_rt && tri_rt->last_channel == self)
+        tri_rt->last_channel = NULL;
+    tr_error_destroy (&self->death);
+    free (self->key);
+    free (self->uid);
+    free (self->endpoint);
+    free (self);
+}
+
+static int
+s_send_raw (void *socket, const uint8_t *rid, size_t rid_size,
+            const void *data, size_t size)
+{
+    if (rid_size && zmq_send (socket, rid, rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send (socket, data, size, ZMQ_DONTWAIT) < 0? -1: 0;
+}
+
+int
+tri_channel_send (tri_channel_t *self)
+{
+    tri_rt_t *rt = tri_rt;
+    int rc = 0;
+    if (self->closed)
+        rc = TR_ECLOSED;
+    else
+    if (s_send_raw (self->socket, self->rid, self->rid_size, rt->sbuf.data, rt->sbuf.size)) {
+        tri_log_debug ("TR-SEND", "send to %s failed: %s",
+                       self->uid? self->uid: self->key, zmq_strerror (errno));
+        rc = TR_ECLOSED;
+        if (errno == EHOSTUNREACH)
+            tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
+                               "%s is no longer connected", self->uid? self->uid: "peer"),
+                               self->child != NULL);
+    }
+    msgpack_sbuffer_clear (&rt->sbuf);
+    return rc;
+}
+
+int
+tri_channel_send_empty (tri_channel_t *self, tri_type_t type, uint64_t cid)
+{
+    tri_msg_begin (&tri_rt->pk, type, cid);
+    msgpack_pack_nil (&tri_rt->pk);
+    return tri_channel_send (self);
+}
+
+int
+tri_channel_send_error (tri_channel_t *self, uint64_t cid, const tr_error_t *err)
+{
+    tri_msg_begin (&tri_rt->pk, TRI_ERROR, cid);
+    tri_error_pack (&tri_rt->pk, err);
+    return tri_channel_send (self);
+}
+
+//  An error message to a channel, or to a peer we hold no channel for.
+static int
+s_reply_errorv (void *socket, const uint8_t *rid, size_t rid_size,
+                tri_channel_t *channel, uint64_t cid, int code, const char *type,
+                const char *fmt, va_list ap)
+{
+    tri_rt_t *rt = tri_rt;
+    tr_error_t *err = tri_error_newv (code, type, rt->actor.uid, fmt, ap);
+    if (!err)
+        return TR_ENOMEM;
+    int rc = 0;
+    if (channel)
+        rc = tri_channel_send_error (channel, cid, err);
+    else {
+        tri_msg_begin (&rt->pk, TRI_ERROR, cid);
+        tri_error_pack (&rt->pk, err);
+        if (s_send_raw (socket, rid, rid_size, rt->sbuf.data, rt->sbuf.size))
+            rc = TR_ECLOSED;
+        msgpack_sbuffer_clear (&rt->sbuf);
+    }
+    tr_error_destroy (&err);
+    return rc;
+}
+
+int
+tri_channel_reply_error (tri_channel_t *self, uint64_t cid, int code,
+                         const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = s_reply_errorv (NULL, NULL, 0, self, cid, code, type, fmt, ap);
+    va_end (ap);
+    return rc;
+}
+
+static int
+s_reply_error_raw (void *socket, const uint8_t *rid, size_t rid_size, uint64_t cid,
+                   int code, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = s_reply_errorv (socket, rid, rid_size, NULL, cid, code, type, fmt, ap);
+    va_end (ap);
+    return rc;
+}
+
+//  Fail every pending call on a closed channel.
+static void
+s_channel_fail_calls (tri_channel_t *self)
+{
+    tr_error_t *why = self->death;
+    tr_error_t *fallback = NULL;
+    if (!why)
+        why = fallback = tri_error_new (TR_ECLOSED, "Closed", self->uid,
+                                        "channel to %s closed", self->uid? self->uid: "peer");
+    while (self->calls)
+        tri_call_fail (self->calls, why);
+    tr_error_destroy (&fallback);
+    self->drain_deadline = -1;
+}
+
+void
+tri_channel_close (tri_channel_t *self, tr_error_t *death, bool drain)
+{
+    tri_rt_t *rt = tri_rt;
+    if (death) {
+        tr_error_destroy (&self->death);
+        self->death = death;
+    }
+    if (self->closed)
+        return;
+    self->closed = true;
+    if (self->ack_waiter)
+        tri_task_wake (self->ack_waiter, TR_ECLOSED);
+    tri_serve_channel_closed (self);
+    if (drain && self->calls) {
+        //  Answers the peer sent before it went may still be queued
+        //  (rule 3): give them the drain period.
+        self->drain_deadline = tri_now_ms () + rt->config.drain_ms;
+        tri_channel_ref (self);
+        self->next_dying = rt->dying;
+        rt->dying = self;
+    }
+    else
+        s_channel_fail_calls (self);
+}
+
+static void
+s_expire_dying (int64_t now)
+{
+    tri_channel_t **link = &tri_rt->dying;
+    while (*link) {
+        tri_channel_t *channel = *link;
+        if (!channel->calls || now >= channel->drain_deadline) {
+            *link = channel->next_dying;
+            s_channel_fail_calls (channel);
+            tri_channel_unref (&channel);
+        }
+        else
+            link = &channel->next_dying;
+    }
+}
+
+static int64_t
+s_dying_deadline (void)
+{
+    int64_t deadline = -1;
+    for (tri_channel_t *c = tri_rt->dying; c; c = c->next_dying)
+        deadline = tri_deadline_min (deadline, c->drain_deadline);
+    return deadline;
+}
+
+//  --------------------------------------------------------------------------
+//  Incoming frames
+
+//  Log a peer's bad frame once per peer at warning level, then at debug.
+static void
+s_log_bad (tri_channel_t *channel, const char *who, const char *why)
+{
+    static char last_peer [512];
+    if (channel && channel->uid && streq (last_peer, channel->uid)) {
+        tri_log_debug ("TR-BAD-FRAME", "%s: %s", who, why);
+        return;
+    }
+    if (channel && channel->uid)
+        snprintf (last_peer, sizeof last_peer, "%s", channel->uid);
+    tri_log_warn ("TR-BAD-FRAME", "%s: %s", who, why);
+}
+
+static void
+s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
+{
+    tri_rt_t *rt = tri_rt;
+    tri_hello_t hello;
+    char why [256];
+    if (tri_msg_read_hello (msg, &hello, why, sizeof why)) {
+        s_log_bad (NULL, "hello", why);
+        s_reply_error_raw (rt->router, rid, rid_size, msg->cid, TR_EPROTO, "ProtocolError", "%s", why);
+        return;
+    }
+    if (hello.major != TR_PROTOCOL_MAJOR) {
+        tri_log_warn ("TR-VERSION", "%s speaks protocol %d.%d, this actor speaks %d.%d: refused",
+                      hello.uid, hello.major, hello.minor, TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+        s_reply_error_raw (rt->router, rid, rid_size, msg->cid, TR_EVERSION, "VersionMismatch",
+                           "peer %s speaks protocol %d.%d, %s speaks %d.%d",
+                           hello.uid, hello.major, hello.minor, rt->actor.uid,
+                           TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+        tri_child_t *child = tri_child_hello (hello.uid, NULL);
+        if (child && child->hello_waiter)
+            tri_task_wake (child->hello_waiter, TR_EVERSION);
+        return;
+    }
+    tri_channel_t *channel = s_channel_new (rt->router, rid, rid_size);
+    if (!channel || !(channel->uid = strdup (hello.uid))
+    ||  !(channel->endpoint = strdup (hello.endpoint))) {
+        if (channel)
+            tri_channel_unref (&channel);
+        return;
+    }
+    channel->pid = (int) hello.pid;
+    zhashx_insert (rt->channels, channel->key, channel);
+    rt->last_channel = channel;
+    tri_log_debug ("TR-HELLO", "hello from %s at %s", channel->uid, channel->endpoint);
+    //  Answer with ours, so the peer knows who and what version we are.
+    tri_hello_t mine = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
+                         rt->actor.endpoint, (int64_t) getpid () };
+    tri_msg_begin (&rt->pk, TRI_HELLO, 0);
+    tri_msg_pack_hello (&rt->pk, &mine);
+    tri_channel_send (channel);
+    tri_child_hello (channel->uid, channel);
+}
+
+//  Actor cancel requested by a peer (cid 0): cancel everything, ack when
+//  every task has ended (actor.c's loop end sends it).
+static void
+s_on_actor_cancel (tri_channel_t *channel)
+{
+    tri_rt_t *rt = tri_rt;
+    tri_log_debug ("TR-CANCEL", "%s asked us to cancel", channel->uid);
+    if (!rt->cancel_from) {
+        rt->cancel_from = channel;
+        tri_channel_ref (channel);
+    }
+    rt->stopping = true;
+    tri_actor_cancel_all ();
+}
+
+static void
+s_dispatch (tri_channel_t *channel, tri_msg_t *msg)
+{
+    tri_rt_t *rt = tri_rt;
+    switch (msg->type) {
+        case TRI_CMD:
+            tri_serve_cmd (channel, msg);
+            return;
+        case TRI_RETURN:
+        case TRI_ERROR:
+        case TRI_ACK:
+            if (msg->type == TRI_ACK && msg->cid == 0) {
+                channel->acked = true;
+                if (channel->ack_waiter)
+                    tri_task_wake (channel->ack_waiter, 0);
+                break;
+            }
+            if (msg->cid == 0 || msg->cid > rt->next_cid) {
+                //  Never answer an error with an error: two actors would
+                //  trade them forever.
+                if (msg->type == TRI_ERROR) {
+                    tr_error_t *err = tri_error_unpack (&msg->body, channel->uid);
+                    tri_log_warn ("TR-PEER-ERROR", "%s reports: %s: %s", channel->uid,
+                                  err? err->type: "?", err? err->message: "?");
+                    tr_error_destroy (&err);
+                }
+                else {
+                    s_log_bad (channel, channel->uid, "answer to a call never made");
+                    tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
+                                             "%s for cid %llu, which %s never sent",
+                                             tri_msg_type_name (msg->type),
+                                             (unsigned long long) msg->cid, rt->actor.uid);
+                }
+                break;
+            }
+            tri_call_answer (msg->cid, msg, channel);
+            return;
+        case TRI_CANCEL:
+            if (msg->cid == 0)
+                s_on_actor_cancel (channel);
+            else
+                tri_serve_cancel (channel, msg->cid);
+            break;
+        case TRI_PING:
+            tri_channel_send_empty (channel, TRI_PONG, msg->cid);
+            break;
+        case TRI_PONG:
+            break;
+        case TRI_HELLO:
+            s_log_bad (channel, channel->uid, "second hello");
+            tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
+                                     "hello already received from %s", channel->uid);
+            break;
+        default:
+            s_log_bad (channel, channel->uid, "unexpected message type");
+            tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
+                                     "%s (cid %llu) was not expected: no stream or context "
+                                     "is open with that cid", tri_msg_type_name (msg->type),
+                                     (unsigned long long) msg->cid);
+            break;
+    }
+    tri_msg_destroy (&msg);
+}
+
+//  One frame from the ROUTER (rid already read).
+static void
+s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
+{
+    tri_rt_t *rt = tri_rt;
+    tri_channel_t *channel = rt->last_channel;
+    if (!channel || channel->rid_size != rid_size || memcmp (channel->rid, rid, rid_size)) {
+        char key [520];
+        for (size_t i = 0; i < rid_size; i++)
+            sprintf (key + 2 * i, "%02x", rid [i]);
+        key [2 * rid_size] = 0;
+        channel = zhashx_lookup (rt->channels, key);
+        if (channel)
+            rt->last_channel = channel;
+    }
+    tri_msg_t *msg = NULL;
+    uint64_t cid = 0;
+    char why [256];
+    int rc = tri_msg_decode (frame, &rt->limits, &msg, &cid, why, sizeof why);
+    if (rc) {
+        s_log_bad (channel, channel && channel->uid? channel->uid: "unknown peer", why);
+        s_reply_error_raw (rt->router, rid, rid_size, cid, rc,
+                           rc == TR_ETOOBIG? "TooBig": "ProtocolError", "%s", why);
+        return;
+    }
+    if (!channel) {
+        if (msg->type == TRI_HELLO)
+            s_on_hello (rid, rid_size, msg);
+        else {
+            s_log_bad (NULL, "unknown peer", "frame before hello");
+            s_reply_error_raw (rt->router, rid, rid_size, msg->cid, TR_EPROTO, "ProtocolError",
+                               "%s before hello: say hello first", tri_msg_type_name (msg->type));
+        }
+        tri_msg_destroy (&msg);
+        return;
+    }
+    s_dispatch (channel, msg);
+}
+
+static void
+s_read_router (void)
+{
+    tri_rt_t *rt = tri_rt;
+    for (int i = 0; i < TRI_BATCH; i++) {
+        zmq_msg_t rid, frame;
+        zmq_msg_init (&rid);
+        if (zmq_msg_recv (&rid, rt->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&rid);
+            return;
+        }
+        zmq_msg_init (&frame);
+        int more = zmq_msg_more (&rid);
+        if (!more || zmq_msg_recv (&frame, rt->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            zmq_msg_close (&rid);
+            continue;
+        }
+        const uint8_t *id = zmq_msg_data (&rid);
+        size_t id_size = zmq_msg_size (&rid);
+        if (zmq_msg_more (&frame)) {
+            //  One frame per message: drop the rest and say so.
+            zmq_msg_t extra;
+            zmq_msg_init (&extra);
+            while (zmq_msg_more (&frame) && zmq_msg_recv (&extra, rt->router, ZMQ_DONTWAIT) >= 0)
+                if (!zmq_msg_more (&extra))
+                    break;
+            zmq_msg_close (&extra);
+            zmq_msg_close (&frame);
+            s_log_bad (NULL, "peer", "multipart message");
+            s_reply_error_raw (rt->router, id, id_size, 0, TR_EPROTO, "ProtocolError",
+                               "a message must be one frame");
+        }
+        else
+            s_on_router_frame (id, id_size, &frame);
+        zmq_msg_close (&rid);
+    }
+}
+
+static void
+s_read_parent (void)
+{
+    tri_rt_t *rt = tri_rt;
+    for (int i = 0; i < TRI_BATCH && rt->parent_dealer; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, rt->parent_dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return;
+        }
+        tri_msg_t *msg = NULL;
+        uint64_t cid = 0;
+        char why [256];
+        if (tri_msg_decode (&frame, &rt->limits, &msg, &cid, why, sizeof why)) {
+            s_log_bad (rt->parent, "parent", why);
+            continue;
+        }
+        if (msg->type == TRI_HELLO) {
+            tri_hello_t hello;
+            if (tri_msg_read_hello (msg, &hello, why, sizeof why) == 0) {
+                char *uid = strdup (hello.uid);
+                char *endpoint = strdup (hello.endpoint);
+                if (uid && endpoint) {
+                    free (rt->parent->uid);
+                    free (rt->parent->endpoint);
+                    rt->parent->uid = uid;
+                    rt->parent->endpoint = endpoint;
+                }
+                else {
+                    free (uid);
+                    free (endpoint);
+                }
+            }
+            tri_msg_destroy (&msg);
+            continue;
+        }
+        s_dispatch (rt->parent, msg);
+    }
+}
+
+static void
+s_read_signals (void)
+{
+    tri_rt_t *rt = tri_rt;
+    unsigned char sig;
+    while (read (rt->sig_pipe [0], &sig, 1) == 1) {
+        rt->signals++;
+        rt->last_signal = sig;
+        if (rt->signals == 1) {
+            tri_log_info ("TR-SIGNAL", "signal %d: cancelling", sig);
+            rt->stopping = true;
+            tri_actor_cancel_all ();
+        }
+        else {
+            tri_log_warn ("TR-SIGNAL", "signal %d again: killing every child", sig);
+            for (tri_child_t *c = rt->children; c; c = c->next)
+                tri_child_signal (c, SIGKILL);
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The loop
+
+void
+tri_rt_loop (bool (*done) (void))
+{
+    tri_rt_t *rt = tri_rt;
+    zmq_pollitem_t fixed [8];
+    zmq_pollitem_t *items = fixed;
+    size_t capacity = 8;
+    while (true) {
+        tri_sched_run ();
+        if (done ())
+            break;
+        size_t children = 0;
+        for (tri_child_t *c = rt->children; c; c = c->next)
+            children += c->pidfd >= 0;
+        if (children + 6 > capacity) {
+            capacity = (children + 6) * 2;
+            zmq_pollitem_t *bigger = malloc (capacity * sizeof *bigger);
+            assert (bigger);
+            if (items != fixed)
+                free (items);
+            items = bigger;
+        }
+        size_t n = 0;
+        items [n++] = (zmq_pollitem_t) { rt->router, 0, ZMQ_POLLIN, 0 };
+        size_t parent_at = n;
+        if (rt->parent_dealer)
+            items [n++] = (zmq_pollitem_t) { rt->parent_dealer, 0, ZMQ_POLLIN, 0 };
+        size_t fds_at = n;
+        items [n++] = (zmq_pollitem_t) { NULL, rt->sig_pipe [0], ZMQ_POLLIN, 0 };
+        int pool_fd = tri_pool_fd ();
+        size_t pool_at = pool_fd >= 0? n: SIZE_MAX;
+        if (pool_fd >= 0)
+            items [n++] = (zmq_pollitem_t) { NULL, pool_fd, ZMQ_POLLIN, 0 };
+        size_t ppid_at = rt->parent_pidfd >= 0? n: SIZE_MAX;
+        if (rt->parent_pidfd >= 0)
+            items [n++] = (zmq_pollitem_t) { NULL, rt->parent_pidfd, ZMQ_POLLIN, 0 };
+        size_t children_at = n;
+        for (tri_child_t *c = rt->children; c; c = c->next)
+            if (c->pidfd >= 0)
+                items [n++] = (zmq_pollitem_t) { NULL, c->pidfd, ZMQ_POLLIN, 0 };
+
+        long timeout = -1;
+        if (tri_sched_has_ready ())
+            timeout = 0;
+        else {
+            int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), s_dying_deadline ());
+            if (deadline >= 0) {
+                int64_t left = deadline - tri_now_ms ();
+                timeout = left > 0? (long) left: 0;
+            }
+        }
+        int rc = zmq_poll (items, (int) n, timeout);
+        if (rc < 0 && errno != EINTR) {
+            tri_log_error ("TR-POLL", "zmq_poll: %s", zmq_strerror (errno));
+            break;
+        }
+        if (rc > 0) {
+            if (items [0].revents & ZMQ_POLLIN)
+                s_read_router ();
+            if (rt->parent_dealer && (items [parent_at].revents & ZMQ_POLLIN))
+                s_read_parent ();
+            if (items [fds_at].revents & ZMQ_POLLIN)
+                s_read_signals ();
+            if (pool_at != SIZE_MAX && (items [pool_at].revents & ZMQ_POLLIN))
+                tri_pool_drain ();
+            if (ppid_at != SIZE_MAX && (items [ppid_at].revents & ZMQ_POLLIN)) {
+                tri_log_warn ("TR-ORPHAN", "parent process %d is gone: cancelling",
+                              rt->parent? rt->parent->pid: 0);
+                close (rt->parent_pidfd);
+                rt->parent_pidfd = -1;
+                if (rt->parent && !rt->parent->closed)
+                    tri_channel_close (rt->parent, tri_error_new (TR_ECLOSED, "ParentGone",
+                                       rt->parent->uid, "parent process exited"), false);
+                rt->stopping = true;
+                tri_actor_cancel_all ();
+            }
+            //  Children reaped here may unlink themselves: walk by index
+            //  against the pidfds we polled.
+            for (size_t i = children_at; i < n; i++) {
+                if (!(items [i].revents & ZMQ_POLLIN))
+                    continue;
+                for (tri_child_t *c = rt->children; c; c = c->next)
+                    if (c->pidfd == items [i].fd) {
+                        tri_child_reaped (c);
+                        break;
+                    }
+            }
+        }
+        int64_t now = tri_now_ms ();
+        tri_sched_expire (now);
+        s_expire_dying (now);
+    }
+    if (items != fixed)
+        free (items);
+}
+
+//  --------------------------------------------------------------------------
+//  Child role: connect back to the parent, watch it, say hello.
+
+static int
+s_pidfd_open (pid_t pid)
+{
+    return (int) syscall (SYS_pidfd_open, pid, 0);
+}
+
+int
+tri_rt_connect_parent (const char *endpoint, int parent_pid)
+{
+    tri_rt_t *rt = tri_rt;
+    //  Rule 11: a local parent's pidfd becomes readable when it exits. The
+    //  pid is checked against ours so a recycled pid cannot fool us.
+    if (parent_pid > 0) {
+        rt->parent_pidfd = s_pidfd_open (parent_pid);
+        if (rt->parent_pidfd < 0 || getppid () != parent_pid) {
+            tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
+            return TR_ECLOSED;
+        }
+    }
+    rt->parent_dealer = zmq_socket (rt->zctx, ZMQ_DEALER);
+    if (!rt->parent_dealer)
+        return TR_ESYS;
+    s_socket_options (rt->parent_dealer);
+    //  The parent knows us by our uid from the first frame on.
+    zmq_setsockopt (rt->parent_dealer, ZMQ_ROUTING_ID, rt->actor.uid, strlen (rt->actor.uid));
+    if (zmq_connect (rt->parent_dealer, endpoint)) {
+        tri_log_error ("TR-CONNECT", "cannot connect to parent at %s: %s",
+                       endpoint, zmq_strerror (errno));
+        return TR_ESYS;
+    }
+    rt->parent = s_channel_new (rt->parent_dealer, NULL, 0);
+    if (!rt->parent || !(rt->parent->uid = strdup ("parent"))
+    ||  !(rt->parent->endpoint = strdup (endpoint)))
+        return TR_ENOMEM;
+    rt->parent->pid = parent_pid;
+    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
+                          rt->actor.endpoint, (int64_t) getpid () };
+    tri_msg_begin (&rt->pk, TRI_HELLO, 0);
+    tri_msg_pack_hello (&rt->pk, &hello);
+    return tri_channel_send (rt->parent);
+}
+
+void
+tri_rt_ack_cancel (void)
+{
+    tri_rt_t *rt = tri_rt;
+    if (rt->cancel_from) {
+        tri_channel_send_empty (rt->cancel_from, TRI_ACK, 0);
+        tri_channel_unref (&rt->cancel_from);
+    }
+}
