@@ -1,0 +1,1091 @@
+/*  =========================================================================
+    value.c - values: jansson-style pack and unpack over msgpack
+
+    tr_pack turns a format string and its arguments into one encoded msgpack
+    value (a tr_args_t); tr_unpack reads a msgpack object back through the
+    same letters into the caller's pointers and, when they disagree, says
+    where. Both are on every call path, so neither allocates per item:
+
+    - a format is checked whole in one pass before any argument is read,
+      so a malformed one never yields half a value and the walks that
+      follow can trust it;
+    - an array or map header needs its item count before its items, so
+      the packer counts ahead in the format (nested groups skipped);
+    - the path for a mismatch message ("[1].name") is a chain of frames on
+      the C stack, rendered only when something failed.
+
+    A tr_value_t is a received object plus the memory it lives in. Every
+    string in it is NUL-terminated (tri_value_cstrings), which is what lets
+    tr_unpack's "s" hand out plain C strings.
+    =========================================================================
+*/
+#include "troupe_private.h"
+#include <inttypes.h>
+#include <limits.h>
+
+//  First allocation of an args buffer; msgpack's own default is 8 KiB,
+//  far more than most arguments need and kept as long as the value lives.
+#define S_ARGS_INIT     64
+
+//  Deepest nesting of brackets a format may have.
+#define S_MAX_DEPTH     64
+
+//  --------------------------------------------------------------------------
+//  Formats
+
+typedef enum {
+    S_PACK,
+    S_UNPACK
+} s_mode_t;
+
+typedef struct {
+    const char *fmt;
+    s_mode_t mode;
+    size_t offset;              //  where the format is wrong
+    char why [96];              //  and what is wrong there
+} s_check_t;
+
+static inline bool
+s_is_sep (char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+        || c == ',' || c == ':';
+}
+
+static inline const char *
+s_skip_sep (const char *p)
+{
+    while (s_is_sep (*p))
+        p++;
+    return p;
+}
+
+static int
+s_check_fail (s_check_t *self, const char *at, const char *fmt, ...)
+    TR_PRINTF (3, 4);
+
+static int
+s_check_fail (s_check_t *self, const char *at, const char *fmt, ...)
+{
+    self->offset = (size_t) (at - self->fmt);
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (self->why, sizeof self->why, fmt, ap);
+    va_end (ap);
+    return -1;
+}
+
+//  Say what is wrong with a character found where a value should start.
+static int
+s_check_unexpected (s_check_t *self, const char *p)
+{
+    unsigned char c = (unsigned char) *p;
+    if (c == '\0')
+        return s_check_fail (self, p, "format ends where a value was expected");
+    if (c == ']' || c == '}')
+        return s_check_fail (self, p, "unexpected '%c'", c);
+    if (c == '?')
+        return s_check_fail (self, p, self->mode == S_PACK
+                             ? "'?' is only for tr_unpack"
+                             : "'?' may only come before a map key");
+    if (strncmp (p, "...", 3) == 0)
+        return s_check_fail (self, p, self->mode == S_PACK
+                             ? "'...' is only for tr_unpack"
+                             : "'...' may only end an array");
+    if (c == '#')
+        return s_check_fail (self, p, "'#' must follow 's'");
+    if (c >= 0x20 && c < 0x7f)
+        return s_check_fail (self, p, "unknown letter '%c'", c);
+    return s_check_fail (self, p, "unexpected byte 0x%02x", c);
+}
+
+static int
+    s_check_value (s_check_t *self, const char **pp, int depth);
+
+static int
+s_check_array (s_check_t *self, const char **pp, int depth)
+{
+    const char *open = *pp;
+    const char *p = open + 1;
+    while (true) {
+        p = s_skip_sep (p);
+        if (*p == ']')
+            break;
+        if (*p == '\0')
+            return s_check_fail (self, open, "'[' is never closed");
+        if (self->mode == S_UNPACK && strncmp (p, "...", 3) == 0) {
+            p = s_skip_sep (p + 3);
+            if (*p != ']')
+                return s_check_fail (self, p, "'...' must be followed by ']'");
+            break;
+        }
+        if (s_check_value (self, &p, depth))
+            return -1;
+    }
+    *pp = p + 1;
+    return 0;
+}
+
+static int
+s_check_map (s_check_t *self, const char **pp, int depth)
+{
+    const char *open = *pp;
+    const char *p = open + 1;
+    while (true) {
+        p = s_skip_sep (p);
+        if (*p == '}')
+            break;
+        if (*p == '\0')
+            return s_check_fail (self, open, "'{' is never closed");
+        if (*p == '?') {
+            if (self->mode == S_PACK)
+                return s_check_fail (self, p, "'?' is only for tr_unpack");
+            p = s_skip_sep (p + 1);
+        }
+        if (*p != 's') {
+            if (*p == '\0')
+                return s_check_fail (self, open, "'{' is never closed");
+            if (*p == '}')
+                return s_check_fail (self, p, "'?' must be followed by a key");
+            return s_check_fail (self, p, "map key must be 's', got '%c'", *p);
+        }
+        p += p [1] == '#'? 2: 1;
+        p = s_skip_sep (p);
+        if (*p == '}' || *p == '\0')
+            return s_check_fail (self, p, "map key without a value");
+        if (s_check_value (self, &p, depth))
+            return -1;
+    }
+    *pp = p + 1;
+    return 0;
+}
+
+//  Check the value starting at *pp and move *pp past it.
+static int
+s_check_value (s_check_t *self, const char **pp, int depth)
+{
+    const char *p = *pp;
+    switch (*p) {
+        case 'i': case 'I': case 'u': case 'f':
+        case 'b': case 'n': case 'y': case 'o':
+            *pp = p + 1;
+            return 0;
+        case 's':
+            *pp = p + (p [1] == '#'? 2: 1);
+            return 0;
+        case '[':
+        case '{':
+            if (depth >= S_MAX_DEPTH)
+                return s_check_fail (self, p, "nested deeper than %d", S_MAX_DEPTH);
+            return *p == '['? s_check_array (self, pp, depth + 1)
+                            : s_check_map (self, pp, depth + 1);
+        default:
+            return s_check_unexpected (self, p);
+    }
+}
+
+//  Check that self->fmt describes exactly one value. Returns 0, or -1
+//  with offset and why set.
+static int
+s_check (s_check_t *self)
+{
+    const char *p = s_skip_sep (self->fmt);
+    if (*p == '\0')
+        return s_check_fail (self, p, "empty format");
+    if (s_check_value (self, &p, 0))
+        return -1;
+    p = s_skip_sep (p);
+    if (*p)
+        return s_check_fail (self, p, "trailing characters after the value");
+    return 0;
+}
+
+//  Return the end of the group opening at p ('[' or '{'), just past its
+//  matching bracket. The format has been checked.
+static const char *
+s_skip_group (const char *p)
+{
+    int depth = 0;
+    do {
+        if (*p == '[' || *p == '{')
+            depth++;
+        else
+        if (*p == ']' || *p == '}')
+            depth--;
+        p++;
+    } while (depth > 0 && *p);
+    return p;
+}
+
+//  Count the items of the group whose first item is at p (keys and values
+//  of a map count one each); set *more if they end with "...". The format
+//  has been checked.
+static size_t
+s_count_items (const char *p, bool *more)
+{
+    size_t count = 0;
+    while (true) {
+        p = s_skip_sep (p);
+        switch (*p) {
+            case ']':
+            case '}':
+            case '\0':
+                return count;
+            case '.':
+                if (more)
+                    *more = true;
+                p += 3;
+                break;
+            case '?':
+                p++;
+                break;
+            case '[':
+            case '{':
+                count++;
+                p = s_skip_group (p);
+                break;
+            default:
+                count++;
+                p += (*p == 's' && p [1] == '#')? 2: 1;
+                break;
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Args
+
+static tr_args_t *
+s_args_new (size_t capacity)
+{
+    tr_args_t *self = malloc (sizeof *self);
+    if (!self)
+        return NULL;
+    self->sbuf.size = 0;
+    self->sbuf.alloc = capacity? capacity: 1;
+    self->sbuf.data = malloc (self->sbuf.alloc);
+    if (!self->sbuf.data) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Encode a copy of a msgpack object.
+
+tr_args_t *
+tr_args_from_object (const msgpack_object *o)
+{
+    if (!o)
+        return NULL;
+    tr_args_t *self = s_args_new (S_ARGS_INIT);
+    if (!self)
+        return NULL;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &self->sbuf, msgpack_sbuffer_write);
+    if (msgpack_pack_object (&pk, *o))
+        tr_args_destroy (&self);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Destroy args; NULL-safe, NULLs the caller's pointer.
+
+void
+tr_args_destroy (tr_args_t **args)
+{
+    if (!args || !*args)
+        return;
+    free ((*args)->sbuf.data);
+    free (*args);
+    *args = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  The encoded bytes.
+
+const void *
+tr_args_data (const tr_args_t *args)
+{
+    return args? args->sbuf.data: NULL;
+}
+
+size_t
+tr_args_size (const tr_args_t *args)
+{
+    return args? args->sbuf.size: 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Pack
+
+typedef struct {
+    msgpack_packer pk;
+    const char *fmt;
+    const char *p;              //  next letter
+    va_list ap;
+    int rc;                     //  set when an argument was refused
+} s_packer_t;
+
+static int
+s_pack_refuse (s_packer_t *self, int rc, const char *at, const char *what)
+{
+    tr_log (TR_LOG_WARNING, "TR-PACK-ARG", "%s at offset %zu of format \"%s\"",
+            what, (size_t) (at - self->fmt), self->fmt);
+    self->rc = rc;
+    return -1;
+}
+
+static int
+s_pack_str (s_packer_t *self, const char *at, const char *s, size_t size)
+{
+    if (size > UINT32_MAX)
+        return s_pack_refuse (self, TR_ETOOBIG, at, "string longer than 4 GiB");
+    return msgpack_pack_str (&self->pk, size)
+        || msgpack_pack_str_body (&self->pk, s, size);
+}
+
+//  Pack the value at self->p and move past it. Returns 0, or -1 with
+//  self->rc set when an argument was refused (else out of memory).
+static int
+s_pack_value (s_packer_t *self)
+{
+    msgpack_packer *pk = &self->pk;
+    const char *at = self->p;
+    self->p++;
+    switch (*at) {
+        case 'i':
+            return msgpack_pack_int (pk, va_arg (self->ap, int));
+        case 'I':
+            return msgpack_pack_int64 (pk, va_arg (self->ap, int64_t));
+        case 'u':
+            return msgpack_pack_uint64 (pk, va_arg (self->ap, uint64_t));
+        case 'f':
+            return msgpack_pack_double (pk, va_arg (self->ap, double));
+        case 'b':
+            return va_arg (self->ap, int)? msgpack_pack_true (pk)
+                                         : msgpack_pack_false (pk);
+        case 'n':
+            return msgpack_pack_nil (pk);
+        case 's': {
+            const char *s = va_arg (self->ap, const char *);
+            size_t size;
+            if (*self->p == '#') {
+                self->p++;
+                size = va_arg (self->ap, size_t);
+            }
+            else
+                size = s? strlen (s): 0;
+            if (!s)
+                return msgpack_pack_nil (pk);
+            return s_pack_str (self, at, s, size);
+        }
+        case 'y': {
+            const void *bytes = va_arg (self->ap, const void *);
+            size_t size = va_arg (self->ap, size_t);
+            if (!bytes && size)
+                return s_pack_refuse (self, TR_EINVAL, at, "NULL bytes with a non-zero size");
+            if (size > UINT32_MAX)
+                return s_pack_refuse (self, TR_ETOOBIG, at, "bytes longer than 4 GiB");
+            return msgpack_pack_bin (pk, size)
+                || msgpack_pack_bin_body (pk, bytes, size);
+        }
+        case 'o': {
+            const msgpack_object *o = va_arg (self->ap, const msgpack_object *);
+            return o? msgpack_pack_object (pk, *o): msgpack_pack_nil (pk);
+        }
+        case '[': {
+            if (msgpack_pack_array (pk, s_count_items (self->p, NULL)))
+                return -1;
+            while (true) {
+                self->p = s_skip_sep (self->p);
+                if (*self->p == ']')
+                    break;
+                if (s_pack_value (self))
+                    return -1;
+            }
+            self->p++;
+            return 0;
+        }
+        case '{': {
+            if (msgpack_pack_map (pk, s_count_items (self->p, NULL) / 2))
+                return -1;
+            while (true) {
+                self->p = s_skip_sep (self->p);
+                if (*self->p == '}')
+                    break;
+                const char *key_at = self->p++;         //  's', checked
+                const char *key = va_arg (self->ap, const char *);
+                size_t size;
+                if (*self->p == '#') {
+                    self->p++;
+                    size = va_arg (self->ap, size_t);
+                }
+                else
+                    size = key? strlen (key): 0;
+                if (!key)
+                    return s_pack_refuse (self, TR_EINVAL, key_at, "NULL map key");
+                if (s_pack_str (self, key_at, key, size))
+                    return -1;
+                self->p = s_skip_sep (self->p);
+                if (s_pack_value (self))
+                    return -1;
+            }
+            self->p++;
+            return 0;
+        }
+        default:
+            assert (false);             //  the format was checked
+            return -1;
+    }
+}
+
+//  Encode per fmt into *args_p. Returns 0, TR_EFORMAT, TR_EINVAL,
+//  TR_ETOOBIG or TR_ENOMEM, each logged.
+static int
+s_vpack (const char *fmt, va_list ap, tr_args_t **args_p)
+{
+    if (!fmt) {
+        tr_log (TR_LOG_WARNING, "TR-PACK-FORMAT", "format is NULL");
+        return TR_EINVAL;
+    }
+    s_check_t check = { .fmt = fmt, .mode = S_PACK };
+    if (s_check (&check)) {
+        tr_log (TR_LOG_WARNING, "TR-PACK-FORMAT", "%s at offset %zu of format \"%s\"",
+                check.why, check.offset, fmt);
+        return TR_EFORMAT;
+    }
+    tr_args_t *args = s_args_new (S_ARGS_INIT);
+    if (!args) {
+        tr_log (TR_LOG_WARNING, "TR-PACK-NOMEM", "out of memory packing \"%s\"", fmt);
+        return TR_ENOMEM;
+    }
+    s_packer_t self = { .fmt = fmt, .p = s_skip_sep (fmt), .rc = 0 };
+    msgpack_packer_init (&self.pk, &args->sbuf, msgpack_sbuffer_write);
+    va_copy (self.ap, ap);
+    int rc = s_pack_value (&self);
+    va_end (self.ap);
+    if (rc) {
+        tr_args_destroy (&args);
+        if (self.rc)
+            return self.rc;
+        tr_log (TR_LOG_WARNING, "TR-PACK-NOMEM", "out of memory packing \"%s\"", fmt);
+        return TR_ENOMEM;
+    }
+    *args_p = args;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Encode a value; NULL (with the reason logged) if fmt is malformed or out
+//  of memory.
+
+tr_args_t *
+tr_pack (const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    tr_args_t *args = tr_vpack (fmt, ap);
+    va_end (ap);
+    return args;
+}
+
+tr_args_t *
+tr_vpack (const char *fmt, va_list ap)
+{
+    tr_args_t *args = NULL;
+    s_vpack (fmt, ap, &args);
+    return args;
+}
+
+//  --------------------------------------------------------------------------
+//  Unpack
+
+//  One step of the path from the top-level object to the one being read.
+typedef struct s_path s_path_t;
+struct s_path {
+    const s_path_t *up;         //  NULL at the top level
+    const char *key;            //  map key, or NULL for an array index
+    size_t key_len;
+    size_t index;
+};
+
+typedef struct {
+    const char *fmt;
+    const char *p;              //  next letter
+    va_list ap;
+    char *msg;                  //  where to say what went wrong, or NULL
+    size_t msg_size;
+} s_unpacker_t;
+
+static void
+s_path_render (const s_path_t *path, char *buf, size_t size, size_t *len)
+{
+    if (!path)
+        return;
+    s_path_render (path->up, buf, size, len);
+    if (*len + 1 >= size)
+        return;
+    int n;
+    if (path->key) {
+        int key_len = path->key_len > 100? 100: (int) path->key_len;
+        n = snprintf (buf + *len, size - *len, ".%.*s", key_len, path->key);
+    }
+    else
+        n = snprintf (buf + *len, size - *len, "[%zu]", path->index);
+    if (n > 0)
+        *len = *len + (size_t) n < size? *len + (size_t) n: size - 1;
+}
+
+static int
+s_mismatch (s_unpacker_t *self, int rc, const s_path_t *path, const char *fmt, ...)
+    TR_PRINTF (4, 5);
+
+//  Write "at <path>: <reason>" into the caller's msg; return rc.
+static int
+s_mismatch (s_unpacker_t *self, int rc, const s_path_t *path, const char *fmt, ...)
+{
+    if (!self->msg || self->msg_size == 0)
+        return rc;
+    char where [256] = "";
+    size_t len = 0;
+    s_path_render (path, where, sizeof where, &len);
+    int n = snprintf (self->msg, self->msg_size, "at %s: ", len? where: "top level");
+    if (n >= 0 && (size_t) n < self->msg_size) {
+        va_list ap;
+        va_start (ap, fmt);
+        vsnprintf (self->msg + n, self->msg_size - (size_t) n, fmt, ap);
+        va_end (ap);
+    }
+    return rc;
+}
+
+static const char *
+s_type_name (const msgpack_object *o)
+{
+    switch (o->type) {
+        case MSGPACK_OBJECT_NIL:                return "nil";
+        case MSGPACK_OBJECT_BOOLEAN:            return "bool";
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:   return "int";
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:   return "int";
+        case MSGPACK_OBJECT_FLOAT32:            return "float";
+        case MSGPACK_OBJECT_FLOAT64:            return "float";
+        case MSGPACK_OBJECT_STR:                return "string";
+        case MSGPACK_OBJECT_BIN:                return "bin";
+        case MSGPACK_OBJECT_ARRAY:              return "array";
+        case MSGPACK_OBJECT_MAP:                return "map";
+        case MSGPACK_OBJECT_EXT:                return "ext";
+    }
+    return "unknown";
+}
+
+static bool
+s_is_int (const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+        || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+}
+
+//  An integer as signed, or false if it is above INT64_MAX.
+static bool
+s_int64 (const msgpack_object *o, int64_t *value)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *value = o->via.i64;
+        return true;
+    }
+    if (o->via.u64 > INT64_MAX)
+        return false;
+    *value = (int64_t) o->via.u64;
+    return true;
+}
+
+//  Say an integer did not fit the letter.
+static int
+s_out_of_range (s_unpacker_t *self, const s_path_t *path, const msgpack_object *o,
+                const char *what)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return s_mismatch (self, TR_EFORMAT, path, "expected %s, got %" PRId64 " (out of range)",
+                           what, o->via.i64);
+    return s_mismatch (self, TR_EFORMAT, path, "expected %s, got %" PRIu64 " (out of range)",
+                       what, o->via.u64);
+}
+
+static const msgpack_object *
+s_map_find (const msgpack_object *map, const char *key, size_t key_len)
+{
+    const msgpack_object_kv *kv = map->via.map.ptr;
+    for (uint32_t i = 0; i < map->via.map.size; i++, kv++)
+        if (kv->key.type == MSGPACK_OBJECT_STR
+        &&  kv->key.via.str.size == key_len
+        &&  (key_len == 0 || memcmp (kv->key.via.str.ptr, key, key_len) == 0))
+            return &kv->val;
+    return NULL;
+}
+
+//  Read the value at self->p from o into the next pointers and move past
+//  it. o == NULL skips: pointers are consumed, nothing is written (an
+//  absent optional key). A NULL pointer reads without storing.
+static int
+s_unpack_value (s_unpacker_t *self, const msgpack_object *o, const s_path_t *path)
+{
+    const char letter = *self->p++;
+    switch (letter) {
+        case 'i': {
+            int *out = va_arg (self->ap, int *);
+            if (!o)
+                return 0;
+            if (!s_is_int (o))
+                return s_mismatch (self, TR_EFORMAT, path, "expected int, got %s", s_type_name (o));
+            int64_t value;
+            if (!s_int64 (o, &value) || value < INT_MIN || value > INT_MAX)
+                return s_out_of_range (self, path, o, "int");
+            if (out)
+                *out = (int) value;
+            return 0;
+        }
+        case 'I': {
+            int64_t *out = va_arg (self->ap, int64_t *);
+            if (!o)
+                return 0;
+            if (!s_is_int (o))
+                return s_mismatch (self, TR_EFORMAT, path, "expected int, got %s", s_type_name (o));
+            int64_t value;
+            if (!s_int64 (o, &value))
+                return s_out_of_range (self, path, o, "int64");
+            if (out)
+                *out = value;
+            return 0;
+        }
+        case 'u': {
+            uint64_t *out = va_arg (self->ap, uint64_t *);
+            if (!o)
+                return 0;
+            if (!s_is_int (o))
+                return s_mismatch (self, TR_EFORMAT, path, "expected unsigned int, got %s",
+                                   s_type_name (o));
+            if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 < 0)
+                return s_out_of_range (self, path, o, "unsigned int");
+            if (out)
+                *out = o->via.u64;      //  a non-negative i64 reads the same
+            return 0;
+        }
+        case 'f': {
+            double *out = va_arg (self->ap, double *);
+            if (!o)
+                return 0;
+            double value;
+            if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+                value = o->via.f64;
+            else
+            if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                value = (double) o->via.u64;
+            else
+            if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+                value = (double) o->via.i64;
+            else
+                return s_mismatch (self, TR_EFORMAT, path, "expected number, got %s",
+                                   s_type_name (o));
+            if (out)
+                *out = value;
+            return 0;
+        }
+        case 'b': {
+            bool *out = va_arg (self->ap, bool *);
+            if (!o)
+                return 0;
+            if (o->type != MSGPACK_OBJECT_BOOLEAN)
+                return s_mismatch (self, TR_EFORMAT, path, "expected bool, got %s",
+                                   s_type_name (o));
+            if (out)
+                *out = o->via.boolean;
+            return 0;
+        }
+        case 'n':
+            if (o && o->type != MSGPACK_OBJECT_NIL)
+                return s_mismatch (self, TR_EFORMAT, path, "expected nil, got %s", s_type_name (o));
+            return 0;
+        case 's': {
+            const char **out = va_arg (self->ap, const char **);
+            size_t *size = NULL;
+            if (*self->p == '#') {
+                self->p++;
+                size = va_arg (self->ap, size_t *);
+            }
+            if (!o)
+                return 0;
+            if (o->type != MSGPACK_OBJECT_STR)
+                return s_mismatch (self, TR_EFORMAT, path, "expected string, got %s",
+                                   s_type_name (o));
+            if (out)
+                *out = o->via.str.ptr? o->via.str.ptr: "";
+            if (size)
+                *size = o->via.str.size;
+            return 0;
+        }
+        case 'y': {
+            const void **out = va_arg (self->ap, const void **);
+            size_t *size = va_arg (self->ap, size_t *);
+            if (!o)
+                return 0;
+            if (o->type != MSGPACK_OBJECT_BIN && o->type != MSGPACK_OBJECT_STR)
+                return s_mismatch (self, TR_EFORMAT, path, "expected bytes, got %s",
+                                   s_type_name (o));
+            //  bin and str share their layout in msgpack_object
+            if (out)
+                *out = o->type == MSGPACK_OBJECT_BIN? (const void *) o->via.bin.ptr
+                                                    : (const void *) o->via.str.ptr;
+            if (size)
+                *size = o->type == MSGPACK_OBJECT_BIN? o->via.bin.size: o->via.str.size;
+            return 0;
+        }
+        case 'o': {
+            const msgpack_object **out = va_arg (self->ap, const msgpack_object **);
+            if (o && out)
+                *out = o;
+            return 0;
+        }
+        case '[': {
+            if (o) {
+                if (o->type != MSGPACK_OBJECT_ARRAY)
+                    return s_mismatch (self, TR_EFORMAT, path, "expected array, got %s",
+                                       s_type_name (o));
+                bool more = false;
+                size_t want = s_count_items (self->p, &more);
+                size_t have = o->via.array.size;
+                if (more? have < want: have != want)
+                    return s_mismatch (self, TR_EFORMAT, path,
+                                       "expected array of %s%zu element%s, got %zu",
+                                       more? "at least ": "", want, want == 1? "": "s", have);
+            }
+            for (size_t index = 0;; index++) {
+                self->p = s_skip_sep (self->p);
+                if (*self->p == ']')
+                    break;
+                if (*self->p == '.') {          //  "...", then ']'
+                    self->p = s_skip_sep (self->p + 3);
+                    break;
+                }
+                s_path_t step = { path, NULL, 0, index };
+                int rc = s_unpack_value (self, o? &o->via.array.ptr [index]: NULL, &step);
+                if (rc)
+                    return rc;
+            }
+            self->p++;
+            return 0;
+        }
+        case '{': {
+            if (o && o->type != MSGPACK_OBJECT_MAP)
+                return s_mismatch (self, TR_EFORMAT, path, "expected map, got %s",
+                                   s_type_name (o));
+            while (true) {
+                self->p = s_skip_sep (self->p);
+                if (*self->p == '}')
+                    break;
+                bool optional = false;
+                if (*self->p == '?') {
+                    optional = true;
+                    self->p = s_skip_sep (self->p + 1);
+                }
+                self->p++;                      //  's', checked
+                const char *key = va_arg (self->ap, const char *);
+                size_t key_len;
+                if (*self->p == '#') {
+                    self->p++;
+                    key_len = va_arg (self->ap, size_t);
+                }
+                else
+                    key_len = key? strlen (key): 0;
+                if (!key)
+                    return s_mismatch (self, TR_EINVAL, path, "map key argument is NULL");
+                self->p = s_skip_sep (self->p);
+                const msgpack_object *value = o? s_map_find (o, key, key_len): NULL;
+                if (o && !value && !optional)
+                    return s_mismatch (self, TR_EFORMAT, path, "missing key \"%.*s\"",
+                                       key_len > 100? 100: (int) key_len, key);
+                s_path_t step = { path, key, key_len, 0 };
+                int rc = s_unpack_value (self, value, &step);
+                if (rc)
+                    return rc;
+            }
+            self->p++;
+            return 0;
+        }
+        default:
+            assert (false);             //  the format was checked
+            return TR_EFORMAT;
+    }
+}
+
+static int
+s_vunpack (const msgpack_object *o, char *msg, size_t msg_size,
+           const char *fmt, va_list ap)
+{
+    s_unpacker_t self = { .fmt = fmt, .msg = msg, .msg_size = msg_size };
+    if (!o || !fmt) {
+        if (msg && msg_size)
+            snprintf (msg, msg_size, "%s is NULL", o? "format": "object");
+        return TR_EINVAL;
+    }
+    s_check_t check = { .fmt = fmt, .mode = S_UNPACK };
+    if (s_check (&check)) {
+        if (msg && msg_size)
+            snprintf (msg, msg_size, "malformed format at offset %zu: %s",
+                      check.offset, check.why);
+        return TR_EFORMAT;
+    }
+    self.p = s_skip_sep (fmt);
+    va_copy (self.ap, ap);
+    int rc = s_unpack_value (&self, o, NULL);
+    va_end (self.ap);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Decode o per fmt. Returns 0, TR_EFORMAT or TR_EINVAL.
+
+int
+tr_unpack (const msgpack_object *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = s_vunpack (o, NULL, 0, fmt, ap);
+    va_end (ap);
+    return rc;
+}
+
+int
+tr_vunpack (const msgpack_object *o, const char *fmt, va_list ap)
+{
+    return s_vunpack (o, NULL, 0, fmt, ap);
+}
+
+//  --------------------------------------------------------------------------
+//  Decode o per fmt; on failure write the reason into msg.
+
+int
+tr_unpack_ex (const msgpack_object *o, char *msg, size_t msg_size,
+              const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = s_vunpack (o, msg, msg_size, fmt, ap);
+    va_end (ap);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Values
+
+//  Copy what o's strings (and, if all, its bin and ext payloads) point at
+//  into zone, strings with a NUL after them, and repoint o at the copies.
+static int
+s_value_own (msgpack_object *o, msgpack_zone *zone, bool all)
+{
+    switch (o->type) {
+        case MSGPACK_OBJECT_STR: {
+            uint32_t size = o->via.str.size;
+            char *copy = msgpack_zone_malloc_no_align (zone, (size_t) size + 1);
+            if (!copy)
+                return TR_ENOMEM;
+            if (size)
+                memcpy (copy, o->via.str.ptr, size);
+            copy [size] = '\0';
+            o->via.str.ptr = copy;
+            return 0;
+        }
+        case MSGPACK_OBJECT_BIN:
+        case MSGPACK_OBJECT_EXT: {
+            if (!all)
+                return 0;
+            bool bin = o->type == MSGPACK_OBJECT_BIN;
+            uint32_t size = bin? o->via.bin.size: o->via.ext.size;
+            if (size == 0)
+                return 0;
+            char *copy = msgpack_zone_malloc_no_align (zone, size);
+            if (!copy)
+                return TR_ENOMEM;
+            memcpy (copy, bin? o->via.bin.ptr: o->via.ext.ptr, size);
+            if (bin)
+                o->via.bin.ptr = copy;
+            else
+                o->via.ext.ptr = copy;
+            return 0;
+        }
+        case MSGPACK_OBJECT_ARRAY:
+            for (uint32_t i = 0; i < o->via.array.size; i++)
+                if (s_value_own (&o->via.array.ptr [i], zone, all))
+                    return TR_ENOMEM;
+            return 0;
+        case MSGPACK_OBJECT_MAP:
+            for (uint32_t i = 0; i < o->via.map.size; i++)
+                if (s_value_own (&o->via.map.ptr [i].key, zone, all)
+                ||  s_value_own (&o->via.map.ptr [i].val, zone, all))
+                    return TR_ENOMEM;
+            return 0;
+        default:
+            return 0;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Copy every string of o into zone with a NUL after it.
+
+int
+tri_value_cstrings (msgpack_object *o, msgpack_zone *zone)
+{
+    assert (o);
+    assert (zone);
+    return s_value_own (o, zone, false);
+}
+
+//  --------------------------------------------------------------------------
+//  New value owning owner (taken even on failure).
+
+tr_value_t *
+tri_value_new (const msgpack_object *o, void *owner, void (*owner_free) (void *))
+{
+    assert (o);
+    tr_value_t *self = malloc (sizeof *self);
+    if (!self) {
+        if (owner && owner_free)
+            owner_free (owner);
+        return NULL;
+    }
+    self->object = *o;
+    self->owner = owner;
+    self->owner_free = owner_free;
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  The object of a value.
+
+const msgpack_object *
+tr_value_object (const tr_value_t *value)
+{
+    return value? &value->object: NULL;
+}
+
+static void
+s_zone_free (void *zone)
+{
+    msgpack_zone_free (zone);
+}
+
+//  --------------------------------------------------------------------------
+//  Decode encoded msgpack bytes into a new value; NULL on malformed input.
+
+tr_value_t *
+tr_value_decode (const void *data, size_t size)
+{
+    //  msgpack-c allocates a container's items as soon as it reads its
+    //  header: five bytes claiming four billion items must not reach it.
+    tri_limits_t limits = { size, TRI_DEFAULT_MAX_DEPTH };
+    if (!data || size == 0 || tri_msg_check (data, size, &limits, NULL, 0))
+        return NULL;
+    msgpack_unpacked result;
+    msgpack_unpacked_init (&result);
+    size_t offset = 0;
+    msgpack_unpack_return ret = msgpack_unpack_next (&result, data, size, &offset);
+    if (ret != MSGPACK_UNPACK_SUCCESS || offset != size) {
+        msgpack_unpacked_destroy (&result);
+        return NULL;
+    }
+    //  The objects refer to data for their strings and bytes: copy those
+    //  into the zone, which msgpack made only if there was a container.
+    msgpack_object object = result.data;
+    msgpack_zone *zone = msgpack_unpacked_release_zone (&result);
+    if (!zone
+    &&  (object.type == MSGPACK_OBJECT_STR
+    ||   object.type == MSGPACK_OBJECT_BIN
+    ||   object.type == MSGPACK_OBJECT_EXT)) {
+        zone = msgpack_zone_new (size + 64);
+        if (!zone)
+            return NULL;
+    }
+    if (zone && s_value_own (&object, zone, true)) {
+        msgpack_zone_free (zone);
+        return NULL;
+    }
+    return tri_value_new (&object, zone, zone? s_zone_free: NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  Destroy a value and the memory it lives in; NULL-safe.
+
+void
+tr_value_destroy (tr_value_t **value)
+{
+    if (!value || !*value)
+        return;
+    tr_value_t *self = *value;
+    if (self->owner && self->owner_free)
+        self->owner_free (self->owner);
+    free (self);
+    *value = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Replies
+
+static void
+s_reply_replace (tr_reply_t *out, tr_args_t *value)
+{
+    tr_args_destroy (&out->value);
+    out->value = value;
+}
+
+//  --------------------------------------------------------------------------
+//  Set the call's result to a copy of value.
+
+int
+tr_reply_set (tr_reply_t *out, const tr_args_t *value)
+{
+    if (!out || !value)
+        return TR_EINVAL;
+    tr_args_t *copy = s_args_new (value->sbuf.size);
+    if (!copy)
+        return TR_ENOMEM;
+    if (value->sbuf.size)
+        memcpy (copy->sbuf.data, value->sbuf.data, value->sbuf.size);
+    copy->sbuf.size = value->sbuf.size;
+    s_reply_replace (out, copy);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Set the call's result from a tr_pack format.
+
+int
+tr_reply_pack (tr_reply_t *out, const char *fmt, ...)
+{
+    if (!out || !fmt)
+        return TR_EINVAL;
+    tr_args_t *value = NULL;
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = s_vpack (fmt, ap, &value);
+    va_end (ap);
+    if (rc)
+        return rc;
+    s_reply_replace (out, value);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Set the call's result to a copy of a msgpack object.
+
+int
+tr_reply_object (tr_reply_t *out, const msgpack_object *value)
+{
+    if (!out || !value)
+        return TR_EINVAL;
+    tr_args_t *copy = tr_args_from_object (value);
+    if (!copy)
+        return TR_ENOMEM;
+    s_reply_replace (out, copy);
+    return 0;
+}

@@ -1,0 +1,265 @@
+/*  =========================================================================
+    worker.c - the child actor every scenario suite spawns
+
+    A test binary cannot be its own child under Check's fork mode, so the
+    suites set config.worker_path to this program. Each export is one
+    behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
+    block a worker thread, call a grandchild, interleave tasks.
+    =========================================================================
+*/
+#include "troupe.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int s_cancels = 0;       //  cancellations observed by sleepers
+static int s_sleeping = 0;      //  tasks parked in sleep/thread_sleep now
+
+static int
+s_echo (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx;
+    return tr_reply_object (out, args);
+}
+
+static int
+s_add (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int64_t a, b;
+    if (tr_unpack (args, "[II]", &a, &b))
+        return tr_raise (ctx, "TypeError", "add takes [int, int]");
+    return tr_reply_pack (out, "I", a + b);
+}
+
+static int
+s_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args; (void) out;
+    return 0;
+}
+
+static int
+s_fail (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int n = 0;
+    tr_unpack (args, "[i]", &n);
+    return tr_raise (ctx, "ValueError", "n must be > 0, got %d", n);
+}
+
+static int
+s_crash (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) out;
+    const char *how = "segv";
+    tr_unpack (args, "[s]", &how);
+    if (strcmp (how, "abort") == 0)
+        abort ();
+    if (strcmp (how, "exit") == 0)
+        _exit (3);
+    raise (SIGSEGV);
+    return 0;
+}
+
+static int
+s_recurse (int depth)
+{
+    volatile char pad [1024];
+    pad [0] = (char) depth;
+    return depth > 1000000000? pad [0]: s_recurse (depth + 1) + pad [0];
+}
+
+static int
+s_overflow (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    return tr_reply_pack (out, "i", s_recurse (0));
+}
+
+//  [ms]: sleep; a cancel is counted and passed on.
+static int
+s_sleep (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int ms = 0;
+    if (tr_unpack (args, "[i]", &ms))
+        return tr_raise (ctx, "TypeError", "sleep takes [ms]");
+    s_sleeping++;
+    int rc = tr_sleep (ctx, ms);
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    if (rc)
+        return rc;
+    return tr_reply_pack (out, "s", "slept");
+}
+
+static void *
+s_blocking (void *arg)
+{
+    int ms = *(int *) arg;
+    usleep ((useconds_t) ms * 1000);
+    return arg;
+}
+
+//  [ms]: block a worker thread for ms while the task waits.
+static int
+s_thread_sleep (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    static int ms;      //  outlives a cancelled wait: the thread reads it
+    if (tr_unpack (args, "[i]", &ms))
+        return tr_raise (ctx, "TypeError", "thread_sleep takes [ms]");
+    s_sleeping++;
+    void *ret = NULL;
+    int rc = tr_to_thread (ctx, s_blocking, &ms, &ret);
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    if (rc)
+        return rc;
+    return tr_reply_pack (out, "b", ret == &ms);
+}
+
+static int
+s_cancels_fn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    return tr_reply_pack (out, "[ii]", s_cancels, s_sleeping);
+}
+
+static int
+s_pid (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    return tr_reply_pack (out, "i", (int) getpid ());
+}
+
+//  [fn, args]: spawn a grandchild, call fn(args) there, return its result
+//  (or pass its failure on, which adds this actor to the error's chain).
+static int
+s_via_child (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    const char *fn;
+    const msgpack_object *fn_args;
+    if (tr_unpack (args, "[so]", &fn, &fn_args))
+        return tr_raise (ctx, "TypeError", "via_child takes [fn, args]");
+    tr_nursery_t *n;
+    int rc = tr_nursery_open (tr_ctx_actor (ctx), &n);
+    if (rc)
+        return rc;
+    tr_portal_t *p;
+    rc = tr_nursery_start_actor (n, "grandchild", NULL, &p);
+    tr_value_t *value = NULL;
+    if (rc == 0) {
+        tr_args_t *a = tr_args_from_object (fn_args);
+        rc = tr_portal_run (p, fn, a, &value);
+        tr_args_destroy (&a);
+        if (rc == 0) {
+            //  [result, grandchild pid]
+            rc = tr_reply_pack (out, "[oi]", tr_value_object (value), tr_portal_pid (p));
+            tr_value_destroy (&value);
+        }
+    }
+    int close_rc = tr_nursery_close (&n, NULL);
+    return rc? rc: close_rc;
+}
+
+//  [tasks, rounds]: tasks that sleep 0 ms at each round and record the
+//  order they ran in, to show they interleave at checkpoints.
+typedef struct { int id, rounds; char *trace; } s_lane_t;
+
+static int
+s_lane (tr_ctx_t *ctx, void *arg)
+{
+    s_lane_t *lane = arg;
+    for (int i = 0; i < lane->rounds; i++) {
+        size_t len = strlen (lane->trace);
+        lane->trace [len] = (char) ('a' + lane->id);
+        lane->trace [len + 1] = 0;
+        int rc = tr_sleep (ctx, 0);
+        if (rc)
+            return rc;
+    }
+    return lane->id;
+}
+
+static int
+s_interleave (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int tasks, rounds;
+    if (tr_unpack (args, "[ii]", &tasks, &rounds) || tasks < 1 || tasks > 26
+    ||  rounds < 1 || rounds > 100)
+        return tr_raise (ctx, "TypeError", "interleave takes [tasks 1..26, rounds 1..100]");
+    char trace [26 * 100 + 1] = "";
+    s_lane_t lanes [26];
+    tr_task_t *handles [26];
+    int sum = 0;
+    for (int i = 0; i < tasks; i++) {
+        lanes [i] = (s_lane_t) { i, rounds, trace };
+        tr_task_spawn (tr_ctx_actor (ctx), s_lane, &lanes [i], &handles [i]);
+    }
+    for (int i = 0; i < tasks; i++) {
+        int result = 0;
+        tr_task_join (&handles [i], &result);
+        sum += result;
+    }
+    return tr_reply_pack (out, "[si]", trace, sum);
+}
+
+//  TR_THREAD: [n] sums 0..n-1 on a pool thread, checking in as it goes.
+static int
+s_thread_sum (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int64_t n;
+    if (tr_unpack (args, "[I]", &n))
+        return tr_raise (ctx, "TypeError", "thread_sum takes [n]");
+    int64_t sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if ((i & 0xffff) == 0 && tr_checkpoint (ctx))
+            return TR_ECANCELED;
+        sum += i;
+    }
+    return tr_reply_pack (out, "I", sum);
+}
+
+//  [size]: a string of size bytes.
+static int
+s_big (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int64_t size;
+    if (tr_unpack (args, "[I]", &size) || size < 0 || size > (1 << 28))
+        return tr_raise (ctx, "TypeError", "big takes [size]");
+    char *data = malloc ((size_t) size);
+    if (!data)
+        return TR_ENOMEM;
+    memset (data, 'x', (size_t) size);
+    int rc = tr_reply_pack (out, "s#", data, (size_t) size);
+    free (data);
+    return rc;
+}
+
+static const tr_export_t s_exports [] = {
+    TR_FN ("echo", s_echo),
+    TR_FN ("add", s_add),
+    TR_FN ("nil", s_nil),
+    TR_FN ("fail", s_fail),
+    TR_FN ("crash", s_crash),
+    { "overflow", s_overflow, TR_CALL, 0, 64 * 1024 },
+    TR_FN ("sleep", s_sleep),
+    TR_FN ("thread_sleep", s_thread_sleep),
+    TR_FN ("cancels", s_cancels_fn),
+    TR_FN ("pid", s_pid),
+    TR_FN ("via_child", s_via_child),
+    TR_FN ("interleave", s_interleave),
+    TR_FN_THREAD ("thread_sum", s_thread_sum),
+    TR_FN ("big", s_big),
+    TR_EXPORTS_END
+};
+
+int
+main (int argc, char **argv)
+{
+    tr_config_t config = { .exports = s_exports };
+    return tr_run (&config, argc, argv, NULL, NULL);
+}
