@@ -236,6 +236,8 @@ tr_task_join (tr_task_t **task_p, int *result)
     if (!task_p || !*task_p || !tri_task_current ())
         return TR_EINVAL;
     tr_task_t *self = *task_p;
+    if (self->task == tri_task_current ())
+        return TR_EINVAL;
     if (!tri_task_done (self->task)) {
         int rc = tri_task_join (self->task, -1);
         if (rc)
@@ -612,9 +614,9 @@ tr_run (const tr_config_t *config, int argc, char **argv,
         }
         tri_rt_loop (s_all_done);
         s_finish ();
-        tri_rt_ack_cancel ();
         //  Cancelled by the parent: 0. Parent gone or signalled: non-zero.
         exit_code = rt->cancel_from? 0: (rt->signals? 128 + rt->last_signal: 1);
+        tri_rt_ack_cancel ();
     }
     else
     if (daemon) {

@@ -1,0 +1,985 @@
+/*  =========================================================================
+    task.c - coroutines on the runtime thread, their scheduler, timers and
+    the worker-thread pool
+
+    Every actor process has one runtime thread. Its tasks are coroutines on
+    that thread, each on its own mmap'ed stack with a guard page at the low
+    end, switched with ucontext. A task runs until it parks; the loop calls
+    tri_sched_run () to run, in FIFO order, every task made ready since
+    (and those they make ready in turn), then polls until the earliest
+    deadline of a parked task (a min-heap, ties broken by park order) or
+    until the pool's eventfd is readable.
+
+    Everything here belongs to the runtime thread and takes no lock. The
+    one exception is the worker pool behind tri_task_to_thread (): its job
+    queue and done list are shared with the worker threads under one mutex,
+    and a worker that finishes a job writes to an eventfd that the loop
+    polls; tri_pool_drain () then wakes the waiting tasks on the loop's own
+    thread. A task that stops waiting (cancelled, unshielded) leaves its
+    job behind; drain frees it and drops its result when the thread is done.
+
+    A finished task cannot unmap the stack it is running on: it marks
+    itself done and switches to the loop, which gives the stack back, to a
+    small cache of default-sized stacks (so that a task per incoming call
+    costs no mmap) or to the kernel, and frees the task unless it is
+    joinable.
+
+    Sanitizers and valgrind are told about every stack. Under ASan each
+    switch is wrapped in the fiber annotations, and goes through getcontext
+    + setcontext instead of swapcontext, whose interceptor only adds a
+    warning that false positives may follow; a stack is unpoisoned when it
+    is given back, since the frames of a finished task never return.
+    Valgrind gets VALGRIND_STACK_REGISTER for each stack.
+    =========================================================================
+*/
+#ifdef HAVE_CONFIG_H
+#   include "config.h"
+#endif
+#include "troupe_private.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#if defined (__has_feature)
+#   if __has_feature (address_sanitizer)
+#       define TRI_TASK_ASAN 1
+#   endif
+#endif
+#if defined (__SANITIZE_ADDRESS__) || defined (TR_ASAN)
+#   ifndef TRI_TASK_ASAN
+#       define TRI_TASK_ASAN 1
+#   endif
+#endif
+#ifdef TRI_TASK_ASAN
+#   include <sanitizer/asan_interface.h>
+#   include <sanitizer/common_interface_defs.h>
+#endif
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#   include <valgrind/valgrind.h>
+#else
+#   define VALGRIND_STACK_REGISTER(start, end) 0u
+#   define VALGRIND_STACK_DEREGISTER(id) ((void) (id))
+#endif
+
+#define STACK_CACHE_MAX     64          //  default-sized stacks kept free
+#define NOT_IN_HEAP         SIZE_MAX
+
+typedef enum {
+    TASK_READY,                 //  in the ready queue
+    TASK_RUNNING,               //  s_current
+    TASK_PARKED,                //  waiting for a wake, maybe in the heap
+    TASK_DONE                   //  fn returned
+} task_state_t;
+
+struct tri_task {
+    ucontext_t context;         //  registers while switched out
+    tri_task_fn *fn;
+    void *arg;
+    void *data;                 //  tri_task_set_data
+    task_state_t state;
+    bool joinable;
+    bool shielded;              //  the current park ignores cancellation
+    atomic_bool cancelled;      //  sticky; read from any thread
+    int wake_rc;                //  what the current park returns
+    int64_t deadline;           //  of the current park, -1 none
+    uint64_t park_seq;          //  orders equal deadlines by park time
+    size_t heap_index;          //  in s_heap, or NOT_IN_HEAP
+    tri_task_t *ready_next;     //  ready queue
+    tri_task_t *joiners;        //  tasks parked in tri_task_join on us
+    tri_task_t *join_next;      //  next joiner of the task we join
+    tri_task_t *all_prev;       //  s_all: every task not yet freed
+    tri_task_t *all_next;
+    //  Stack mapping: the guard page [map, map + page), then the stack.
+    char *map;                  //  NULL once the stack is given back
+    size_t map_size;
+    unsigned vg_stack;          //  valgrind's id for the stack
+#ifdef TRI_TASK_ASAN
+    void *fake_stack;           //  ASan's fake stack while switched out
+#endif
+};
+
+typedef struct {
+    char *map;
+    unsigned vg_stack;
+} cached_stack_t;
+
+//  The scheduler: runtime thread only.
+static size_t s_page;                   //  0 until s_defaults ()
+static size_t s_default_map;            //  mapping size for stack_size 0
+static int s_threads = TRI_DEFAULT_THREADS;
+static ucontext_t s_loop_context;       //  the loop while a task runs
+static tri_task_t *s_current;
+static tri_task_t *s_ready_head;
+static tri_task_t *s_ready_tail;
+static tri_task_t *s_all;
+static size_t s_alive;
+static tri_task_t **s_heap;             //  parked tasks with a deadline
+static size_t s_heap_size;
+static size_t s_heap_cap;               //  >= s_alive, so park never allocates
+static uint64_t s_park_seq;
+static cached_stack_t s_cache [STACK_CACHE_MAX];
+static size_t s_cached;
+static size_t s_mapped;                 //  stacks mmap'ed since init
+#ifdef TRI_TASK_ASAN
+static const void *s_loop_bottom;       //  the loop's stack, learnt by the
+static size_t s_loop_size;              //  first task switched to
+static void *s_loop_fake;
+#endif
+
+//  A tri_task_to_thread () call.
+typedef struct job {
+    void *(*fn) (void *);
+    void *arg;
+    void *result;               //  written by the worker
+    struct job *next;           //  queue or done list, under the mutex
+    tri_task_t *task;           //  the waiting task, NULL once it left (loop)
+    bool done;                  //  drained, result valid (loop)
+} job_t;
+
+//  The pool: the lists and stopping are under mutex; the rest is the
+//  loop's, except fd, which is fixed while the threads live.
+static struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    job_t *queue_head;
+    job_t *queue_tail;
+    job_t *done_head;
+    job_t *done_tail;
+    bool stopping;
+    pthread_t *threads;
+    int nthreads;
+    int fd;                     //  eventfd, -1 until the pool exists
+    size_t jobs;                //  jobs allocated and not yet freed
+} s_pool = {
+    .mutex = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
+    .fd = -1
+};
+
+
+//  --------------------------------------------------------------------------
+//  Stacks
+
+static void
+s_defaults (void)
+{
+    if (s_page)
+        return;
+    long page = sysconf (_SC_PAGESIZE);
+    s_page = page > 0? (size_t) page: 4096;
+    s_default_map = (TRI_DEFAULT_STACK + s_page - 1) / s_page * s_page + s_page;
+}
+
+//  Mapping size for a stack of at least size usable bytes.
+static size_t
+s_map_size (size_t size)
+{
+    assert (size < SIZE_MAX / 2);
+    return (size + s_page - 1) / s_page * s_page + s_page;
+}
+
+static void
+s_stack_unmap (char *map, size_t map_size, unsigned vg_stack)
+{
+    VALGRIND_STACK_DEREGISTER (vg_stack);
+    munmap (map, map_size);
+}
+
+static void
+s_cache_flush (void)
+{
+    while (s_cached > 0) {
+        s_cached--;
+        s_stack_unmap (s_cache [s_cached].map, s_default_map,
+                       s_cache [s_cached].vg_stack);
+    }
+}
+
+//  Give task a stack of at least stack_size bytes (0 = default) with a
+//  guard page below it. Returns 0 or -1.
+static int
+s_stack_get (tri_task_t *task, size_t stack_size)
+{
+    size_t map_size = stack_size? s_map_size (stack_size): s_default_map;
+    if (map_size == s_default_map && s_cached > 0) {
+        s_cached--;
+        task->map = s_cache [s_cached].map;
+        task->vg_stack = s_cache [s_cached].vg_stack;
+        task->map_size = map_size;
+        return 0;
+    }
+    //  MAP_NORESERVE: a thousand idle tasks should not commit a thousand
+    //  stacks' worth of swap; pages are touched only as deep as they run.
+    char *map = mmap (NULL, map_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                      -1, 0);
+    if (map == MAP_FAILED)
+        return -1;
+    if (mprotect (map, s_page, PROT_NONE)) {
+        munmap (map, map_size);
+        return -1;
+    }
+    task->map = map;
+    task->map_size = map_size;
+    task->vg_stack = VALGRIND_STACK_REGISTER (map + s_page, map + map_size);
+    s_mapped++;
+    return 0;
+}
+
+static void
+s_stack_put (tri_task_t *task)
+{
+#ifdef TRI_TASK_ASAN
+    //  The task's frames never returned: their redzones are still poisoned.
+    __asan_unpoison_memory_region (task->map + s_page, task->map_size - s_page);
+#endif
+    if (task->map_size == s_default_map && s_cached < STACK_CACHE_MAX) {
+        s_cache [s_cached].map = task->map;
+        s_cache [s_cached].vg_stack = task->vg_stack;
+        s_cached++;
+    }
+    else
+        s_stack_unmap (task->map, task->map_size, task->vg_stack);
+    task->map = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Deadline heap, keyed on (deadline, park_seq)
+
+static bool
+s_heap_less (const tri_task_t *a, const tri_task_t *b)
+{
+    return a->deadline < b->deadline
+        || (a->deadline == b->deadline && a->park_seq < b->park_seq);
+}
+
+static void
+s_heap_place (size_t index, tri_task_t *task)
+{
+    s_heap [index] = task;
+    task->heap_index = index;
+}
+
+static void
+s_heap_up (size_t index)
+{
+    tri_task_t *task = s_heap [index];
+    while (index > 0) {
+        size_t parent = (index - 1) / 2;
+        if (!s_heap_less (task, s_heap [parent]))
+            break;
+        s_heap_place (index, s_heap [parent]);
+        index = parent;
+    }
+    s_heap_place (index, task);
+}
+
+static void
+s_heap_down (size_t index)
+{
+    tri_task_t *task = s_heap [index];
+    while (true) {
+        size_t child = 2 * index + 1;
+        if (child >= s_heap_size)
+            break;
+        if (child + 1 < s_heap_size && s_heap_less (s_heap [child + 1], s_heap [child]))
+            child++;
+        if (!s_heap_less (s_heap [child], task))
+            break;
+        s_heap_place (index, s_heap [child]);
+        index = child;
+    }
+    s_heap_place (index, task);
+}
+
+static void
+s_heap_push (tri_task_t *task)
+{
+    assert (s_heap_size < s_heap_cap);
+    s_heap_place (s_heap_size++, task);
+    s_heap_up (task->heap_index);
+}
+
+static void
+s_heap_remove (tri_task_t *task)
+{
+    size_t index = task->heap_index;
+    task->heap_index = NOT_IN_HEAP;
+    s_heap_size--;
+    if (index < s_heap_size) {
+        tri_task_t *last = s_heap [s_heap_size];
+        s_heap_place (index, last);
+        s_heap_down (index);
+        s_heap_up (last->heap_index);
+    }
+}
+
+//  Room for every live task, so that parking never allocates.
+static int
+s_heap_reserve (size_t count)
+{
+    if (count <= s_heap_cap)
+        return 0;
+    size_t cap = s_heap_cap? s_heap_cap * 2: 64;
+    while (cap < count)
+        cap *= 2;
+    tri_task_t **heap = realloc (s_heap, cap * sizeof *heap);
+    if (!heap)
+        return -1;
+    s_heap = heap;
+    s_heap_cap = cap;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Switching
+
+//  Save the running context in from and resume to. Under ASan, swapcontext
+//  goes through an interceptor whose only use to us is a warning that
+//  false positives may follow; getcontext + setcontext are not intercepted
+//  and the fiber annotations around each switch tell ASan what it needs.
+static void __attribute__ ((noinline))
+s_swap (ucontext_t *from, const ucontext_t *to)
+{
+#ifdef TRI_TASK_ASAN
+    volatile bool resumed = false;
+    getcontext (from);
+    if (!resumed) {
+        resumed = true;
+        setcontext (to);
+    }
+#else
+    swapcontext (from, to);
+#endif
+}
+
+static void
+s_ready_push (tri_task_t *task)
+{
+    task->state = TASK_READY;
+    task->ready_next = NULL;
+    if (s_ready_tail)
+        s_ready_tail->ready_next = task;
+    else
+        s_ready_head = task;
+    s_ready_tail = task;
+}
+
+//  Loop to task, and back when it parks or ends.
+static void
+s_enter (tri_task_t *task)
+{
+    s_current = task;
+    task->state = TASK_RUNNING;
+#ifdef TRI_TASK_ASAN
+    __sanitizer_start_switch_fiber (&s_loop_fake, task->map + s_page,
+                                    task->map_size - s_page);
+#endif
+    s_swap (&s_loop_context, &task->context);
+#ifdef TRI_TASK_ASAN
+    __sanitizer_finish_switch_fiber (s_loop_fake, NULL, NULL);
+#endif
+    s_current = NULL;
+}
+
+//  Task to loop, and back when the loop runs it again.
+static void
+s_leave (tri_task_t *self)
+{
+#ifdef TRI_TASK_ASAN
+    __sanitizer_start_switch_fiber (&self->fake_stack, s_loop_bottom, s_loop_size);
+#endif
+    s_swap (&self->context, &s_loop_context);
+#ifdef TRI_TASK_ASAN
+    __sanitizer_finish_switch_fiber (self->fake_stack, &s_loop_bottom, &s_loop_size);
+#endif
+}
+
+static void
+s_unlink (tri_task_t *task)
+{
+    if (task->all_prev)
+        task->all_prev->all_next = task->all_next;
+    else
+        s_all = task->all_next;
+    if (task->all_next)
+        task->all_next->all_prev = task->all_prev;
+}
+
+//  First frame of every task. makecontext passes only ints, so the task
+//  pointer comes in two halves.
+static void
+s_task_main (int high, int low)
+{
+    uintptr_t bits = ((uintptr_t) (uint32_t) high << 16 << 16) | (uint32_t) low;
+    tri_task_t *self = (tri_task_t *) bits;
+#ifdef TRI_TASK_ASAN
+    __sanitizer_finish_switch_fiber (NULL, &s_loop_bottom, &s_loop_size);
+#endif
+    self->fn (self->arg);
+
+    self->state = TASK_DONE;
+    s_alive--;
+    while (self->joiners) {
+        tri_task_t *joiner = self->joiners;
+        self->joiners = joiner->join_next;
+        joiner->join_next = NULL;
+        tri_task_wake (joiner, 0);
+    }
+    //  The loop frees our stack; we never come back. NULL: ASan may free
+    //  this fiber's fake stack.
+#ifdef TRI_TASK_ASAN
+    __sanitizer_start_switch_fiber (NULL, s_loop_bottom, s_loop_size);
+#endif
+    setcontext (&s_loop_context);
+    abort ();
+}
+
+//  Make task's context start s_task_main on its stack. Apart, because
+//  getcontext returns twice as far as the compiler knows.
+static int __attribute__ ((noinline))
+s_context_init (tri_task_t *task)
+{
+    if (getcontext (&task->context))
+        return -1;
+    task->context.uc_stack.ss_sp = task->map + s_page;
+    task->context.uc_stack.ss_size = task->map_size - s_page;
+    task->context.uc_link = NULL;
+    uintptr_t bits = (uintptr_t) task;
+    makecontext (&task->context, (void (*) (void)) s_task_main, 2,
+                 (int) (uint32_t) (bits >> 16 >> 16), (int) (uint32_t) bits);
+    return 0;
+}
+
+//  Loop side of a task's end.
+static void
+s_task_ended (tri_task_t *task)
+{
+    s_stack_put (task);
+    if (!task->joinable) {
+        s_unlink (task);
+        free (task);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Set up the scheduler of this process.
+
+int
+tri_sched_init (size_t default_stack, int threads)
+{
+    assert (!s_current);
+    s_defaults ();
+    size_t map_size = s_map_size (default_stack? default_stack: TRI_DEFAULT_STACK);
+    if (map_size != s_default_map) {
+        s_cache_flush ();
+        s_default_map = map_size;
+    }
+    s_threads = threads > 0? threads: TRI_DEFAULT_THREADS;
+    s_mapped = 0;
+    return 0;
+}
+
+static void s_pool_stop (void);
+
+//  --------------------------------------------------------------------------
+//  Free every stack and finished task, stop and join the pool threads.
+
+void
+tri_sched_term (void)
+{
+    assert (!s_current);
+    assert (s_alive == 0);
+    s_pool_stop ();
+    while (s_all) {
+        tri_task_t *task = s_all;
+        assert (task->state == TASK_DONE && !task->map);
+        s_unlink (task);
+        free (task);
+    }
+    s_cache_flush ();
+    free (s_heap);
+    s_heap = NULL;
+    s_heap_size = 0;
+    s_heap_cap = 0;
+    s_ready_head = NULL;
+    s_ready_tail = NULL;
+    s_mapped = 0;
+}
+
+size_t
+tri_sched_alive (void)
+{
+    return s_alive;
+}
+
+//  --------------------------------------------------------------------------
+//  Run ready tasks until none is ready; return the number of switches.
+
+int
+tri_sched_run (void)
+{
+    assert (!s_current);
+    int switches = 0;
+    while (s_ready_head) {
+        tri_task_t *task = s_ready_head;
+        s_ready_head = task->ready_next;
+        if (!s_ready_head)
+            s_ready_tail = NULL;
+        task->ready_next = NULL;
+        s_enter (task);
+        switches++;
+        if (task->state == TASK_DONE)
+            s_task_ended (task);
+    }
+    return switches;
+}
+
+bool
+tri_sched_has_ready (void)
+{
+    return s_ready_head != NULL;
+}
+
+int64_t
+tri_sched_next_deadline (void)
+{
+    return s_heap_size? s_heap [0]->deadline: -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Wake every parked task whose deadline is <= now, earliest first.
+
+void
+tri_sched_expire (int64_t now)
+{
+    while (s_heap_size && s_heap [0]->deadline <= now)
+        tri_task_wake (s_heap [0], TR_ETIMEDOUT);
+}
+
+//  --------------------------------------------------------------------------
+//  New task, ready to run.
+
+tri_task_t *
+tri_task_new (tri_task_fn *fn, void *arg, size_t stack_size, bool joinable)
+{
+    assert (fn);
+    s_defaults ();
+    if (s_heap_reserve (s_alive + 1))
+        return NULL;
+    tri_task_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (s_stack_get (self, stack_size))
+        goto fail;
+    if (s_context_init (self))
+        goto fail;
+    self->fn = fn;
+    self->arg = arg;
+    self->joinable = joinable;
+    atomic_init (&self->cancelled, false);
+    self->deadline = -1;
+    self->heap_index = NOT_IN_HEAP;
+
+    self->all_next = s_all;
+    if (s_all)
+        s_all->all_prev = self;
+    s_all = self;
+    s_alive++;
+    s_ready_push (self);
+    return self;
+
+fail:
+    if (self->map)
+        s_stack_put (self);
+    free (self);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Free a finished joinable task.
+
+void
+tri_task_destroy (tri_task_t **task)
+{
+    assert (task);
+    tri_task_t *self = *task;
+    if (!self)
+        return;
+    assert (self->joinable && self->state == TASK_DONE && !self->joiners);
+    s_unlink (self);
+    free (self);
+    *task = NULL;
+}
+
+tri_task_t *
+tri_task_current (void)
+{
+    return s_current;
+}
+
+bool
+tri_task_done (const tri_task_t *task)
+{
+    assert (task);
+    return task->state == TASK_DONE;
+}
+
+static int
+s_park (int64_t deadline, bool shielded)
+{
+    tri_task_t *self = s_current;
+    assert (self);
+    if (!shielded && atomic_load (&self->cancelled))
+        return TR_ECANCELED;
+    self->state = TASK_PARKED;
+    self->shielded = shielded;
+    self->wake_rc = 0;
+    self->deadline = deadline;
+    if (deadline >= 0) {
+        self->park_seq = s_park_seq++;
+        s_heap_push (self);
+    }
+    s_leave (self);
+    return self->wake_rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Park until woken, the deadline or (unshielded) cancellation.
+
+int
+tri_task_park (int64_t deadline)
+{
+    return s_park (deadline, false);
+}
+
+int
+tri_task_park_shielded (int64_t deadline)
+{
+    return s_park (deadline, true);
+}
+
+//  --------------------------------------------------------------------------
+//  Make a parked task ready; its park returns rc.
+
+void
+tri_task_wake (tri_task_t *task, int rc)
+{
+    assert (task);
+    if (task->state != TASK_PARKED)
+        return;
+    if (task->heap_index != NOT_IN_HEAP)
+        s_heap_remove (task);
+    task->wake_rc = rc;
+    s_ready_push (task);
+}
+
+//  --------------------------------------------------------------------------
+//  Mark cancelled and wake the task if it waits unshielded.
+
+void
+tri_task_cancel (tri_task_t *task)
+{
+    assert (task);
+    atomic_store (&task->cancelled, true);
+    if (task->state == TASK_PARKED && !task->shielded)
+        tri_task_wake (task, TR_ECANCELED);
+}
+
+bool
+tri_task_cancelled (const tri_task_t *task)
+{
+    assert (task);
+    return atomic_load (&((tri_task_t *) task)->cancelled);
+}
+
+//  Take joiner off task's list of joiners, if it is still there.
+static void
+s_unjoin (tri_task_t *task, tri_task_t *joiner)
+{
+    tri_task_t **link = &task->joiners;
+    while (*link && *link != joiner)
+        link = &(*link)->join_next;
+    if (*link) {
+        *link = joiner->join_next;
+        joiner->join_next = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Park until task ends, the deadline passes or the caller is cancelled.
+
+int
+tri_task_join (tri_task_t *task, int64_t deadline)
+{
+    tri_task_t *self = s_current;
+    assert (self && task && task != self && task->joinable);
+    while (task->state != TASK_DONE) {
+        //  Joiners are woken in the order they came.
+        tri_task_t **link = &task->joiners;
+        while (*link)
+            link = &(*link)->join_next;
+        *link = self;
+        self->join_next = NULL;
+        int rc = tri_task_park (deadline);
+        s_unjoin (task, self);
+        if (rc && task->state != TASK_DONE)
+            return rc;
+    }
+    return 0;
+}
+
+void *
+tri_task_data (const tri_task_t *task)
+{
+    assert (task);
+    return task->data;
+}
+
+void
+tri_task_set_data (tri_task_t *task, void *data)
+{
+    assert (task);
+    task->data = data;
+}
+
+//  --------------------------------------------------------------------------
+//  For the SIGSEGV handler: a walk of the task list, no lock, no malloc.
+//  The fault is synchronous, in task code, never halfway through an edit
+//  of the list.
+
+bool
+tri_task_is_guard (const void *addr)
+{
+    uintptr_t at = (uintptr_t) addr;
+    for (const tri_task_t *task = s_all; task; task = task->all_next)
+        if (task->map && at >= (uintptr_t) task->map
+        &&  at < (uintptr_t) task->map + s_page)
+            return true;
+    return false;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Worker pool
+
+static void *
+s_worker (void *unused)
+{
+    (void) unused;
+    pthread_mutex_lock (&s_pool.mutex);
+    while (true) {
+        while (!s_pool.queue_head && !s_pool.stopping)
+            pthread_cond_wait (&s_pool.cond, &s_pool.mutex);
+        if (s_pool.stopping)
+            break;
+        job_t *job = s_pool.queue_head;
+        s_pool.queue_head = job->next;
+        if (!s_pool.queue_head)
+            s_pool.queue_tail = NULL;
+        pthread_mutex_unlock (&s_pool.mutex);
+
+        job->result = job->fn (job->arg);
+
+        pthread_mutex_lock (&s_pool.mutex);
+        job->next = NULL;
+        if (s_pool.done_tail)
+            s_pool.done_tail->next = job;
+        else
+            s_pool.done_head = job;
+        s_pool.done_tail = job;
+        pthread_mutex_unlock (&s_pool.mutex);
+        //  After the job is on the list, so that a drain woken by this
+        //  write finds it.
+        uint64_t one = 1;
+        while (write (s_pool.fd, &one, sizeof one) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock (&s_pool.mutex);
+    }
+    pthread_mutex_unlock (&s_pool.mutex);
+    return NULL;
+}
+
+static int
+s_pool_start (void)
+{
+    if (s_pool.fd >= 0)
+        return 0;
+    pthread_t *threads = calloc ((size_t) s_threads, sizeof *threads);
+    if (!threads)
+        return TR_ENOMEM;
+    s_pool.fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s_pool.fd < 0) {
+        free (threads);
+        return TR_ENOMEM;
+    }
+    s_pool.stopping = false;
+    //  Workers leave asynchronous signals to the runtime thread.
+    sigset_t all, old;
+    sigfillset (&all);
+    sigdelset (&all, SIGSEGV);
+    sigdelset (&all, SIGBUS);
+    sigdelset (&all, SIGFPE);
+    sigdelset (&all, SIGILL);
+    pthread_sigmask (SIG_SETMASK, &all, &old);
+    int count = 0;
+    while (count < s_threads && pthread_create (&threads [count], NULL, s_worker, NULL) == 0)
+        count++;
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    if (count == 0) {
+        close (s_pool.fd);
+        s_pool.fd = -1;
+        free (threads);
+        return TR_ENOMEM;
+    }
+    s_pool.threads = threads;
+    s_pool.nthreads = count;
+    return 0;
+}
+
+static void
+s_jobs_free (job_t *list)
+{
+    while (list) {
+        job_t *job = list;
+        list = job->next;
+        free (job);
+        s_pool.jobs--;
+    }
+}
+
+//  Threads finish the job they run; queued jobs, whose tasks are gone
+//  (no task is alive), are dropped unrun.
+static void
+s_pool_stop (void)
+{
+    if (s_pool.fd < 0)
+        return;
+    pthread_mutex_lock (&s_pool.mutex);
+    s_pool.stopping = true;
+    pthread_cond_broadcast (&s_pool.cond);
+    pthread_mutex_unlock (&s_pool.mutex);
+    for (int index = 0; index < s_pool.nthreads; index++)
+        pthread_join (s_pool.threads [index], NULL);
+    free (s_pool.threads);
+    s_pool.threads = NULL;
+    s_pool.nthreads = 0;
+    s_jobs_free (s_pool.queue_head);
+    s_jobs_free (s_pool.done_head);
+    s_pool.queue_head = s_pool.queue_tail = NULL;
+    s_pool.done_head = s_pool.done_tail = NULL;
+    s_pool.stopping = false;
+    close (s_pool.fd);
+    s_pool.fd = -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Run fn(arg) on a pool thread while the current task parks.
+
+int
+tri_task_to_thread (void *(*fn) (void *), void *arg, void **ret, bool shielded)
+{
+    tri_task_t *self = s_current;
+    assert (self && fn);
+    if (!shielded && atomic_load (&self->cancelled))
+        return TR_ECANCELED;
+    int rc = s_pool_start ();
+    if (rc)
+        return rc;
+    job_t *job = calloc (1, sizeof *job);
+    if (!job)
+        return TR_ENOMEM;
+    job->fn = fn;
+    job->arg = arg;
+    job->task = self;
+    s_pool.jobs++;
+
+    pthread_mutex_lock (&s_pool.mutex);
+    if (s_pool.queue_tail)
+        s_pool.queue_tail->next = job;
+    else
+        s_pool.queue_head = job;
+    s_pool.queue_tail = job;
+    pthread_cond_signal (&s_pool.cond);
+    pthread_mutex_unlock (&s_pool.mutex);
+
+    //  Only the drain's wake (job->done) or, unshielded, a cancel ends the
+    //  wait; any other wake is spurious here.
+    while (!job->done) {
+        rc = shielded? tri_task_park_shielded (-1): tri_task_park (-1);
+        if (rc == TR_ECANCELED && !shielded && !job->done) {
+            job->task = NULL;       //  tri_pool_drain frees it
+            return TR_ECANCELED;
+        }
+    }
+    if (ret)
+        *ret = job->result;
+    free (job);
+    s_pool.jobs--;
+    return 0;
+}
+
+int
+tri_pool_fd (void)
+{
+    return s_pool.fd;
+}
+
+//  --------------------------------------------------------------------------
+//  Wake the tasks whose jobs ended; free the jobs nobody waits for.
+
+void
+tri_pool_drain (void)
+{
+    if (s_pool.fd < 0)
+        return;
+    uint64_t count;
+    while (read (s_pool.fd, &count, sizeof count) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock (&s_pool.mutex);
+    job_t *list = s_pool.done_head;
+    s_pool.done_head = s_pool.done_tail = NULL;
+    pthread_mutex_unlock (&s_pool.mutex);
+    while (list) {
+        job_t *job = list;
+        list = job->next;
+        if (job->task) {
+            job->done = true;
+            tri_task_wake (job->task, 0);
+        }
+        else {
+            free (job);
+            s_pool.jobs--;
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Counters for the tests.
+
+size_t
+tri_sched_stacks_mapped (void)
+{
+    return s_mapped;
+}
+
+size_t
+tri_sched_stacks_cached (void)
+{
+    return s_cached;
+}
+
+size_t
+tri_pool_jobs (void)
+{
+    return s_pool.jobs;
+}
