@@ -352,8 +352,9 @@ TR_EXPORT int
     tr_portal_result (tr_portal_t *self, const msgpack_object **value);
 
 //  Ask the remote actor to cancel all its work and exit; wait up to
-//  timeout_ms for its ack. Returns 0, TR_ETIMEDOUT, TR_ECLOSED,
-//  TR_ECANCELED or TR_EINVAL.
+//  timeout_ms for its ack. From then on calls through the portal return
+//  TR_ECLOSED, and the actor's exit is not reported as a failure.
+//  Returns 0, TR_ETIMEDOUT, TR_ECLOSED, TR_ECANCELED or TR_EINVAL.
 TR_EXPORT int
     tr_portal_cancel_actor (tr_portal_t *self, int timeout_ms);
 

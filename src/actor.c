@@ -336,11 +336,13 @@ s_serve_main (void *arg)
                                        self->reply.value->sbuf.size);
             else
                 msgpack_pack_nil (&rt->pk);
-            if (rt->sbuf.size > rt->config.max_msg_size) {
+            char why [256];
+            int bad = tri_msg_check (rt->sbuf.data, rt->sbuf.size, &rt->limits, why, sizeof why);
+            if (bad) {
                 msgpack_sbuffer_clear (&rt->sbuf);
-                tri_channel_reply_error (channel, self->cid, TR_ETOOBIG, "TooBig",
-                                         "result of %s is larger than the %zu byte limit",
-                                         self->export->name, rt->config.max_msg_size);
+                tri_channel_reply_error (channel, self->cid, bad,
+                                         bad == TR_ETOOBIG? "TooBig": "ProtocolError",
+                                         "result of %s: %s", self->export->name, why);
             }
             else
                 tri_channel_send (channel);

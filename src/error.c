@@ -234,7 +234,8 @@ tri_error_unpack (const msgpack_object *o, const char *peer)
             free (hop);
         }
     }
-    if (self->nhops == 0 && self->origin)
+    //  As in tri_error_new: an origin is the first hop, "" (none) is not.
+    if (self->nhops == 0 && self->origin && *self->origin)
         tri_error_add_hop (self, self->origin);
     if (!self->type || !self->message || !self->origin || !self->frames)
         tr_error_destroy (&self);

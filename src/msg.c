@@ -39,6 +39,12 @@ s_fail (char *why, size_t why_size, int rc, const char *fmt, ...)
     return rc;
 }
 
+//  msgpack-c's decoder keeps open containers on a fixed stack of
+//  MSGPACK_EMBED_STACK_SIZE (32, in its private unpack_define.h) and
+//  refuses a container at any deeper level, empty or not: a deeper limit
+//  would pass frames that the decoder then refuses as out of memory.
+#define S_MSGPACK_MAX_DEPTH 32
+
 static uint64_t
 s_be (const uint8_t *p, int n)
 {
@@ -60,8 +66,9 @@ tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
                        "frame of %zu bytes exceeds the limit of %zu", size, limits->max_size);
     //  remaining [d] = items still expected in the container at depth d;
     //  depth 0 is the top level, which holds exactly one value.
-    uint64_t remaining [65];
-    int max_depth = limits->max_depth > 64? 64: limits->max_depth;
+    uint64_t remaining [S_MSGPACK_MAX_DEPTH + 1];
+    int max_depth = limits->max_depth > S_MSGPACK_MAX_DEPTH
+                  ? S_MSGPACK_MAX_DEPTH: limits->max_depth;
     int depth = 0;
     remaining [0] = 1;
     while (true) {
@@ -136,22 +143,53 @@ tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
                            "msgpack declares %llu bytes, %zu remain",
                            (unsigned long long) skip, (size_t) (end - p));
         p += skip;
-        if (container && items > 0) {
+        if (container) {
             //  Every item takes at least one byte.
             if (items > (uint64_t) (end - p))
                 return s_fail (why, why_size, TR_EPROTO,
                                "msgpack declares %llu items, %zu bytes remain",
                                (unsigned long long) items, (size_t) (end - p));
+            //  An empty container is a level too (it is one for msgpack-c).
             if (depth + 1 > max_depth)
                 return s_fail (why, why_size, TR_ETOOBIG,
                                "msgpack nested deeper than %d", max_depth);
-            remaining [++depth] = items;
+            if (items > 0)
+                remaining [++depth] = items;
         }
     }
     if (p != end)
         return s_fail (why, why_size, TR_EPROTO,
                        "%zu trailing bytes after the msgpack value", (size_t) (end - p));
     return 0;
+}
+
+//  Read an unsigned msgpack integer at *p; false if there is none.
+static bool
+s_peek_uint (const uint8_t **p, const uint8_t *end, uint64_t *value)
+{
+    if (*p >= end)
+        return false;
+    uint8_t b = *(*p)++;
+    int n = b <= 0x7f? 0: b == 0xcc? 1: b == 0xcd? 2: b == 0xce? 4: b == 0xcf? 8: -1;
+    if (n < 0 || end - *p < n)
+        return false;
+    *value = n? s_be (*p, n): b;
+    *p += n;
+    return true;
+}
+
+void
+tri_msg_peek (const void *data, size_t size, int *type, uint64_t *cid)
+{
+    const uint8_t *p = data;
+    const uint8_t *end = p + size;
+    uint64_t t = 0, c = 0;
+    *type = 0;
+    *cid = 0;
+    if (size < 3 || *p++ != 0x93 || !s_peek_uint (&p, end, &t) || !s_peek_uint (&p, end, &c))
+        return;
+    *type = t <= TRI_TYPE_MAX? (int) t: 0;
+    *cid = c;
 }
 
 //  --------------------------------------------------------------------------
@@ -168,6 +206,10 @@ tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
     size_t size = zmq_msg_size (frame);
     int rc = tri_msg_check (data, size, limits, why, why_size);
     if (rc) {
+        //  The caller answers with the frame's cid if its head is sound,
+        //  so that the sender's call fails instead of waiting forever.
+        int type;
+        tri_msg_peek (data, size, &type, cid);
         zmq_msg_close (frame);
         return rc;
     }
@@ -317,6 +359,10 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
     if (!uid || uid->type != MSGPACK_OBJECT_STR || uid->via.str.size == 0
     ||  uid->via.str.size > 255)
         return s_fail (why, why_size, TR_EPROTO, "hello has no uid");
+    //  The uid is used as a C string: one cut short by a NUL would name
+    //  another actor.
+    if (memchr (uid->via.str.ptr, '\0', uid->via.str.size))
+        return s_fail (why, why_size, TR_EPROTO, "hello uid has a NUL byte in it");
     hello->uid = uid->via.str.ptr;
     const msgpack_object *pid = s_map_get (body, "pid");
     if (pid && pid->type == MSGPACK_OBJECT_POSITIVE_INTEGER && pid->via.u64 < INT32_MAX)
@@ -345,11 +391,16 @@ int
 tri_msg_read_cmd (const tri_msg_t *msg, const char **fn,
                   const msgpack_object **args, char *why, size_t why_size)
 {
+    assert (msg && fn && args);
     const msgpack_object *body = &msg->body;
     if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 2
     ||  body->via.array.ptr [0].type != MSGPACK_OBJECT_STR)
         return s_fail (why, why_size, TR_EPROTO, "cmd body is not [fn, args]");
-    *fn = body->via.array.ptr [0].via.str.ptr;
+    //  "echo\0anything" must not call echo.
+    const msgpack_object *name = &body->via.array.ptr [0];
+    if (memchr (name->via.str.ptr, '\0', name->via.str.size))
+        return s_fail (why, why_size, TR_EPROTO, "cmd names a function with a NUL byte in it");
+    *fn = name->via.str.ptr;
     *args = &body->via.array.ptr [1];
     return 0;
 }

@@ -112,9 +112,14 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
     tri_child_t *child = NULL;
     int rc = tri_child_spawn (name, opts, &child);
     if (rc) {
+        //  errno says why posix_spawn failed (a missing or unusable binary).
+        const char *why = rc == TR_ESYS? strerror (errno): tr_strerror (rc);
+        const char *path = opts && opts->worker_path? opts->worker_path
+                         : tri_rt->config.worker_path? tri_rt->config.worker_path
+                         : "/proc/self/exe";
         tr_error_destroy (&self->error);
         self->error = tri_error_new (rc, "SpawnError", tri_rt->actor.uid,
-                                     "cannot spawn %s: %s", name, tr_strerror (rc));
+                                     "cannot spawn %s from %s: %s", name, path, why);
         return rc;
     }
     if ((rc = s_add (self, child))) {
@@ -141,11 +146,22 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
     return 0;
 }
 
-//  A run_in_actor child answered: it has no more work, let it go now.
+//  A run_in_actor child answered: it has no more work, let it go now. If
+//  it failed, wake the close that may be waiting for another child's
+//  result, so that it cancels the others at once (rule 6).
 static void
 s_main_done (tr_portal_t *portal)
 {
     tri_portal_send_cancel (portal);
+    const tr_error_t *error;
+    if (tri_portal_main_error (portal, &error) == 0)
+        return;
+    for (tri_child_t *c = tri_rt->children; c; c = c->next)
+        if (c->portal == portal) {
+            if (c->nursery && c->nursery->waiter)
+                tri_task_wake (c->nursery->waiter, 0);
+            break;
+        }
 }
 
 int
@@ -231,7 +247,12 @@ s_collect_errors (tr_nursery_t *self)
         tri_child_t *child = self->children [i];
         const tr_error_t *error = NULL;
         if (child->portal && tri_portal_main_error (child->portal, &error) && error) {
-            if (error->code != TR_ECANCELED || !self->cancelled)
+            //  A main call that ended because we cancelled the nursery or
+            //  killed the child is no failure of the child's.
+            bool cancelled = error->code == TR_ECANCELED && self->cancelled;
+            bool killed = child->killed
+                       && (error->code == TR_ECRASHED || error->code == TR_ECLOSED);
+            if (!cancelled && !killed)
                 tri_error_append (&errors, tr_error_dup (error));
             continue;
         }

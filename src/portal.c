@@ -209,23 +209,33 @@ s_send_cmd (tr_portal_t *self, tri_call_t *call, const char *fn, const tr_args_t
 {
     tri_rt_t *rt = tri_rt;
     tri_msg_pack_cmd (&rt->sbuf, call->cid, fn, args);
-    if (rt->sbuf.size > rt->config.max_msg_size) {
-        size_t size = rt->sbuf.size;
+    //  What we would refuse to read, we do not send: the call fails here.
+    char why [256];
+    int rc = tri_msg_check (rt->sbuf.data, rt->sbuf.size, &rt->limits, why, sizeof why);
+    if (rc) {
         msgpack_sbuffer_clear (&rt->sbuf);
-        s_set_error (self, tri_error_new (TR_ETOOBIG, "TooBig", rt->actor.uid,
-                     "call of %s: %zu bytes exceed the %zu byte limit", fn, size,
-                     rt->config.max_msg_size));
-        return TR_ETOOBIG;
+        s_set_error (self, tri_error_new (rc, rc == TR_ETOOBIG? "TooBig": "ProtocolError",
+                     rt->actor.uid, "call of %s: %s", fn, why));
+        return rc;
     }
     return tri_channel_send (self->channel);
 }
 
+//  Why no call can go through any more. An actor we asked to cancel is
+//  closed to calls, and its exit, however it ends, is no crash (rule 2).
 static int
 s_closed (tr_portal_t *self)
 {
     tri_channel_t *channel = self->channel;
-    tr_error_t *err = channel->death? tr_error_dup (channel->death):
-        tri_error_new (TR_ECLOSED, "Closed", self->uid, "channel to %s is closed", self->uid);
+    tr_error_t *err;
+    if (channel->cancel_called)
+        err = tri_error_new (TR_ECLOSED, "Closed", self->uid,
+                             "actor %s was asked to cancel: it takes no more calls", self->uid);
+    else
+    if (channel->death)
+        err = tr_error_dup (channel->death);
+    else
+        err = tri_error_new (TR_ECLOSED, "Closed", self->uid, "channel to %s is closed", self->uid);
     int rc = err? err->code: TR_ECLOSED;
     s_set_error (self, err);
     return rc;
@@ -240,7 +250,7 @@ tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_valu
         *out = NULL;
     if (tri_task_cancelled (tri_task_current ()))
         return TR_ECANCELED;
-    if (self->channel->closed)
+    if (self->channel->closed || self->channel->cancel_called)
         return s_closed (self);
     tri_call_t *call = tri_call_new (self->channel);
     if (!call)

@@ -27,6 +27,9 @@
 
 tri_rt_t *tri_rt = NULL;
 
+static void
+    s_channel_fail_calls (tri_channel_t *self);
+
 //  Frames read from one socket before the loop runs tasks again.
 #define TRI_BATCH 64
 
@@ -60,6 +63,11 @@ s_on_segv (int sig, siginfo_t *info, void *uctx)
         }
     }
     signal (sig, SIG_DFL);
+    //  A fault returns to the faulting instruction and faults again, now
+    //  fatally; a SIGSEGV sent by raise() or kill() would not come back,
+    //  so send it again (it is delivered once the handler returns).
+    if (info->si_code <= 0)
+        raise (sig);
 }
 #endif
 
@@ -116,8 +124,9 @@ s_fill_defaults (tr_config_t *c)
     DEFAULT (heartbeat_timeout_ms, TRI_DEFAULT_HB_TIMEOUT_MS);
     DEFAULT (linger_ms, TRI_DEFAULT_LINGER_MS);
 #undef DEFAULT
-    if (c->max_depth > 64)
-        c->max_depth = 64;
+    //  msgpack-c cannot decode deeper values anyway.
+    if (c->max_depth > TRI_DEFAULT_MAX_DEPTH)
+        c->max_depth = TRI_DEFAULT_MAX_DEPTH;
 }
 
 //  --------------------------------------------------------------------------
@@ -147,8 +156,9 @@ s_bind (void *router, const char *bind, char **endpoint)
         const char *tmp = getenv ("TMPDIR");
         if (!tmp || !*tmp || strlen (tmp) > 60)
             tmp = "/tmp";
-        snprintf (address, sizeof address, "ipc://%s/troupe-%d-%08x.ipc",
-                  tmp, (int) getpid (), (unsigned) randof (0x7fffffff));
+        const char *uuid = strchr (tri_rt->actor.uid, '@');
+        snprintf (address, sizeof address, "ipc://%s/troupe-%d-%.8s.ipc",
+                  tmp, (int) getpid (), uuid? uuid + 1: "0");
     }
     else
     if (streq (bind, "tcp"))
@@ -260,6 +270,12 @@ tri_rt_stop (void)
     tri_rt_t *rt = tri_rt;
     if (!rt)
         return;
+    while (rt->dying) {
+        tri_channel_t *channel = rt->dying;
+        rt->dying = channel->next_dying;
+        s_channel_fail_calls (channel);
+        tri_channel_unref (&channel);
+    }
     //  Every channel goes; pending calls and serves are gone by now.
     if (rt->channels) {
         tri_channel_t *channel;
@@ -281,6 +297,10 @@ tri_rt_stop (void)
     s_close_socket (&rt->router);
     if (rt->zctx)
         zmq_ctx_term (rt->zctx);
+    //  libzmq removes an ipc socket file on close only for wildcard
+    //  endpoints: take ours away, or every actor leaves one in $TMPDIR.
+    if (rt->actor.endpoint && strncmp (rt->actor.endpoint, "ipc:///", 7) == 0)
+        unlink (rt->actor.endpoint + 6);
     tri_sched_term ();
     s_restore_signals ();
     if (rt->sig_pipe [0] >= 0)
@@ -657,6 +677,33 @@ s_dispatch (tri_channel_t *channel, tri_msg_t *msg)
     tri_msg_destroy (&msg);
 }
 
+//  A frame that could not be decoded. An answer to one of our calls fails
+//  that call here, so its caller does not wait forever; a request is
+//  answered with an error under its cid; an error is never answered.
+static void
+s_bad_frame (tri_channel_t *channel, void *socket, const uint8_t *rid, size_t rid_size,
+             int rc, const char *why, int type, uint64_t cid)
+{
+    tri_rt_t *rt = tri_rt;
+    const char *who = channel && channel->uid? channel->uid: "unknown peer";
+    s_log_bad (channel, who, why);
+    if (channel && cid && (type == TRI_RETURN || type == TRI_ERROR || type == TRI_ACK)) {
+        tri_call_t *call = zhashx_lookup (rt->calls, (void *) (uintptr_t) cid);
+        if (call && call->channel == channel) {
+            tr_error_t *err = tri_error_new (rc, rc == TR_ETOOBIG? "TooBig": "ProtocolError",
+                                             channel->uid, "the answer from %s could not be "
+                                             "read: %s", channel->uid, why);
+            if (err) {
+                tri_call_fail (call, err);
+                tr_error_destroy (&err);
+            }
+        }
+    }
+    if (type != TRI_ERROR)
+        s_reply_error_raw (socket, rid, rid_size, cid, rc,
+                           rc == TR_ETOOBIG? "TooBig": "ProtocolError", "%s", why);
+}
+
 //  One frame from the ROUTER (rid already read).
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
@@ -674,12 +721,12 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
     }
     tri_msg_t *msg = NULL;
     uint64_t cid = 0;
+    int type;
     char why [256];
+    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), &type, &cid);
     int rc = tri_msg_decode (frame, &rt->limits, &msg, &cid, why, sizeof why);
     if (rc) {
-        s_log_bad (channel, channel && channel->uid? channel->uid: "unknown peer", why);
-        s_reply_error_raw (rt->router, rid, rid_size, cid, rc,
-                           rc == TR_ETOOBIG? "TooBig": "ProtocolError", "%s", why);
+        s_bad_frame (channel, rt->router, rid, rid_size, rc, why, type, cid);
         return;
     }
     if (!channel) {
@@ -748,9 +795,12 @@ s_read_parent (void)
         }
         tri_msg_t *msg = NULL;
         uint64_t cid = 0;
+        int type;
         char why [256];
-        if (tri_msg_decode (&frame, &rt->limits, &msg, &cid, why, sizeof why)) {
-            s_log_bad (rt->parent, "parent", why);
+        tri_msg_peek (zmq_msg_data (&frame), zmq_msg_size (&frame), &type, &cid);
+        int rc = tri_msg_decode (&frame, &rt->limits, &msg, &cid, why, sizeof why);
+        if (rc) {
+            s_bad_frame (rt->parent, rt->parent_dealer, NULL, 0, rc, why, type, cid);
             continue;
         }
         if (msg->type == TRI_HELLO) {

@@ -47,10 +47,19 @@ s_child_env (const char *uid, const char *bind, const char *const *extra)
     if (!env)
         return NULL;
     size_t n = 0;
-    for (size_t i = 0; i < count; i++)
-        if (strncmp (environ [i], "TROUPE_PARENT", 13) && strncmp (environ [i], "TROUPE_UID=", 11)
+    for (size_t i = 0; i < count; i++) {
+        //  An extra "NAME=value" replaces what we inherited under NAME.
+        bool replaced = false;
+        for (size_t j = 0; j < extras && !replaced; j++) {
+            const char *eq = strchr (extra [j], '=');
+            size_t len = eq? (size_t) (eq - extra [j]) + 1: strlen (extra [j]);
+            replaced = strncmp (environ [i], extra [j], len) == 0;
+        }
+        if (!replaced
+        &&  strncmp (environ [i], "TROUPE_PARENT", 13) && strncmp (environ [i], "TROUPE_UID=", 11)
         &&  strncmp (environ [i], "TROUPE_BIND=", 12))
             env [n++] = strdup (environ [i]);
+    }
     if (asprintf (&env [n++], "%s=%s", TRI_ENV_PARENT, rt->actor.endpoint) < 0
     ||  asprintf (&env [n++], "%s=%d", TRI_ENV_PARENT_PID, (int) getpid ()) < 0
     ||  asprintf (&env [n++], "%s=%s", TRI_ENV_UID, uid) < 0)
@@ -93,6 +102,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
         path = "/proc/self/exe";
     const char *bind = opts && opts->bind? opts->bind: rt->config.bind;
     int rc = TR_ENOMEM;
+    int spawn_errno = 0;            //  why posix_spawn failed, for errno
     char **env = NULL;
     posix_spawnattr_t attr;
     bool attr_ready = false;
@@ -134,6 +144,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     int err = posix_spawn (&self->pid, path, NULL, &attr, argv, env);
     if (err) {
         tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (err));
+        spawn_errno = err;
         goto fail;
     }
     self->pidfd = s_pidfd_open (self->pid);
@@ -159,6 +170,8 @@ fail:
         free (self->name);
         free (self);
     }
+    if (spawn_errno)
+        errno = spawn_errno;
     return rc;
 }
 

@@ -262,6 +262,10 @@ const char *
 int
     tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
                    char *why, size_t why_size);
+//  Best-effort read of a frame's type and cid, before or without decoding
+//  it (0 and 0 where they cannot be read).
+void
+    tri_msg_peek (const void *data, size_t size, int *type, uint64_t *cid);
 //  Decode frame (taken on success and on failure). On failure *cid holds
 //  the cid if it could be read (else 0) and why the reason. Returns 0,
 //  TR_EPROTO or TR_ETOOBIG.
@@ -507,6 +511,8 @@ struct tri_child {
     tri_child_t *next;          //  in tri_rt->children
 };
 
+//  Spawn a child process. Returns 0, TR_ENOMEM or TR_ESYS (errno then
+//  says why posix_spawn failed).
 int
     tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child);
 //  Wait for the child's hello; on failure the child is killed and reaped
@@ -524,7 +530,8 @@ void
 //  The loop saw the pidfd readable: reap, record, notify.
 void
     tri_child_reaped (tri_child_t *child);
-//  The error describing how an exited child died, or NULL if it exited 0.
+//  The error describing how a child died (also when it exited 0: whether
+//  that exit was asked for is the caller's to judge).
 tr_error_t *
     tri_child_death (const tri_child_t *child);
 //  The hello of uid arrived on channel (loop). Returns the child or NULL.
