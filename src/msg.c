@@ -163,16 +163,21 @@ tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
     return 0;
 }
 
-//  Read an unsigned msgpack integer at *p; false if there is none.
+//  Read a msgpack integer >= 0 at *p; false if there is none. msgpack-c
+//  decodes a signed encoding of such a value as unsigned, and so does
+//  tri_msg_decode: the peek must read it too.
 static bool
 s_peek_uint (const uint8_t **p, const uint8_t *end, uint64_t *value)
 {
     if (*p >= end)
         return false;
     uint8_t b = *(*p)++;
-    int n = b <= 0x7f? 0: b == 0xcc? 1: b == 0xcd? 2: b == 0xce? 4: b == 0xcf? 8: -1;
+    int n = b <= 0x7f? 0: b == 0xcc || b == 0xd0? 1: b == 0xcd || b == 0xd1? 2
+          : b == 0xce || b == 0xd2? 4: b == 0xcf || b == 0xd3? 8: -1;
     if (n < 0 || end - *p < n)
         return false;
+    if (b >= 0xd0 && (**p & 0x80))
+        return false;               //  negative
     *value = n? s_be (*p, n): b;
     *p += n;
     return true;

@@ -49,7 +49,6 @@ s_on_signal (int sig)
     errno = saved;
 }
 
-#if !defined(TR_ASAN)
 //  A fault in a task's guard page is a stack overflow: say so, then let the
 //  default action kill the process so the parent reports the crash.
 static void
@@ -69,7 +68,6 @@ s_on_segv (int sig, siginfo_t *info, void *uctx)
     if (info->si_code <= 0)
         raise (sig);
 }
-#endif
 
 static void
 s_install_signals (void)
@@ -81,7 +79,8 @@ s_install_signals (void)
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
-#if !defined(TR_ASAN)
+    //  Installed under ASan too: a crash must end in SIGSEGV, as the parent
+    //  reports it, whatever the build.
     static uint8_t *altstack = NULL;
     if (!altstack && (altstack = malloc (SIGSTKSZ * 2))) {
         stack_t ss = { .ss_sp = altstack, .ss_size = SIGSTKSZ * 2, .ss_flags = 0 };
@@ -93,7 +92,6 @@ s_install_signals (void)
     segv.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
     sigemptyset (&segv.sa_mask);
     sigaction (SIGSEGV, &segv, NULL);
-#endif
 }
 
 static void
@@ -542,17 +540,28 @@ s_dying_deadline (void)
 //  Incoming frames
 
 //  Log a peer's bad frame once per peer at warning level, then at debug.
+//  Peers that never said hello have no name: their warnings are limited
+//  to one a second, so a flood of garbage cannot flood the log.
 static void
 s_log_bad (tri_channel_t *channel, const char *who, const char *why)
 {
     static char last_peer [512];
-    if (channel && channel->uid && streq (last_peer, channel->uid)) {
-        tri_log_debug ("TR-BAD-FRAME", "%s: %s", who, why);
-        return;
-    }
-    if (channel && channel->uid)
+    static int64_t last_unknown = -1;
+    bool repeated;
+    if (channel && channel->uid) {
+        repeated = streq (last_peer, channel->uid);
         snprintf (last_peer, sizeof last_peer, "%s", channel->uid);
-    tri_log_warn ("TR-BAD-FRAME", "%s: %s", who, why);
+    }
+    else {
+        int64_t now = tri_now_ms ();
+        repeated = last_unknown >= 0 && now - last_unknown < 1000;
+        if (!repeated)
+            last_unknown = now;
+    }
+    if (repeated)
+        tri_log_debug ("TR-BAD-FRAME", "%s: %s", who, why);
+    else
+        tri_log_warn ("TR-BAD-FRAME", "%s: %s", who, why);
 }
 
 static void

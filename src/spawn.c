@@ -178,6 +178,16 @@ fail:
 //  --------------------------------------------------------------------------
 //  Signals and reaping
 
+//  A child that died without closing its ROUTER leaves its ipc file: take
+//  it away (a child that exited cleanly has already done so).
+static void
+s_unlink_endpoint (const tri_child_t *self)
+{
+    const char *endpoint = self->channel? self->channel->endpoint: NULL;
+    if (endpoint && strncmp (endpoint, "ipc:///", 7) == 0)
+        unlink (endpoint + 6);
+}
+
 void
 tri_child_signal (tri_child_t *self, int sig)
 {
@@ -202,6 +212,7 @@ tri_child_reaped (tri_child_t *self)
     self->status = info.si_status;
     close (self->pidfd);
     self->pidfd = -1;
+    s_unlink_endpoint (self);
     tri_log_debug ("TR-REAP", "%s (pid %d) %s %d", self->uid, (int) self->pid,
                    self->code == CLD_EXITED? "exited with": "killed by signal", self->status);
     if (self->hello_waiter)
