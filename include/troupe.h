@@ -1,6 +1,6 @@
 /*  =========================================================================
-    troupe.h - trees of actors (OS processes) that call, stream to and
-    supervise each other over ZeroMQ
+    troupe.h - trees of actors (OS processes) that call and supervise
+    each other over ZeroMQ
 
     This is the one public header. Every type is opaque. Functions return 0
     or a negative TR_E* code (see TR_ERRORS and tr_strerror); the detail of
@@ -110,17 +110,17 @@ typedef struct tr_reply tr_reply_t;         //  where a function puts its result
 //  The function receives the call's arguments (the value the caller
 //  passed, an empty array when it passed NULL), sets its result with
 //  tr_reply_set() or tr_reply_pack() (nil when it sets none) and returns
-//  0. To fail, it returns tr_raise(...), or any negative code: a
-//  TR_EREMOTE coming from a call it made relays that remote error with this
-//  actor added to its chain; other codes are sent as an error whose type is
-//  the code's name.
+//  0. To fail, it returns tr_raise(...), or any negative code: the code
+//  of the last failed tr_portal_run of this task relays that call's error
+//  with this actor added to its chain (rule 5); other codes are sent as an
+//  error whose type is the code's name.
 
 typedef int (tr_fn) (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out);
 
 typedef enum {
     TR_CALL = 0,        //  request/response (tr_portal_run)
-    TR_CONTEXT = 1,     //  bidirectional context (tr_portal_open_context)
-    TR_STREAM = 2       //  one-way stream (tr_portal_open_stream_from)
+    TR_CONTEXT = 1,     //  bidirectional context: reserved, not served yet
+    TR_STREAM = 2       //  one-way stream: reserved, not served yet
 } tr_kind_t;
 
 //  Export flags.
@@ -176,8 +176,10 @@ typedef struct {
 //  other task has ended and every child is reaped. Started by a parent's
 //  nursery (the environment says so) it is a child: it connects back, says
 //  hello, serves calls until it is cancelled or its parent is gone, and
-//  returns 0 (or 1 when it stopped because its parent died). With
-//  --tr-daemon it serves at --tr-bind ENDPOINT until SIGINT or SIGTERM.
+//  returns 0 when its parent cancelled it, 1 when its parent died or could
+//  not be reached, 128 + the signal after SIGINT or SIGTERM. With
+//  --tr-daemon (and --tr-name NAME, --tr-bind ENDPOINT) it prints its uid
+//  and endpoint on stdout and serves until a signal or a peer's cancel.
 //  SIGINT or SIGTERM cancels the root's tasks and its children; tr_run then
 //  returns 130 or 143 unless root_main returned another non-zero code.
 //  Returns a negative TR_E* code when the runtime cannot start.
@@ -204,8 +206,9 @@ TR_EXPORT tr_actor_t *
 //  --------------------------------------------------------------------------
 //  Tasks and checkpoints
 
-//  Returns TR_ECANCELED once the task is cancelled, else 0. CPU-bound
-//  loops call it to stay cancellable. Never parks.
+//  Returns TR_ECANCELED once the task is cancelled, else 0 (TR_EINVAL
+//  without a task). CPU-bound loops call it to stay cancellable. Never
+//  parks.
 TR_EXPORT int
     tr_checkpoint (tr_ctx_t *ctx);
 
@@ -230,7 +233,9 @@ TR_EXPORT int
 //  and message on the task and return TR_EREMOTE, so that an exported
 //  function can `return tr_raise (ctx, "ValueError", "n=%d", n);`. Its
 //  caller's call returns TR_EREMOTE with that error, this actor as origin
-//  and the C frames of the raising task as traceback.
+//  and the C frames of the raising task as traceback (function names need
+//  the program linked with -rdynamic, and non-static functions). Returns
+//  TR_EREMOTE, or TR_EINVAL / TR_ENOMEM when nothing was recorded.
 TR_EXPORT int
     tr_raise (tr_ctx_t *ctx, const char *type, const char *fmt, ...)
     TR_PRINTF (3, 4);
@@ -262,12 +267,13 @@ TR_EXPORT int
 TR_EXPORT int
     tr_reply_set (tr_reply_t *out, const tr_args_t *value);
 
-//  Set the call's result from a tr_pack format. Returns 0, TR_EFORMAT or
-//  TR_EINVAL.
+//  Set the call's result from a tr_pack format. Returns 0, TR_EFORMAT,
+//  TR_ENOMEM or TR_EINVAL.
 TR_EXPORT int
     tr_reply_pack (tr_reply_t *out, const char *fmt, ...);
 
-//  Set the call's result to a copy of a msgpack object.
+//  Set the call's result to a copy of a msgpack object. Returns 0,
+//  TR_ENOMEM or TR_EINVAL.
 TR_EXPORT int
     tr_reply_object (tr_reply_t *out, const msgpack_object *value);
 
@@ -277,7 +283,7 @@ TR_EXPORT int
 //  still running (each is asked, then SIGTERM, then SIGKILL after the
 //  grace periods) and reaps every one: nothing outlives it.
 
-//  Open a nursery in the calling task. Returns 0, TR_ENOMEM or TR_EINVAL.
+//  Open a nursery of this actor. Returns 0, TR_ENOMEM or TR_EINVAL.
 TR_EXPORT int
     tr_nursery_open (tr_actor_t *self, tr_nursery_t **nursery);
 
@@ -291,9 +297,10 @@ typedef struct {
 //  Spawn a child actor that serves calls until it is cancelled and return
 //  a portal on it (owned by the nursery) once it has said hello. A child
 //  that does not say hello within the hello deadline, that dies first, or
-//  whose spawning task is cancelled first is killed and reaped. Returns 0,
-//  TR_ECANCELED, TR_ETIMEDOUT, TR_ECRASHED, TR_ESYS, TR_ECLOSED (nursery
-//  closing) or TR_EINVAL.
+//  whose spawning task or nursery is cancelled first is killed and reaped;
+//  tr_nursery_error then says why. Returns 0, TR_ECANCELED, TR_ETIMEDOUT,
+//  TR_ECRASHED, TR_EVERSION, TR_ESYS, TR_ENOMEM, TR_ECLOSED (nursery
+//  closing or cancelled) or TR_EINVAL.
 TR_EXPORT int
     tr_nursery_start_actor (tr_nursery_t *self, const char *name,
                             const tr_spawn_opts_t *opts, tr_portal_t **portal);
@@ -301,7 +308,8 @@ TR_EXPORT int
 //  Spawn a child actor and start fn(args) in it as its main task; its
 //  final message is kept by the portal (tr_portal_result) and the child is
 //  cancelled and reaped once it has answered. args is borrowed (NULL: no
-//  arguments). Returns as tr_nursery_start_actor.
+//  arguments). Returns as tr_nursery_start_actor, or TR_ETOOBIG when args
+//  exceed the limits (the child is then cancelled and closing reaps it).
 TR_EXPORT int
     tr_nursery_run_in_actor (tr_nursery_t *self, const char *name,
                              const char *fn, const tr_args_t *args,
@@ -324,7 +332,8 @@ TR_EXPORT int
 //  errors (caller destroys it). If the calling task is cancelled the
 //  children are cancelled at once; the nursery is still fully closed.
 //  Returns 0, or the first child's error code (TR_EREMOTE, TR_ECRASHED,
-//  ...), or TR_ECANCELED.
+//  ...), or TR_ECANCELED when the cancel cut short the wait for results.
+//  A child that ignored its cancel and was killed is logged, not listed.
 TR_EXPORT int
     tr_nursery_close (tr_nursery_t **nursery, tr_error_t **errors);
 
@@ -347,14 +356,16 @@ TR_EXPORT int
 //  first time; later calls return the same value (nil included) at once.
 //  *value is borrowed from the portal. Returns 0, or the call's failure
 //  (TR_EREMOTE, TR_ECRASHED, ...) every time, or TR_ECANCELED, or
-//  TR_EINVAL for a portal with no main call.
+//  TR_EINVAL for a portal with no main call, or TR_ENOMEM when more than
+//  8 tasks wait on one portal.
 TR_EXPORT int
     tr_portal_result (tr_portal_t *self, const msgpack_object **value);
 
 //  Ask the remote actor to cancel all its work and exit; wait up to
 //  timeout_ms for its ack. From then on calls through the portal return
 //  TR_ECLOSED, and the actor's exit is not reported as a failure.
-//  Returns 0, TR_ETIMEDOUT, TR_ECLOSED, TR_ECANCELED or TR_EINVAL.
+//  Returns 0, TR_ETIMEDOUT, TR_ECLOSED, TR_ECANCELED, TR_EINVAL, or the
+//  code of the actor's death (TR_ECRASHED) if it had already died.
 TR_EXPORT int
     tr_portal_cancel_actor (tr_portal_t *self, int timeout_ms);
 
@@ -409,9 +420,9 @@ TR_EXPORT const void *
 TR_EXPORT size_t
     tr_args_size (const tr_args_t *args);
 
-//  Decode per fmt. Returns 0, TR_EFORMAT (mismatch of format and value;
-//  the message says where) or TR_EINVAL. If msg is not NULL a reason of
-//  up to msg_size bytes is written there on failure.
+//  Decode per fmt. Returns 0, TR_EFORMAT (mismatch of format and value, or
+//  a malformed format) or TR_EINVAL. tr_unpack_ex also writes the reason,
+//  with the path where it failed, into msg (up to msg_size bytes).
 TR_EXPORT int
     tr_unpack (const msgpack_object *o, const char *fmt, ...);
 TR_EXPORT int
