@@ -741,6 +741,9 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
     if (!channel) {
         if (msg->type == TRI_HELLO)
             s_on_hello (rid, rid_size, msg);
+        else
+        if (msg->type == TRI_ERROR)
+            s_log_bad (NULL, "unknown peer", "error frame before hello (not answered)");
         else {
             s_log_bad (NULL, "unknown peer", "frame before hello");
             s_reply_error_raw (rt->router, rid, rid_size, msg->cid, TR_EPROTO, "ProtocolError",
