@@ -134,6 +134,9 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
         tri_child_kill_reap (child);
     }
     if (rc) {
+        if (error && rc == TR_ECANCELED)
+            tri_log_info ("TR-SPAWN", "%s", error->message);
+        else
         if (error)
             tri_log_warn ("TR-SPAWN", "%s", error->message);
         tr_error_destroy (&self->error);
@@ -323,7 +326,11 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
             tri_child_kill_reap (self->children [i]);
         }
 
-    //  4. Results and errors, then free everything.
+    //  4. Results and errors, then free everything, once no other task is
+    //  still inside a call through one of the portals.
+    for (size_t i = 0; i < self->count; i++)
+        if (self->children [i]->portal)
+            tri_portal_await_calls (self->children [i]->portal);
     tr_error_t *errors = s_collect_errors (self);
     int rc = errors? errors->code: (cancelled? TR_ECANCELED: 0);
     if (errors_p)

@@ -29,6 +29,8 @@ struct tr_portal {
     tri_task_t *waiters [8];    //  tasks waiting for the main result
     size_t nwaiters;
     void (*on_main_done) (tr_portal_t *self);
+    int calls;                  //  tasks inside tr_portal_run on it
+    tri_task_t *closer;         //  a close waiting for calls to be 0
 };
 
 //  --------------------------------------------------------------------------
@@ -241,11 +243,9 @@ s_closed (tr_portal_t *self)
     return rc;
 }
 
-int
-tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_value_t **out)
+static int
+s_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_value_t **out)
 {
-    if (!self || !fn || !tri_task_current ())
-        return TR_EINVAL;
     if (out)
         *out = NULL;
     if (tri_task_cancelled (tri_task_current ()))
@@ -283,6 +283,36 @@ tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_valu
     else
         tr_error_destroy (&error);
     return rc;
+}
+
+int
+tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_value_t **out)
+{
+    if (!self || !fn || !tri_task_current ())
+        return TR_EINVAL;
+    self->calls++;
+    int rc = s_run (self, fn, args, out);
+    if (--self->calls == 0 && self->closer)
+        tri_task_wake (self->closer, 0);
+    return rc;
+}
+
+//  Wait, shielded, until no task is inside tr_portal_run on this portal,
+//  so that a nursery close can free it. The peer is gone by then: a call
+//  ends when its channel's drain period does, or when its cancel ack is
+//  given up on; a channel still open after both periods is closed, which
+//  fails its calls at once.
+void
+tri_portal_await_calls (tr_portal_t *self)
+{
+    int64_t deadline = tri_now_ms () + tri_rt->config.drain_ms + tri_rt->config.cancel_ack_ms;
+    while (self->calls > 0) {
+        self->closer = tri_task_current ();
+        int rc = tri_task_park_shielded (self->channel->closed? -1: deadline);
+        self->closer = NULL;
+        if (rc == TR_ETIMEDOUT && !self->channel->closed)
+            tri_channel_close (self->channel, NULL, false);
+    }
 }
 
 //  --------------------------------------------------------------------------

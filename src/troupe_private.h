@@ -548,6 +548,10 @@ void
 //  Wait (shielded, up to deadline) for the portal's cancel ack.
 int
     tri_portal_await_ack (tr_portal_t *portal, int64_t deadline, bool shielded);
+//  Wait (in a task, shielded) until no task is inside tr_portal_run on the
+//  portal; its peer must be gone.
+void
+    tri_portal_await_calls (tr_portal_t *portal);
 void
     tri_portal_send_cancel (tr_portal_t *portal);
 //  Nurseries still open (their owner returned without closing them).
