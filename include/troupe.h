@@ -369,6 +369,21 @@ TR_EXPORT int
 TR_EXPORT int
     tr_portal_cancel_actor (tr_portal_t *self, int timeout_ms);
 
+//  Open a portal on the actor serving at endpoint (a daemon, or any actor
+//  whose endpoint you know) and return once it has answered hello. The
+//  portal is the caller's: close it with tr_portal_close. Returns 0,
+//  TR_ETIMEDOUT, TR_EVERSION (it speaks another major version),
+//  TR_ECANCELED, TR_ESYS (bad endpoint), TR_ENOMEM or TR_EINVAL.
+TR_EXPORT int
+    tr_portal_open (tr_actor_t *self, const char *endpoint, int timeout_ms,
+                    tr_portal_t **portal);
+
+//  Close a portal from tr_portal_open; calls still waiting on it return
+//  TR_ECLOSED. The remote actor goes on (cancel it first to stop it).
+//  Never parks. Returns 0, or TR_EINVAL for a portal a nursery owns.
+TR_EXPORT int
+    tr_portal_close (tr_portal_t **portal);
+
 //  The last failure seen on this portal (borrowed), or NULL. Read it
 //  right after the failing call, before the task's next checkpoint.
 TR_EXPORT const tr_error_t *

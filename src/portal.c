@@ -31,6 +31,8 @@ struct tr_portal {
     void (*on_main_done) (tr_portal_t *self);
     int calls;                  //  tasks inside tr_portal_run on it
     tri_task_t *closer;         //  a close waiting for calls to be 0
+    bool opened;                //  by tr_portal_open: the user's to close
+    bool closing;               //  tr_portal_close came while calls ran
 };
 
 //  --------------------------------------------------------------------------
@@ -290,11 +292,73 @@ tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_valu
 {
     if (!self || !fn || !tri_task_current ())
         return TR_EINVAL;
+    if (self->closing)
+        return TR_ECLOSED;
     self->calls++;
     int rc = s_run (self, fn, args, out);
     if (--self->calls == 0 && self->closer)
         tri_task_wake (self->closer, 0);
+    //  The last call out frees a portal closed under it.
+    if (self->calls == 0 && self->closing)
+        tri_portal_destroy (&self);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Portals on an endpoint
+
+int
+tr_portal_open (tr_actor_t *actor, const char *endpoint, int timeout_ms,
+                tr_portal_t **portal_p)
+{
+    if (!actor || !endpoint || timeout_ms < -1 || !portal_p || !tri_task_current ())
+        return TR_EINVAL;
+    *portal_p = NULL;
+    if (tri_task_cancelled (tri_task_current ()))
+        return TR_ECANCELED;
+    int64_t deadline = tri_deadline (timeout_ms);
+    tri_channel_t *channel;
+    int rc = tri_rt_open_dealer (endpoint, &channel);
+    if (rc)
+        return rc;
+    while (!channel->hello_done && !channel->hello_rc && !rc) {
+        channel->hello_waiter = tri_task_current ();
+        rc = tri_task_park (deadline);
+        channel->hello_waiter = NULL;
+    }
+    tr_portal_t *self = NULL;
+    if (channel->hello_done && !(self = tri_portal_new (channel, NULL)))
+        rc = TR_ENOMEM;
+    if (!self) {
+        if (!rc)
+            rc = channel->hello_rc? channel->hello_rc: TR_EPROTO;
+        tri_rt_close_dealer (channel);
+    }
+    tri_channel_unref (&channel);
+    if (self) {
+        self->opened = true;
+        *portal_p = self;
+    }
+    return rc;
+}
+
+int
+tr_portal_close (tr_portal_t **self_p)
+{
+    if (!self_p)
+        return TR_EINVAL;
+    tr_portal_t *self = *self_p;
+    if (!self)
+        return 0;
+    if (!self->opened || self->closing)
+        return TR_EINVAL;
+    *self_p = NULL;
+    self->closing = true;
+    //  Calls still waiting fail with TR_ECLOSED; the last one out frees it.
+    tri_rt_close_dealer (self->channel);
+    if (self->calls == 0)
+        tri_portal_destroy (&self);
+    return 0;
 }
 
 //  Wait, shielded, until no task is inside tr_portal_run on this portal,

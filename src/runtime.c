@@ -19,6 +19,7 @@
 #include "troupe_private.h"
 #include <czmq.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -32,6 +33,18 @@ static void
 
 //  Frames read from one socket before the loop runs tasks again.
 #define TRI_BATCH 64
+
+//  The loop sleeps in poll() on the sockets' ZMQ_FDs. Such an fd is an
+//  edge: it turns readable when commands (such as "a message arrived")
+//  reach the socket, and whichever call on the socket next processes them,
+//  a send included, consumes the edge. So before the loop sleeps it asks
+//  each socket with ZMQ_EVENTS whether a message is already queued, as
+//  zmq_poll does (twice per socket per wait). The ROUTER and the DEALER to
+//  the parent skip the question when nothing touched them since they were
+//  last found empty; with one read per wakeup (s_read_router) this halves
+//  the poll() syscalls of a call's round trip.
+static bool s_router_used = true;
+static bool s_parent_used = true;
 
 //  --------------------------------------------------------------------------
 //  Signals: handlers only write to the self-pipe (rule 12).
@@ -285,6 +298,14 @@ tri_rt_stop (void)
         }
         zhashx_destroy (&rt->channels);
     }
+    while (rt->dealers) {
+        tri_channel_t *channel = rt->dealers;
+        if (channel == rt->parent) {
+            rt->dealers = channel->next_dealer;
+            continue;
+        }
+        tri_rt_close_dealer (channel);
+    }
     if (rt->parent) {
         if (!rt->parent->closed)
             tri_channel_close (rt->parent, NULL, false);
@@ -378,10 +399,32 @@ tri_channel_unref (tri_channel_t **self_p)
     free (self);
 }
 
+//  The flag that says a socket was touched, or NULL for a socket the loop
+//  always asks.
+static bool *
+s_used_flag (void *socket)
+{
+    if (socket == tri_rt->router)
+        return &s_router_used;
+    if (socket == tri_rt->parent_dealer)
+        return &s_parent_used;
+    return NULL;
+}
+
+//  Note that the socket was used: its fd may no longer signal a message.
+static void
+s_socket_used (void *socket)
+{
+    bool *used = s_used_flag (socket);
+    if (used)
+        *used = true;
+}
+
 static int
 s_send_raw (void *socket, const uint8_t *rid, size_t rid_size,
             const void *data, size_t size)
 {
+    s_socket_used (socket);
     if (rid_size && zmq_send (socket, rid, rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return -1;
     return zmq_send (socket, data, size, ZMQ_DONTWAIT) < 0? -1: 0;
@@ -755,17 +798,24 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
     s_dispatch (channel, msg);
 }
 
+//  Read one message, or (drain) up to a batch until the socket is empty.
+//  After one message the socket stays marked used, so the loop asks it
+//  before it sleeps: a call's answer is read without probing the socket
+//  twice, and a burst is still read in batches.
 static void
-s_read_router (void)
+s_read_router (bool drain)
 {
     tri_rt_t *rt = tri_rt;
-    for (int i = 0; i < TRI_BATCH; i++) {
+    for (int i = 0; i < (drain? TRI_BATCH: 1); i++) {
         zmq_msg_t rid, frame;
         zmq_msg_init (&rid);
         if (zmq_msg_recv (&rid, rt->router, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                s_router_used = false;
             zmq_msg_close (&rid);
             return;
         }
+        s_router_used = true;
         zmq_msg_init (&frame);
         int more = zmq_msg_more (&rid);
         if (!more || zmq_msg_recv (&frame, rt->router, ZMQ_DONTWAIT) < 0) {
@@ -794,17 +844,53 @@ s_read_router (void)
     }
 }
 
+//  A frame on one of our DEALERs: the parent's, or an opened portal's.
+//  The peer's hello (the answer to ours) names it.
 static void
-s_read_parent (void)
+s_on_dealer_hello (tri_channel_t *channel, tri_msg_t *msg)
+{
+    tri_hello_t hello;
+    char why [256];
+    if (channel->hello_done || tri_msg_read_hello (msg, &hello, why, sizeof why)) {
+        s_dispatch (channel, msg);
+        return;
+    }
+    char *uid = strdup (hello.uid);
+    char *endpoint = strdup (hello.endpoint);
+    if (uid && endpoint) {
+        free (channel->uid);
+        free (channel->endpoint);
+        channel->uid = uid;
+        channel->endpoint = endpoint;
+        channel->pid = (int) hello.pid;
+        channel->hello_done = true;
+    }
+    else {
+        free (uid);
+        free (endpoint);
+        channel->hello_rc = TR_ENOMEM;
+    }
+    if (channel->hello_waiter)
+        tri_task_wake (channel->hello_waiter, 0);
+    tri_msg_destroy (&msg);
+}
+
+static void
+s_read_dealer (tri_channel_t *channel, bool drain)
 {
     tri_rt_t *rt = tri_rt;
-    for (int i = 0; i < TRI_BATCH && rt->parent_dealer; i++) {
+    bool *used = s_used_flag (channel->socket);
+    for (int i = 0; i < (drain? TRI_BATCH: 1) && channel->socket; i++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, rt->parent_dealer, ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv (&frame, channel->socket, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN && used)
+                *used = false;
             zmq_msg_close (&frame);
             return;
         }
+        if (used)
+            *used = true;
         tri_msg_t *msg = NULL;
         uint64_t cid = 0;
         int type;
@@ -812,29 +898,26 @@ s_read_parent (void)
         tri_msg_peek (zmq_msg_data (&frame), zmq_msg_size (&frame), &type, &cid);
         int rc = tri_msg_decode (&frame, &rt->limits, &msg, &cid, why, sizeof why);
         if (rc) {
-            s_bad_frame (rt->parent, rt->parent_dealer, NULL, 0, rc, why, type, cid);
+            s_bad_frame (channel, channel->socket, NULL, 0, rc, why, type, cid);
             continue;
         }
-        if (msg->type == TRI_HELLO) {
-            tri_hello_t hello;
-            if (tri_msg_read_hello (msg, &hello, why, sizeof why) == 0) {
-                char *uid = strdup (hello.uid);
-                char *endpoint = strdup (hello.endpoint);
-                if (uid && endpoint) {
-                    free (rt->parent->uid);
-                    free (rt->parent->endpoint);
-                    rt->parent->uid = uid;
-                    rt->parent->endpoint = endpoint;
-                }
-                else {
-                    free (uid);
-                    free (endpoint);
-                }
-            }
+        if (msg->type == TRI_HELLO)
+            s_on_dealer_hello (channel, msg);
+        else
+        if (!channel->hello_done && msg->type == TRI_ERROR && msg->cid == 0) {
+            //  The peer refused our hello (another major version).
+            tr_error_t *err = tri_error_unpack (&msg->body, channel->uid);
+            tri_log_warn ("TR-REFUSED", "%s refused us: %s", channel->endpoint,
+                          err? err->message: "?");
+            channel->hello_rc = err? err->code: TR_EPROTO;
+            tr_error_destroy (&channel->death);
+            channel->death = err;
+            if (channel->hello_waiter)
+                tri_task_wake (channel->hello_waiter, 0);
             tri_msg_destroy (&msg);
-            continue;
         }
-        s_dispatch (rt->parent, msg);
+        else
+            s_dispatch (channel, msg);
     }
 }
 
@@ -843,10 +926,17 @@ s_read_signals (void)
 {
     tri_rt_t *rt = tri_rt;
     unsigned char sig;
+    static int64_t first_at = 0;
     while (read (rt->sig_pipe [0], &sig, 1) == 1) {
+        //  One keypress or kill can deliver the signal twice in a burst
+        //  (to the process and to its group): a second one counts only
+        //  once a human could have pressed Ctrl-C again.
+        if (rt->signals == 1 && tri_now_ms () - first_at < 250)
+            continue;
         rt->signals++;
         rt->last_signal = sig;
         if (rt->signals == 1) {
+            first_at = tri_now_ms ();
             tri_log_info ("TR-SIGNAL", "signal %d: cancelling", sig);
             rt->stopping = true;
             tri_actor_cancel_all ();
@@ -862,13 +952,44 @@ s_read_signals (void)
 //  --------------------------------------------------------------------------
 //  The loop
 
+//  The fd a socket signals on (see s_router_used).
+static int
+s_socket_fd (void *socket)
+{
+    int fd = -1;
+    size_t size = sizeof fd;
+    zmq_getsockopt (socket, ZMQ_FD, &fd, &size);
+    return fd;
+}
+
+//  Does the socket hold a message now? Every socket in the poll set must
+//  be asked before the loop sleeps (see s_router_used); once found empty,
+//  its fd signals the next message.
+static bool
+s_socket_ready (void *socket)
+{
+    bool *used = s_used_flag (socket);
+    if (used && !*used)
+        return false;
+    uint32_t events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size))
+        return false;
+    bool ready = (events & ZMQ_POLLIN) != 0;
+    if (used)
+        *used = ready;
+    return ready;
+}
+
 void
 tri_rt_loop (bool (*done) (void))
 {
     tri_rt_t *rt = tri_rt;
-    zmq_pollitem_t fixed [8];
-    zmq_pollitem_t *items = fixed;
+    struct pollfd fixed [8];
+    struct pollfd *items = fixed;
     size_t capacity = 8;
+    //  Whatever was done on the sockets before, ask them once.
+    s_router_used = s_parent_used = true;
     while (true) {
         tri_sched_run ();
         if (done ())
@@ -876,58 +997,71 @@ tri_rt_loop (bool (*done) (void))
         size_t children = 0;
         for (tri_child_t *c = rt->children; c; c = c->next)
             children += c->pidfd >= 0;
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
+            children++;
         if (children + 6 > capacity) {
             capacity = (children + 6) * 2;
-            zmq_pollitem_t *bigger = malloc (capacity * sizeof *bigger);
+            struct pollfd *bigger = malloc (capacity * sizeof *bigger);
             assert (bigger);
             if (items != fixed)
                 free (items);
             items = bigger;
         }
         size_t n = 0;
-        items [n++] = (zmq_pollitem_t) { rt->router, 0, ZMQ_POLLIN, 0 };
-        size_t parent_at = n;
-        if (rt->parent_dealer)
-            items [n++] = (zmq_pollitem_t) { rt->parent_dealer, 0, ZMQ_POLLIN, 0 };
+        items [n++] = (struct pollfd) { s_socket_fd (rt->router), POLLIN, 0 };
+        size_t dealers_at = n;
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
+            items [n++] = (struct pollfd) { s_socket_fd (d->socket), POLLIN, 0 };
         size_t fds_at = n;
-        items [n++] = (zmq_pollitem_t) { NULL, rt->sig_pipe [0], ZMQ_POLLIN, 0 };
+        items [n++] = (struct pollfd) { rt->sig_pipe [0], POLLIN, 0 };
         int pool_fd = tri_pool_fd ();
         size_t pool_at = pool_fd >= 0? n: SIZE_MAX;
         if (pool_fd >= 0)
-            items [n++] = (zmq_pollitem_t) { NULL, pool_fd, ZMQ_POLLIN, 0 };
+            items [n++] = (struct pollfd) { pool_fd, POLLIN, 0 };
         size_t ppid_at = rt->parent_pidfd >= 0? n: SIZE_MAX;
         if (rt->parent_pidfd >= 0)
-            items [n++] = (zmq_pollitem_t) { NULL, rt->parent_pidfd, ZMQ_POLLIN, 0 };
+            items [n++] = (struct pollfd) { rt->parent_pidfd, POLLIN, 0 };
         size_t children_at = n;
         for (tri_child_t *c = rt->children; c; c = c->next)
             if (c->pidfd >= 0)
-                items [n++] = (zmq_pollitem_t) { NULL, c->pidfd, ZMQ_POLLIN, 0 };
+                items [n++] = (struct pollfd) { c->pidfd, POLLIN, 0 };
 
-        long timeout = -1;
-        if (tri_sched_has_ready ())
+        //  Messages already queued in a socket: its fd will not say so.
+        bool router_ready = s_socket_ready (rt->router);
+        bool dealer_ready = false;
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
+            dealer_ready |= (d->ready = s_socket_ready (d->socket));
+        int timeout = -1;
+        if (router_ready || dealer_ready || tri_sched_has_ready ())
             timeout = 0;
         else {
             int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), s_dying_deadline ());
             if (deadline >= 0) {
                 int64_t left = deadline - tri_now_ms ();
-                timeout = left > 0? (long) left: 0;
+                timeout = left <= 0? 0: (left > INT_MAX? INT_MAX: (int) left);
             }
         }
-        int rc = zmq_poll (items, (int) n, timeout);
+        int rc = poll (items, (nfds_t) n, timeout);
         if (rc < 0 && errno != EINTR) {
-            tri_log_error ("TR-POLL", "zmq_poll: %s", zmq_strerror (errno));
+            tri_log_error ("TR-POLL", "poll: %s", strerror (errno));
             break;
         }
+        if (rc < 0)
+            rc = 0;
+        //  Drain a socket whose messages were queued already; read one
+        //  from a socket that woke us.
+        if (router_ready || items [0].revents)
+            s_read_router (router_ready);
+        size_t at = dealers_at;
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer, at++)
+            if (d->ready || items [at].revents)
+                s_read_dealer (d, d->ready);
         if (rc > 0) {
-            if (items [0].revents & ZMQ_POLLIN)
-                s_read_router ();
-            if (rt->parent_dealer && (items [parent_at].revents & ZMQ_POLLIN))
-                s_read_parent ();
-            if (items [fds_at].revents & ZMQ_POLLIN)
+            if (items [fds_at].revents & POLLIN)
                 s_read_signals ();
-            if (pool_at != SIZE_MAX && (items [pool_at].revents & ZMQ_POLLIN))
+            if (pool_at != SIZE_MAX && (items [pool_at].revents & POLLIN))
                 tri_pool_drain ();
-            if (ppid_at != SIZE_MAX && (items [ppid_at].revents & ZMQ_POLLIN)) {
+            if (ppid_at != SIZE_MAX && (items [ppid_at].revents & POLLIN)) {
                 tri_log_warn ("TR-ORPHAN", "parent process %d is gone: cancelling",
                               rt->parent? rt->parent->pid: 0);
                 close (rt->parent_pidfd);
@@ -941,7 +1075,7 @@ tri_rt_loop (bool (*done) (void))
             //  Children reaped here may unlink themselves: walk by index
             //  against the pidfds we polled.
             for (size_t i = children_at; i < n; i++) {
-                if (!(items [i].revents & ZMQ_POLLIN))
+                if (!(items [i].revents & POLLIN))
                     continue;
                 for (tri_child_t *c = rt->children; c; c = c->next)
                     if (c->pidfd == items [i].fd) {
@@ -996,11 +1130,65 @@ tri_rt_connect_parent (const char *endpoint, int parent_pid)
     ||  !(rt->parent->endpoint = strdup (endpoint)))
         return TR_ENOMEM;
     rt->parent->pid = parent_pid;
+    rt->parent->next_dealer = rt->dealers;
+    rt->dealers = rt->parent;
     tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
                           rt->actor.endpoint, (int64_t) getpid () };
     tri_msg_begin (&rt->pk, TRI_HELLO, 0);
     tri_msg_pack_hello (&rt->pk, &hello);
     return tri_channel_send (rt->parent);
+}
+
+//  --------------------------------------------------------------------------
+//  DEALERs of portals opened on an endpoint
+
+int
+tri_rt_open_dealer (const char *endpoint, tri_channel_t **channel_p)
+{
+    tri_rt_t *rt = tri_rt;
+    void *socket = zmq_socket (rt->zctx, ZMQ_DEALER);
+    if (!socket)
+        return TR_ESYS;
+    s_socket_options (socket);
+    if (zmq_connect (socket, endpoint)) {
+        tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
+        zmq_close (socket);
+        return TR_ESYS;
+    }
+    tri_channel_t *channel = s_channel_new (socket, NULL, 0);
+    if (!channel || !(channel->uid = strdup (endpoint))
+    ||  !(channel->endpoint = strdup (endpoint))) {
+        if (channel)
+            tri_channel_unref (&channel);
+        zmq_close (socket);
+        return TR_ENOMEM;
+    }
+    channel->next_dealer = rt->dealers;
+    rt->dealers = channel;
+    tri_channel_ref (channel);          //  the caller's
+    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
+                          rt->actor.endpoint, (int64_t) getpid () };
+    tri_msg_begin (&rt->pk, TRI_HELLO, 0);
+    tri_msg_pack_hello (&rt->pk, &hello);
+    tri_channel_send (channel);
+    *channel_p = channel;
+    return 0;
+}
+
+void
+tri_rt_close_dealer (tri_channel_t *channel)
+{
+    tri_rt_t *rt = tri_rt;
+    tri_channel_t **link = &rt->dealers;
+    while (*link && *link != channel)
+        link = &(*link)->next_dealer;
+    if (!*link)
+        return;
+    *link = channel->next_dealer;
+    if (!channel->closed)
+        tri_channel_close (channel, NULL, false);
+    s_close_socket (&channel->socket);
+    tri_channel_unref (&channel);       //  the list's
 }
 
 void

@@ -377,6 +377,13 @@ struct tri_channel {
     tri_child_t *child;         //  when the peer is our child
     tri_task_t *ack_waiter;     //  task waiting for the cancel ack
     tri_channel_t *next_dying;  //  in the runtime's dying list
+    //  A channel on a DEALER of ours (to our parent, or a portal opened
+    //  on an endpoint) learns the peer from the peer's hello.
+    bool hello_done;            //  the peer's hello arrived
+    int hello_rc;               //  the peer refused ours (TR_EVERSION, ...)
+    tri_task_t *hello_waiter;   //  tr_portal_open waiting for the hello
+    bool ready;                 //  loop: messages already queued
+    tri_channel_t *next_dealer; //  in the runtime's dealer list
 };
 
 //  One outgoing call waiting for its final answer.
@@ -415,6 +422,7 @@ typedef struct {
     void *router;
     void *parent_dealer;        //  child role: our DEALER to the parent
     tri_channel_t *parent;      //  child role: the channel on it
+    tri_channel_t *dealers;     //  channels on our DEALERs, parent included
     int parent_pidfd;           //  child role: readable when parent exits
     int sig_pipe [2];
     int signals;                //  SIGINT/SIGTERM received so far
@@ -563,6 +571,14 @@ void
 //  Create the child role's DEALER to the parent and say hello.
 int
     tri_rt_connect_parent (const char *endpoint, int parent_pid);
+//  A DEALER connected to endpoint, its channel, and our hello sent; the
+//  peer's hello sets channel->hello_done. The channel holds a reference for
+//  the caller. Returns 0, TR_ESYS (bad endpoint) or TR_ENOMEM.
+int
+    tri_rt_open_dealer (const char *endpoint, tri_channel_t **channel);
+//  Close the channel (its calls fail) and its DEALER.
+void
+    tri_rt_close_dealer (tri_channel_t *channel);
 //  Send the cancel ack to whoever asked us to cancel, if anyone.
 void
     tri_rt_ack_cancel (void);

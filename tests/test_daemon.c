@@ -1,0 +1,273 @@
+/*  =========================================================================
+    test_daemon.c - scenario: daemons started by hand, reached by endpoint
+
+    A daemon is tests/worker started with --tr-daemon, as an operator
+    would start one on another host. The test process starts it (and reaps
+    it), reads the uid and endpoint it prints, and as a root reaches it
+    with tr_portal_open.
+    =========================================================================
+*/
+#include "testutil.h"
+#include <poll.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+
+extern char **environ;
+
+typedef struct {
+    pid_t pid;
+    int pidfd;
+    char uid [256];
+    char endpoint [256];
+} daemon_t;
+
+//  Start tests/worker as a daemon and read the line it prints.
+static void
+s_daemon_start (daemon_t *d, const char *name, const char *bind)
+{
+    int out [2];
+    ck_assert_int_eq (pipe (out), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose (&actions, out [0]);
+    char *argv [] = { (char *) tu_worker_path (), "--tr-daemon", "--tr-name", (char *) name,
+                      "--tr-bind", (char *) bind, NULL };
+    ck_assert_int_eq (posix_spawn (&d->pid, argv [0], &actions, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy (&actions);
+    close (out [1]);
+    d->pidfd = (int) syscall (SYS_pidfd_open, d->pid, 0);
+    ck_assert_int_ge (d->pidfd, 0);
+    //  The line comes once the daemon is bound: wait for it (5 s at most).
+    char line [600] = "";
+    size_t len = 0;
+    long long deadline = tu_now_ms () + 5000;
+    while (!strchr (line, '\n') && tu_now_ms () < deadline) {
+        struct pollfd item = { out [0], POLLIN, 0 };
+        if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
+            break;
+        ssize_t n = read (out [0], line + len, sizeof line - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t) n;
+        line [len] = 0;
+    }
+    close (out [0]);
+    ck_assert_int_eq (sscanf (line, "%255s %255s", d->uid, d->endpoint), 2);
+}
+
+//  Wait for the daemon to exit; return its wait status, or -1.
+static int
+s_daemon_wait (daemon_t *d, int timeout_ms)
+{
+    struct pollfd item = { d->pidfd, POLLIN, 0 };
+    int status = -1;
+    if (poll (&item, 1, timeout_ms) == 1)
+        waitpid (d->pid, &status, 0);
+    close (d->pidfd);
+    return status;
+}
+
+//  --------------------------------------------------------------------------
+
+typedef struct {
+    const char *endpoint;
+    bool leave_running;
+    int open_rc, run_rc, cancel_rc, close_rc;
+    int64_t sum;
+    char uid [256];
+} call_state_t;
+
+static int
+s_call_and_cancel (tr_actor_t *self, void *arg)
+{
+    call_state_t *st = arg;
+    tr_portal_t *p = NULL;
+    st->open_rc = tr_portal_open (self, st->endpoint, 5000, &p);
+    if (st->open_rc)
+        return 1;
+    snprintf (st->uid, sizeof st->uid, "%s", tr_portal_uid (p));
+    tr_args_t *args = tr_pack ("[II]", (int64_t) 40, (int64_t) 2);
+    tr_value_t *value = NULL;
+    st->run_rc = tr_portal_run (p, "add", args, &value);
+    tr_args_destroy (&args);
+    if (st->run_rc == 0)
+        tr_unpack (tr_value_object (value), "I", &st->sum);
+    tr_value_destroy (&value);
+    if (!st->leave_running)
+        st->cancel_rc = tr_portal_cancel_actor (p, 2000);
+    st->close_rc = tr_portal_close (&p);
+    return p == NULL? 0: 1;
+}
+
+START_TEST (test_a_daemon_is_called_through_its_endpoint_and_cancelled)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "adder", "ipc");
+    ck_assert (strncmp (d.uid, "adder@", 6) == 0);
+    call_state_t st = { .endpoint = d.endpoint };
+    tr_config_t config = { .name = "root", .worker_path = tu_worker_path () };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_call_and_cancel, &st), 0);
+    ck_assert_tr_ok (st.open_rc);
+    ck_assert_tr_ok (st.run_rc);
+    ck_assert_int_eq (st.sum, 42);
+    ck_assert_str_eq (st.uid, d.uid);
+    ck_assert_tr_ok (st.cancel_rc);
+    ck_assert_tr_ok (st.close_rc);
+    int status = s_daemon_wait (&d, 5000);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+                   "daemon ended with status 0x%x", status);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+START_TEST (test_a_daemon_on_tcp_stops_on_sigterm_with_143)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "tcpd", "tcp://127.0.0.1:*");
+    ck_assert (strncmp (d.endpoint, "tcp://127.0.0.1:", 16) == 0);
+    call_state_t st = { .endpoint = d.endpoint, .leave_running = true };
+    tr_config_t config = { .name = "root" };
+    //  Reach it once, then leave it running: only the signal stops it.
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_call_and_cancel, &st), 0);
+    ck_assert_tr_ok (st.run_rc);
+    ck_assert_int_eq (st.sum, 42);
+    ck_assert_int_eq (kill (d.pid, SIGTERM), 0);
+    int status = s_daemon_wait (&d, 5000);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 143,
+                   "daemon ended with status 0x%x", status);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+typedef struct {
+    const char *endpoint;
+    int rc;
+    long long elapsed;
+} open_state_t;
+
+static int
+s_open_nobody (tr_actor_t *self, void *arg)
+{
+    open_state_t *st = arg;
+    tr_portal_t *p = NULL;
+    long long start = tu_now_ms ();
+    st->rc = tr_portal_open (self, st->endpoint, 300, &p);
+    st->elapsed = tu_now_ms () - start;
+    return p? 1: 0;
+}
+
+START_TEST (test_opening_a_portal_on_nobody_times_out)
+{
+    open_state_t st = { .endpoint = "ipc:///tmp/troupe-test-nobody-listens.ipc" };
+    tr_config_t config = { .name = "root" };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
+    ck_assert_tr_rc (st.rc, TR_ETIMEDOUT);
+    ck_assert_int_ge (st.elapsed, 250);
+    ck_assert_int_lt (st.elapsed, 2000);
+}
+END_TEST
+
+START_TEST (test_opening_a_portal_on_a_bad_endpoint_fails_at_once)
+{
+    open_state_t st = { .endpoint = "nonsense://here" };
+    tr_config_t config = { .name = "root" };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
+    ck_assert_tr_rc (st.rc, TR_ESYS);
+    ck_assert_int_lt (st.elapsed, 250);
+}
+END_TEST
+
+//  Two portals on one daemon, and calls through both at once.
+typedef struct {
+    const char *endpoint;
+    int rc [2];
+    int64_t sums [2];
+} two_state_t;
+
+typedef struct {
+    tr_portal_t *p;
+    int64_t base;
+    int rc;
+    int64_t sum;
+} lane_t;
+
+static int
+s_lane (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    lane_t *lane = arg;
+    for (int i = 0; i < 50 && lane->rc == 0; i++) {
+        tr_args_t *args = tr_pack ("[II]", lane->base, (int64_t) i);
+        tr_value_t *value = NULL;
+        lane->rc = tr_portal_run (lane->p, "add", args, &value);
+        int64_t v = 0;
+        if (lane->rc == 0 && tr_unpack (tr_value_object (value), "I", &v) == 0)
+            lane->sum += v;
+        tr_value_destroy (&value);
+        tr_args_destroy (&args);
+    }
+    return 0;
+}
+
+static int
+s_two_portals (tr_actor_t *self, void *arg)
+{
+    two_state_t *st = arg;
+    lane_t lanes [2] = { { .base = 1000 }, { .base = 2000 } };
+    tr_task_t *tasks [2];
+    for (int i = 0; i < 2; i++)
+        if ((st->rc [i] = tr_portal_open (self, st->endpoint, 5000, &lanes [i].p)))
+            return 1;
+    for (int i = 0; i < 2; i++)
+        tr_task_spawn (self, s_lane, &lanes [i], &tasks [i]);
+    for (int i = 0; i < 2; i++) {
+        tr_task_join (&tasks [i], NULL);
+        st->rc [i] = lanes [i].rc;
+        st->sums [i] = lanes [i].sum;
+    }
+    tr_portal_cancel_actor (lanes [0].p, 2000);
+    for (int i = 0; i < 2; i++)
+        tr_portal_close (&lanes [i].p);
+    return 0;
+}
+
+START_TEST (test_two_portals_on_one_daemon_call_at_once)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "shared", "ipc");
+    two_state_t st = { .endpoint = d.endpoint };
+    tr_config_t config = { .name = "root" };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_two_portals, &st), 0);
+    ck_assert_tr_ok (st.rc [0]);
+    ck_assert_tr_ok (st.rc [1]);
+    //  sum over i < 50 of base + i
+    ck_assert_int_eq (st.sums [0], 50 * 1000 + 1225);
+    ck_assert_int_eq (st.sums [1], 50 * 2000 + 1225);
+    int status = s_daemon_wait (&d, 5000);
+    ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *suite = suite_create ("daemon");
+    TCase *tc = tcase_create ("daemon");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_a_daemon_is_called_through_its_endpoint_and_cancelled);
+    tcase_add_test (tc, test_two_portals_on_one_daemon_call_at_once);
+    tcase_add_test (tc, test_a_daemon_on_tcp_stops_on_sigterm_with_143);
+    tcase_add_test (tc, test_opening_a_portal_on_nobody_times_out);
+    tcase_add_test (tc, test_opening_a_portal_on_a_bad_endpoint_fails_at_once);
+    suite_add_tcase (suite, tc);
+    SRunner *runner = srunner_create (suite);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+}
