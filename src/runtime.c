@@ -44,7 +44,6 @@ static void
 //  last found empty; with one read per wakeup (s_read_router) this halves
 //  the poll() syscalls of a call's round trip.
 static bool s_router_used = true;
-static bool s_parent_used = true;
 
 //  --------------------------------------------------------------------------
 //  Signals: handlers only write to the self-pipe (rule 12).
@@ -406,8 +405,9 @@ s_used_flag (void *socket)
 {
     if (socket == tri_rt->router)
         return &s_router_used;
-    if (socket == tri_rt->parent_dealer)
-        return &s_parent_used;
+    for (tri_channel_t *d = tri_rt->dealers; d; d = d->next_dealer)
+        if (d->socket == socket)
+            return &d->used;
     return NULL;
 }
 
@@ -989,7 +989,9 @@ tri_rt_loop (bool (*done) (void))
     struct pollfd *items = fixed;
     size_t capacity = 8;
     //  Whatever was done on the sockets before, ask them once.
-    s_router_used = s_parent_used = true;
+    s_router_used = true;
+    for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
+        d->used = true;
     while (true) {
         tri_sched_run ();
         if (done ())
@@ -1131,6 +1133,7 @@ tri_rt_connect_parent (const char *endpoint, int parent_pid)
         return TR_ENOMEM;
     rt->parent->pid = parent_pid;
     rt->parent->next_dealer = rt->dealers;
+    rt->parent->used = true;
     rt->dealers = rt->parent;
     tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
                           rt->actor.endpoint, (int64_t) getpid () };
@@ -1164,6 +1167,7 @@ tri_rt_open_dealer (const char *endpoint, tri_channel_t **channel_p)
         return TR_ENOMEM;
     }
     channel->next_dealer = rt->dealers;
+    channel->used = true;
     rt->dealers = channel;
     tri_channel_ref (channel);          //  the caller's
     tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,

@@ -383,6 +383,7 @@ struct tri_channel {
     int hello_rc;               //  the peer refused ours (TR_EVERSION, ...)
     tri_task_t *hello_waiter;   //  tr_portal_open waiting for the hello
     bool ready;                 //  loop: messages already queued
+    bool used;                  //  loop: DEALER touched since found empty
     tri_channel_t *next_dealer; //  in the runtime's dealer list
 };
 

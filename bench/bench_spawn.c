@@ -1,0 +1,250 @@
+/*  =========================================================================
+    bench_spawn.c - spawn a child, call it once, close: troupe against raw
+
+    Figure spawn: the time to open a nursery, start a child actor, make one
+    no-op call to it and close the nursery (cancel, ack, exit, reap), in
+    milliseconds per child. The raw reference in the same run starts this
+    same binary with posix_spawn in raw-child mode: it connects a DEALER to
+    our ROUTER, sends a hello frame of the size of troupe's hello, waits
+    for one request (a cmd frame's size), answers with a return frame's
+    size and exits; we reap it with waitpid. Both sides exec the same
+    binary, so loading and linking cost the same. The two alternate child
+    by child; the figure is the median of the rounds.
+
+    This binary is also the child actor (tr_run serves its exports) and,
+    with --raw-child ENDPOINT HELLO_SIZE REPLY_SIZE, the raw child.
+    =========================================================================
+*/
+#include "troupe_private.h"
+#include "bench.h"
+
+#define DEFAULT_ROUNDS  7
+#define DEFAULT_SPAWNS  50
+#define WARMUP_SPAWNS   5
+#define MAX_FRAME       4096
+
+typedef struct {
+    int rounds;
+    int spawns;                     //  per round
+    bool was_root;
+    bool failed;
+    double troupe [BENCH_MAX_ROUNDS];   //  ms per spawn, per round
+    double raw [BENCH_MAX_ROUNDS];
+} s_run_t;
+
+static int
+s_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args; (void) out;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Raw libzmq
+
+//  The raw child: connect, hello, one request, one reply, exit.
+static int
+s_raw_child (const char *endpoint, size_t hello_size, size_t reply_size)
+{
+    static uint8_t frame [MAX_FRAME];
+    if (hello_size > sizeof frame || reply_size > sizeof frame)
+        return 2;
+    memset (frame, 0xc0, sizeof frame);
+    char id [64];
+    snprintf (id, sizeof id, "child@%d", (int) getpid ());
+    void *ctx = zmq_ctx_new ();
+    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
+    zmq_setsockopt (dealer, ZMQ_ROUTING_ID, id, strlen (id));
+    int rc = 1;
+    if (zmq_connect (dealer, endpoint) == 0
+    &&  zmq_send (dealer, frame, hello_size, 0) >= 0
+    &&  zmq_recv (dealer, frame, sizeof frame, 0) >= 0
+    &&  zmq_send (dealer, frame, reply_size, 0) >= 0)
+        rc = 0;
+    zmq_close (dealer);
+    zmq_ctx_term (ctx);
+    return rc;
+}
+
+typedef struct {
+    void *ctx;
+    void *router;
+    char path [128];                //  the ipc socket file, to remove
+    char endpoint [256];
+    char hello_arg [32];
+    char reply_arg [32];
+    uint8_t cmd [MAX_FRAME];
+    size_t cmd_size;
+} s_raw_t;
+
+static int
+s_raw_open (s_raw_t *self)
+{
+    snprintf (self->path, sizeof self->path, "/tmp/troupe-bench-spawn-%d.ipc", (int) getpid ());
+    snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s", self->path);
+    self->ctx = zmq_ctx_new ();
+    self->router = zmq_socket (self->ctx, ZMQ_ROUTER);
+    if (!self->router || zmq_bind (self->router, self->endpoint)) {
+        fprintf (stderr, "raw: cannot bind %s: %s\n", self->endpoint, zmq_strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  One child: spawn, hello, request, reply, reap.
+static int
+s_raw_spawn (s_raw_t *self)
+{
+    char *argv [] = { "bench_spawn", "--raw-child", self->endpoint,
+                      self->hello_arg, self->reply_arg, NULL };
+    pid_t pid = bench_spawn_self (argv);
+    if (pid < 0)
+        return -1;
+    uint8_t rid [256], frame [MAX_FRAME];
+    int rid_size = zmq_recv (self->router, rid, sizeof rid, 0);
+    int rc = -1;
+    if (rid_size > 0
+    &&  zmq_recv (self->router, frame, sizeof frame, 0) >= 0
+    &&  zmq_send (self->router, rid, (size_t) rid_size, ZMQ_SNDMORE) >= 0
+    &&  zmq_send (self->router, self->cmd, self->cmd_size, 0) >= 0
+    &&  zmq_recv (self->router, rid, sizeof rid, 0) >= 0
+    &&  zmq_recv (self->router, frame, sizeof frame, 0) >= 0)
+        rc = 0;
+    if (rc)
+        kill (pid, SIGKILL);
+    return bench_reap (pid) == 0? rc: -1;
+}
+
+static void
+s_raw_close (s_raw_t *self)
+{
+    if (self->router)
+        zmq_close (self->router);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    if (*self->path)
+        unlink (self->path);
+}
+
+//  --------------------------------------------------------------------------
+//  troupe
+
+static int
+s_troupe_spawn (tr_actor_t *self)
+{
+    tr_nursery_t *nursery;
+    tr_portal_t *child;
+    int rc = tr_nursery_open (self, &nursery);
+    if (rc)
+        return rc;
+    rc = tr_nursery_start_actor (nursery, "child", NULL, &child);
+    if (rc == 0) {
+        tr_value_t *result = NULL;
+        rc = tr_portal_run (child, "nil", NULL, &result);
+        tr_value_destroy (&result);
+    }
+    int close_rc = tr_nursery_close (&nursery, NULL);
+    return rc? rc: close_rc;
+}
+
+//  Sizes of the frames troupe exchanges: the child's hello (a uid
+//  "child@" + uuid, an ipc endpoint like the child's), a cmd and a return.
+static void
+s_frame_sizes (s_raw_t *raw)
+{
+    char uid [64], endpoint [128];
+    snprintf (uid, sizeof uid, "child@%s", "00000000-0000-0000-0000-000000000000");
+    snprintf (endpoint, sizeof endpoint, "ipc:///tmp/troupe-%d-%.8s.ipc",
+              (int) getpid (), "00000000");
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, uid, endpoint,
+                          (int64_t) getpid () };
+    tri_msg_begin (&pk, TRI_HELLO, 0);
+    tri_msg_pack_hello (&pk, &hello);
+    snprintf (raw->hello_arg, sizeof raw->hello_arg, "%zu", sbuf.size);
+    msgpack_sbuffer_clear (&sbuf);
+    tri_msg_pack_cmd (&sbuf, 1, "nil", NULL);
+    memcpy (raw->cmd, sbuf.data, sbuf.size);
+    raw->cmd_size = sbuf.size;
+    msgpack_sbuffer_clear (&sbuf);
+    tri_msg_begin (&pk, TRI_RETURN, 1);
+    msgpack_pack_nil (&pk);
+    snprintf (raw->reply_arg, sizeof raw->reply_arg, "%zu", sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+}
+
+static int
+s_root (tr_actor_t *self, void *arg)
+{
+    s_run_t *run = arg;
+    run->was_root = true;
+    run->failed = true;
+    s_raw_t raw;
+    memset (&raw, 0, sizeof raw);
+    s_frame_sizes (&raw);
+    fprintf (stderr, "bench: spawn: hello %s bytes, cmd %zu bytes, return %s bytes, "
+             "%d rounds of %d spawns\n", raw.hello_arg, raw.cmd_size, raw.reply_arg,
+             run->rounds, run->spawns);
+    int rc = 0;
+    if (s_raw_open (&raw))
+        goto done;
+    for (int i = 0; i < WARMUP_SPAWNS; i++)
+        if ((rc = s_troupe_spawn (self)) || s_raw_spawn (&raw)) {
+            fprintf (stderr, "bench_spawn: warm-up failed: %s\n", tr_strerror (rc));
+            goto done;
+        }
+    for (int r = 0; r < run->rounds; r++) {
+        //  One of each in turn, so that a change in the machine's load
+        //  during the round hits both alike.
+        int64_t troupe_ns = 0, raw_ns = 0;
+        for (int i = 0; i < run->spawns; i++) {
+            int64_t start = bench_now_ns ();
+            if ((rc = s_troupe_spawn (self))) {
+                fprintf (stderr, "bench_spawn: spawn failed: %s\n", tr_strerror (rc));
+                goto done;
+            }
+            int64_t middle = bench_now_ns ();
+            if (s_raw_spawn (&raw)) {
+                fprintf (stderr, "bench_spawn: raw spawn failed\n");
+                goto done;
+            }
+            troupe_ns += middle - start;
+            raw_ns += bench_now_ns () - middle;
+        }
+        run->troupe [r] = troupe_ns / 1e6 / run->spawns;
+        run->raw [r] = raw_ns / 1e6 / run->spawns;
+        bench_round ("spawn", r, run->troupe [r], run->raw [r], "ms");
+    }
+    run->failed = false;
+done:
+    s_raw_close (&raw);
+    return run->failed? 1: 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    bench_pin ();
+    if (argc == 5 && strcmp (argv [1], "--raw-child") == 0)
+        return s_raw_child (argv [2], (size_t) strtoul (argv [3], NULL, 10),
+                            (size_t) strtoul (argv [4], NULL, 10));
+
+    static const tr_export_t exports [] = { TR_FN ("nil", s_nil), TR_EXPORTS_END };
+    s_run_t run;
+    memset (&run, 0, sizeof run);
+    run.rounds = bench_rounds (DEFAULT_ROUNDS);
+    run.spawns = bench_env_int ("BENCH_N", DEFAULT_SPAWNS);
+    tr_config_t config = { .name = "bench_spawn", .exports = exports };
+    int rc = tr_run (&config, argc, argv, s_root, &run);
+    if (!run.was_root)
+        return rc;              //  we served as the child actor
+    if (rc || run.failed) {
+        fprintf (stderr, "bench_spawn: failed (%d)\n", rc);
+        return 1;
+    }
+    bench_print ("spawn", run.troupe, run.raw, run.rounds, "ms");
+    return 0;
+}
