@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 what="${1:-showcase}"
 [ $# -gt 0 ] && shift
 
-packages=(gcc make autoconf automake libtool pkg-config
+packages=(gcc libc6-dev make autoconf automake libtool pkg-config
           libzmq3-dev libczmq-dev libmsgpack-dev check)
 missing=()
 for p in "${packages[@]}"; do
