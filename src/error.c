@@ -131,51 +131,31 @@ tri_error_append (tr_error_t **list, tr_error_t *other)
 //  Wire form: {"code": i, "type": s, "msg": s, "origin": s, "hops": [s],
 //  "frames": s, "status": i, "signal": i}
 
-static void
-s_pack_str (msgpack_packer *pk, const char *s)
-{
-    size_t len = strlen (s);
-    msgpack_pack_str (pk, len);
-    msgpack_pack_str_body (pk, s, len);
-}
-
 void
 tri_error_pack (msgpack_packer *pk, const tr_error_t *self)
 {
     assert (pk && self);
     msgpack_pack_map (pk, 8);
-    s_pack_str (pk, "code");
+    tri_msg_pack_str (pk, "code");
     msgpack_pack_int (pk, self->code);
-    s_pack_str (pk, "type");
-    s_pack_str (pk, self->type);
-    s_pack_str (pk, "msg");
-    s_pack_str (pk, self->message);
-    s_pack_str (pk, "origin");
-    s_pack_str (pk, self->origin);
-    s_pack_str (pk, "hops");
+    tri_msg_pack_str (pk, "type");
+    tri_msg_pack_str (pk, self->type);
+    tri_msg_pack_str (pk, "msg");
+    tri_msg_pack_str (pk, self->message);
+    tri_msg_pack_str (pk, "origin");
+    tri_msg_pack_str (pk, self->origin);
+    tri_msg_pack_str (pk, "hops");
     msgpack_pack_array (pk, self->nhops);
     for (size_t i = 0; i < self->nhops; i++)
-        s_pack_str (pk, self->hops [i]);
-    s_pack_str (pk, "frames");
-    s_pack_str (pk, self->frames);
-    s_pack_str (pk, "status");
+        tri_msg_pack_str (pk, self->hops [i]);
+    tri_msg_pack_str (pk, "frames");
+    tri_msg_pack_str (pk, self->frames);
+    tri_msg_pack_str (pk, "status");
     msgpack_pack_int (pk, self->exit_status);
-    s_pack_str (pk, "signal");
+    tri_msg_pack_str (pk, "signal");
     msgpack_pack_int (pk, self->signal);
 }
 
-static const msgpack_object *
-s_map_get (const msgpack_object *map, const char *key)
-{
-    size_t len = strlen (key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr [i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len
-        &&  memcmp (k->via.str.ptr, key, len) == 0)
-            return &map->via.map.ptr [i].val;
-    }
-    return NULL;
-}
 
 static char *
 s_strdup_obj (const msgpack_object *o)
@@ -201,9 +181,9 @@ tri_error_unpack (const msgpack_object *o, const char *peer)
     if (!o || o->type != MSGPACK_OBJECT_MAP)
         return tri_error_new (TR_EPROTO, "ProtocolError", peer,
                               "%s sent an error body that is not a map", peer);
-    const msgpack_object *type = s_map_get (o, "type");
-    const msgpack_object *msg = s_map_get (o, "msg");
-    const msgpack_object *origin = s_map_get (o, "origin");
+    const msgpack_object *type = tri_map_get (o, "type");
+    const msgpack_object *msg = tri_map_get (o, "msg");
+    const msgpack_object *origin = tri_map_get (o, "origin");
     if (!type || type->type != MSGPACK_OBJECT_STR
     ||  !msg || msg->type != MSGPACK_OBJECT_STR
     ||  !origin || origin->type != MSGPACK_OBJECT_STR)
@@ -212,18 +192,18 @@ tri_error_unpack (const msgpack_object *o, const char *peer)
     tr_error_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    int code = s_int_obj (s_map_get (o, "code"), TR_EREMOTE);
+    int code = s_int_obj (tri_map_get (o, "code"), TR_EREMOTE);
     //  Only codes of our table travel; anything else is a remote error.
     self->code = strcmp (tr_errname (code), "EUNKNOWN") == 0 || code >= 0? TR_EREMOTE: code;
     self->type = s_strdup_obj (type);
     self->message = s_strdup_obj (msg);
     self->origin = s_strdup_obj (origin);
-    self->frames = s_strdup_obj (s_map_get (o, "frames"));
+    self->frames = s_strdup_obj (tri_map_get (o, "frames"));
     if (!self->frames)
         self->frames = strdup ("");
-    self->exit_status = s_int_obj (s_map_get (o, "status"), 0);
-    self->signal = s_int_obj (s_map_get (o, "signal"), 0);
-    const msgpack_object *hops = s_map_get (o, "hops");
+    self->exit_status = s_int_obj (tri_map_get (o, "status"), 0);
+    self->signal = s_int_obj (tri_map_get (o, "signal"), 0);
+    const msgpack_object *hops = tri_map_get (o, "hops");
     if (hops && hops->type == MSGPACK_OBJECT_ARRAY) {
         for (uint32_t i = 0; i < hops->via.array.size && i < 256; i++) {
             char *hop = s_strdup_obj (&hops->via.array.ptr [i]);

@@ -307,8 +307,8 @@ tri_msg_begin (msgpack_packer *pk, tri_type_t type, uint64_t cid)
     msgpack_pack_uint64 (pk, cid);
 }
 
-static void
-s_pack_str (msgpack_packer *pk, const char *s)
+void
+tri_msg_pack_str (msgpack_packer *pk, const char *s)
 {
     size_t len = strlen (s);
     msgpack_pack_str (pk, len);
@@ -319,30 +319,18 @@ void
 tri_msg_pack_hello (msgpack_packer *pk, const tri_hello_t *hello)
 {
     msgpack_pack_map (pk, 4);
-    s_pack_str (pk, "v");
+    tri_msg_pack_str (pk, "v");
     msgpack_pack_array (pk, 2);
     msgpack_pack_int (pk, hello->major);
     msgpack_pack_int (pk, hello->minor);
-    s_pack_str (pk, "uid");
-    s_pack_str (pk, hello->uid);
-    s_pack_str (pk, "pid");
+    tri_msg_pack_str (pk, "uid");
+    tri_msg_pack_str (pk, hello->uid);
+    tri_msg_pack_str (pk, "pid");
     msgpack_pack_int64 (pk, hello->pid);
-    s_pack_str (pk, "ep");
-    s_pack_str (pk, hello->endpoint? hello->endpoint: "");
+    tri_msg_pack_str (pk, "ep");
+    tri_msg_pack_str (pk, hello->endpoint? hello->endpoint: "");
 }
 
-static const msgpack_object *
-s_map_get (const msgpack_object *map, const char *key)
-{
-    size_t len = strlen (key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr [i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len
-        &&  memcmp (k->via.str.ptr, key, len) == 0)
-            return &map->via.map.ptr [i].val;
-    }
-    return NULL;
-}
 
 int
 tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t why_size)
@@ -352,7 +340,7 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
     const msgpack_object *body = &msg->body;
     if (body->type != MSGPACK_OBJECT_MAP)
         return s_fail (why, why_size, TR_EPROTO, "hello body is not a map");
-    const msgpack_object *v = s_map_get (body, "v");
+    const msgpack_object *v = tri_map_get (body, "v");
     if (!v || v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size < 2
     ||  v->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
     ||  v->via.array.ptr [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
@@ -360,7 +348,7 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
         return s_fail (why, why_size, TR_EPROTO, "hello has no version [major, minor]");
     hello->major = (int) v->via.array.ptr [0].via.u64;
     hello->minor = (int) v->via.array.ptr [1].via.u64;
-    const msgpack_object *uid = s_map_get (body, "uid");
+    const msgpack_object *uid = tri_map_get (body, "uid");
     if (!uid || uid->type != MSGPACK_OBJECT_STR || uid->via.str.size == 0
     ||  uid->via.str.size > 255)
         return s_fail (why, why_size, TR_EPROTO, "hello has no uid");
@@ -369,10 +357,10 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
     if (memchr (uid->via.str.ptr, '\0', uid->via.str.size))
         return s_fail (why, why_size, TR_EPROTO, "hello uid has a NUL byte in it");
     hello->uid = uid->via.str.ptr;
-    const msgpack_object *pid = s_map_get (body, "pid");
+    const msgpack_object *pid = tri_map_get (body, "pid");
     if (pid && pid->type == MSGPACK_OBJECT_POSITIVE_INTEGER && pid->via.u64 < INT32_MAX)
         hello->pid = (int64_t) pid->via.u64;
-    const msgpack_object *ep = s_map_get (body, "ep");
+    const msgpack_object *ep = tri_map_get (body, "ep");
     hello->endpoint = ep && ep->type == MSGPACK_OBJECT_STR? ep->via.str.ptr: "";
     return 0;
 }
@@ -385,7 +373,7 @@ tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
     msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
     tri_msg_begin (&pk, TRI_CMD, cid);
     msgpack_pack_array (&pk, 2);
-    s_pack_str (&pk, fn);
+    tri_msg_pack_str (&pk, fn);
     if (args && args->sbuf.size)
         msgpack_sbuffer_write (sbuf, args->sbuf.data, args->sbuf.size);
     else

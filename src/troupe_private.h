@@ -217,6 +217,16 @@ struct tr_reply {
 //  the copies. Returns 0 or TR_ENOMEM.
 int
     tri_value_cstrings (msgpack_object *o, msgpack_zone *zone);
+//  The value under a string key of a map, or NULL (first match wins).
+const msgpack_object *
+    tri_value_map_get (const msgpack_object *map, const char *key, size_t key_len);
+
+static inline const msgpack_object *
+tri_map_get (const msgpack_object *map, const char *key)
+{
+    return tri_value_map_get (map, key, strlen (key));
+}
+
 //  New value owning owner (taken even on failure).
 tr_value_t *
     tri_value_new (const msgpack_object *o, void *owner, void (*owner_free) (void *));
@@ -280,6 +290,9 @@ tr_value_t *
 //  Start a frame in pk: array header, type and cid; the caller packs body.
 void
     tri_msg_begin (msgpack_packer *pk, tri_type_t type, uint64_t cid);
+//  Pack a C string as a msgpack str.
+void
+    tri_msg_pack_str (msgpack_packer *pk, const char *s);
 
 //  Hello body: {"v": [major, minor], "uid": s, "pid": i, "ep": s}
 typedef struct {

@@ -613,8 +613,8 @@ s_out_of_range (s_unpacker_t *self, const s_path_t *path, const msgpack_object *
                        what, o->via.u64);
 }
 
-static const msgpack_object *
-s_map_find (const msgpack_object *map, const char *key, size_t key_len)
+const msgpack_object *
+tri_value_map_get (const msgpack_object *map, const char *key, size_t key_len)
 {
     const msgpack_object_kv *kv = map->via.map.ptr;
     for (uint32_t i = 0; i < map->via.map.size; i++, kv++)
@@ -801,7 +801,7 @@ s_unpack_value (s_unpacker_t *self, const msgpack_object *o, const s_path_t *pat
                 if (!key)
                     return s_mismatch (self, TR_EINVAL, path, "map key argument is NULL");
                 self->p = s_skip_sep (self->p);
-                const msgpack_object *value = o? s_map_find (o, key, key_len): NULL;
+                const msgpack_object *value = o? tri_value_map_get (o, key, key_len): NULL;
                 if (o && !value && !optional)
                     return s_mismatch (self, TR_EFORMAT, path, "missing key \"%.*s\"",
                                        key_len > 100? 100: (int) key_len, key);
