@@ -239,7 +239,39 @@ s_big (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return rc;
 }
 
+//  hold_grandchild: spawn a grandchild that stays up, kept by a task of
+//  ours, and return its pid. A test then kills us to see it go by itself.
+static tr_nursery_t *s_held = NULL;
+
+static int
+s_hold (tr_ctx_t *ctx, void *arg)
+{
+    (void) arg;
+    tr_sleep (ctx, 600000);
+    return tr_nursery_close (&s_held, NULL);
+}
+
+static int
+s_hold_grandchild (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    if (s_held)
+        return tr_raise (ctx, "StateError", "a grandchild is held already");
+    tr_actor_t *actor = tr_ctx_actor (ctx);
+    tr_portal_t *p;
+    tr_task_t *holder;
+    int rc = tr_nursery_open (actor, &s_held);
+    if (rc == 0)
+        rc = tr_nursery_start_actor (s_held, "held", NULL, &p);
+    if (rc == 0)
+        rc = tr_task_spawn (actor, s_hold, NULL, &holder);
+    if (rc)
+        return rc;
+    return tr_reply_pack (out, "i", tr_portal_pid (p));
+}
+
 static const tr_export_t s_exports [] = {
+    TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
     TR_FN ("add", s_add),
     TR_FN ("nil", s_nil),
