@@ -1,0 +1,144 @@
+/*  =========================================================================
+    test_rule12_ctrl_c.c - SIGINT or SIGTERM to an actor is a cancel
+
+    Rule 12: the signal cancels the actor's tasks; its nurseries then
+    cancel their children gracefully (each acknowledges and exits 0), and
+    tr_run returns 128 + the signal. A second SIGINT kills the children.
+    The test process is the root and signals itself.
+    =========================================================================
+*/
+#include "testutil.h"
+#include <pthread.h>
+#include <signal.h>
+
+typedef struct {
+    int signal;                 //  what to send ourselves
+    bool twice;                 //  and again, later
+    int start_rc [2];
+    int run_rc;                 //  the root's call parked in a child
+    int close_rc;
+    int children_exit [2];      //  after the close
+    long long cancel_ms;        //  from the signal to tr_run's return
+    long long signalled_at;
+    tr_portal_t *watched;       //  the child the root's call is parked in
+    pthread_t presser;
+} ctrl_c_t;
+
+//  The second signal comes from a thread of its own, 400 ms after the
+//  first: the tasks are all cancelled by then and cannot wait.
+static void *
+s_second_press (void *arg)
+{
+    ctrl_c_t *st = arg;
+    struct timespec pause = { 0, 400 * 1000 * 1000 };
+    nanosleep (&pause, NULL);
+    kill (getpid (), st->signal);
+    return NULL;
+}
+
+//  Send the signal once the root's call is parked in the child.
+static int
+s_signaller (tr_ctx_t *ctx, void *arg)
+{
+    ctrl_c_t *st = arg;
+    long long deadline = tu_now_ms () + 5000;
+    int sleeping = 0;
+    while (sleeping == 0 && tu_now_ms () < deadline) {
+        tr_value_t *value = NULL;
+        int cancels;
+        if (tr_portal_run (st->watched, "cancels", NULL, &value) == 0)
+            tr_unpack (tr_value_object (value), "[ii]", &cancels, &sleeping);
+        tr_value_destroy (&value);
+        if (sleeping == 0 && tr_sleep (ctx, 5))
+            return 1;
+    }
+    st->signalled_at = tu_now_ms ();
+    kill (getpid (), st->signal);
+    if (st->twice)
+        pthread_create (&st->presser, NULL, s_second_press, st);
+    return 0;
+}
+
+static int
+s_root (tr_actor_t *self, void *arg)
+{
+    ctrl_c_t *st = arg;
+    tr_nursery_t *n;
+    tr_portal_t *p [2] = { NULL, NULL };
+    tr_task_t *signaller;
+    tr_nursery_open (self, &n);
+    for (int i = 0; i < 2; i++)
+        st->start_rc [i] = tr_nursery_start_actor (n, "sleeper", NULL, &p [i]);
+    st->watched = p [0];
+    tr_task_spawn (self, s_signaller, st, &signaller);
+    //  In the second test the child's thread ignores the cancel for 10 s,
+    //  so only the second signal's SIGKILL ends it early.
+    tr_args_t *args = tr_pack ("[i]", 10000);
+    st->run_rc = tr_portal_run (p [0], st->twice? "thread_sleep": "sleep", args, NULL);
+    tr_args_destroy (&args);
+    st->close_rc = tr_nursery_close (&n, NULL);
+    tr_task_join (&signaller, NULL);
+    return 0;
+}
+
+static void
+s_check (ctrl_c_t *st)
+{
+    tu_subreaper ();
+    tr_config_t config = { .name = "root", .worker_path = tu_worker_path () };
+    int rc = tr_run (&config, 0, NULL, s_root, st);
+    st->cancel_ms = tu_now_ms () - st->signalled_at;
+    if (st->twice)
+        pthread_join (st->presser, NULL);
+    ck_assert_int_eq (rc, 128 + st->signal);
+    ck_assert_tr_ok (st->start_rc [0]);
+    ck_assert_tr_ok (st->start_rc [1]);
+    ck_assert_tr_rc (st->run_rc, TR_ECANCELED);
+    tu_assert_no_procs_left (0);
+}
+
+START_TEST (test_sigint_cancels_the_tree_gracefully_and_returns_130)
+{
+    ctrl_c_t st = { .signal = SIGINT };
+    s_check (&st);
+    //  Every child acknowledged its cancel: no error, well within grace.
+    ck_assert_tr_ok (st.close_rc);
+    ck_assert_int_lt (st.cancel_ms, 2000);
+}
+END_TEST
+
+START_TEST (test_sigterm_cancels_the_tree_gracefully_and_returns_143)
+{
+    ctrl_c_t st = { .signal = SIGTERM };
+    s_check (&st);
+    ck_assert_tr_ok (st.close_rc);
+    ck_assert_int_lt (st.cancel_ms, 2000);
+}
+END_TEST
+
+START_TEST (test_a_second_sigint_kills_the_children_at_once)
+{
+    //  The busy child acks only after its 10 s thread: without the second
+    //  SIGINT the close would wait out the 3 s grace and SIGTERM it.
+    ctrl_c_t st = { .signal = SIGINT, .twice = true };
+    s_check (&st);
+    ck_assert_int_lt (st.cancel_ms, 2500);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *suite = suite_create ("rule12_ctrl_c");
+    TCase *tc = tcase_create ("signals");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_sigint_cancels_the_tree_gracefully_and_returns_130);
+    tcase_add_test (tc, test_sigterm_cancels_the_tree_gracefully_and_returns_143);
+    tcase_add_test (tc, test_a_second_sigint_kills_the_children_at_once);
+    suite_add_tcase (suite, tc);
+    SRunner *runner = srunner_create (suite);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+}
