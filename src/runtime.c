@@ -405,9 +405,12 @@ s_used_flag (void *socket)
 {
     if (socket == tri_rt->router)
         return &s_router_used;
-    for (tri_channel_t *d = tri_rt->dealers; d; d = d->next_dealer)
+    for (tri_channel_t *d = tri_rt->dealers; d; d = d->next_dealer) {
         if (d->socket == socket)
             return &d->used;
+        if (d->monitor == socket)
+            return &d->monitor_used;
+    }
     return NULL;
 }
 
@@ -921,6 +924,41 @@ s_read_dealer (tri_channel_t *channel, bool drain)
     }
 }
 
+//  Events of an opened portal's connection. Once the peer has said hello,
+//  a disconnect means it died, or went silent past the heartbeat timeout:
+//  the calls through it fail rather than wait for a peer that is gone.
+static void
+s_read_monitor (tri_channel_t *channel)
+{
+    for (int i = 0; i < TRI_BATCH && channel->monitor; i++) {
+        zmq_msg_t event, address;
+        zmq_msg_init (&event);
+        zmq_msg_init (&address);
+        if (zmq_msg_recv (&event, channel->monitor, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                channel->monitor_used = false;
+            zmq_msg_close (&event);
+            zmq_msg_close (&address);
+            return;
+        }
+        channel->monitor_used = true;
+        uint16_t code = 0;
+        if (zmq_msg_size (&event) >= 2)
+            memcpy (&code, zmq_msg_data (&event), 2);
+        if (zmq_msg_more (&event))
+            zmq_msg_recv (&address, channel->monitor, ZMQ_DONTWAIT);
+        zmq_msg_close (&event);
+        zmq_msg_close (&address);
+        if (code == ZMQ_EVENT_DISCONNECTED && channel->hello_done && !channel->closed) {
+            tri_log_warn ("TR-LOST", "connection to %s at %s lost", channel->uid, channel->endpoint);
+            tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost", channel->uid,
+                               "connection to %s at %s lost: the actor died or was silent "
+                               "past the heartbeat timeout", channel->uid, channel->endpoint),
+                               true);
+        }
+    }
+}
+
 static void
 s_read_signals (void)
 {
@@ -1000,7 +1038,7 @@ tri_rt_loop (bool (*done) (void))
         for (tri_child_t *c = rt->children; c; c = c->next)
             children += c->pidfd >= 0;
         for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
-            children++;
+            children += 2;
         if (children + 6 > capacity) {
             capacity = (children + 6) * 2;
             struct pollfd *bigger = malloc (capacity * sizeof *bigger);
@@ -1014,6 +1052,10 @@ tri_rt_loop (bool (*done) (void))
         size_t dealers_at = n;
         for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
             items [n++] = (struct pollfd) { s_socket_fd (d->socket), POLLIN, 0 };
+        size_t monitors_at = n;
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
+            if (d->monitor)
+                items [n++] = (struct pollfd) { s_socket_fd (d->monitor), POLLIN, 0 };
         size_t fds_at = n;
         items [n++] = (struct pollfd) { rt->sig_pipe [0], POLLIN, 0 };
         int pool_fd = tri_pool_fd ();
@@ -1031,8 +1073,11 @@ tri_rt_loop (bool (*done) (void))
         //  Messages already queued in a socket: its fd will not say so.
         bool router_ready = s_socket_ready (rt->router);
         bool dealer_ready = false;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer) {
             dealer_ready |= (d->ready = s_socket_ready (d->socket));
+            if (d->monitor)
+                dealer_ready |= (d->monitor_ready = s_socket_ready (d->monitor));
+        }
         int timeout = -1;
         if (router_ready || dealer_ready || tri_sched_has_ready ())
             timeout = 0;
@@ -1058,6 +1103,14 @@ tri_rt_loop (bool (*done) (void))
         for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer, at++)
             if (d->ready || items [at].revents)
                 s_read_dealer (d, d->ready);
+        at = monitors_at;
+        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer) {
+            if (!d->monitor)
+                continue;
+            if (d->monitor_ready || items [at].revents)
+                s_read_monitor (d);
+            at++;
+        }
         if (rc > 0) {
             if (items [fds_at].revents & POLLIN)
                 s_read_signals ();
@@ -1166,6 +1219,20 @@ tri_rt_open_dealer (const char *endpoint, tri_channel_t **channel_p)
         zmq_close (socket);
         return TR_ENOMEM;
     }
+    //  Watch the connection: the peer is no child of ours, no pidfd tells
+    //  us when it dies.
+    char address [64];
+    snprintf (address, sizeof address, "inproc://troupe-monitor-%p", (void *) channel);
+    if (zmq_socket_monitor (socket, address, ZMQ_EVENT_DISCONNECTED) == 0
+    &&  (channel->monitor = zmq_socket (rt->zctx, ZMQ_PAIR))
+    &&  zmq_connect (channel->monitor, address)) {
+        zmq_close (channel->monitor);
+        channel->monitor = NULL;
+    }
+    int zero = 0;
+    if (channel->monitor)
+        zmq_setsockopt (channel->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    channel->monitor_used = true;
     channel->next_dealer = rt->dealers;
     channel->used = true;
     rt->dealers = channel;
@@ -1191,6 +1258,10 @@ tri_rt_close_dealer (tri_channel_t *channel)
     *link = channel->next_dealer;
     if (!channel->closed)
         tri_channel_close (channel, NULL, false);
+    if (channel->monitor) {
+        zmq_socket_monitor (channel->socket, NULL, 0);
+        s_close_socket (&channel->monitor);
+    }
     s_close_socket (&channel->socket);
     tri_channel_unref (&channel);       //  the list's
 }

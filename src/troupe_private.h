@@ -397,6 +397,8 @@ struct tri_channel {
     tri_task_t *hello_waiter;   //  tr_portal_open waiting for the hello
     bool ready;                 //  loop: messages already queued
     bool used;                  //  loop: DEALER touched since found empty
+    void *monitor;              //  PAIR on the DEALER's events (opened portals)
+    bool monitor_ready, monitor_used;
     tri_channel_t *next_dealer; //  in the runtime's dealer list
 };
 

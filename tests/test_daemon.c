@@ -253,6 +253,100 @@ START_TEST (test_two_portals_on_one_daemon_call_at_once)
 }
 END_TEST
 
+//  A call parked in a daemon that is then killed (or stopped) fails.
+typedef struct {
+    const char *endpoint;
+    pid_t daemon;
+    int signal;
+    int open_rc, call_rc;
+    char type [64];
+    long long fail_ms;          //  from the signal to the call's failure
+} lost_state_t;
+
+typedef struct {
+    tr_portal_t *p;
+    int rc;
+    char type [64];
+    long long ended;
+} sleeper_t;
+
+static int
+s_sleeper (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    sleeper_t *sl = arg;
+    tr_args_t *args = tr_pack ("[i]", 20000);
+    sl->rc = tr_portal_run (sl->p, "sleep", args, NULL);
+    sl->ended = tu_now_ms ();
+    tr_args_destroy (&args);
+    const tr_error_t *err = tr_portal_error (sl->p);
+    snprintf (sl->type, sizeof sl->type, "%s", err? tr_error_type (err): "");
+    return 0;
+}
+
+static int
+s_lost_root (tr_actor_t *self, void *arg)
+{
+    lost_state_t *st = arg;
+    sleeper_t sl = { 0 };
+    if ((st->open_rc = tr_portal_open (self, st->endpoint, 5000, &sl.p)))
+        return 1;
+    tr_task_t *task;
+    tr_task_spawn (self, s_sleeper, &sl, &task);
+    //  Once the daemon reports the call sleeping, take the daemon away.
+    long long deadline = tu_now_ms () + 5000;
+    int sleeping = 0, cancels;
+    while (!sleeping && tu_now_ms () < deadline) {
+        tr_value_t *value = NULL;
+        if (tr_portal_run (sl.p, "cancels", NULL, &value) == 0)
+            tr_unpack (tr_value_object (value), "[ii]", &cancels, &sleeping);
+        tr_value_destroy (&value);
+        if (!sleeping)
+            tr_sleep (tr_actor_ctx (self), 5);
+    }
+    long long signalled = tu_now_ms ();
+    kill (st->daemon, st->signal);
+    tr_task_join (&task, NULL);
+    st->call_rc = sl.rc;
+    snprintf (st->type, sizeof st->type, "%s", sl.type);
+    st->fail_ms = sl.ended - signalled;
+    tr_portal_close (&sl.p);
+    return 0;
+}
+
+static void
+s_check_lost (int sig, long long within_ms)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "lost", "tcp://127.0.0.1:*");
+    lost_state_t st = { .endpoint = d.endpoint, .daemon = d.pid, .signal = sig };
+    //  Heartbeats every 100 ms, silence for 1 s is death.
+    tr_config_t config = { .name = "root", .heartbeat_ivl_ms = 100,
+                           .heartbeat_timeout_ms = 1000 };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_lost_root, &st), 0);
+    if (sig == SIGSTOP)
+        kill (d.pid, SIGKILL);
+    s_daemon_wait (&d, 5000);
+    ck_assert_tr_ok (st.open_rc);
+    ck_assert_tr_rc (st.call_rc, TR_ECLOSED);
+    ck_assert_str_eq (st.type, "ConnectionLost");
+    ck_assert_msg (st.fail_ms < within_ms, "the call failed %lld ms after the signal", st.fail_ms);
+    tu_assert_no_procs_left (0);
+}
+
+START_TEST (test_a_call_into_a_daemon_that_is_killed_fails_at_once)
+{
+    s_check_lost (SIGKILL, 1500);
+}
+END_TEST
+
+START_TEST (test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heartbeat_timeout)
+{
+    s_check_lost (SIGSTOP, 3500);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -262,6 +356,8 @@ main (void)
     tcase_add_test (tc, test_a_daemon_is_called_through_its_endpoint_and_cancelled);
     tcase_add_test (tc, test_two_portals_on_one_daemon_call_at_once);
     tcase_add_test (tc, test_a_daemon_on_tcp_stops_on_sigterm_with_143);
+    tcase_add_test (tc, test_a_call_into_a_daemon_that_is_killed_fails_at_once);
+    tcase_add_test (tc, test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heartbeat_timeout);
     tcase_add_test (tc, test_opening_a_portal_on_nobody_times_out);
     tcase_add_test (tc, test_opening_a_portal_on_a_bad_endpoint_fails_at_once);
     suite_add_tcase (suite, tc);

@@ -14,125 +14,25 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-typedef struct {
-    bool set;
-    int code;
-    char type [64];
-    char message [512];
-    char origin [256];
-    size_t hops;
-    char hop [4][256];
-    bool frames;
-} s_err_t;
-
-static void
-s_err_copy (s_err_t *self, const tr_error_t *error)
-{
-    memset (self, 0, sizeof *self);
-    if (!error)
-        return;
-    self->set = true;
-    self->code = tr_error_code (error);
-    snprintf (self->type, sizeof self->type, "%s", tr_error_type (error));
-    snprintf (self->message, sizeof self->message, "%s", tr_error_message (error));
-    snprintf (self->origin, sizeof self->origin, "%s", tr_error_origin (error));
-    self->hops = tr_error_hops (error);
-    for (size_t i = 0; i < self->hops && i < 4; i++)
-        snprintf (self->hop [i], sizeof self->hop [i], "%s", tr_error_hop (error, i));
-    self->frames = *tr_error_frames (error) != 0;
-}
-
-static tr_config_t
-s_config (void)
-{
-    tr_config_t config;
-    memset (&config, 0, sizeof config);
-    config.name = "root";
-    config.worker_path = tu_worker_path ();
-    return config;
-}
-
-static int
-s_call (tr_portal_t *p, const char *fn, tr_args_t *args, tr_value_t **out)
-{
-    int rc = tr_portal_run (p, fn, args, out);
-    tr_args_destroy (&args);
-    return rc;
-}
-
 //  Call fn(args) expecting an integer; rc is returned, *result set.
 static int
 s_call_int (tr_portal_t *p, const char *fn, tr_args_t *args, int64_t *result)
 {
     tr_value_t *v = NULL;
-    int rc = s_call (p, fn, args, &v);
+    int rc = tu_call (p, fn, args, &v);
     if (rc == 0 && tr_unpack (tr_value_object (v), "I", result))
         rc = TR_EFORMAT;
     tr_value_destroy (&v);
     return rc;
 }
 
-//  The child's [cancels_seen, sleeping_now].
-static int
-s_cancels (tr_portal_t *p, int *cancels, int *sleeping)
-{
-    tr_value_t *v = NULL;
-    int rc = tr_portal_run (p, "cancels", NULL, &v);
-    if (rc == 0 && tr_unpack (tr_value_object (v), "[ii]", cancels, sleeping))
-        rc = TR_EFORMAT;
-    tr_value_destroy (&v);
-    return rc;
-}
-
-//  Poll the child until want of its tasks sleep, or timeout_ms.
-static bool
-s_wait_sleeping (tr_ctx_t *ctx, tr_portal_t *p, int want, int timeout_ms)
-{
-    long long deadline = tu_now_ms () + timeout_ms;
-    while (tu_now_ms () < deadline) {
-        int cancels, sleeping;
-        if (s_cancels (p, &cancels, &sleeping) == 0 && sleeping >= want)
-            return true;
-        if (tr_sleep (ctx, 10))
-            return false;
-    }
-    return false;
-}
-
-//  Scenarios share one shape: open a nursery, start one child, run the
-//  scenario's body against its portal, close.
-typedef int (s_body_fn) (tr_ctx_t *ctx, tr_portal_t *p, void *obs);
-
-typedef struct {
-    s_body_fn *body;
-    void *obs;
-    int start_rc, close_rc;
-    char uid [256];
-} s_frame_t;
-
-static int
-s_frame_root (tr_actor_t *self, void *arg)
-{
-    s_frame_t *frame = arg;
-    tr_nursery_t *n;
-    if (tr_nursery_open (self, &n))
-        return 1;
-    tr_portal_t *p;
-    frame->start_rc = tr_nursery_start_actor (n, "kid", NULL, &p);
-    int rc = 0;
-    if (frame->start_rc == 0) {
-        snprintf (frame->uid, sizeof frame->uid, "%s", tr_portal_uid (p));
-        rc = frame->body (tr_actor_ctx (self), p, frame->obs);
-    }
-    frame->close_rc = tr_nursery_close (&n, NULL);
-    return rc;
-}
-
+//  Most scenarios run in the one-child frame: it must start and close
+//  cleanly whatever the body saw.
 static void
-s_run_frame (s_frame_t *frame, tr_config_t *config)
+s_run_frame (tu_frame_t *frame, tr_config_t *config)
 {
-    tr_config_t defaults = s_config ();
-    int rc = tr_run (config? config: &defaults, 0, NULL, s_frame_root, frame);
+    tr_config_t defaults = tu_config ();
+    int rc = tr_run (config? config: &defaults, 0, NULL, tu_frame_root, frame);
     ck_assert_int_eq (rc, 0);
     ck_assert_tr_ok (frame->start_rc);
     ck_assert_tr_ok (frame->close_rc);
@@ -200,11 +100,11 @@ s_values_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     tr_value_destroy (&v);
     tr_args_destroy (&args);
 
-    obs->nil_rc = s_call (p, "nil", NULL, &v);
+    obs->nil_rc = tu_call (p, "nil", NULL, &v);
     obs->nil_is_nil = v && tr_value_object (v)->type == MSGPACK_OBJECT_NIL;
     tr_value_destroy (&v);
     //  No arguments reach the function as an empty array.
-    obs->empty_rc = s_call (p, "echo", NULL, &v);
+    obs->empty_rc = tu_call (p, "echo", NULL, &v);
     obs->empty_is_array = v && tr_value_object (v)->type == MSGPACK_OBJECT_ARRAY
                        && tr_value_object (v)->via.array.size == 0;
     tr_value_destroy (&v);
@@ -216,7 +116,7 @@ START_TEST (arguments_and_results_round_trip_exactly)
     tu_subreaper ();
     s_values_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_values_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_values_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     ck_assert_tr_ok (obs.add_rc);
     ck_assert_int_eq (obs.sum, -5000000000LL + 47);
@@ -300,7 +200,7 @@ START_TEST (many_tasks_call_through_one_portal_at_once_and_each_gets_its_own_res
     tu_subreaper ();
     s_concurrent_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_concurrent_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_concurrent_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     for (int i = 0; i < LANES; i++) {
         ck_assert_tr_ok (obs.join_rc [i]);
@@ -319,7 +219,7 @@ END_TEST
 
 typedef struct {
     int fail_rc, relay_rc, after_rc;
-    s_err_t fail, relay;
+    tu_err_t fail, relay;
     int64_t after;
 } s_errors_t;
 
@@ -328,10 +228,10 @@ s_errors_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     (void) ctx;
     s_errors_t *obs = arg;
-    obs->fail_rc = s_call (p, "fail", tr_pack ("[i]", -3), NULL);
-    s_err_copy (&obs->fail, tr_portal_error (p));
-    obs->relay_rc = s_call (p, "via_child", tr_pack ("[s[i]]", "fail", -1), NULL);
-    s_err_copy (&obs->relay, tr_portal_error (p));
+    obs->fail_rc = tu_call (p, "fail", tr_pack ("[i]", -3), NULL);
+    tu_err_copy (&obs->fail, tr_portal_error (p));
+    obs->relay_rc = tu_call (p, "via_child", tr_pack ("[s[i]]", "fail", -1), NULL);
+    tu_err_copy (&obs->relay, tr_portal_error (p));
     obs->after_rc = s_call_int (p, "add", tr_pack ("[ii]", 1, 2), &obs->after);
     return 0;
 }
@@ -341,7 +241,7 @@ START_TEST (a_remote_error_comes_back_with_its_type_message_origin_and_frames)
     tu_subreaper ();
     s_errors_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_errors_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_errors_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     ck_assert_tr_rc (obs.fail_rc, TR_EREMOTE);
     ck_assert_msg (obs.fail.set, "no portal error");
@@ -363,7 +263,7 @@ START_TEST (an_error_relayed_by_a_child_keeps_its_origin_and_gains_a_hop)
     tu_subreaper ();
     s_errors_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_errors_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_errors_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     ck_assert_tr_rc (obs.relay_rc, TR_EREMOTE);
     ck_assert_tr_rc (obs.relay.code, TR_EREMOTE);
@@ -381,7 +281,7 @@ END_TEST
 
 typedef struct {
     int rc, after_rc;
-    s_err_t error;
+    tu_err_t error;
     int64_t after;
 } s_notexposed_t;
 
@@ -390,8 +290,8 @@ s_notexposed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     (void) ctx;
     s_notexposed_t *obs = arg;
-    obs->rc = s_call (p, "no_such_function", tr_pack ("[i]", 1), NULL);
-    s_err_copy (&obs->error, tr_portal_error (p));
+    obs->rc = tu_call (p, "no_such_function", tr_pack ("[i]", 1), NULL);
+    tu_err_copy (&obs->error, tr_portal_error (p));
     obs->after_rc = s_call_int (p, "add", tr_pack ("[ii]", 20, 22), &obs->after);
     return 0;
 }
@@ -401,7 +301,7 @@ START_TEST (calling_a_function_that_is_not_exported_fails_and_the_child_keeps_se
     tu_subreaper ();
     s_notexposed_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_notexposed_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_notexposed_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     ck_assert_tr_rc (obs.rc, TR_ENOTEXPOSED);
     ck_assert_tr_rc (obs.error.code, TR_ENOTEXPOSED);
@@ -479,7 +379,7 @@ START_TEST (a_run_in_actor_result_is_kept_and_returned_again_without_waiting)
     tu_subreaper ();
     s_result_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_result_root, &obs);
     ck_assert_int_eq (rc, 0);
     ck_assert_tr_ok (obs.nil_start_rc);
@@ -503,7 +403,7 @@ END_TEST
 typedef struct {
     int start_rc, first_rc, again_rc, plain_rc, close_rc, plain_result_rc;
     size_t close_errors;
-    char first_type [64], again_type [64], first_message [256];
+    tu_err_t first, again;
     long long again_ms;
 } s_failed_result_t;
 
@@ -522,24 +422,16 @@ s_failed_result_root (tr_actor_t *self, void *arg)
     if (obs->start_rc == 0) {
         const msgpack_object *v = NULL;
         obs->first_rc = tr_portal_result (p, &v);
-        const tr_error_t *e = tr_portal_error (p);
-        snprintf (obs->first_type, sizeof obs->first_type, "%s", e? tr_error_type (e): "");
-        snprintf (obs->first_message, sizeof obs->first_message, "%s",
-                  e? tr_error_message (e): "");
+        tu_err_copy (&obs->first, tr_portal_error (p));
         long long t0 = tu_now_ms ();
         obs->again_rc = tr_portal_result (p, &v);
         obs->again_ms = tu_now_ms () - t0;
-        e = tr_portal_error (p);
-        snprintf (obs->again_type, sizeof obs->again_type, "%s", e? tr_error_type (e): "");
+        tu_err_copy (&obs->again, tr_portal_error (p));
     }
     //  A portal from start_actor has no main call.
     if (obs->plain_rc == 0)
         obs->plain_result_rc = tr_portal_result (plain, NULL);
-    tr_error_t *errors = NULL;
-    obs->close_rc = tr_nursery_close (&n, &errors);
-    for (const tr_error_t *e = errors; e; e = tr_error_next (e))
-        obs->close_errors++;
-    tr_error_destroy (&errors);
+    obs->close_rc = tu_nursery_close (&n, &obs->close_errors, NULL);
     return 0;
 }
 
@@ -548,16 +440,16 @@ START_TEST (a_failed_run_in_actor_result_is_returned_as_the_same_error_every_tim
     tu_subreaper ();
     s_failed_result_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_failed_result_root, &obs);
     ck_assert_int_eq (rc, 0);
     ck_assert_tr_ok (obs.start_rc);
     ck_assert_tr_ok (obs.plain_rc);
     ck_assert_tr_rc (obs.first_rc, TR_EREMOTE);
-    ck_assert_str_eq (obs.first_type, "ValueError");
-    ck_assert_str_eq (obs.first_message, "n must be > 0, got -9");
+    ck_assert_str_eq (obs.first.type, "ValueError");
+    ck_assert_str_eq (obs.first.message, "n must be > 0, got -9");
     ck_assert_tr_rc (obs.again_rc, TR_EREMOTE);
-    ck_assert_str_eq (obs.again_type, "ValueError");
+    ck_assert_str_eq (obs.again.type, "ValueError");
     ck_assert_msg (obs.again_ms < 50, "second result took %lld ms", obs.again_ms);
     ck_assert_tr_rc (obs.plain_result_rc, TR_EINVAL);
     //  The child's failure is the nursery's too.
@@ -582,7 +474,7 @@ s_interleave_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     (void) ctx;
     s_interleave_t *obs = arg;
     tr_value_t *v = NULL;
-    obs->rc = s_call (p, "interleave", tr_pack ("[ii]", 3, 4), &v);
+    obs->rc = tu_call (p, "interleave", tr_pack ("[ii]", 3, 4), &v);
     const char *trace;
     if (obs->rc == 0 && tr_unpack (tr_value_object (v), "[si]", &trace, &obs->sum) == 0)
         snprintf (obs->trace, sizeof obs->trace, "%s", trace);
@@ -595,7 +487,7 @@ START_TEST (tasks_in_a_child_interleave_at_their_checkpoints)
     tu_subreaper ();
     s_interleave_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_interleave_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_interleave_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     ck_assert_tr_ok (obs.rc);
     ck_assert_int_eq (strlen (obs.trace), 12);
@@ -619,7 +511,7 @@ typedef struct {
     const char *fn;
     int ms;
     int rc;
-    s_err_t error;
+    tu_err_t error;
 } s_caller_t;
 
 static int
@@ -627,8 +519,8 @@ s_caller (tr_ctx_t *ctx, void *arg)
 {
     (void) ctx;
     s_caller_t *self = arg;
-    self->rc = s_call (self->p, self->fn, tr_pack ("[i]", self->ms), NULL);
-    s_err_copy (&self->error, tr_portal_error (self->p));
+    self->rc = tu_call (self->p, self->fn, tr_pack ("[i]", self->ms), NULL);
+    tu_err_copy (&self->error, tr_portal_error (self->p));
     return self->rc;
 }
 
@@ -649,14 +541,14 @@ s_cancel_call_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     tr_task_t *task;
     if (tr_task_spawn (tr_ctx_actor (ctx), s_caller, &obs->caller, &task))
         return 1;
-    obs->sleeping = s_wait_sleeping (ctx, p, 1, 5000);
+    obs->sleeping = tu_wait_sleeping (ctx, p, 1, 5000);
     long long t0 = tu_now_ms ();
     tr_task_cancel (task);
     obs->join_rc = tr_task_join (&task, &obs->task_rc);
     obs->cancel_ms = tu_now_ms () - t0;
     //  The ack is sent once the remote task has ended: by now it has
     //  counted its cancellation.
-    obs->cancels_rc = s_cancels (p, &obs->cancels, &obs->still_sleeping);
+    obs->cancels_rc = tu_cancels (p, &obs->cancels, &obs->still_sleeping);
     obs->after_rc = s_call_int (p, "add", tr_pack ("[ii]", 1, 1), &obs->after);
     return 0;
 }
@@ -684,7 +576,7 @@ START_TEST (cancelling_a_caller_cancels_the_remote_call_and_waits_for_its_ack)
     memset (&obs, 0, sizeof obs);
     obs.caller.fn = "sleep";
     obs.caller.ms = 10000;
-    s_frame_t frame = { .body = s_cancel_call_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_cancel_call_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     s_check_cancel_call (&obs);
     tu_assert_no_procs_left (2000);
@@ -698,7 +590,7 @@ START_TEST (cancelling_a_caller_ends_a_remote_to_thread_wait_while_the_thread_ru
     memset (&obs, 0, sizeof obs);
     obs.caller.fn = "thread_sleep";
     obs.caller.ms = 2000;
-    s_frame_t frame = { .body = s_cancel_call_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_cancel_call_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     s_check_cancel_call (&obs);
     tu_assert_no_procs_left (2000);
@@ -752,7 +644,7 @@ START_TEST (a_sleep_in_the_root_ends_at_once_when_its_task_is_cancelled)
     tu_subreaper ();
     s_nap_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_nap_root, &obs);
     ck_assert_int_eq (rc, 0);
     ck_assert_msg (obs.napper.started, "the sleeping task never ran");
@@ -785,7 +677,7 @@ START_TEST (a_thread_export_runs_on_a_worker_thread_and_returns_its_result)
     tu_subreaper ();
     s_thread_sum_t obs;
     memset (&obs, 0, sizeof obs);
-    s_frame_t frame = { .body = s_thread_sum_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_thread_sum_body, .obs = &obs };
     s_run_frame (&frame, NULL);
     ck_assert_tr_ok (obs.rc);
     ck_assert_int_eq (obs.sum, 1000000LL * 999999LL / 2);
@@ -798,7 +690,7 @@ END_TEST
 
 typedef struct {
     int args_rc, deep_rc, result_rc, after_rc, small_rc;
-    s_err_t args_error, deep_error, result_error;
+    tu_err_t args_error, deep_error, result_error;
     int64_t after;
     size_t small_size;
     char root_uid [256];
@@ -813,8 +705,8 @@ s_limits_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     size_t size = 100 * 1000;
     char *data = malloc (size);
     memset (data, 'z', size);
-    obs->args_rc = s_call (p, "echo", tr_pack ("[s#]", data, size), NULL);
-    s_err_copy (&obs->args_error, tr_portal_error (p));
+    obs->args_rc = tu_call (p, "echo", tr_pack ("[s#]", data, size), NULL);
+    tu_err_copy (&obs->args_error, tr_portal_error (p));
     free (data);
     //  Nesting beyond the depth limit (32) is refused here too.
     char fmt [128] = "";
@@ -822,13 +714,13 @@ s_limits_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         strcat (fmt, "[");
     for (int i = 0; i < 40; i++)
         strcat (fmt, "]");
-    obs->deep_rc = s_call (p, "echo", tr_pack (fmt), NULL);
-    s_err_copy (&obs->deep_error, tr_portal_error (p));
+    obs->deep_rc = tu_call (p, "echo", tr_pack (fmt), NULL);
+    tu_err_copy (&obs->deep_error, tr_portal_error (p));
     //  The child's own limit is its default, 16 MiB.
-    obs->result_rc = s_call (p, "big", tr_pack ("[I]", (int64_t) 17000000), NULL);
-    s_err_copy (&obs->result_error, tr_portal_error (p));
+    obs->result_rc = tu_call (p, "big", tr_pack ("[I]", (int64_t) 17000000), NULL);
+    tu_err_copy (&obs->result_error, tr_portal_error (p));
     tr_value_t *v = NULL;
-    obs->small_rc = s_call (p, "big", tr_pack ("[I]", (int64_t) 1000), &v);
+    obs->small_rc = tu_call (p, "big", tr_pack ("[I]", (int64_t) 1000), &v);
     if (obs->small_rc == 0 && tr_value_object (v)->type == MSGPACK_OBJECT_STR)
         obs->small_size = tr_value_object (v)->via.str.size;
     tr_value_destroy (&v);
@@ -841,9 +733,9 @@ START_TEST (oversized_arguments_and_results_fail_with_etoobig_and_the_child_serv
     tu_subreaper ();
     s_limits_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     config.max_msg_size = 64 * 1024;
-    s_frame_t frame = { .body = s_limits_body, .obs = &obs };
+    tu_frame_t frame = { .body = s_limits_body, .obs = &obs };
     s_run_frame (&frame, &config);
     ck_assert_tr_rc (obs.args_rc, TR_ETOOBIG);
     ck_assert_tr_rc (obs.args_error.code, TR_ETOOBIG);
@@ -868,37 +760,23 @@ END_TEST
 //  tr_portal_cancel_actor
 
 typedef struct {
-    int cancel_rc, again_rc, call_rc, close_rc, start_rc;
-    s_err_t call_error;
+    int cancel_rc, again_rc, call_rc;
+    tu_err_t call_error;
     long long cancel_ms;
     bool gone;
-    size_t close_errors;
 } s_cancel_actor_t;
 
 static int
-s_cancel_actor_root (tr_actor_t *self, void *arg)
+s_cancel_actor_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     s_cancel_actor_t *obs = arg;
-    tr_ctx_t *ctx = tr_actor_ctx (self);
-    tr_nursery_t *n;
-    if (tr_nursery_open (self, &n))
-        return 1;
-    tr_portal_t *p;
-    obs->start_rc = tr_nursery_start_actor (n, "kid", NULL, &p);
-    if (obs->start_rc == 0) {
-        long long t0 = tu_now_ms ();
-        obs->cancel_rc = tr_portal_cancel_actor (p, 5000);
-        obs->cancel_ms = tu_now_ms () - t0;
-        obs->again_rc = tr_portal_cancel_actor (p, 5000);
-        obs->gone = s_process_gone (ctx, tr_portal_pid (p), 5000);
-        obs->call_rc = s_call (p, "add", tr_pack ("[ii]", 1, 2), NULL);
-        s_err_copy (&obs->call_error, tr_portal_error (p));
-    }
-    tr_error_t *errors = NULL;
-    obs->close_rc = tr_nursery_close (&n, &errors);
-    for (const tr_error_t *e = errors; e; e = tr_error_next (e))
-        obs->close_errors++;
-    tr_error_destroy (&errors);
+    long long t0 = tu_now_ms ();
+    obs->cancel_rc = tr_portal_cancel_actor (p, 5000);
+    obs->cancel_ms = tu_now_ms () - t0;
+    obs->again_rc = tr_portal_cancel_actor (p, 5000);
+    obs->gone = s_process_gone (ctx, tr_portal_pid (p), 5000);
+    obs->call_rc = tu_call (p, "add", tr_pack ("[ii]", 1, 2), NULL);
+    tu_err_copy (&obs->call_error, tr_portal_error (p));
     return 0;
 }
 
@@ -907,10 +785,11 @@ START_TEST (a_cancelled_actor_acks_exits_and_refuses_later_calls_as_closed)
     tu_subreaper ();
     s_cancel_actor_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
-    int rc = tr_run (&config, 0, NULL, s_cancel_actor_root, &obs);
+    tu_frame_t frame = { .body = s_cancel_actor_body, .obs = &obs };
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, tu_frame_root, &frame);
     ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (obs.start_rc);
+    ck_assert_tr_ok (frame.start_rc);
     ck_assert_tr_ok (obs.cancel_rc);
     ck_assert_msg (obs.cancel_ms < 1000, "the ack took %lld ms", obs.cancel_ms);
     ck_assert_tr_ok (obs.again_rc);
@@ -918,8 +797,8 @@ START_TEST (a_cancelled_actor_acks_exits_and_refuses_later_calls_as_closed)
     ck_assert_tr_rc (obs.call_rc, TR_ECLOSED);
     ck_assert_tr_rc (obs.call_error.code, TR_ECLOSED);
     //  We asked it to go: its exit is not a failure (rule 2).
-    ck_assert_tr_ok (obs.close_rc);
-    ck_assert_int_eq (obs.close_errors, 0);
+    ck_assert_tr_ok (frame.close_rc);
+    ck_assert_int_eq (frame.close_errors, 0);
     tu_assert_no_procs_left (2000);
 }
 END_TEST

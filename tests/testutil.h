@@ -6,6 +6,12 @@
     subreaper, so any actor its scenario started, however deep, is its
     descendant or comes back to it when orphaned; after the scenario none
     may be left, running or unreaped.
+
+    Scenarios run a root actor that records what it sees in a struct; the
+    test asserts on that once tr_run returned. For them: the root's
+    config, copies of errors that outlive the runtime, calls that take
+    their arguments, the one-child frame, and a capture of stderr. Last,
+    building and running a suite.
     =========================================================================
 */
 #ifndef TESTUTIL_H_INCLUDED
@@ -14,6 +20,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +132,219 @@ tu_assert_no_procs_left (int orphan_wait_ms)
         struct timespec ts = { 0, 5 * 1000 * 1000 };
         nanosleep (&ts, NULL);
     }
+}
+
+//  --------------------------------------------------------------------------
+//  Scenarios
+
+//  The root's configuration: named "root", children run tu_worker_path.
+static inline tr_config_t
+tu_config (void)
+{
+    tr_config_t config;
+    memset (&config, 0, sizeof config);
+    config.name = "root";
+    config.worker_path = tu_worker_path ();
+    return config;
+}
+
+//  How many children this process has now, alive or zombie.
+static inline int
+tu_children_now (void)
+{
+    pid_t pids [64];
+    char states [64];
+    return tu_children (pids, states, 64);
+}
+
+//  A copy of a tr_error_t that outlives the runtime; all zero if there
+//  was none.
+typedef struct {
+    bool set;
+    int code;
+    char type [64];
+    char message [512];
+    char origin [256];
+    size_t hops;
+    char hop [4][256];              //  the first four hops
+    bool frames;                    //  it carries remote frames
+    int signal;
+    int status;
+} tu_err_t;
+
+static inline void
+tu_err_copy (tu_err_t *self, const tr_error_t *error)
+{
+    memset (self, 0, sizeof *self);
+    if (!error)
+        return;
+    self->set = true;
+    self->code = tr_error_code (error);
+    snprintf (self->type, sizeof self->type, "%s", tr_error_type (error));
+    snprintf (self->message, sizeof self->message, "%s", tr_error_message (error));
+    snprintf (self->origin, sizeof self->origin, "%s", tr_error_origin (error));
+    self->hops = tr_error_hops (error);
+    for (size_t i = 0; i < self->hops && i < 4; i++)
+        snprintf (self->hop [i], sizeof self->hop [i], "%s", tr_error_hop (error, i));
+    self->frames = *tr_error_frames (error) != 0;
+    self->signal = tr_error_signal (error);
+    self->status = tr_error_exit_status (error);
+}
+
+//  How many errors a list holds.
+static inline size_t
+tu_err_count (const tr_error_t *list)
+{
+    size_t count = 0;
+    for (; list; list = tr_error_next (list))
+        count++;
+    return count;
+}
+
+//  Close a nursery and keep what its error list said: how many errors
+//  (count, may be NULL) and a copy of the first (first, may be NULL).
+//  Returns what tr_nursery_close returned.
+static inline int
+tu_nursery_close (tr_nursery_t **n, size_t *count, tu_err_t *first)
+{
+    tr_error_t *errors = NULL;
+    int rc = tr_nursery_close (n, &errors);
+    if (count)
+        *count = tu_err_count (errors);
+    if (first)
+        tu_err_copy (first, errors);
+    tr_error_destroy (&errors);
+    return rc;
+}
+
+//  Call fn(args) and return its rc; args is taken, *out gets the value
+//  when out is not NULL.
+static inline int
+tu_call (tr_portal_t *p, const char *fn, tr_args_t *args, tr_value_t **out)
+{
+    int rc = tr_portal_run (p, fn, args, out);
+    tr_args_destroy (&args);
+    return rc;
+}
+
+//  The child's [cancels_seen, sleeping_now] (tests/worker's "cancels").
+static inline int
+tu_cancels (tr_portal_t *p, int *cancels, int *sleeping)
+{
+    tr_value_t *v = NULL;
+    int rc = tr_portal_run (p, "cancels", NULL, &v);
+    if (rc == 0 && tr_unpack (tr_value_object (v), "[ii]", cancels, sleeping))
+        rc = TR_EFORMAT;
+    tr_value_destroy (&v);
+    return rc;
+}
+
+//  Poll the child until want of its tasks sleep, or timeout_ms.
+static inline bool
+tu_wait_sleeping (tr_ctx_t *ctx, tr_portal_t *p, int want, int timeout_ms)
+{
+    long long deadline = tu_now_ms () + timeout_ms;
+    while (tu_now_ms () < deadline) {
+        int cancels, sleeping;
+        if (tu_cancels (p, &cancels, &sleeping) == 0 && sleeping >= want)
+            return true;
+        if (tr_sleep (ctx, 10))
+            return false;
+    }
+    return false;
+}
+
+//  The frame most scenarios share: open a nursery, start one child, run
+//  the body against its portal, close the nursery. Run it as the root
+//  with tr_run (..., tu_frame_root, frame); the test checks the rcs.
+typedef int (tu_body_fn) (tr_ctx_t *ctx, tr_portal_t *p, void *obs);
+
+typedef struct {
+    tu_body_fn *body;
+    void *obs;                      //  the body's own observations
+    const char *name;               //  the child's name; NULL for "kid"
+    int start_rc, close_rc;
+    char uid [256];                 //  the child's uid
+    size_t close_errors;            //  errors the close returned
+    tu_err_t close_error;           //  the first of them
+} tu_frame_t;
+
+//  Returns what the body returned, or 1 if no nursery opened.
+static inline int
+tu_frame_root (tr_actor_t *self, void *arg)
+{
+    tu_frame_t *frame = arg;
+    tr_nursery_t *n;
+    if (tr_nursery_open (self, &n))
+        return 1;
+    tr_portal_t *p = NULL;
+    frame->start_rc = tr_nursery_start_actor (n, frame->name? frame->name: "kid", NULL, &p);
+    int rc = 0;
+    if (frame->start_rc == 0) {
+        snprintf (frame->uid, sizeof frame->uid, "%s", tr_portal_uid (p));
+        rc = frame->body (tr_actor_ctx (self), p, frame->obs);
+    }
+    frame->close_rc = tu_nursery_close (&n, &frame->close_errors, &frame->close_error);
+    return rc;
+}
+
+//  Everything written to stderr between start and end, for checking
+//  what was logged.
+typedef struct {
+    int saved;
+    FILE *file;
+} tu_capture_t;
+
+static inline void
+tu_capture_start (tu_capture_t *self)
+{
+    fflush (stderr);
+    self->file = tmpfile ();
+    ck_assert_ptr_nonnull (self->file);
+    self->saved = dup (STDERR_FILENO);
+    ck_assert_int_ge (self->saved, 0);
+    ck_assert_int_ge (dup2 (fileno (self->file), STDERR_FILENO), 0);
+}
+
+//  Put stderr back; buf gets what was written (cut to size - 1 bytes).
+static inline const char *
+tu_capture_end (tu_capture_t *self, char *buf, size_t size)
+{
+    fflush (stderr);
+    dup2 (self->saved, STDERR_FILENO);
+    close (self->saved);
+    rewind (self->file);
+    size_t n = fread (buf, 1, size - 1, self->file);
+    buf [n] = '\0';
+    fclose (self->file);
+    return buf;
+}
+
+//  --------------------------------------------------------------------------
+//  Suites
+
+//  A test case named name, with a timeout, added to suite.
+static inline TCase *
+tu_tcase (Suite *suite, const char *name, double timeout_s)
+{
+    TCase *tc = tcase_create (name);
+    tcase_set_timeout (tc, timeout_s);
+    suite_add_tcase (suite, tc);
+    return tc;
+}
+
+//  Run every test of suite and print the summary; EXIT_SUCCESS if none
+//  failed. mode is CK_FORK for suites whose tests each need a process of
+//  their own, CK_FORK_GETENV to let CK_FORK=no run them in this one.
+static inline int
+tu_run_suite (Suite *suite, enum fork_status mode)
+{
+    SRunner *runner = srunner_create (suite);
+    srunner_set_fork_status (runner, mode);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed == 0? EXIT_SUCCESS: EXIT_FAILURE;
 }
 
 #endif
