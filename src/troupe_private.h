@@ -452,6 +452,7 @@ typedef struct {
     bool stopping;              //  actor cancel in progress
     tri_channel_t *cancel_from; //  who asked us to cancel (gets the ack)
     tri_task_t *root_task;
+    bool router_used;           //  ROUTER touched since found empty
     msgpack_sbuffer sbuf;       //  scratch for encoding, loop thread only
     msgpack_packer pk;          //  packs into sbuf
 } tri_rt_t;
@@ -480,6 +481,9 @@ int
 int
     tri_channel_reply_error (tri_channel_t *channel, uint64_t cid, int code,
                              const char *type, const char *fmt, ...) TR_PRINTF (5, 6);
+//  Channels (channel.c)
+tri_channel_t *
+    tri_channel_new (void *socket, const uint8_t *rid, size_t rid_size);
 void
     tri_channel_ref (tri_channel_t *channel);
 void
@@ -488,6 +492,25 @@ void
 //  false), cancel the tasks serving it. death is taken.
 void
     tri_channel_close (tri_channel_t *channel, tr_error_t *death, bool drain);
+
+//  Fail the calls of closed channels whose drain period ended by now, and
+//  the earliest such deadline (-1: none).
+void
+    tri_channels_expire (int64_t now);
+int64_t
+    tri_channels_deadline (void);
+//  Read what the loop found: frames on the ROUTER, on a DEALER, events of
+//  an opened portal's monitor. drain: read a batch, not one.
+void
+    tri_channel_read_router (bool drain);
+void
+    tri_channel_read_dealer (tri_channel_t *channel, bool drain);
+void
+    tri_channel_read_monitor (tri_channel_t *channel);
+//  The flag that says a socket was touched since it was last found empty
+//  (see runtime.c), or NULL for a socket the loop always asks.
+bool *
+    tri_socket_used_flag (void *socket);
 
 //  Calls (portal.c)
 tri_call_t *
