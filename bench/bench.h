@@ -7,6 +7,9 @@
     libzmq doing the same work in the same run, and rounds of the two
     alternate so that drift in the machine's load hits both alike.
 
+    Each benchmark binary is also the child actor its root starts: it
+    exports "nil", and its main tells the root's run from the child's.
+
     Result line (stdout): bench: NAME troupe=VALUE UNIT raw=VALUE UNIT ratio=R
     Per-round values go to stderr. BENCH_ROUNDS and BENCH_N override the
     number of rounds and the work per round. On a machine with two CPUs
@@ -31,8 +34,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+//  Include after troupe_private.h: the frame helpers use tri_msg.
 
 #define BENCH_MAX_ROUNDS 101
+#define BENCH_MAX_FRAME  4096       //  the largest frame a raw side handles
 
 //  Monotonic time in nanoseconds.
 static inline int64_t
@@ -144,6 +149,135 @@ bench_reap (pid_t pid)
         if (errno != EINTR)
             return -1;
     return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}
+
+//  --------------------------------------------------------------------------
+//  The raw side's socket, bound where the processes it starts connect: a
+//  socket file in /tmp for ipc, a free port on the loopback for tcp.
+
+typedef struct {
+    void *ctx;
+    void *socket;
+    char path [128];                //  the ipc socket file, to remove
+    char endpoint [256];            //  where the socket is bound
+} bench_bound_t;
+
+//  Bind a new socket of this type; tag names the socket file. Returns 0,
+//  or -1 with the reason on stderr.
+static inline int
+bench_bind (bench_bound_t *self, int type, const char *transport, const char *tag)
+{
+    if (strcmp (transport, "tcp") == 0)
+        snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:*");
+    else {
+        snprintf (self->path, sizeof self->path, "/tmp/troupe-bench-%s-%d.ipc",
+                  tag, (int) getpid ());
+        snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s", self->path);
+    }
+    self->ctx = zmq_ctx_new ();
+    self->socket = zmq_socket (self->ctx, type);
+    if (!self->socket || zmq_bind (self->socket, self->endpoint)) {
+        fprintf (stderr, "raw: cannot bind %s: %s\n", self->endpoint, zmq_strerror (errno));
+        return -1;
+    }
+    //  The port tcp picked.
+    size_t size = sizeof self->endpoint;
+    zmq_getsockopt (self->socket, ZMQ_LAST_ENDPOINT, self->endpoint, &size);
+    return 0;
+}
+
+//  Close what bench_bind made, as far as it got.
+static inline void
+bench_unbind (bench_bound_t *self)
+{
+    if (self->socket)
+        zmq_close (self->socket);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    if (*self->path)
+        unlink (self->path);
+}
+
+//  --------------------------------------------------------------------------
+//  One figure, troupe against raw
+
+//  What the root measures for one figure, and main prints.
+typedef struct {
+    char name [32];                 //  the figure
+    const char *unit;               //  of the values: "us" or "ms"
+    double unit_ns;                 //  nanoseconds in one unit
+    int rounds;
+    int per_round;                  //  operations timed in each round
+    bool was_root;                  //  tr_run ran us as the root
+    bool failed;
+    double troupe [BENCH_MAX_ROUNDS];   //  unit per operation, per round
+    double raw [BENCH_MAX_ROUNDS];
+} bench_run_t;
+
+//  Keep round r, given the time each side took for its per_round
+//  operations, and report it.
+static inline void
+bench_record (bench_run_t *run, int r, int64_t troupe_ns, int64_t raw_ns)
+{
+    run->troupe [r] = troupe_ns / run->unit_ns / run->per_round;
+    run->raw [r] = raw_ns / run->unit_ns / run->per_round;
+    bench_round (run->name, r, run->troupe [r], run->raw [r], run->unit);
+}
+
+//  Once tr_run over run returned rc: true if main must exit now with
+//  *code (rc when this process served as the child actor, 1 when the run
+//  failed); else the figure is printed and main goes on.
+static inline bool
+bench_finish (bench_run_t *run, int rc, int *code)
+{
+    *code = rc;
+    if (!run->was_root)
+        return true;                //  we served as the child actor
+    if (rc || run->failed) {
+        fprintf (stderr, "bench: %s failed (%d)\n", run->name, rc);
+        *code = 1;
+        return true;
+    }
+    bench_print (run->name, run->troupe, run->raw, run->rounds, run->unit);
+    return false;
+}
+
+//  The function the root calls in its child: no arguments, returns nil.
+static inline int
+bench_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args; (void) out;
+    return 0;
+}
+
+//  Call the child's nil once.
+static inline int
+bench_call_nil (tr_portal_t *portal)
+{
+    tr_value_t *result = NULL;
+    int rc = tr_portal_run (portal, "nil", NULL, &result);
+    tr_value_destroy (&result);
+    return rc;
+}
+
+//  The frames troupe sends for one call of nil at cid: the cmd
+//  [2, cid, ["nil", []]], copied into cmd, and the size of the return
+//  [6, cid, nil].
+static inline void
+bench_call_frames (uint64_t cid, uint8_t *cmd, size_t *cmd_size, size_t *return_size)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    tri_msg_pack_cmd (&sbuf, cid, "nil", NULL);
+    *cmd_size = sbuf.size;
+    memcpy (cmd, sbuf.data, sbuf.size);
+    msgpack_sbuffer_clear (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    tri_msg_begin (&pk, TRI_RETURN, cid);
+    msgpack_pack_nil (&pk);
+    *return_size = sbuf.size;
+    msgpack_sbuffer_destroy (&sbuf);
 }
 
 #endif

@@ -24,25 +24,11 @@
 #define DEFAULT_CALLS   20000
 #define WARMUP_CALLS    2000
 #define CHUNK_CALLS     500     //  calls per side before switching sides
-#define MAX_FRAME       4096
 
 typedef struct {
+    bench_run_t bench;              //  rpc_rtt_<transport>: us per call
     const char *transport;          //  "ipc" or "tcp"
-    int rounds;
-    int calls;                      //  per round
-    bool was_root;                  //  tr_run ran us as the root
-    bool failed;
-    double troupe [BENCH_MAX_ROUNDS];   //  us per call, per round
-    double raw [BENCH_MAX_ROUNDS];
 } s_run_t;
-
-//  The function the root calls: no arguments, returns nil.
-static int
-s_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
-{
-    (void) ctx; (void) args; (void) out;
-    return 0;
-}
 
 //  --------------------------------------------------------------------------
 //  Raw libzmq: a ROUTER in another process answers each frame with a frame
@@ -51,8 +37,8 @@ s_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 static int
 s_raw_server (const char *endpoint, size_t reply_size)
 {
-    static uint8_t request [MAX_FRAME];
-    static uint8_t reply [MAX_FRAME];
+    static uint8_t request [BENCH_MAX_FRAME];
+    static uint8_t reply [BENCH_MAX_FRAME];
     if (reply_size > sizeof reply)
         return 2;
     //  The bytes do not matter to libzmq, only their number.
@@ -81,35 +67,20 @@ s_raw_server (const char *endpoint, size_t reply_size)
 }
 
 typedef struct {
-    void *ctx;
-    void *dealer;
-    char path [128];                //  the ipc socket file, to remove
+    bench_bound_t dealer;           //  the server connects to it
     pid_t pid;
-    uint8_t cmd [MAX_FRAME];        //  a real cmd frame of troupe's
+    uint8_t cmd [BENCH_MAX_FRAME];  //  a real cmd frame of troupe's
     size_t cmd_size;
 } s_raw_t;
 
 static int
 s_raw_open (s_raw_t *self, const char *transport, size_t reply_size)
 {
-    char endpoint [256];
-    if (strcmp (transport, "tcp") == 0)
-        snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:*");
-    else {
-        snprintf (self->path, sizeof self->path, "/tmp/troupe-bench-rpc-%d.ipc", (int) getpid ());
-        snprintf (endpoint, sizeof endpoint, "ipc://%s", self->path);
-    }
-    self->ctx = zmq_ctx_new ();
-    self->dealer = zmq_socket (self->ctx, ZMQ_DEALER);
-    if (!self->dealer || zmq_bind (self->dealer, endpoint)) {
-        fprintf (stderr, "raw client: cannot bind %s: %s\n", endpoint, zmq_strerror (errno));
+    if (bench_bind (&self->dealer, ZMQ_DEALER, transport, "rpc"))
         return -1;
-    }
-    size_t size = sizeof endpoint;
-    zmq_getsockopt (self->dealer, ZMQ_LAST_ENDPOINT, endpoint, &size);
     char reply_arg [32];
     snprintf (reply_arg, sizeof reply_arg, "%zu", reply_size);
-    char *argv [] = { "bench_rpc", "--raw-server", endpoint, reply_arg, NULL };
+    char *argv [] = { "bench_rpc", "--raw-server", self->dealer.endpoint, reply_arg, NULL };
     self->pid = bench_spawn_self (argv);
     if (self->pid < 0) {
         fprintf (stderr, "raw client: cannot spawn the server: %s\n", strerror (errno));
@@ -121,10 +92,10 @@ s_raw_open (s_raw_t *self, const char *transport, size_t reply_size)
 static int
 s_raw_calls (s_raw_t *self, int calls)
 {
-    uint8_t answer [MAX_FRAME];
+    uint8_t answer [BENCH_MAX_FRAME];
     for (int i = 0; i < calls; i++)
-        if (zmq_send (self->dealer, self->cmd, self->cmd_size, 0) < 0
-        ||  zmq_recv (self->dealer, answer, sizeof answer, 0) < 0)
+        if (zmq_send (self->dealer.socket, self->cmd, self->cmd_size, 0) < 0
+        ||  zmq_recv (self->dealer.socket, answer, sizeof answer, 0) < 0)
             return -1;
     return 0;
 }
@@ -133,15 +104,10 @@ static void
 s_raw_close (s_raw_t *self)
 {
     if (self->pid > 0) {
-        zmq_send (self->dealer, "", 0, 0);
+        zmq_send (self->dealer.socket, "", 0, 0);
         bench_reap (self->pid);
     }
-    if (self->dealer)
-        zmq_close (self->dealer);
-    if (self->ctx)
-        zmq_ctx_term (self->ctx);
-    if (*self->path)
-        unlink (self->path);
+    bench_unbind (&self->dealer);
 }
 
 //  --------------------------------------------------------------------------
@@ -151,9 +117,7 @@ static int
 s_troupe_calls (tr_portal_t *portal, int calls)
 {
     for (int i = 0; i < calls; i++) {
-        tr_value_t *result = NULL;
-        int rc = tr_portal_run (portal, "nil", NULL, &result);
-        tr_value_destroy (&result);
+        int rc = bench_call_nil (portal);
         if (rc)
             return rc;
     }
@@ -161,31 +125,21 @@ s_troupe_calls (tr_portal_t *portal, int calls)
 }
 
 //  The frames troupe sends for one call, at a cid from the middle of the
-//  timed calls: the cmd [2, cid, ["nil", []]] and the return [6, cid, nil].
+//  timed calls.
 static void
 s_frame_sizes (s_run_t *run, s_raw_t *raw, size_t *reply_size)
 {
-    uint64_t cid = WARMUP_CALLS + (uint64_t) run->rounds * run->calls / 2;
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
-    tri_msg_pack_cmd (&sbuf, cid, "nil", NULL);
-    raw->cmd_size = sbuf.size;
-    memcpy (raw->cmd, sbuf.data, sbuf.size);
-    msgpack_sbuffer_clear (&sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    tri_msg_begin (&pk, TRI_RETURN, cid);
-    msgpack_pack_nil (&pk);
-    *reply_size = sbuf.size;
-    msgpack_sbuffer_destroy (&sbuf);
+    uint64_t cid = WARMUP_CALLS + (uint64_t) run->bench.rounds * run->bench.per_round / 2;
+    bench_call_frames (cid, raw->cmd, &raw->cmd_size, reply_size);
 }
 
 static int
 s_root (tr_actor_t *self, void *arg)
 {
     s_run_t *run = arg;
-    run->was_root = true;
-    run->failed = true;
+    bench_run_t *bench = &run->bench;
+    bench->was_root = true;
+    bench->failed = true;
     s_raw_t raw;
     memset (&raw, 0, sizeof raw);
     tr_nursery_t *nursery = NULL;
@@ -201,24 +155,23 @@ s_root (tr_actor_t *self, void *arg)
     s_frame_sizes (run, &raw, &reply_size);
     fprintf (stderr, "bench: rpc_rtt_%s: cmd frame %zu bytes, return frame %zu bytes, "
              "%d rounds of %d calls\n", run->transport, raw.cmd_size, reply_size,
-             run->rounds, run->calls);
+             bench->rounds, bench->per_round);
     if (s_raw_open (&raw, run->transport, reply_size))
         goto done;
     if ((rc = s_troupe_calls (server, WARMUP_CALLS)) || s_raw_calls (&raw, WARMUP_CALLS)) {
         fprintf (stderr, "bench_rpc: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
-    char name [32];
-    snprintf (name, sizeof name, "rpc_rtt_%s", run->transport);
     const char *only = getenv ("BENCH_ONLY");
-    int troupe_calls = only && strcmp (only, "raw") == 0? 0: run->calls;
-    int raw_calls = only && strcmp (only, "troupe") == 0? 0: run->calls;
-    for (int r = 0; r < run->rounds; r++) {
+    int calls = bench->per_round;
+    int troupe_calls = only && strcmp (only, "raw") == 0? 0: calls;
+    int raw_calls = only && strcmp (only, "troupe") == 0? 0: calls;
+    for (int r = 0; r < bench->rounds; r++) {
         //  The two sides alternate in short chunks, so that a change in
         //  the machine's load during the round hits both alike.
         int64_t troupe_ns = 0, raw_ns = 0;
-        for (int made = 0; made < run->calls; made += CHUNK_CALLS) {
-            int chunk = run->calls - made < CHUNK_CALLS? run->calls - made: CHUNK_CALLS;
+        for (int made = 0; made < calls; made += CHUNK_CALLS) {
+            int chunk = calls - made < CHUNK_CALLS? calls - made: CHUNK_CALLS;
             int64_t start = bench_now_ns ();
             if ((rc = s_troupe_calls (server, troupe_calls? chunk: 0))) {
                 fprintf (stderr, "bench_rpc: call failed: %s\n", tr_strerror (rc));
@@ -232,16 +185,14 @@ s_root (tr_actor_t *self, void *arg)
             troupe_ns += middle - start;
             raw_ns += bench_now_ns () - middle;
         }
-        run->troupe [r] = troupe_ns / 1e3 / run->calls;
-        run->raw [r] = raw_ns / 1e3 / run->calls;
-        bench_round (name, r, run->troupe [r], run->raw [r], "us");
+        bench_record (bench, r, troupe_ns, raw_ns);
     }
-    run->failed = false;
+    bench->failed = false;
 done:
     s_raw_close (&raw);
     if (nursery)
         tr_nursery_close (&nursery, NULL);
-    return run->failed? 1: 0;
+    return bench->failed? 1: 0;
 }
 
 int
@@ -251,7 +202,7 @@ main (int argc, char **argv)
     if (argc == 4 && strcmp (argv [1], "--raw-server") == 0)
         return s_raw_server (argv [2], (size_t) strtoul (argv [3], NULL, 10));
 
-    static const tr_export_t exports [] = { TR_FN ("nil", s_nil), TR_EXPORTS_END };
+    static const tr_export_t exports [] = { TR_FN ("nil", bench_nil), TR_EXPORTS_END };
     const char *transports [] = { "ipc", "tcp" };
     for (size_t t = 0; t < sizeof transports / sizeof transports [0]; t++) {
         if (argc > 1 && argv [1][0] != '-' && strcmp (argv [1], transports [t]) != 0)
@@ -259,19 +210,15 @@ main (int argc, char **argv)
         s_run_t run;
         memset (&run, 0, sizeof run);
         run.transport = transports [t];
-        run.rounds = bench_rounds (DEFAULT_ROUNDS);
-        run.calls = bench_env_int ("BENCH_N", DEFAULT_CALLS);
+        snprintf (run.bench.name, sizeof run.bench.name, "rpc_rtt_%s", transports [t]);
+        run.bench.unit = "us";
+        run.bench.unit_ns = 1e3;
+        run.bench.rounds = bench_rounds (DEFAULT_ROUNDS);
+        run.bench.per_round = bench_env_int ("BENCH_N", DEFAULT_CALLS);
         tr_config_t config = { .name = "bench_rpc", .exports = exports, .bind = transports [t] };
-        int rc = tr_run (&config, argc, argv, s_root, &run);
-        if (!run.was_root)
-            return rc;          //  we served as the child actor
-        if (rc || run.failed) {
-            fprintf (stderr, "bench_rpc: %s run failed (%d)\n", transports [t], rc);
-            return 1;
-        }
-        char name [32];
-        snprintf (name, sizeof name, "rpc_rtt_%s", transports [t]);
-        bench_print (name, run.troupe, run.raw, run.rounds, "us");
+        int code;
+        if (bench_finish (&run.bench, tr_run (&config, argc, argv, s_root, &run), &code))
+            return code;
     }
     return 0;
 }

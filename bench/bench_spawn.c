@@ -21,23 +21,6 @@
 #define DEFAULT_ROUNDS  7
 #define DEFAULT_SPAWNS  50
 #define WARMUP_SPAWNS   5
-#define MAX_FRAME       4096
-
-typedef struct {
-    int rounds;
-    int spawns;                     //  per round
-    bool was_root;
-    bool failed;
-    double troupe [BENCH_MAX_ROUNDS];   //  ms per spawn, per round
-    double raw [BENCH_MAX_ROUNDS];
-} s_run_t;
-
-static int
-s_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
-{
-    (void) ctx; (void) args; (void) out;
-    return 0;
-}
 
 //  --------------------------------------------------------------------------
 //  Raw libzmq
@@ -46,7 +29,7 @@ s_nil (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 static int
 s_raw_child (const char *endpoint, size_t hello_size, size_t reply_size)
 {
-    static uint8_t frame [MAX_FRAME];
+    static uint8_t frame [BENCH_MAX_FRAME];
     if (hello_size > sizeof frame || reply_size > sizeof frame)
         return 2;
     memset (frame, 0xc0, sizeof frame);
@@ -67,63 +50,35 @@ s_raw_child (const char *endpoint, size_t hello_size, size_t reply_size)
 }
 
 typedef struct {
-    void *ctx;
-    void *router;
-    char path [128];                //  the ipc socket file, to remove
-    char endpoint [256];
+    bench_bound_t router;           //  the raw children connect to it
     char hello_arg [32];
     char reply_arg [32];
-    uint8_t cmd [MAX_FRAME];
+    uint8_t cmd [BENCH_MAX_FRAME];
     size_t cmd_size;
 } s_raw_t;
-
-static int
-s_raw_open (s_raw_t *self)
-{
-    snprintf (self->path, sizeof self->path, "/tmp/troupe-bench-spawn-%d.ipc", (int) getpid ());
-    snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s", self->path);
-    self->ctx = zmq_ctx_new ();
-    self->router = zmq_socket (self->ctx, ZMQ_ROUTER);
-    if (!self->router || zmq_bind (self->router, self->endpoint)) {
-        fprintf (stderr, "raw: cannot bind %s: %s\n", self->endpoint, zmq_strerror (errno));
-        return -1;
-    }
-    return 0;
-}
 
 //  One child: spawn, hello, request, reply, reap.
 static int
 s_raw_spawn (s_raw_t *self)
 {
-    char *argv [] = { "bench_spawn", "--raw-child", self->endpoint,
+    char *argv [] = { "bench_spawn", "--raw-child", self->router.endpoint,
                       self->hello_arg, self->reply_arg, NULL };
     pid_t pid = bench_spawn_self (argv);
     if (pid < 0)
         return -1;
-    uint8_t rid [256], frame [MAX_FRAME];
-    int rid_size = zmq_recv (self->router, rid, sizeof rid, 0);
+    uint8_t rid [256], frame [BENCH_MAX_FRAME];
+    int rid_size = zmq_recv (self->router.socket, rid, sizeof rid, 0);
     int rc = -1;
     if (rid_size > 0
-    &&  zmq_recv (self->router, frame, sizeof frame, 0) >= 0
-    &&  zmq_send (self->router, rid, (size_t) rid_size, ZMQ_SNDMORE) >= 0
-    &&  zmq_send (self->router, self->cmd, self->cmd_size, 0) >= 0
-    &&  zmq_recv (self->router, rid, sizeof rid, 0) >= 0
-    &&  zmq_recv (self->router, frame, sizeof frame, 0) >= 0)
+    &&  zmq_recv (self->router.socket, frame, sizeof frame, 0) >= 0
+    &&  zmq_send (self->router.socket, rid, (size_t) rid_size, ZMQ_SNDMORE) >= 0
+    &&  zmq_send (self->router.socket, self->cmd, self->cmd_size, 0) >= 0
+    &&  zmq_recv (self->router.socket, rid, sizeof rid, 0) >= 0
+    &&  zmq_recv (self->router.socket, frame, sizeof frame, 0) >= 0)
         rc = 0;
     if (rc)
         kill (pid, SIGKILL);
     return bench_reap (pid) == 0? rc: -1;
-}
-
-static void
-s_raw_close (s_raw_t *self)
-{
-    if (self->router)
-        zmq_close (self->router);
-    if (self->ctx)
-        zmq_ctx_term (self->ctx);
-    if (*self->path)
-        unlink (self->path);
 }
 
 //  --------------------------------------------------------------------------
@@ -138,11 +93,8 @@ s_troupe_spawn (tr_actor_t *self)
     if (rc)
         return rc;
     rc = tr_nursery_start_actor (nursery, "child", NULL, &child);
-    if (rc == 0) {
-        tr_value_t *result = NULL;
-        rc = tr_portal_run (child, "nil", NULL, &result);
-        tr_value_destroy (&result);
-    }
+    if (rc == 0)
+        rc = bench_call_nil (child);
     int close_rc = tr_nursery_close (&nursery, NULL);
     return rc? rc: close_rc;
 }
@@ -165,21 +117,16 @@ s_frame_sizes (s_raw_t *raw)
     tri_msg_begin (&pk, TRI_HELLO, 0);
     tri_msg_pack_hello (&pk, &hello);
     snprintf (raw->hello_arg, sizeof raw->hello_arg, "%zu", sbuf.size);
-    msgpack_sbuffer_clear (&sbuf);
-    tri_msg_pack_cmd (&sbuf, 1, "nil", NULL);
-    memcpy (raw->cmd, sbuf.data, sbuf.size);
-    raw->cmd_size = sbuf.size;
-    msgpack_sbuffer_clear (&sbuf);
-    tri_msg_begin (&pk, TRI_RETURN, 1);
-    msgpack_pack_nil (&pk);
-    snprintf (raw->reply_arg, sizeof raw->reply_arg, "%zu", sbuf.size);
     msgpack_sbuffer_destroy (&sbuf);
+    size_t reply_size;
+    bench_call_frames (1, raw->cmd, &raw->cmd_size, &reply_size);
+    snprintf (raw->reply_arg, sizeof raw->reply_arg, "%zu", reply_size);
 }
 
 static int
 s_root (tr_actor_t *self, void *arg)
 {
-    s_run_t *run = arg;
+    bench_run_t *run = arg;
     run->was_root = true;
     run->failed = true;
     s_raw_t raw;
@@ -187,9 +134,9 @@ s_root (tr_actor_t *self, void *arg)
     s_frame_sizes (&raw);
     fprintf (stderr, "bench: spawn: hello %s bytes, cmd %zu bytes, return %s bytes, "
              "%d rounds of %d spawns\n", raw.hello_arg, raw.cmd_size, raw.reply_arg,
-             run->rounds, run->spawns);
+             run->rounds, run->per_round);
     int rc = 0;
-    if (s_raw_open (&raw))
+    if (bench_bind (&raw.router, ZMQ_ROUTER, "ipc", "spawn"))
         goto done;
     for (int i = 0; i < WARMUP_SPAWNS; i++)
         if ((rc = s_troupe_spawn (self)) || s_raw_spawn (&raw)) {
@@ -200,7 +147,7 @@ s_root (tr_actor_t *self, void *arg)
         //  One of each in turn, so that a change in the machine's load
         //  during the round hits both alike.
         int64_t troupe_ns = 0, raw_ns = 0;
-        for (int i = 0; i < run->spawns; i++) {
+        for (int i = 0; i < run->per_round; i++) {
             int64_t start = bench_now_ns ();
             if ((rc = s_troupe_spawn (self))) {
                 fprintf (stderr, "bench_spawn: spawn failed: %s\n", tr_strerror (rc));
@@ -214,13 +161,11 @@ s_root (tr_actor_t *self, void *arg)
             troupe_ns += middle - start;
             raw_ns += bench_now_ns () - middle;
         }
-        run->troupe [r] = troupe_ns / 1e6 / run->spawns;
-        run->raw [r] = raw_ns / 1e6 / run->spawns;
-        bench_round ("spawn", r, run->troupe [r], run->raw [r], "ms");
+        bench_record (run, r, troupe_ns, raw_ns);
     }
     run->failed = false;
 done:
-    s_raw_close (&raw);
+    bench_unbind (&raw.router);
     return run->failed? 1: 0;
 }
 
@@ -232,19 +177,17 @@ main (int argc, char **argv)
         return s_raw_child (argv [2], (size_t) strtoul (argv [3], NULL, 10),
                             (size_t) strtoul (argv [4], NULL, 10));
 
-    static const tr_export_t exports [] = { TR_FN ("nil", s_nil), TR_EXPORTS_END };
-    s_run_t run;
+    static const tr_export_t exports [] = { TR_FN ("nil", bench_nil), TR_EXPORTS_END };
+    bench_run_t run;
     memset (&run, 0, sizeof run);
+    snprintf (run.name, sizeof run.name, "spawn");
+    run.unit = "ms";
+    run.unit_ns = 1e6;
     run.rounds = bench_rounds (DEFAULT_ROUNDS);
-    run.spawns = bench_env_int ("BENCH_N", DEFAULT_SPAWNS);
+    run.per_round = bench_env_int ("BENCH_N", DEFAULT_SPAWNS);
     tr_config_t config = { .name = "bench_spawn", .exports = exports };
-    int rc = tr_run (&config, argc, argv, s_root, &run);
-    if (!run.was_root)
-        return rc;              //  we served as the child actor
-    if (rc || run.failed) {
-        fprintf (stderr, "bench_spawn: failed (%d)\n", rc);
-        return 1;
-    }
-    bench_print ("spawn", run.troupe, run.raw, run.rounds, "ms");
+    int code;
+    if (bench_finish (&run, tr_run (&config, argc, argv, s_root, &run), &code))
+        return code;
     return 0;
 }

@@ -354,7 +354,6 @@ void
 tr_error_t *
     tri_error_unpack (const msgpack_object *o, const char *peer);
 
-#endif
 
 //  --------------------------------------------------------------------------
 //  The runtime (runtime.c, actor.c, spawn.c, portal.c, nursery.c)
@@ -628,3 +627,5 @@ bool
     tri_portal_main_done (const tr_portal_t *portal);
 int
     tri_portal_main_error (const tr_portal_t *portal, const tr_error_t **error);
+
+#endif

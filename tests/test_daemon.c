@@ -107,7 +107,7 @@ START_TEST (test_a_daemon_is_called_through_its_endpoint_and_cancelled)
     s_daemon_start (&d, "adder", "ipc");
     ck_assert (strncmp (d.uid, "adder@", 6) == 0);
     call_state_t st = { .endpoint = d.endpoint };
-    tr_config_t config = { .name = "root", .worker_path = tu_worker_path () };
+    tr_config_t config = tu_config ();
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_call_and_cancel, &st), 0);
     ck_assert_tr_ok (st.open_rc);
     ck_assert_tr_ok (st.run_rc);
@@ -351,8 +351,7 @@ int
 main (void)
 {
     Suite *suite = suite_create ("daemon");
-    TCase *tc = tcase_create ("daemon");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (suite, "daemon", 30);
     tcase_add_test (tc, test_a_daemon_is_called_through_its_endpoint_and_cancelled);
     tcase_add_test (tc, test_two_portals_on_one_daemon_call_at_once);
     tcase_add_test (tc, test_a_daemon_on_tcp_stops_on_sigterm_with_143);
@@ -360,10 +359,5 @@ main (void)
     tcase_add_test (tc, test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heartbeat_timeout);
     tcase_add_test (tc, test_opening_a_portal_on_nobody_times_out);
     tcase_add_test (tc, test_opening_a_portal_on_a_bad_endpoint_fails_at_once);
-    suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (suite, CK_FORK_GETENV);
 }

@@ -552,14 +552,11 @@ s_suite (void)
 {
     Suite *suite = suite_create ("error");
 
-    TCase *tc = tcase_create ("codes");
-    tcase_set_timeout (tc, 10);
+    TCase *tc = tu_tcase (suite, "codes", 10);
     tcase_add_test (tc, test_every_code_has_its_name_and_text);
     tcase_add_test (tc, test_unknown_codes_get_a_text_and_a_name_never_null);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("objects");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "objects", 10);
     tcase_add_test (tc, test_new_error_holds_what_it_was_given);
     tcase_add_test (tc, test_new_error_without_type_or_origin_uses_the_code_name_and_no_hops);
     tcase_add_test (tc, test_hops_are_added_in_order_without_consecutive_duplicates);
@@ -567,10 +564,8 @@ s_suite (void)
     tcase_add_test (tc, test_dup_copies_the_whole_list_deeply);
     tcase_add_test (tc, test_destroy_accepts_null_and_nulls_the_pointer);
     tcase_add_test (tc, test_accessors_accept_null);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("wire");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "wire", 10);
     tcase_add_test (tc, test_an_error_round_trips_through_an_error_frame);
     tcase_add_loop_test (tc, test_every_code_of_the_table_round_trips, 0, S_CODES);
     tcase_add_test (tc, test_an_error_without_origin_keeps_no_hops_through_the_wire);
@@ -578,15 +573,12 @@ s_suite (void)
     tcase_add_test (tc, test_codes_outside_the_table_arrive_as_remote_errors);
     tcase_add_test (tc, test_optional_error_fields_take_defaults);
     tcase_add_test (tc, test_a_peer_cannot_make_the_chain_unbounded);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("format");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "format", 10);
     tcase_add_test (tc, test_format_shows_type_message_origin_hops_and_frames);
     tcase_add_test (tc, test_format_of_a_local_error_has_no_relays_or_traceback);
     tcase_add_test (tc, test_format_of_a_list_shows_every_error);
     tcase_add_test (tc, test_capture_frames_records_at_least_one_line);
-    suite_add_tcase (suite, tc);
 
     return suite;
 }
@@ -594,9 +586,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (s_suite (), CK_FORK_GETENV);
 }

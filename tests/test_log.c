@@ -83,16 +83,10 @@ int
 main (void)
 {
     Suite *suite = suite_create ("log");
-    TCase *tc = tcase_create ("lines");
-    tcase_set_timeout (tc, 10);
+    TCase *tc = tu_tcase (suite, "lines", 10);
     tcase_add_test (tc, test_lines_carry_name_pid_and_id);
     tcase_add_test (tc, test_level_filters_lower_levels);
     tcase_add_test (tc, test_debug_level_shows_everything);
     tcase_add_test (tc, test_unknown_level_means_warning);
-    suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (suite, CK_FORK_GETENV);
 }

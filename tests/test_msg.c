@@ -1548,17 +1548,14 @@ s_suite (void)
 {
     Suite *suite = suite_create ("msg");
 
-    TCase *tc = tcase_create ("check accepts");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (suite, "check accepts", 30);
     tcase_add_loop_test (tc, test_check_accepts_every_msgpack_format_alone_and_in_a_frame,
                          0, S_SAMPLES);
     tcase_add_loop_test (tc, test_check_refuses_every_cut_of_a_valid_frame, 0, S_SAMPLES);
     tcase_add_loop_test (tc, test_check_refuses_a_trailing_byte_after_a_valid_frame,
                          0, S_SAMPLES);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("check refuses");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "check refuses", 10);
     tcase_add_test (tc, test_check_refuses_an_empty_frame);
     tcase_add_test (tc, test_check_refuses_the_never_used_byte_0xc1);
     tcase_add_test (tc, test_check_refuses_lengths_beyond_the_remaining_bytes);
@@ -1567,17 +1564,13 @@ s_suite (void)
     tcase_add_test (tc, test_depth_limits_beyond_what_msgpack_decodes_are_capped);
     tcase_add_test (tc, test_check_refuses_frames_larger_than_the_size_limit_as_too_big);
     tcase_add_test (tc, test_check_reason_is_optional_and_always_terminated);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("peek");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "peek", 10);
     tcase_add_test (tc, test_peek_reads_type_and_cid_of_any_width_even_from_a_cut_frame);
     tcase_add_test (tc, test_peek_gives_zero_for_what_it_cannot_read);
     tcase_add_test (tc, test_a_refused_frame_reports_the_cid_of_its_head);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("decode");
-    tcase_set_timeout (tc, 30);
+    tc = tu_tcase (suite, "decode", 30);
     tcase_add_loop_test (tc, test_every_format_round_trips_as_a_frame_body, 0, S_SAMPLES);
     tcase_add_test (tc, test_every_message_type_and_cid_width_round_trips);
     tcase_add_test (tc, test_message_type_names_cover_the_table);
@@ -1587,26 +1580,19 @@ s_suite (void)
     tcase_add_test (tc, test_decode_takes_the_frame_on_success_and_on_failure);
     tcase_add_test (tc, test_decoded_strings_are_nul_terminated);
     tcase_add_test (tc, test_a_value_outlives_the_message_it_came_from);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("hello");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "hello", 10);
     tcase_add_test (tc, test_hello_round_trips);
     tcase_add_test (tc, test_hello_without_pid_or_endpoint_is_accepted);
     tcase_add_test (tc, test_hello_without_version_or_uid_is_refused_with_a_reason);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("cmd");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "cmd", 10);
     tcase_add_test (tc, test_cmd_without_args_carries_an_empty_array);
     tcase_add_test (tc, test_cmd_with_packed_args_round_trips);
     tcase_add_test (tc, test_cmd_bodies_other_than_fn_and_args_are_refused);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("fuzz");
-    tcase_set_timeout (tc, 120);
+    tc = tu_tcase (suite, "fuzz", 120);
     tcase_add_test (tc, test_mutated_frames_never_crash_the_decoder);
-    suite_add_tcase (suite, tc);
 
     return suite;
 }
@@ -1614,9 +1600,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (s_suite (), CK_FORK_GETENV);
 }

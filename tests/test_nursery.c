@@ -16,44 +16,6 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static tr_config_t
-s_config (void)
-{
-    tr_config_t config;
-    memset (&config, 0, sizeof config);
-    config.name = "root";
-    config.worker_path = tu_worker_path ();
-    return config;
-}
-
-static int
-s_children_now (void)
-{
-    pid_t pids [64];
-    char states [64];
-    return tu_children (pids, states, 64);
-}
-
-//  Poll a child's "cancels" until want of its tasks sleep, or timeout_ms.
-static bool
-s_wait_sleeping (tr_ctx_t *ctx, tr_portal_t *p, int want, int timeout_ms)
-{
-    long long deadline = tu_now_ms () + timeout_ms;
-    while (tu_now_ms () < deadline) {
-        tr_value_t *v = NULL;
-        int cancels = 0, sleeping = 0;
-        int rc = tr_portal_run (p, "cancels", NULL, &v);
-        if (rc == 0)
-            tr_unpack (tr_value_object (v), "[ii]", &cancels, &sleeping);
-        tr_value_destroy (&v);
-        if (rc == 0 && sleeping >= want)
-            return true;
-        if (tr_sleep (ctx, 10))
-            return false;
-    }
-    return false;
-}
-
 //  run_in_actor with a packed argument list.
 static int
 s_run_in (tr_nursery_t *n, const char *name, const char *fn, tr_args_t *args, tr_portal_t **p)
@@ -99,7 +61,7 @@ s_adders_root (tr_actor_t *self, void *arg)
     obs->close_rc = tr_nursery_close (&n, &errors);
     obs->errors_null = errors == NULL;
     tr_error_destroy (&errors);
-    obs->children_after = s_children_now ();
+    obs->children_after = tu_children_now ();
     return 0;
 }
 
@@ -108,7 +70,7 @@ START_TEST (run_in_actor_children_each_return_their_result_and_are_reaped_on_clo
     tu_subreaper ();
     s_adders_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_adders_root, &obs);
     ck_assert_int_eq (rc, 0);
     for (int i = 0; i < ADDERS; i++) {
@@ -135,9 +97,7 @@ typedef struct {
     int close_rc;
     long long close_ms;
     size_t nerrors;
-    int code;
-    char type [64];
-    char message [256];
+    tu_err_t first;                 //  the first error of the close
     int children_after;
 } s_one_fails_t;
 
@@ -156,18 +116,9 @@ s_one_fails_root (tr_actor_t *self, void *arg)
         obs->start_rc [i] = s_run_in (n, "sleeper", "sleep", tr_pack ("[i]", 20000), &p);
     obs->start_rc [SLEEPERS] = s_run_in (n, "failer", "fail", tr_pack ("[i]", -7), &p);
     long long t0 = tu_now_ms ();
-    tr_error_t *errors = NULL;
-    obs->close_rc = tr_nursery_close (&n, &errors);
+    obs->close_rc = tu_nursery_close (&n, &obs->nerrors, &obs->first);
     obs->close_ms = tu_now_ms () - t0;
-    for (const tr_error_t *e = errors; e; e = tr_error_next (e)) {
-        if (obs->nerrors++ == 0) {
-            obs->code = tr_error_code (e);
-            snprintf (obs->type, sizeof obs->type, "%s", tr_error_type (e));
-            snprintf (obs->message, sizeof obs->message, "%s", tr_error_message (e));
-        }
-    }
-    tr_error_destroy (&errors);
-    obs->children_after = s_children_now ();
+    obs->children_after = tu_children_now ();
     return 0;
 }
 
@@ -176,7 +127,7 @@ START_TEST (a_failing_child_cancels_its_sleeping_siblings_and_close_returns_its_
     tu_subreaper ();
     s_one_fails_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_one_fails_root, &obs);
     ck_assert_int_eq (rc, 0);
     for (int i = 0; i <= SLEEPERS; i++)
@@ -185,9 +136,9 @@ START_TEST (a_failing_child_cancels_its_sleeping_siblings_and_close_returns_its_
     //  The sleepers sleep 20 s: they were cancelled, not waited for.
     ck_assert_msg (obs.close_ms < 2000, "close took %lld ms", obs.close_ms);
     ck_assert_int_eq (obs.nerrors, 1);
-    ck_assert_tr_rc (obs.code, TR_EREMOTE);
-    ck_assert_str_eq (obs.type, "ValueError");
-    ck_assert_str_eq (obs.message, "n must be > 0, got -7");
+    ck_assert_tr_rc (obs.first.code, TR_EREMOTE);
+    ck_assert_str_eq (obs.first.type, "ValueError");
+    ck_assert_str_eq (obs.first.message, "n must be > 0, got -7");
     ck_assert_int_eq (obs.children_after, 0);
     tu_assert_no_procs_left (2000);
 }
@@ -207,9 +158,7 @@ s_busy (tr_ctx_t *ctx, void *arg)
 {
     (void) ctx;
     s_busy_t *self = arg;
-    tr_args_t *args = tr_pack ("[i]", 20000);
-    self->rc = tr_portal_run (self->p, "sleep", args, NULL);
-    tr_args_destroy (&args);
+    self->rc = tu_call (self->p, "sleep", tr_pack ("[i]", 20000), NULL);
     return self->rc;
 }
 
@@ -239,7 +188,7 @@ s_cancelled_root (tr_actor_t *self, void *arg)
     obs->start_rc [3] = s_run_in (n, "blocker", "thread_sleep", tr_pack ("[i]", 300), &p);
     tr_task_t *task = NULL;
     if (obs->start_rc [1] == 0 && tr_task_spawn (self, s_busy, &obs->busy, &task) == 0)
-        obs->sleeping = s_wait_sleeping (ctx, obs->busy.p, 1, 5000);
+        obs->sleeping = tu_wait_sleeping (ctx, obs->busy.p, 1, 5000);
     obs->cancel_rc = tr_nursery_cancel (n, obs->hard);
     //  A cancelled nursery takes no more children.
     obs->after_cancel_rc = tr_nursery_start_actor (n, "late", NULL, &p);
@@ -251,7 +200,7 @@ s_cancelled_root (tr_actor_t *self, void *arg)
     obs->close_ms = tu_now_ms () - t0;
     obs->errors_null = errors == NULL;
     tr_error_destroy (&errors);
-    obs->children_after = s_children_now ();
+    obs->children_after = tu_children_now ();
     return 0;
 }
 
@@ -275,7 +224,7 @@ START_TEST (a_cancelled_nursery_closes_with_every_child_reaped_within_the_grace_
     tu_subreaper ();
     s_cancelled_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_cancelled_root, &obs);
     ck_assert_int_eq (rc, 0);
     s_check_cancelled (&obs);
@@ -292,7 +241,7 @@ START_TEST (a_hard_cancelled_nursery_kills_and_reaps_every_child_at_once)
     s_cancelled_t obs;
     memset (&obs, 0, sizeof obs);
     obs.hard = true;
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_cancelled_root, &obs);
     ck_assert_int_eq (rc, 0);
     s_check_cancelled (&obs);
@@ -354,7 +303,7 @@ s_cancel_close_root (tr_actor_t *self, void *arg)
     obs->join_rc = tr_task_join (&task, &obs->task_rc);
     obs->cancel_ms = tu_now_ms () - t0;
     obs->nursery_null = obs->closer.n == NULL;
-    obs->children_after = s_children_now ();
+    obs->children_after = tu_children_now ();
     return 0;
 }
 
@@ -363,7 +312,7 @@ START_TEST (a_close_whose_task_is_cancelled_cancels_the_children_and_still_reaps
     tu_subreaper ();
     s_cancel_close_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_cancel_close_root, &obs);
     ck_assert_int_eq (rc, 0);
     ck_assert_msg (obs.in_close, "the task never reached its close");
@@ -405,7 +354,7 @@ START_TEST (closing_an_empty_nursery_returns_at_once)
     tu_subreaper ();
     s_empty_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_empty_root, &obs);
     ck_assert_int_eq (rc, 0);
     ck_assert_tr_ok (obs.open_rc);
@@ -442,7 +391,7 @@ START_TEST (a_nursery_the_root_left_open_is_closed_by_tr_run)
 {
     tu_subreaper ();
     s_left_open_t obs = { .value = 5 };
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     long long t0 = tu_now_ms ();
     int rc = tr_run (&config, 0, NULL, s_left_open_root, &obs);
     long long run_ms = tu_now_ms () - t0;
@@ -450,7 +399,7 @@ START_TEST (a_nursery_the_root_left_open_is_closed_by_tr_run)
     ck_assert_tr_ok (obs.start_rc [0]);
     ck_assert_tr_ok (obs.start_rc [1]);
     //  tr_run returned only after reaping them: they are gone already.
-    ck_assert_int_eq (s_children_now (), 0);
+    ck_assert_int_eq (tu_children_now (), 0);
     for (int i = 0; i < 2; i++) {
         char path [64];
         snprintf (path, sizeof path, "/proc/%d", obs.pid [i]);
@@ -471,7 +420,7 @@ s_value_root (tr_actor_t *self, void *arg)
 START_TEST (tr_run_returns_what_root_main_returned)
 {
     tu_subreaper ();
-    tr_config_t config = s_config ();
+    tr_config_t config = tu_config ();
     int values [] = { 0, 1, 42, 99 };
     for (size_t i = 0; i < sizeof values / sizeof values [0]; i++)
         ck_assert_int_eq (tr_run (&config, 0, NULL, s_value_root, &values [i]), values [i]);
@@ -485,35 +434,24 @@ static Suite *
 s_suite (void)
 {
     Suite *s = suite_create ("nursery");
-    TCase *tc = tcase_create ("close");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (s, "close", 30);
     tcase_add_test (tc, run_in_actor_children_each_return_their_result_and_are_reaped_on_close);
     tcase_add_test (tc, a_failing_child_cancels_its_sleeping_siblings_and_close_returns_its_error);
     tcase_add_test (tc, closing_an_empty_nursery_returns_at_once);
-    suite_add_tcase (s, tc);
 
-    tc = tcase_create ("cancel");
-    tcase_set_timeout (tc, 30);
+    tc = tu_tcase (s, "cancel", 30);
     tcase_add_test (tc, a_cancelled_nursery_closes_with_every_child_reaped_within_the_grace_period);
     tcase_add_test (tc, a_hard_cancelled_nursery_kills_and_reaps_every_child_at_once);
     tcase_add_test (tc, a_close_whose_task_is_cancelled_cancels_the_children_and_still_reaps_them);
-    suite_add_tcase (s, tc);
 
-    tc = tcase_create ("tr_run");
-    tcase_set_timeout (tc, 30);
+    tc = tu_tcase (s, "tr_run", 30);
     tcase_add_test (tc, a_nursery_the_root_left_open_is_closed_by_tr_run);
     tcase_add_test (tc, tr_run_returns_what_root_main_returned);
-    suite_add_tcase (s, tc);
     return s;
 }
 
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_set_fork_status (runner, CK_FORK);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0? EXIT_SUCCESS: EXIT_FAILURE;
+    return tu_run_suite (s_suite (), CK_FORK);
 }

@@ -553,47 +553,41 @@ s_cancel_call_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     return 0;
 }
 
+//  Call fn(ms) from a task, cancel the task once the call sleeps in the
+//  child, and check that the cancel reached the child and was acked.
 static void
-s_check_cancel_call (s_cancel_call_t *obs)
-{
-    ck_assert_msg (obs->sleeping, "the child never reported the call sleeping");
-    ck_assert_tr_ok (obs->join_rc);
-    ck_assert_tr_rc (obs->task_rc, TR_ECANCELED);
-    ck_assert_tr_rc (obs->caller.error.code, TR_ECANCELED);
-    //  cancel_ack_ms is 1000: well under it means the ack came.
-    ck_assert_msg (obs->cancel_ms < 500, "cancel took %lld ms", obs->cancel_ms);
-    ck_assert_tr_ok (obs->cancels_rc);
-    ck_assert_int_eq (obs->cancels, 1);
-    ck_assert_int_eq (obs->still_sleeping, 0);
-    ck_assert_tr_ok (obs->after_rc);
-    ck_assert_int_eq (obs->after, 2);
-}
-
-START_TEST (cancelling_a_caller_cancels_the_remote_call_and_waits_for_its_ack)
+s_check_cancel_call (const char *fn, int ms)
 {
     tu_subreaper ();
     s_cancel_call_t obs;
     memset (&obs, 0, sizeof obs);
-    obs.caller.fn = "sleep";
-    obs.caller.ms = 10000;
+    obs.caller.fn = fn;
+    obs.caller.ms = ms;
     tu_frame_t frame = { .body = s_cancel_call_body, .obs = &obs };
     s_run_frame (&frame, NULL);
-    s_check_cancel_call (&obs);
+    ck_assert_msg (obs.sleeping, "the child never reported the call sleeping");
+    ck_assert_tr_ok (obs.join_rc);
+    ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
+    ck_assert_tr_rc (obs.caller.error.code, TR_ECANCELED);
+    //  cancel_ack_ms is 1000: well under it means the ack came.
+    ck_assert_msg (obs.cancel_ms < 500, "cancel took %lld ms", obs.cancel_ms);
+    ck_assert_tr_ok (obs.cancels_rc);
+    ck_assert_int_eq (obs.cancels, 1);
+    ck_assert_int_eq (obs.still_sleeping, 0);
+    ck_assert_tr_ok (obs.after_rc);
+    ck_assert_int_eq (obs.after, 2);
     tu_assert_no_procs_left (2000);
+}
+
+START_TEST (cancelling_a_caller_cancels_the_remote_call_and_waits_for_its_ack)
+{
+    s_check_cancel_call ("sleep", 10000);
 }
 END_TEST
 
 START_TEST (cancelling_a_caller_ends_a_remote_to_thread_wait_while_the_thread_runs_on)
 {
-    tu_subreaper ();
-    s_cancel_call_t obs;
-    memset (&obs, 0, sizeof obs);
-    obs.caller.fn = "thread_sleep";
-    obs.caller.ms = 2000;
-    tu_frame_t frame = { .body = s_cancel_call_body, .obs = &obs };
-    s_run_frame (&frame, NULL);
-    s_check_cancel_call (&obs);
-    tu_assert_no_procs_left (2000);
+    s_check_cancel_call ("thread_sleep", 2000);
 }
 END_TEST
 
@@ -809,41 +803,30 @@ static Suite *
 s_suite (void)
 {
     Suite *s = suite_create ("portal");
-    TCase *tc = tcase_create ("calls");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (s, "calls", 30);
     tcase_add_test (tc, arguments_and_results_round_trip_exactly);
     tcase_add_test (tc, many_tasks_call_through_one_portal_at_once_and_each_gets_its_own_result);
     tcase_add_test (tc, tasks_in_a_child_interleave_at_their_checkpoints);
     tcase_add_test (tc, a_thread_export_runs_on_a_worker_thread_and_returns_its_result);
     tcase_add_test (tc, a_run_in_actor_result_is_kept_and_returned_again_without_waiting);
     tcase_add_test (tc, a_failed_run_in_actor_result_is_returned_as_the_same_error_every_time);
-    suite_add_tcase (s, tc);
 
-    tc = tcase_create ("errors");
-    tcase_set_timeout (tc, 30);
+    tc = tu_tcase (s, "errors", 30);
     tcase_add_test (tc, a_remote_error_comes_back_with_its_type_message_origin_and_frames);
     tcase_add_test (tc, an_error_relayed_by_a_child_keeps_its_origin_and_gains_a_hop);
     tcase_add_test (tc, calling_a_function_that_is_not_exported_fails_and_the_child_keeps_serving);
     tcase_add_test (tc, oversized_arguments_and_results_fail_with_etoobig_and_the_child_serves_on);
-    suite_add_tcase (s, tc);
 
-    tc = tcase_create ("cancel");
-    tcase_set_timeout (tc, 30);
+    tc = tu_tcase (s, "cancel", 30);
     tcase_add_test (tc, cancelling_a_caller_cancels_the_remote_call_and_waits_for_its_ack);
     tcase_add_test (tc, cancelling_a_caller_ends_a_remote_to_thread_wait_while_the_thread_runs_on);
     tcase_add_test (tc, a_sleep_in_the_root_ends_at_once_when_its_task_is_cancelled);
     tcase_add_test (tc, a_cancelled_actor_acks_exits_and_refuses_later_calls_as_closed);
-    suite_add_tcase (s, tc);
     return s;
 }
 
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_set_fork_status (runner, CK_FORK);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0? EXIT_SUCCESS: EXIT_FAILURE;
+    return tu_run_suite (s_suite (), CK_FORK);
 }

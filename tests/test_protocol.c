@@ -217,54 +217,41 @@ typedef struct {
     s_body_fn *body;
     void *obs;
     const char *routing_id;
-    int start_rc, raw_rc, after_rc, close_rc;
+    tu_frame_t base;                //  the one child, its start and close
+    int raw_rc, after_rc;
     int64_t after;
-    char uid [256];
 } s_frame_t;
 
 static int
-s_frame_root (tr_actor_t *self, void *arg)
+s_raw_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     s_frame_t *frame = arg;
-    tr_nursery_t *n;
-    if (tr_nursery_open (self, &n))
-        return 1;
-    tr_portal_t *p;
-    frame->start_rc = tr_nursery_start_actor (n, "kid", NULL, &p);
-    if (frame->start_rc == 0) {
-        snprintf (frame->uid, sizeof frame->uid, "%s", tr_portal_uid (p));
-        s_raw_t raw;
-        frame->raw_rc = s_raw_open (&raw, tr_portal_endpoint (p), frame->routing_id);
-        if (frame->raw_rc == 0)
-            frame->body (tr_actor_ctx (self), p, &raw, frame->obs);
-        s_raw_close (&raw);
-        tr_args_t *args = tr_pack ("[ii]", 40, 2);
-        tr_value_t *v = NULL;
-        frame->after_rc = tr_portal_run (p, "add", args, &v);
-        if (frame->after_rc == 0)
-            tr_unpack (tr_value_object (v), "I", &frame->after);
-        tr_value_destroy (&v);
-        tr_args_destroy (&args);
-    }
-    frame->close_rc = tr_nursery_close (&n, NULL);
+    s_raw_t raw;
+    frame->raw_rc = s_raw_open (&raw, tr_portal_endpoint (p), frame->routing_id);
+    if (frame->raw_rc == 0)
+        frame->body (ctx, p, &raw, frame->obs);
+    s_raw_close (&raw);
+    tr_value_t *v = NULL;
+    frame->after_rc = tu_call (p, "add", tr_pack ("[ii]", 40, 2), &v);
+    if (frame->after_rc == 0)
+        tr_unpack (tr_value_object (v), "I", &frame->after);
+    tr_value_destroy (&v);
     return 0;
 }
 
 static void
 s_run_frame (s_frame_t *frame)
 {
-    tr_config_t config;
-    memset (&config, 0, sizeof config);
-    config.name = "root";
-    config.worker_path = tu_worker_path ();
-    int rc = tr_run (&config, 0, NULL, s_frame_root, frame);
+    frame->base = (tu_frame_t) { .body = s_raw_body, .obs = frame };
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, tu_frame_root, &frame->base);
     ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (frame->start_rc);
+    ck_assert_tr_ok (frame->base.start_rc);
     ck_assert_int_eq (frame->raw_rc, 0);
     //  After everything the raw peer did, the actor still serves.
     ck_assert_tr_ok (frame->after_rc);
     ck_assert_int_eq (frame->after, 42);
-    ck_assert_tr_ok (frame->close_rc);
+    ck_assert_tr_ok (frame->base.close_rc);
 }
 
 //  --------------------------------------------------------------------------
@@ -373,7 +360,7 @@ START_TEST (a_peer_must_say_hello_first_and_speak_the_same_major_version)
     ck_assert_msg (strstr (obs.bad_version.msg, "raw@future"), "'%s'", obs.bad_version.msg);
     ck_assert_msg (obs.hello.got && obs.hello.type == T_HELLO,
                    "no hello back (type %d, '%s')", obs.hello.type, obs.hello.msg);
-    ck_assert_str_eq (obs.hello.uid, frame.uid);
+    ck_assert_str_eq (obs.hello.uid, frame.base.uid);
     ck_assert_int_eq (obs.hello.major, 1);
     ck_assert_int_eq (obs.hello.minor, 0);
     ck_assert_msg (obs.echo.got && obs.echo.type == T_RETURN,
@@ -472,22 +459,15 @@ static Suite *
 s_suite (void)
 {
     Suite *s = suite_create ("protocol");
-    TCase *tc = tcase_create ("raw peer");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (s, "raw peer", 30);
     tcase_add_test (tc, malformed_frames_are_answered_with_an_error_saying_what_is_wrong);
     tcase_add_test (tc, a_peer_must_say_hello_first_and_speak_the_same_major_version);
     tcase_add_test (tc, a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serves_on);
-    suite_add_tcase (s, tc);
     return s;
 }
 
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_set_fork_status (runner, CK_FORK);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0? EXIT_SUCCESS: EXIT_FAILURE;
+    return tu_run_suite (s_suite (), CK_FORK);
 }

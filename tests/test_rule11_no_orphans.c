@@ -62,7 +62,7 @@ s_check_orphan_goes (int kill_signal)
 {
     tu_subreaper ();
     orphan_state_t st = { .kill_signal = kill_signal };
-    tr_config_t config = { .name = "root", .worker_path = tu_worker_path () };
+    tr_config_t config = tu_config ();
     long long start = tu_now_ms ();
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_kill_the_middle, &st), 0);
     ck_assert_tr_ok (st.start_rc);
@@ -96,14 +96,8 @@ int
 main (void)
 {
     Suite *suite = suite_create ("rule11_no_orphans");
-    TCase *tc = tcase_create ("orphans");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (suite, "orphans", 30);
     tcase_add_test (tc, test_a_grandchild_whose_parent_is_killed_with_sigkill_exits_by_itself);
     tcase_add_test (tc, test_a_grandchild_whose_parent_crashes_exits_by_itself);
-    suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (suite, CK_FORK_GETENV);
 }

@@ -85,7 +85,7 @@ static void
 s_check (ctrl_c_t *st)
 {
     tu_subreaper ();
-    tr_config_t config = { .name = "root", .worker_path = tu_worker_path () };
+    tr_config_t config = tu_config ();
     int rc = tr_run (&config, 0, NULL, s_root, st);
     st->cancel_ms = tu_now_ms () - st->signalled_at;
     if (st->twice)
@@ -130,15 +130,9 @@ int
 main (void)
 {
     Suite *suite = suite_create ("rule12_ctrl_c");
-    TCase *tc = tcase_create ("signals");
-    tcase_set_timeout (tc, 30);
+    TCase *tc = tu_tcase (suite, "signals", 30);
     tcase_add_test (tc, test_sigint_cancels_the_tree_gracefully_and_returns_130);
     tcase_add_test (tc, test_sigterm_cancels_the_tree_gracefully_and_returns_143);
     tcase_add_test (tc, test_a_second_sigint_kills_the_children_at_once);
-    suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (suite, CK_FORK_GETENV);
 }

@@ -809,68 +809,59 @@ END_TEST
 
 //  --------------------------------------------------------------------------
 
+//  Every test case starts each test with a fresh scheduler.
+static TCase *
+s_tcase (Suite *suite, const char *name, int timeout_s)
+{
+    TCase *tc = tu_tcase (suite, name, timeout_s);
+    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    return tc;
+}
+
 static Suite *
 s_suite (bool forking)
 {
     Suite *suite = suite_create ("task");
 
-    TCase *tc = tcase_create ("scheduling");
-    tcase_add_checked_fixture (tc, s_setup, s_teardown);
-    tcase_set_timeout (tc, 20);
+    TCase *tc = s_tcase (suite, "scheduling", 20);
     tcase_add_test (tc, test_tasks_take_turns_in_fifo_order_at_each_park);
     tcase_add_test (tc, test_tasks_made_ready_during_a_run_run_in_the_same_run);
     tcase_add_test (tc, test_a_park_with_a_deadline_times_out_on_time);
     tcase_add_test (tc, test_deadlines_expire_earliest_first);
     tcase_add_test (tc, test_wake_passes_its_rc_and_clears_the_deadline);
     tcase_add_test (tc, test_a_task_carries_a_user_pointer);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("cancel");
-    tcase_add_checked_fixture (tc, s_setup, s_teardown);
-    tcase_set_timeout (tc, 20);
+    tc = s_tcase (suite, "cancel", 20);
     tcase_add_test (tc, test_cancel_wakes_a_parked_task_with_ecanceled);
     tcase_add_test (tc, test_a_task_cancelled_before_it_parks_does_not_park);
     tcase_add_test (tc, test_a_shielded_park_ignores_cancellation);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("join");
-    tcase_add_checked_fixture (tc, s_setup, s_teardown);
-    tcase_set_timeout (tc, 20);
+    tc = s_tcase (suite, "join", 20);
     tcase_add_test (tc, test_join_waits_for_the_task_to_end);
     tcase_add_test (tc, test_join_times_out_or_is_cancelled);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("stacks");
-    tcase_add_checked_fixture (tc, s_setup, s_teardown);
-    tcase_set_timeout (tc, 60);
+    tc = s_tcase (suite, "stacks", 60);
     tcase_add_test (tc, test_finished_tasks_give_their_stacks_back_for_reuse);
     tcase_add_test (tc, test_the_stack_cache_is_capped_and_keeps_default_sizes_only);
     tcase_add_test (tc, test_the_default_stack_size_is_configurable);
-    suite_add_tcase (suite, tc);
 
     //  A crash ends the process: only with a fork per test. Under ASan its
     //  own SEGV handler reports the overflow ("stack-overflow") and exits
     //  with 1 instead of dying of the signal; a handler of ours still runs.
     if (forking) {
-        tc = tcase_create ("overflow");
-        tcase_add_checked_fixture (tc, s_setup, s_teardown);
-        tcase_set_timeout (tc, 20);
+        tc = s_tcase (suite, "overflow", 20);
 #ifndef UNDER_ASAN
         tcase_add_test_raise_signal (tc, test_a_stack_overflow_kills_the_process_with_sigsegv, SIGSEGV);
 #endif
         tcase_add_exit_test (tc, test_the_guard_page_is_recognised_in_a_sigsegv_handler, 42);
-        suite_add_tcase (suite, tc);
     }
 
-    tc = tcase_create ("pool");
-    tcase_add_checked_fixture (tc, s_setup, s_teardown);
-    tcase_set_timeout (tc, 30);
+    tc = s_tcase (suite, "pool", 30);
     tcase_add_test (tc, test_to_thread_returns_the_function_value);
     tcase_add_test (tc, test_to_thread_jobs_run_in_parallel);
     tcase_add_test (tc, test_a_cancelled_to_thread_returns_at_once_and_drops_the_job);
     tcase_add_test (tc, test_a_shielded_to_thread_waits_for_the_thread);
     tcase_add_test (tc, test_to_thread_in_a_cancelled_task_does_not_start_the_job);
-    suite_add_tcase (suite, tc);
     return suite;
 }
 
@@ -879,9 +870,5 @@ main (void)
 {
     const char *fork_env = getenv ("CK_FORK");
     bool forking = !(fork_env && strcmp (fork_env, "no") == 0);
-    SRunner *runner = srunner_create (s_suite (forking));
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (s_suite (forking), CK_FORK_GETENV);
 }

@@ -32,36 +32,6 @@ s_bytes_are (const tr_args_t *args, const char *bytes, size_t size)
         && memcmp (tr_args_data (args), bytes, size) == 0;
 }
 
-//  Everything written to stderr between start and end, for checking logs.
-typedef struct {
-    int saved;
-    FILE *file;
-} s_capture_t;
-
-static void
-s_capture_start (s_capture_t *self)
-{
-    fflush (stderr);
-    self->file = tmpfile ();
-    ck_assert_ptr_nonnull (self->file);
-    self->saved = dup (STDERR_FILENO);
-    ck_assert_int_ge (self->saved, 0);
-    ck_assert_int_ge (dup2 (fileno (self->file), STDERR_FILENO), 0);
-}
-
-static const char *
-s_capture_end (s_capture_t *self, char *buf, size_t size)
-{
-    fflush (stderr);
-    dup2 (self->saved, STDERR_FILENO);
-    close (self->saved);
-    rewind (self->file);
-    size_t n = fread (buf, 1, size - 1, self->file);
-    buf [n] = '\0';
-    fclose (self->file);
-    return buf;
-}
-
 static size_t
 s_count_lines (const char *text)
 {
@@ -723,11 +693,11 @@ END_TEST
 START_TEST (test_pack_logs_one_line_saying_what_and_where)
 {
     tri_log_init ("test_value");
-    s_capture_t capture;
+    tu_capture_t capture;
     char text [2048];
-    s_capture_start (&capture);
+    tu_capture_start (&capture);
     tr_args_t *args = tr_pack ("[i x]", 1);
-    s_capture_end (&capture, text, sizeof text);
+    tu_capture_end (&capture, text, sizeof text);
     ck_assert_ptr_null (args);
     ck_assert_uint_eq (s_count_lines (text), 1);
     ck_assert_msg (strstr (text, "TR-PACK-FORMAT"), "log: %s", text);
@@ -739,14 +709,14 @@ START_TEST (test_unpack_never_logs)
 {
     tri_log_init ("test_value");
     tr_value_t *value = s_decode (tr_pack ("i", 1));
-    s_capture_t capture;
+    tu_capture_t capture;
     char text [2048];
-    s_capture_start (&capture);
+    tu_capture_start (&capture);
     const char *s;
     int rc1 = tr_unpack (tr_value_object (value), "[i x]");
     int rc2 = tr_unpack (tr_value_object (value), "s", &s);
     int rc3 = tr_unpack (NULL, "i", NULL);
-    s_capture_end (&capture, text, sizeof text);
+    tu_capture_end (&capture, text, sizeof text);
     ck_assert_tr_rc (rc1, TR_EFORMAT);
     ck_assert_tr_rc (rc2, TR_EFORMAT);
     ck_assert_tr_rc (rc3, TR_EINVAL);
@@ -1105,8 +1075,7 @@ s_suite (void)
 {
     Suite *suite = suite_create ("value");
 
-    TCase *tc = tcase_create ("round trips");
-    tcase_set_timeout (tc, 10);
+    TCase *tc = tu_tcase (suite, "round trips", 10);
     tcase_add_test (tc, test_every_letter_round_trips_through_the_wire);
     tcase_add_test (tc, test_each_letter_alone_is_a_top_level_value);
     tcase_add_test (tc, test_integer_limits_round_trip);
@@ -1117,35 +1086,27 @@ s_suite (void)
     tcase_add_test (tc, test_string_with_length_keeps_inner_nul_bytes);
     tcase_add_test (tc, test_args_from_object_encodes_the_same_bytes);
     tcase_add_test (tc, test_large_values_grow_the_buffer);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("unpack");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "unpack", 10);
     tcase_add_test (tc, test_ellipsis_allows_more_elements_and_only_more);
     tcase_add_test (tc, test_optional_key_absent_leaves_outputs_untouched);
     tcase_add_test (tc, test_missing_key_is_a_mismatch);
     tcase_add_test (tc, test_unpacked_pointers_point_into_the_object);
     tcase_add_test (tc, test_number_and_bytes_letters_accept_their_relatives);
     tcase_add_test (tc, test_null_output_pointers_check_without_storing);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("mismatches");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "mismatches", 10);
     tcase_add_test (tc, test_every_type_mismatch_names_path_and_types);
     tcase_add_test (tc, test_deep_paths_are_spelled_out);
     tcase_add_test (tc, test_a_short_message_buffer_is_truncated_and_terminated);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("integer ranges");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "integer ranges", 10);
     tcase_add_test (tc, test_int_letter_rejects_what_does_not_fit_an_int);
     tcase_add_test (tc, test_int64_letter_rejects_values_above_int64_max);
     tcase_add_test (tc, test_unsigned_letter_rejects_negative_values);
-    suite_add_tcase (suite, tc);
 
     int bad = (int) (sizeof s_bad_formats / sizeof s_bad_formats [0]);
-    tc = tcase_create ("malformed formats");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "malformed formats", 10);
     tcase_add_loop_test (tc, test_malformed_format_fails_pack_with_null, 0, bad);
     tcase_add_loop_test (tc, test_malformed_format_fails_unpack_with_a_reason, 0, bad);
     tcase_add_test (tc, test_unpack_only_syntax_is_malformed_for_pack);
@@ -1153,10 +1114,8 @@ s_suite (void)
     tcase_add_test (tc, test_nesting_is_limited_in_formats);
     tcase_add_test (tc, test_pack_logs_one_line_saying_what_and_where);
     tcase_add_test (tc, test_unpack_never_logs);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("decoding bytes");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "decoding bytes", 10);
     tcase_add_test (tc, test_every_truncation_of_a_value_is_refused);
     tcase_add_test (tc, test_trailing_bytes_are_refused);
     tcase_add_test (tc, test_garbage_is_refused);
@@ -1165,26 +1124,19 @@ s_suite (void)
     tcase_add_test (tc, test_decoded_value_does_not_borrow_the_input);
     tcase_add_test (tc, test_scalar_values_decode);
     tcase_add_test (tc, test_value_destroy_accepts_null_and_nulls_the_pointer);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("internals");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "internals", 10);
     tcase_add_test (tc, test_value_frees_its_owner_once);
     tcase_add_test (tc, test_cstrings_copies_keys_and_values_into_the_zone);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("replies");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "replies", 10);
     tcase_add_test (tc, test_reply_set_keeps_its_own_copy);
     tcase_add_test (tc, test_reply_pack_sets_or_keeps_the_previous_on_bad_format);
     tcase_add_test (tc, test_reply_object_packs_a_copy);
     tcase_add_test (tc, test_reply_functions_refuse_null_arguments);
-    suite_add_tcase (suite, tc);
 
-    tc = tcase_create ("null arguments");
-    tcase_set_timeout (tc, 10);
+    tc = tu_tcase (suite, "null arguments", 10);
     tcase_add_test (tc, test_null_arguments_are_refused);
-    suite_add_tcase (suite, tc);
 
     return suite;
 }
@@ -1192,9 +1144,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tu_run_suite (s_suite (), CK_FORK_GETENV);
 }

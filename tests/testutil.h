@@ -325,7 +325,7 @@ tu_capture_end (tu_capture_t *self, char *buf, size_t size)
 
 //  A test case named name, with a timeout, added to suite.
 static inline TCase *
-tu_tcase (Suite *suite, const char *name, double timeout_s)
+tu_tcase (Suite *suite, const char *name, int timeout_s)
 {
     TCase *tc = tcase_create (name);
     tcase_set_timeout (tc, timeout_s);
