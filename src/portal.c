@@ -225,6 +225,21 @@ s_send_cmd (tr_portal_t *self, tri_call_t *call, const char *fn, const tr_args_t
     return tri_channel_send (self->channel);
 }
 
+//  A new call of fn(args) on the portal's channel, sent; nothing is left
+//  pending when it fails.
+static int
+s_call_start (tr_portal_t *self, const char *fn, const tr_args_t *args, tri_call_t **call_p)
+{
+    tri_call_t *call = tri_call_new (self->channel);
+    if (!call)
+        return TR_ENOMEM;
+    int rc = s_send_cmd (self, call, fn, args);
+    if (rc)
+        tri_call_destroy (&call);
+    *call_p = call;
+    return rc;
+}
+
 //  Why no call can go through any more. An actor we asked to cancel is
 //  closed to calls, and its exit, however it ends, is no crash (rule 2).
 static int
@@ -254,14 +269,10 @@ s_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_value_t **ou
         return TR_ECANCELED;
     if (self->channel->closed || self->channel->cancel_called)
         return s_closed (self);
-    tri_call_t *call = tri_call_new (self->channel);
-    if (!call)
-        return TR_ENOMEM;
-    int rc = s_send_cmd (self, call, fn, args);
-    if (rc) {
-        tri_call_destroy (&call);
+    tri_call_t *call;
+    int rc = s_call_start (self, fn, args, &call);
+    if (rc)
         return rc == TR_ECLOSED? s_closed (self): rc;
-    }
     call->waiter = tri_task_current ();
     rc = tri_task_park (-1);
     if (rc == TR_ECANCELED && !call->answer && !call->failure) {
@@ -402,14 +413,10 @@ int
 tri_portal_start_main (tr_portal_t *self, const char *fn, const tr_args_t *args,
                        void (*on_done) (tr_portal_t *self))
 {
-    tri_call_t *call = tri_call_new (self->channel);
-    if (!call)
-        return TR_ENOMEM;
-    int rc = s_send_cmd (self, call, fn, args);
-    if (rc) {
-        tri_call_destroy (&call);
+    tri_call_t *call;
+    int rc = s_call_start (self, fn, args, &call);
+    if (rc)
         return rc;
-    }
     call->on_done = s_main_done;
     call->arg = self;
     self->main = call;
