@@ -36,6 +36,8 @@ if [ ! -f configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt con
 fi
 if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ] \
    || [ configure -nt Makefile ]; then
+    # Objects built with other flags would be linked as they are.
+    if [ -f Makefile ]; then make -s clean >&2; fi
     # shellcheck disable=SC2086
     ./configure -q $flags >&2
     echo "$flags" > .configure-flags
