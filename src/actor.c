@@ -416,7 +416,6 @@ tri_serve_cmd (tri_channel_t *channel, tri_msg_t *msg)
     self->channel = channel;
     tri_channel_ref (channel);
     s_ctx_init (&self->ctx, task);
-    self->ctx.serve = self;
     self->next = channel->serves;
     if (self->next)
         self->next->prev = self;

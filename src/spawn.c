@@ -116,7 +116,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     if (asprintf (&self->uid, "%s@%s", name, zuuid_str_canonical (uuid)) < 0)
         self->uid = NULL;
     zuuid_destroy (&uuid);
-    if (!self->uid || !(self->name = strdup (name)))
+    if (!self->uid)
         goto fail;
     if (!(env = s_child_env (self->uid, bind, opts? opts->env: NULL)))
         goto fail;
@@ -167,7 +167,6 @@ fail:
     s_env_free (&env);
     if (self) {
         free (self->uid);
-        free (self->name);
         free (self);
     }
     if (spawn_errno)
@@ -367,7 +366,6 @@ tri_child_destroy (tri_child_t **self_p)
         tri_channel_unref (&self->channel);
     }
     free (self->uid);
-    free (self->name);
     free (self);
     *self_p = NULL;
 }

@@ -419,7 +419,6 @@ struct tr_ctx {
     tr_actor_t *actor;
     tr_error_t *raised;         //  from tr_raise
     tr_error_t *remote;         //  last failure of a call this task made
-    tri_serve_t *serve;         //  when the task serves a peer's cmd
 };
 
 struct tr_actor {
@@ -544,7 +543,6 @@ struct tri_child {
     pid_t pid;
     int pidfd;                  //  -1 once reaped
     char *uid;
-    char *name;
     tr_nursery_t *nursery;
     tr_portal_t *portal;
     tri_channel_t *channel;     //  after hello
