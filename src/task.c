@@ -1,22 +1,14 @@
 /*  =========================================================================
-    task.c - coroutines on the runtime thread, their scheduler, timers and
-    the worker-thread pool
+    task.c - coroutines on the runtime thread, their scheduler and timers
 
     Every actor process has one runtime thread. Its tasks are coroutines on
     that thread, each on its own mmap'ed stack with a guard page at the low
     end, switched with ucontext. A task runs until it parks; the loop calls
     tri_sched_run () to run, in FIFO order, every task made ready since
     (and those they make ready in turn), then polls until the earliest
-    deadline of a parked task (a min-heap, ties broken by park order) or
-    until the pool's eventfd is readable.
-
-    Everything here belongs to the runtime thread and takes no lock. The
-    one exception is the worker pool behind tri_task_to_thread (): its job
-    queue and done list are shared with the worker threads under one mutex,
-    and a worker that finishes a job writes to an eventfd that the loop
-    polls; tri_pool_drain () then wakes the waiting tasks on the loop's own
-    thread. A task that stops waiting (cancelled, unshielded) leaves its
-    job behind; drain frees it and drops its result when the thread is done.
+    deadline of a parked task (a min-heap, ties broken by park order).
+    Everything here belongs to the runtime thread and takes no lock; the
+    worker threads of tr_to_thread live in pool.c.
 
     A finished task cannot unmap the stack it is running on: it marks
     itself done and switches to the loop, which gives the stack back, to a
@@ -37,10 +29,8 @@
 #endif
 #include "troupe_private.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -112,7 +102,6 @@ typedef struct {
 //  The scheduler: runtime thread only.
 static size_t s_page;                   //  0 until s_defaults ()
 static size_t s_default_map;            //  mapping size for stack_size 0
-static int s_threads = TRI_DEFAULT_THREADS;
 static ucontext_t s_loop_context;       //  the loop while a task runs
 static tri_task_t *s_current;
 static tri_task_t *s_ready_head;
@@ -131,37 +120,6 @@ static const void *s_loop_bottom;       //  the loop's stack, learnt by the
 static size_t s_loop_size;              //  first task switched to
 static void *s_loop_fake;
 #endif
-
-//  A tri_task_to_thread () call.
-typedef struct job {
-    void *(*fn) (void *);
-    void *arg;
-    void *result;               //  written by the worker
-    struct job *next;           //  queue or done list, under the mutex
-    tri_task_t *task;           //  the waiting task, NULL once it left (loop)
-    bool done;                  //  drained, result valid (loop)
-} job_t;
-
-//  The pool: the lists and stopping are under mutex; the rest is the
-//  loop's, except fd, which is fixed while the threads live.
-static struct {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    job_t *queue_head;
-    job_t *queue_tail;
-    job_t *done_head;
-    job_t *done_tail;
-    bool stopping;
-    pthread_t *threads;
-    int nthreads;
-    int fd;                     //  eventfd, -1 until the pool exists
-    size_t jobs;                //  jobs allocated and not yet freed
-} s_pool = {
-    .mutex = PTHREAD_MUTEX_INITIALIZER,
-    .cond = PTHREAD_COND_INITIALIZER,
-    .fd = -1
-};
-
 
 //  --------------------------------------------------------------------------
 //  Stacks
@@ -484,12 +442,10 @@ tri_sched_init (size_t default_stack, int threads)
         s_cache_flush ();
         s_default_map = map_size;
     }
-    s_threads = threads > 0? threads: TRI_DEFAULT_THREADS;
+    tri_pool_configure (threads);
     s_mapped = 0;
     return 0;
 }
-
-static void s_pool_stop (void);
 
 //  --------------------------------------------------------------------------
 //  Free every stack and finished task, stop and join the pool threads.
@@ -499,7 +455,7 @@ tri_sched_term (void)
 {
     assert (!s_current);
     assert (s_alive == 0);
-    s_pool_stop ();
+    tri_pool_stop ();
     while (s_all) {
         tri_task_t *task = s_all;
         assert (task->state == TASK_DONE && !task->map);
@@ -770,200 +726,6 @@ tri_task_is_guard (const void *addr)
 
 
 //  --------------------------------------------------------------------------
-//  Worker pool
-
-static void *
-s_worker (void *unused)
-{
-    (void) unused;
-    pthread_mutex_lock (&s_pool.mutex);
-    while (true) {
-        while (!s_pool.queue_head && !s_pool.stopping)
-            pthread_cond_wait (&s_pool.cond, &s_pool.mutex);
-        if (s_pool.stopping)
-            break;
-        job_t *job = s_pool.queue_head;
-        s_pool.queue_head = job->next;
-        if (!s_pool.queue_head)
-            s_pool.queue_tail = NULL;
-        pthread_mutex_unlock (&s_pool.mutex);
-
-        job->result = job->fn (job->arg);
-
-        pthread_mutex_lock (&s_pool.mutex);
-        job->next = NULL;
-        if (s_pool.done_tail)
-            s_pool.done_tail->next = job;
-        else
-            s_pool.done_head = job;
-        s_pool.done_tail = job;
-        pthread_mutex_unlock (&s_pool.mutex);
-        //  After the job is on the list, so that a drain woken by this
-        //  write finds it.
-        uint64_t one = 1;
-        while (write (s_pool.fd, &one, sizeof one) < 0 && errno == EINTR)
-            ;
-        pthread_mutex_lock (&s_pool.mutex);
-    }
-    pthread_mutex_unlock (&s_pool.mutex);
-    return NULL;
-}
-
-static int
-s_pool_start (void)
-{
-    if (s_pool.fd >= 0)
-        return 0;
-    pthread_t *threads = calloc ((size_t) s_threads, sizeof *threads);
-    if (!threads)
-        return TR_ENOMEM;
-    s_pool.fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s_pool.fd < 0) {
-        free (threads);
-        return TR_ENOMEM;
-    }
-    s_pool.stopping = false;
-    //  Workers leave asynchronous signals to the runtime thread.
-    sigset_t all, old;
-    sigfillset (&all);
-    sigdelset (&all, SIGSEGV);
-    sigdelset (&all, SIGBUS);
-    sigdelset (&all, SIGFPE);
-    sigdelset (&all, SIGILL);
-    pthread_sigmask (SIG_SETMASK, &all, &old);
-    int count = 0;
-    while (count < s_threads && pthread_create (&threads [count], NULL, s_worker, NULL) == 0)
-        count++;
-    pthread_sigmask (SIG_SETMASK, &old, NULL);
-    if (count == 0) {
-        close (s_pool.fd);
-        s_pool.fd = -1;
-        free (threads);
-        return TR_ENOMEM;
-    }
-    s_pool.threads = threads;
-    s_pool.nthreads = count;
-    return 0;
-}
-
-static void
-s_jobs_free (job_t *list)
-{
-    while (list) {
-        job_t *job = list;
-        list = job->next;
-        free (job);
-        s_pool.jobs--;
-    }
-}
-
-//  Threads finish the job they run; queued jobs, whose tasks are gone
-//  (no task is alive), are dropped unrun.
-static void
-s_pool_stop (void)
-{
-    if (s_pool.fd < 0)
-        return;
-    pthread_mutex_lock (&s_pool.mutex);
-    s_pool.stopping = true;
-    pthread_cond_broadcast (&s_pool.cond);
-    pthread_mutex_unlock (&s_pool.mutex);
-    for (int index = 0; index < s_pool.nthreads; index++)
-        pthread_join (s_pool.threads [index], NULL);
-    free (s_pool.threads);
-    s_pool.threads = NULL;
-    s_pool.nthreads = 0;
-    s_jobs_free (s_pool.queue_head);
-    s_jobs_free (s_pool.done_head);
-    s_pool.queue_head = s_pool.queue_tail = NULL;
-    s_pool.done_head = s_pool.done_tail = NULL;
-    s_pool.stopping = false;
-    close (s_pool.fd);
-    s_pool.fd = -1;
-}
-
-//  --------------------------------------------------------------------------
-//  Run fn(arg) on a pool thread while the current task parks.
-
-int
-tri_task_to_thread (void *(*fn) (void *), void *arg, void **ret, bool shielded)
-{
-    tri_task_t *self = s_current;
-    assert (self && fn);
-    if (!shielded && atomic_load (&self->cancelled))
-        return TR_ECANCELED;
-    int rc = s_pool_start ();
-    if (rc)
-        return rc;
-    job_t *job = calloc (1, sizeof *job);
-    if (!job)
-        return TR_ENOMEM;
-    job->fn = fn;
-    job->arg = arg;
-    job->task = self;
-    s_pool.jobs++;
-
-    pthread_mutex_lock (&s_pool.mutex);
-    if (s_pool.queue_tail)
-        s_pool.queue_tail->next = job;
-    else
-        s_pool.queue_head = job;
-    s_pool.queue_tail = job;
-    pthread_cond_signal (&s_pool.cond);
-    pthread_mutex_unlock (&s_pool.mutex);
-
-    //  Only the drain's wake (job->done) or, unshielded, a cancel ends the
-    //  wait; any other wake is spurious here.
-    while (!job->done) {
-        rc = shielded? tri_task_park_shielded (-1): tri_task_park (-1);
-        if (rc == TR_ECANCELED && !shielded && !job->done) {
-            job->task = NULL;       //  tri_pool_drain frees it
-            return TR_ECANCELED;
-        }
-    }
-    if (ret)
-        *ret = job->result;
-    free (job);
-    s_pool.jobs--;
-    return 0;
-}
-
-int
-tri_pool_fd (void)
-{
-    return s_pool.fd;
-}
-
-//  --------------------------------------------------------------------------
-//  Wake the tasks whose jobs ended; free the jobs nobody waits for.
-
-void
-tri_pool_drain (void)
-{
-    if (s_pool.fd < 0)
-        return;
-    uint64_t count;
-    while (read (s_pool.fd, &count, sizeof count) < 0 && errno == EINTR)
-        ;
-    pthread_mutex_lock (&s_pool.mutex);
-    job_t *list = s_pool.done_head;
-    s_pool.done_head = s_pool.done_tail = NULL;
-    pthread_mutex_unlock (&s_pool.mutex);
-    while (list) {
-        job_t *job = list;
-        list = job->next;
-        if (job->task) {
-            job->done = true;
-            tri_task_wake (job->task, 0);
-        }
-        else {
-            free (job);
-            s_pool.jobs--;
-        }
-    }
-}
-
-//  --------------------------------------------------------------------------
 //  Counters for the tests.
 
 size_t
@@ -976,10 +738,4 @@ size_t
 tri_sched_stacks_cached (void)
 {
     return s_cached;
-}
-
-size_t
-tri_pool_jobs (void)
-{
-    return s_pool.jobs;
 }

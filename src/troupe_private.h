@@ -177,6 +177,12 @@ bool
 //  when fn ends. Returns 0, TR_ECANCELED or TR_ENOMEM.
 int
     tri_task_to_thread (void *(*fn) (void *), void *arg, void **ret, bool shielded);
+//  Threads the pool starts (0: the default); stop and join them (each
+//  finishes its current job; queued jobs are dropped).
+void
+    tri_pool_configure (int threads);
+void
+    tri_pool_stop (void);
 //  eventfd the loop polls; -1 until the pool exists.
 int
     tri_pool_fd (void);
