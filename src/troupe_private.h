@@ -219,6 +219,30 @@ struct tr_reply {
     tr_args_t *value;               //  NULL until set: nil
 };
 
+//  Format strings (value.c), shared by tr_pack and tr_unpack (unpack.c).
+static inline bool
+tri_fmt_is_sep (char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == ':';
+}
+
+static inline const char *
+tri_fmt_skip_sep (const char *p)
+{
+    while (tri_fmt_is_sep (*p))
+        p++;
+    return p;
+}
+
+//  Check that fmt describes exactly one value (for unpack: its letters).
+//  Returns 0, or -1 with the offset and the reason.
+int
+    tri_fmt_check (const char *fmt, bool unpack, size_t *offset, char *why, size_t why_size);
+//  Items of the group whose first item is at p (map keys and values count
+//  one each); *more set if they end with "...". fmt must be checked.
+size_t
+    tri_fmt_count_items (const char *p, bool *more);
+
 //  Copy every string of o into zone with a NUL after it and repoint o at
 //  the copies. Returns 0 or TR_ENOMEM.
 int
