@@ -356,8 +356,7 @@ TR_EXPORT int
 //  first time; later calls return the same value (nil included) at once.
 //  *value is borrowed from the portal. Returns 0, or the call's failure
 //  (TR_EREMOTE, TR_ECRASHED, ...) every time, or TR_ECANCELED, or
-//  TR_EINVAL for a portal with no main call, or TR_ENOMEM when more than
-//  8 tasks wait on one portal.
+//  TR_EINVAL for a portal with no main call, or TR_ENOMEM.
 TR_EXPORT int
     tr_portal_result (tr_portal_t *self, const msgpack_object **value);
 

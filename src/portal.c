@@ -26,8 +26,8 @@ struct tr_portal {
     int main_rc;
     tr_value_t *main_value;
     tr_error_t *main_error;
-    tri_task_t *waiters [8];    //  tasks waiting for the main result
-    size_t nwaiters;
+    tri_task_t **waiters;       //  tasks waiting for the main result
+    size_t nwaiters, capacity;
     void (*on_main_done) (tr_portal_t *self);
     int calls;                  //  tasks inside tr_portal_run on it
     tri_task_t *closer;         //  a close waiting for calls to be 0
@@ -182,6 +182,7 @@ tri_portal_destroy (tr_portal_t **self_p)
     tr_value_destroy (&self->main_value);
     tr_error_destroy (&self->main_error);
     tr_error_destroy (&self->error);
+    free (self->waiters);
     free (self->uid);
     free (self->endpoint);
     free (self);
@@ -439,8 +440,14 @@ tr_portal_result (tr_portal_t *self, const msgpack_object **value)
     if (!self->main_done) {
         if (!tri_task_current ())
             return TR_EINVAL;
-        if (self->nwaiters == sizeof self->waiters / sizeof self->waiters [0])
-            return TR_ENOMEM;
+        if (self->nwaiters == self->capacity) {
+            size_t capacity = self->capacity? self->capacity * 2: 4;
+            tri_task_t **waiters = realloc (self->waiters, capacity * sizeof *waiters);
+            if (!waiters)
+                return TR_ENOMEM;
+            self->waiters = waiters;
+            self->capacity = capacity;
+        }
         tri_task_t *me = tri_task_current ();
         self->waiters [self->nwaiters++] = me;
         int rc = tri_task_park (-1);

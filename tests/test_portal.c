@@ -799,6 +799,70 @@ END_TEST
 
 //  --------------------------------------------------------------------------
 
+//  Many tasks wait on one run_in_actor result at once; each gets it.
+typedef struct {
+    tr_portal_t *p;
+    int rc;
+    char text [16];
+} s_result_waiter_t;
+
+static int
+s_wait_result (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_result_waiter_t *w = arg;
+    const msgpack_object *value;
+    const char *text = "";
+    w->rc = tr_portal_result (w->p, &value);
+    if (w->rc == 0)
+        tr_unpack (value, "s", &text);
+    snprintf (w->text, sizeof w->text, "%s", text);
+    return 0;
+}
+
+typedef struct {
+    int run_rc, close_rc;
+    s_result_waiter_t waiters [20];
+} s_many_waiters_t;
+
+static int
+s_many_waiters_root (tr_actor_t *self, void *arg)
+{
+    s_many_waiters_t *obs = arg;
+    tr_nursery_t *n;
+    tr_portal_t *p;
+    tr_nursery_open (self, &n);
+    tr_args_t *args = tr_pack ("[i]", 200);
+    obs->run_rc = tr_nursery_run_in_actor (n, "sleeper", "sleep", args, &p);
+    tr_args_destroy (&args);
+    tr_task_t *tasks [20];
+    for (int i = 0; i < 20 && obs->run_rc == 0; i++) {
+        obs->waiters [i].p = p;
+        tr_task_spawn (self, s_wait_result, &obs->waiters [i], &tasks [i]);
+    }
+    for (int i = 0; i < 20 && obs->run_rc == 0; i++)
+        tr_task_join (&tasks [i], NULL);
+    obs->close_rc = tr_nursery_close (&n, NULL);
+    return 0;
+}
+
+START_TEST (twenty_tasks_waiting_on_one_result_all_get_it)
+{
+    tu_subreaper ();
+    s_many_waiters_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_many_waiters_root, &obs), 0);
+    ck_assert_tr_ok (obs.run_rc);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_tr_ok (obs.waiters [i].rc);
+        ck_assert_str_eq (obs.waiters [i].text, "slept");
+    }
+    ck_assert_tr_ok (obs.close_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -810,6 +874,7 @@ s_suite (void)
     tcase_add_test (tc, a_thread_export_runs_on_a_worker_thread_and_returns_its_result);
     tcase_add_test (tc, a_run_in_actor_result_is_kept_and_returned_again_without_waiting);
     tcase_add_test (tc, a_failed_run_in_actor_result_is_returned_as_the_same_error_every_time);
+    tcase_add_test (tc, twenty_tasks_waiting_on_one_result_all_get_it);
 
     tc = tu_tcase (s, "errors", 30);
     tcase_add_test (tc, a_remote_error_comes_back_with_its_type_message_origin_and_frames);
