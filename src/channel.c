@@ -22,18 +22,25 @@
 //  --------------------------------------------------------------------------
 //  Channels
 
+//  A routing id as hex, the key of the runtime's table; out holds
+//  2 * size + 1 bytes.
+static void
+s_hex_into (char *out, const uint8_t *data, size_t size)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (size_t i = 0; i < size; i++) {
+        out [2 * i] = digits [data [i] >> 4];
+        out [2 * i + 1] = digits [data [i] & 15];
+    }
+    out [size * 2] = 0;
+}
+
 static char *
 s_hex (const uint8_t *data, size_t size)
 {
-    static const char digits [] = "0123456789abcdef";
     char *hex = malloc (size * 2 + 1);
-    if (!hex)
-        return NULL;
-    for (size_t i = 0; i < size; i++) {
-        hex [2 * i] = digits [data [i] >> 4];
-        hex [2 * i + 1] = digits [data [i] & 15];
-    }
-    hex [size * 2] = 0;
+    if (hex)
+        s_hex_into (hex, data, size);
     return hex;
 }
 
@@ -451,9 +458,7 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
     tri_channel_t *channel = rt->last_channel;
     if (!channel || channel->rid_size != rid_size || memcmp (channel->rid, rid, rid_size)) {
         char key [520];
-        for (size_t i = 0; i < rid_size; i++)
-            sprintf (key + 2 * i, "%02x", rid [i]);
-        key [2 * rid_size] = 0;
+        s_hex_into (key, rid, rid_size);
         channel = zhashx_lookup (rt->channels, key);
         if (channel)
             rt->last_channel = channel;

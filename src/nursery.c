@@ -159,12 +159,9 @@ s_main_done (tr_portal_t *portal)
     const tr_error_t *error;
     if (tri_portal_main_error (portal, &error) == 0)
         return;
-    for (tri_child_t *c = tri_rt->children; c; c = c->next)
-        if (c->portal == portal) {
-            if (c->nursery && c->nursery->waiter)
-                tri_task_wake (c->nursery->waiter, 0);
-            break;
-        }
+    tri_child_t *child = tri_portal_child (portal);
+    if (child && child->nursery && child->nursery->waiter)
+        tri_task_wake (child->nursery->waiter, 0);
 }
 
 int

@@ -50,6 +50,18 @@ static struct {
     .size = TRI_DEFAULT_THREADS
 };
 
+//  Put job at the end of a list (under the mutex).
+static void
+s_append (job_t **head, job_t **tail, job_t *job)
+{
+    job->next = NULL;
+    if (*tail)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
 //  --------------------------------------------------------------------------
 //  How many threads the pool starts (from the next start on).
 
@@ -78,12 +90,7 @@ s_worker (void *unused)
         job->result = job->fn (job->arg);
 
         pthread_mutex_lock (&s_pool.mutex);
-        job->next = NULL;
-        if (s_pool.done_tail)
-            s_pool.done_tail->next = job;
-        else
-            s_pool.done_head = job;
-        s_pool.done_tail = job;
+        s_append (&s_pool.done_head, &s_pool.done_tail, job);
         pthread_mutex_unlock (&s_pool.mutex);
         //  After the job is on the list, so that a drain woken by this
         //  write finds it.
@@ -191,11 +198,7 @@ tri_task_to_thread (void *(*fn) (void *), void *arg, void **ret, bool shielded)
     s_pool.jobs++;
 
     pthread_mutex_lock (&s_pool.mutex);
-    if (s_pool.queue_tail)
-        s_pool.queue_tail->next = job;
-    else
-        s_pool.queue_head = job;
-    s_pool.queue_tail = job;
+    s_append (&s_pool.queue_head, &s_pool.queue_tail, job);
     pthread_cond_signal (&s_pool.cond);
     pthread_mutex_unlock (&s_pool.mutex);
 

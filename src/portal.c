@@ -426,6 +426,12 @@ tri_portal_start_main (tr_portal_t *self, const char *fn, const tr_args_t *args,
     return 0;
 }
 
+tri_child_t *
+tri_portal_child (const tr_portal_t *self)
+{
+    return self->child;
+}
+
 bool
 tri_portal_main_done (const tr_portal_t *self)
 {
@@ -490,15 +496,17 @@ tri_portal_send_cancel (tr_portal_t *self)
     }
 }
 
-int
-tri_portal_await_ack (tr_portal_t *self, int64_t deadline, bool shielded)
+//  Park until the peer acknowledges our cancel, the channel closes or the
+//  deadline passes.
+static int
+s_await_ack (tr_portal_t *self, int64_t deadline)
 {
     tri_channel_t *channel = self->channel;
     while (!channel->acked) {
         if (channel->closed)
             return TR_ECLOSED;
         channel->ack_waiter = tri_task_current ();
-        int rc = shielded? tri_task_park_shielded (deadline): tri_task_park (deadline);
+        int rc = tri_task_park (deadline);
         channel->ack_waiter = NULL;
         if (rc && !channel->acked)
             return rc;
@@ -518,7 +526,7 @@ tr_portal_cancel_actor (tr_portal_t *self, int timeout_ms)
     if (channel->closed)
         return s_closed (self);
     tri_portal_send_cancel (self);
-    int rc = tri_portal_await_ack (self, deadline, false);
+    int rc = s_await_ack (self, deadline);
     if (rc == TR_ECLOSED)
         return s_closed (self);
     return rc;

@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -512,12 +511,6 @@ tri_rt_loop (bool (*done) (void))
 //  --------------------------------------------------------------------------
 //  Child role: connect back to the parent, watch it, say hello.
 
-static int
-s_pidfd_open (pid_t pid)
-{
-    return (int) syscall (SYS_pidfd_open, pid, 0);
-}
-
 int
 tri_rt_connect_parent (const char *endpoint, int parent_pid)
 {
@@ -525,7 +518,7 @@ tri_rt_connect_parent (const char *endpoint, int parent_pid)
     //  Rule 11: a local parent's pidfd becomes readable when it exits. The
     //  pid is checked against ours so a recycled pid cannot fool us.
     if (parent_pid > 0) {
-        rt->parent_pidfd = s_pidfd_open (parent_pid);
+        rt->parent_pidfd = tri_pidfd_open (parent_pid);
         if (rt->parent_pidfd < 0 || getppid () != parent_pid) {
             tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
             return TR_ECLOSED;

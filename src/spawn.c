@@ -20,8 +20,8 @@
 
 extern char **environ;
 
-static int
-s_pidfd_open (pid_t pid)
+int
+tri_pidfd_open (pid_t pid)
 {
     return (int) syscall (SYS_pidfd_open, pid, 0);
 }
@@ -147,7 +147,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
         spawn_errno = err;
         goto fail;
     }
-    self->pidfd = s_pidfd_open (self->pid);
+    self->pidfd = tri_pidfd_open (self->pid);
     if (self->pidfd < 0) {
         //  Cannot watch it: do not let it live unwatched.
         kill (self->pid, SIGKILL);

@@ -587,6 +587,9 @@ struct tri_child {
 
 //  Spawn a child process. Returns 0, TR_ENOMEM or TR_ESYS (errno then
 //  says why posix_spawn failed).
+//  A pidfd for pid, or -1 (errno set).
+int
+    tri_pidfd_open (pid_t pid);
 int
     tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child);
 //  Wait for the child's hello; on failure the child is killed and reaped
@@ -619,9 +622,6 @@ tr_portal_t *
     tri_portal_new (tri_channel_t *channel, tri_child_t *child);
 void
     tri_portal_destroy (tr_portal_t **portal);
-//  Wait (shielded, up to deadline) for the portal's cancel ack.
-int
-    tri_portal_await_ack (tr_portal_t *portal, int64_t deadline, bool shielded);
 //  Wait (in a task, shielded) until no task is inside tr_portal_run on the
 //  portal; its peer must be gone.
 void
@@ -653,6 +653,9 @@ int
                            void (*on_done) (tr_portal_t *portal));
 bool
     tri_portal_main_done (const tr_portal_t *portal);
+//  The child a nursery's portal is on, or NULL.
+tri_child_t *
+    tri_portal_child (const tr_portal_t *portal);
 int
     tri_portal_main_error (const tr_portal_t *portal, const tr_error_t **error);
 
