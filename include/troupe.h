@@ -141,10 +141,15 @@ typedef struct {
 #define TR_EXPORTS_END          { NULL, NULL, TR_CALL, 0, 0 }
 
 //  --------------------------------------------------------------------------
-//  Configuration. Zero-initialise and set what you need: every 0 or NULL
-//  field takes the default named beside it.
+//  Configuration. Start from TR_CONFIG_INIT (or zero-initialise) and set
+//  what you need: every 0 or NULL field takes the default named beside
+//  it. size tells the library which version of the struct the program was
+//  built with, so fields added later (only ever at the end) are read
+//  only from programs that know them; 0 means the first layout, up to
+//  linger_ms.
 
 typedef struct {
+    size_t size;                //  sizeof (tr_config_t), or 0
     const char *name;           //  actor name; default: basename of argv[0]
     const tr_export_t *exports; //  export table ending with TR_EXPORTS_END
     const char *worker_path;    //  binary that children run; default: this
@@ -166,6 +171,11 @@ typedef struct {
     int heartbeat_timeout_ms;   //  ZMTP heartbeat timeout: 3000
     int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
 } tr_config_t;
+
+#define TR_CONFIG_INIT          { sizeof (tr_config_t) }
+//  The size of the first layout (every field up to linger_ms).
+#define TR_CONFIG_SIZE_0_1 \
+    (offsetof (tr_config_t, linger_ms) + sizeof (int))
 
 //  --------------------------------------------------------------------------
 //  The entry point; every program calls it from main().
@@ -211,6 +221,12 @@ TR_EXPORT tr_actor_t *
 //  parks.
 TR_EXPORT int
     tr_checkpoint (tr_ctx_t *ctx);
+
+//  The detail of the last failure of a blocking call this task made
+//  (borrowed; valid until the task's next failing call), or NULL. Each
+//  task has its own: many tasks may call through one portal at once.
+TR_EXPORT const tr_error_t *
+    tr_ctx_error (tr_ctx_t *ctx);
 
 //  True once the task has been cancelled.
 TR_EXPORT bool
@@ -315,8 +331,9 @@ TR_EXPORT int
                              const char *fn, const tr_args_t *args,
                              tr_portal_t **portal);
 
-//  The last spawn failure of this nursery (borrowed), or NULL: why a
-//  start_actor or run_in_actor failed, e.g. the child's exit status.
+//  The calling task's last spawn failure in this nursery (borrowed), or
+//  NULL: why a start_actor or run_in_actor failed, e.g. the child's exit
+//  status.
 TR_EXPORT const tr_error_t *
     tr_nursery_error (const tr_nursery_t *self);
 
@@ -383,8 +400,9 @@ TR_EXPORT int
 TR_EXPORT int
     tr_portal_close (tr_portal_t **portal);
 
-//  The last failure seen on this portal (borrowed), or NULL. Read it
-//  right after the failing call, before the task's next checkpoint.
+//  The calling task's last failure on this portal (borrowed, valid until
+//  the task's next failing call), or NULL. Each task reads its own:
+//  another task's failure on the same portal never replaces it.
 TR_EXPORT const tr_error_t *
     tr_portal_error (const tr_portal_t *self);
 

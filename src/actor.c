@@ -1,97 +1,267 @@
 /*  =========================================================================
-    actor.c - tr_run, the three roles, the export table and serving calls
+    actor.c - tr_run, the three roles, and stopping an actor
 
     tr_run decides what this process is. A root runs root_main as its first
     task. A child (a parent's nursery spawned it; the environment says
     where its parent is) connects back, says hello and serves until its
     parent cancels it or dies. A daemon serves at a given endpoint until a
-    signal. Every incoming cmd that names an exported function becomes a
-    task running that function; its return value, raised error or cancel
-    ack goes back on the same channel with the caller's cid.
+    signal or a peer's cancel.
+
+    This is the top of the house: it wires the layers below together and
+    owns the policies that end an actor. One function stops it, whoever
+    asks: a peer's cancel (acknowledged once every task has ended, rule 2),
+    a signal (rule 12), the parent's death (rule 11) or the root's main
+    function returning (nothing outlives it).
     =========================================================================
 */
 #include "troupe_private.h"
-#include <czmq.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-//  A task serving one cmd.
-struct tri_serve {
-    tri_channel_t *channel;
-    uint64_t cid;
-    const tr_export_t *export;
-    tri_msg_t *msg;                 //  the cmd; args point into it
-    const msgpack_object *args;
-    tr_ctx_t ctx;
-    tr_reply_t reply;
-    int rc;                         //  for TR_THREAD functions
-    bool cancel_asked;              //  the caller sent cancel
-    tri_serve_t *next, *prev;       //  in channel->serves
-};
-
-//  A task spawned by tr_task_spawn.
-struct tr_task {
-    tri_task_t *task;
-    tr_ctx_t ctx;
-    int (*fn) (tr_ctx_t *ctx, void *arg);
-    void *arg;
-    int result;
-    tr_task_t *next, *prev;         //  every user task of the actor
-};
+#define TRI_MAX_ASKERS 16
 
 //  Process-wide state of this module (runtime thread only).
 static struct {
-    const tr_export_t *exports;
-    tr_task_t *tasks;               //  spawned by tr_task_spawn, not joined
     int (*root_main) (tr_actor_t *self, void *arg);
     void *root_arg;
+    tri_task_t *root_task;
     tr_ctx_t root_ctx;
     int root_rc;
     bool root_done;
+    bool stopping;
+    tri_channel_t *askers [TRI_MAX_ASKERS];     //  peers that asked us to
+    size_t naskers;                             //  cancel: they get the ack
+    tri_dealer_t *parent;                       //  child role
+    int parent_pidfd;
+    tri_watch_t parent_watch;
+    int sig_pipe [2];
+    tri_watch_t sig_watch;
+    int signals;                //  SIGINT/SIGTERM received so far
+    int last_signal;
+    int64_t first_signal_at;
+    tri_watch_t pool_watch;
 } s_actor;
 
 //  --------------------------------------------------------------------------
-//  Contexts
+//  Stopping: one function, whoever asks.
 
 static void
-s_ctx_init (tr_ctx_t *ctx, tri_task_t *task)
+s_stop (const char *why, tri_channel_t *asker)
 {
-    memset (ctx, 0, sizeof *ctx);
-    ctx->task = task;
-    ctx->actor = &tri_rt->actor;
-    tri_task_set_data (task, ctx);
+    if (asker && s_actor.naskers < TRI_MAX_ASKERS) {
+        tri_channel_ref (asker);
+        s_actor.askers [s_actor.naskers++] = asker;
+    }
+    if (s_actor.stopping)
+        return;
+    s_actor.stopping = true;
+    tri_log_debug ("TR-STOP", "stopping: %s", why);
+    if (s_actor.root_task && !s_actor.root_done)
+        tri_task_cancel (s_actor.root_task);
+    tri_tasks_stop ();
+    tri_serve_stop ();
 }
 
 static void
-s_ctx_clear (tr_ctx_t *ctx)
+s_on_stop_request (tri_channel_t *channel)
 {
-    tr_error_destroy (&ctx->raised);
-    tr_error_destroy (&ctx->remote);
+    s_stop ("a peer asked us to cancel", channel);
 }
 
-//  The context of the running task, if ctx is it.
-static bool
-s_ctx_current (tr_ctx_t *ctx)
+//  Every task has ended: acknowledge the cancel to whoever asked.
+static void
+s_ack_askers (void)
 {
-    return ctx && tri_rt && ctx->task && tri_task_current () == ctx->task;
+    for (size_t i = 0; i < s_actor.naskers; i++) {
+        tri_channel_send_empty (s_actor.askers [i], TRI_ACK, 0);
+        tri_channel_unref (&s_actor.askers [i]);
+    }
+    s_actor.naskers = 0;
 }
 
-tr_ctx_t *
-tr_actor_ctx (tr_actor_t *self)
+//  --------------------------------------------------------------------------
+//  Signals: handlers only write to the self-pipe (rule 12).
+
+static int s_sig_fd = -1;
+
+static void
+s_on_signal (int sig)
 {
-    if (!self || !tri_rt)
-        return NULL;
-    tri_task_t *task = tri_task_current ();
-    return task? tri_task_data (task): NULL;
+    int saved = errno;
+    unsigned char byte = (unsigned char) sig;
+    if (s_sig_fd >= 0 && write (s_sig_fd, &byte, 1) < 0) {
+        //  The pipe is full: a signal is already pending.
+    }
+    errno = saved;
 }
 
-tr_actor_t *
-tr_ctx_actor (tr_ctx_t *ctx)
+//  A fault in a task's guard page is a stack overflow: say so, then let the
+//  default action kill the process so the parent reports the crash.
+static void
+s_on_segv (int sig, siginfo_t *info, void *uctx)
 {
-    return ctx? ctx->actor: NULL;
+    (void) uctx;
+    if (tri_task_is_guard (info->si_addr)) {
+        static const char text [] = "troupe: stack overflow in a task; raise the export's stack_size\n";
+        if (write (STDERR_FILENO, text, sizeof text - 1) < 0) {
+            //  Nothing to do: the process is about to die anyway.
+        }
+    }
+    signal (sig, SIG_DFL);
+    //  A fault returns to the faulting instruction and faults again, now
+    //  fatally; a SIGSEGV sent by raise() or kill() would not come back,
+    //  so send it again (it is delivered once the handler returns).
+    if (info->si_code <= 0)
+        raise (sig);
 }
+
+static void
+s_on_signals (tri_watch_t *watch, bool drain)
+{
+    (void) watch; (void) drain;
+    unsigned char sig;
+    while (read (s_actor.sig_pipe [0], &sig, 1) == 1) {
+        //  One keypress or kill can deliver the signal twice in a burst
+        //  (to the process and to its group): a second one counts only
+        //  once a human could have pressed Ctrl-C again.
+        if (s_actor.signals == 1 && tri_now_ms () - s_actor.first_signal_at < 250)
+            continue;
+        s_actor.signals++;
+        s_actor.last_signal = sig;
+        if (s_actor.signals == 1) {
+            s_actor.first_signal_at = tri_now_ms ();
+            tri_log_info ("TR-SIGNAL", "signal %d: cancelling", sig);
+            s_stop ("signal", NULL);
+        }
+        else {
+            tri_log_warn ("TR-SIGNAL", "signal %d again: killing every child", sig);
+            tri_child_signal_all (SIGKILL);
+        }
+    }
+}
+
+static int
+s_signals_start (void)
+{
+    if (pipe2 (s_actor.sig_pipe, O_NONBLOCK | O_CLOEXEC))
+        return TR_ESYS;
+    s_sig_fd = s_actor.sig_pipe [1];
+    int rc = tri_loop_watch (&s_actor.sig_watch, s_actor.sig_pipe [0], s_on_signals, NULL);
+    if (rc)
+        return rc;
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    //  Installed under ASan too: a crash must end in SIGSEGV, as the parent
+    //  reports it, whatever the build.
+    static uint8_t *altstack = NULL;
+    if (!altstack && (altstack = malloc (SIGSTKSZ * 2))) {
+        stack_t ss = { .ss_sp = altstack, .ss_size = SIGSTKSZ * 2, .ss_flags = 0 };
+        sigaltstack (&ss, NULL);
+    }
+    struct sigaction segv;
+    memset (&segv, 0, sizeof segv);
+    segv.sa_sigaction = s_on_segv;
+    segv.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+    sigemptyset (&segv.sa_mask);
+    sigaction (SIGSEGV, &segv, NULL);
+    return 0;
+}
+
+static void
+s_signals_stop (void)
+{
+    signal (SIGINT, SIG_DFL);
+    signal (SIGTERM, SIG_DFL);
+    s_sig_fd = -1;
+    tri_loop_unwatch (&s_actor.sig_watch);
+    for (int i = 0; i < 2; i++)
+        if (s_actor.sig_pipe [i] >= 0) {
+            close (s_actor.sig_pipe [i]);
+            s_actor.sig_pipe [i] = -1;
+        }
+}
+
+//  --------------------------------------------------------------------------
+//  The worker pool's wake-ups
+
+static void
+s_on_pool (tri_watch_t *watch, bool drain)
+{
+    (void) watch; (void) drain;
+    tri_pool_drain ();
+}
+
+static void
+s_pool_started (int fd)
+{
+    tri_loop_watch (&s_actor.pool_watch, fd, s_on_pool, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  Child role: connect back to the parent, watch it (rule 11).
+
+static void
+s_on_parent_exit (tri_watch_t *watch, bool drain)
+{
+    (void) drain;
+    tri_loop_unwatch (watch);
+    tri_channel_t *parent = tri_dealer_channel (s_actor.parent);
+    tri_log_warn ("TR-ORPHAN", "parent process %d is gone: cancelling", tri_channel_pid (parent));
+    close (s_actor.parent_pidfd);
+    s_actor.parent_pidfd = -1;
+    if (!tri_channel_closed (parent))
+        tri_channel_close (parent, tri_error_new (TR_ECLOSED, "ParentGone", tri_channel_uid (parent),
+                           "parent process exited"), false);
+    s_stop ("parent gone", NULL);
+}
+
+static int
+s_connect_parent (const char *endpoint, int parent_pid)
+{
+    //  A local parent's pidfd becomes readable when it exits. The pid is
+    //  checked against ours so a recycled pid cannot fool us.
+    if (parent_pid > 0) {
+        s_actor.parent_pidfd = tri_pidfd_open (parent_pid);
+        if (s_actor.parent_pidfd < 0 || getppid () != parent_pid) {
+            tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
+            return TR_ECLOSED;
+        }
+    }
+    int rc = tri_dealer_open (endpoint, true, &s_actor.parent);
+    if (rc) {
+        tri_log_error ("TR-CONNECT", "cannot connect to parent at %s", endpoint);
+        return rc;
+    }
+    tri_channel_set_peer (tri_dealer_channel (s_actor.parent), "parent", endpoint, parent_pid);
+    if (s_actor.parent_pidfd >= 0)
+        rc = tri_loop_watch (&s_actor.parent_watch, s_actor.parent_pidfd, s_on_parent_exit, NULL);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The library's own exports
+
+//  tr.info: who this actor is.
+static int
+s_info (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    tr_actor_t *me = tri_actor ();
+    return tr_reply_pack (out, "{s:s, s:s, s:s, s:i, s:[ii]}", "uid", me->uid, "name", me->name,
+                          "endpoint", me->endpoint, "pid", (int) getpid (),
+                          "protocol", TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+}
+
+static const tr_export_t s_internal [] = {
+    TR_FN ("tr.info", s_info),
+    TR_EXPORTS_END
+};
 
 const char *
 tr_actor_uid (const tr_actor_t *self)
@@ -112,376 +282,22 @@ tr_actor_endpoint (const tr_actor_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Checkpoints
-
-int
-tr_checkpoint (tr_ctx_t *ctx)
-{
-    if (!ctx || !ctx->task)
-        return TR_EINVAL;
-    return tri_task_cancelled (ctx->task)? TR_ECANCELED: 0;
-}
-
-bool
-tr_ctx_cancelled (tr_ctx_t *ctx)
-{
-    return ctx && ctx->task && tri_task_cancelled (ctx->task);
-}
-
-int
-tr_sleep (tr_ctx_t *ctx, int ms)
-{
-    if (!s_ctx_current (ctx) || ms < 0)
-        return TR_EINVAL;
-    int64_t deadline = tri_deadline (ms);
-    while (true) {
-        int rc = tri_task_park (deadline);
-        if (rc == TR_ETIMEDOUT)
-            return 0;
-        if (rc == TR_ECANCELED)
-            return rc;
-        if (tri_now_ms () >= deadline)
-            return 0;
-    }
-}
-
-int
-tr_to_thread (tr_ctx_t *ctx, void *(*fn) (void *), void *arg, void **ret)
-{
-    if (!s_ctx_current (ctx) || !fn)
-        return TR_EINVAL;
-    return tri_task_to_thread (fn, arg, ret, false);
-}
-
-int
-tr_raise (tr_ctx_t *ctx, const char *type, const char *fmt, ...)
-{
-    if (!ctx || !type || !fmt)
-        return TR_EINVAL;
-    va_list ap;
-    va_start (ap, fmt);
-    tr_error_t *err = tri_error_newv (TR_EREMOTE, type, ctx->actor->uid, fmt, ap);
-    va_end (ap);
-    if (!err)
-        return TR_ENOMEM;
-    tri_error_capture_frames (err, 1);
-    tr_error_destroy (&ctx->raised);
-    ctx->raised = err;
-    return TR_EREMOTE;
-}
-
-//  --------------------------------------------------------------------------
-//  User tasks
-
-static void
-s_task_main (void *arg)
-{
-    tr_task_t *self = arg;
-    self->result = self->fn (&self->ctx, self->arg);
-}
-
-int
-tr_task_spawn (tr_actor_t *actor, int (*fn) (tr_ctx_t *ctx, void *arg),
-               void *arg, tr_task_t **task_p)
-{
-    if (!actor || !fn || !task_p || !tri_rt)
-        return TR_EINVAL;
-    tr_task_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return TR_ENOMEM;
-    self->fn = fn;
-    self->arg = arg;
-    self->task = tri_task_new (s_task_main, self, 0, true);
-    if (!self->task) {
-        free (self);
-        return TR_ENOMEM;
-    }
-    s_ctx_init (&self->ctx, self->task);
-    if (tri_rt->stopping)
-        tri_task_cancel (self->task);
-    self->next = s_actor.tasks;
-    if (self->next)
-        self->next->prev = self;
-    s_actor.tasks = self;
-    *task_p = self;
-    return 0;
-}
-
-int
-tr_task_cancel (tr_task_t *self)
-{
-    if (!self)
-        return TR_EINVAL;
-    tri_task_cancel (self->task);
-    return 0;
-}
-
-static void
-s_task_free (tr_task_t *self)
-{
-    if (self->prev)
-        self->prev->next = self->next;
-    else
-        s_actor.tasks = self->next;
-    if (self->next)
-        self->next->prev = self->prev;
-    s_ctx_clear (&self->ctx);
-    tri_task_destroy (&self->task);
-    free (self);
-}
-
-int
-tr_task_join (tr_task_t **task_p, int *result)
-{
-    if (!task_p || !*task_p || !tri_task_current ())
-        return TR_EINVAL;
-    tr_task_t *self = *task_p;
-    if (self->task == tri_task_current ())
-        return TR_EINVAL;
-    if (!tri_task_done (self->task)) {
-        int rc = tri_task_join (self->task, -1);
-        if (rc)
-            return rc;
-    }
-    if (result)
-        *result = self->result;
-    s_task_free (self);
-    *task_p = NULL;
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  Serving cmds
-
-static const tr_export_t *
-s_find_export (const char *name)
-{
-    for (const tr_export_t *e = s_actor.exports; e && e->name; e++)
-        if (streq (e->name, name))
-            return e;
-    return NULL;
-}
-
-static void
-s_serve_unlink (tri_serve_t *self)
-{
-    tri_channel_t *channel = self->channel;
-    if (self->prev)
-        self->prev->next = self->next;
-    else
-        channel->serves = self->next;
-    if (self->next)
-        self->next->prev = self->prev;
-}
-
-static void *
-s_serve_in_thread (void *arg)
-{
-    tri_serve_t *self = arg;
-    self->rc = self->export->fn (&self->ctx, self->args, &self->reply);
-    return NULL;
-}
-
-//  The error to send for a function that returned rc < 0.
-static tr_error_t *
-s_serve_error (tri_serve_t *self, int rc)
-{
-    tr_ctx_t *ctx = &self->ctx;
-    const char *uid = tri_rt->actor.uid;
-    tr_error_t *err = NULL;
-    if (ctx->raised) {
-        err = ctx->raised;
-        ctx->raised = NULL;
-        err->code = rc == TR_EREMOTE? TR_EREMOTE: rc;
-    }
-    else
-    if (ctx->remote && ctx->remote->code == rc) {
-        //  A failure of a call this function made, passed on: the error
-        //  keeps its origin and gains this actor as a hop (rule 5).
-        err = ctx->remote;
-        ctx->remote = NULL;
-        tri_error_add_hop (err, uid);
-    }
-    else
-        err = tri_error_new (rc, tr_errname (rc), uid, "%s returned %s: %s",
-                             self->export->name, tr_errname (rc), tr_strerror (rc));
-    return err;
-}
-
-static void
-s_serve_main (void *arg)
-{
-    tri_serve_t *self = arg;
-    tri_channel_t *channel = self->channel;
-    int rc;
-    if (self->export->flags & TR_THREAD) {
-        //  Shielded: the thread uses our args and reply until it ends; it
-        //  sees the cancel through tr_checkpoint.
-        rc = tri_task_to_thread (s_serve_in_thread, self, NULL, true);
-        if (rc == 0)
-            rc = self->rc;
-    }
-    else
-        rc = self->export->fn (&self->ctx, self->args, &self->reply);
-
-    if (!channel->closed) {
-        tri_rt_t *rt = tri_rt;
-        if (rc == TR_ECANCELED && (self->cancel_asked || rt->stopping))
-            tri_channel_send_empty (channel, TRI_ACK, self->cid);
-        else
-        if (rc == 0) {
-            tri_msg_begin (&rt->pk, TRI_RETURN, self->cid);
-            if (self->reply.value && self->reply.value->sbuf.size)
-                msgpack_sbuffer_write (&rt->sbuf, self->reply.value->sbuf.data,
-                                       self->reply.value->sbuf.size);
-            else
-                msgpack_pack_nil (&rt->pk);
-            char why [256];
-            int bad = tri_msg_check (rt->sbuf.data, rt->sbuf.size, &rt->limits, why, sizeof why);
-            if (bad) {
-                msgpack_sbuffer_clear (&rt->sbuf);
-                tri_channel_reply_error (channel, self->cid, bad,
-                                         bad == TR_ETOOBIG? "TooBig": "ProtocolError",
-                                         "result of %s: %s", self->export->name, why);
-            }
-            else
-                tri_channel_send (channel);
-        }
-        else {
-            tr_error_t *err = s_serve_error (self, rc);
-            if (err)
-                tri_channel_send_error (channel, self->cid, err);
-            tr_error_destroy (&err);
-        }
-    }
-    s_serve_unlink (self);
-    s_ctx_clear (&self->ctx);
-    tr_args_destroy (&self->reply.value);
-    tri_msg_destroy (&self->msg);
-    tri_channel_unref (&self->channel);
-    free (self);
-}
-
-void
-tri_serve_cmd (tri_channel_t *channel, tri_msg_t *msg)
-{
-    tri_rt_t *rt = tri_rt;
-    const char *fn;
-    const msgpack_object *args;
-    char why [256];
-    if (tri_msg_read_cmd (msg, &fn, &args, why, sizeof why)) {
-        tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError", "%s", why);
-        goto done;
-    }
-    if (msg->cid == 0) {
-        tri_channel_reply_error (channel, 0, TR_EPROTO, "ProtocolError",
-                                 "cmd %s with cid 0: cids start at 1", fn);
-        goto done;
-    }
-    const tr_export_t *export = s_find_export (fn);
-    if (!export) {
-        tri_channel_reply_error (channel, msg->cid, TR_ENOTEXPOSED, "NotExposed",
-                                 "function '%s' is not exported by actor %s", fn, rt->actor.uid);
-        goto done;
-    }
-    if (export->kind != TR_CALL) {
-        tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
-                                 "function '%s' of actor %s is not a plain call", fn, rt->actor.uid);
-        goto done;
-    }
-    for (tri_serve_t *s = channel->serves; s; s = s->next)
-        if (s->cid == msg->cid) {
-            tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
-                                     "cid %llu is already in use by a call to %s",
-                                     (unsigned long long) msg->cid, s->export->name);
-            goto done;
-        }
-    if (rt->stopping) {
-        tri_channel_reply_error (channel, msg->cid, TR_ECANCELED, "Cancelled",
-                                 "actor %s is shutting down", rt->actor.uid);
-        goto done;
-    }
-    tri_serve_t *self = calloc (1, sizeof *self);
-    if (!self)
-        goto nomem;
-    self->export = export;
-    self->cid = msg->cid;
-    self->args = args;
-    tri_task_t *task = tri_task_new (s_serve_main, self, export->stack_size, false);
-    if (!task) {
-        free (self);
-        goto nomem;
-    }
-    self->msg = msg;
-    self->channel = channel;
-    tri_channel_ref (channel);
-    s_ctx_init (&self->ctx, task);
-    self->next = channel->serves;
-    if (self->next)
-        self->next->prev = self;
-    channel->serves = self;
-    return;
-nomem:
-    tri_channel_reply_error (channel, msg->cid, TR_ENOMEM, "NoMemory",
-                             "actor %s is out of memory", rt->actor.uid);
-done:
-    tri_msg_destroy (&msg);
-}
-
-void
-tri_serve_cancel (tri_channel_t *channel, uint64_t cid)
-{
-    for (tri_serve_t *s = channel->serves; s; s = s->next)
-        if (s->cid == cid) {
-            s->cancel_asked = true;
-            tri_task_cancel (s->ctx.task);
-            return;
-        }
-    //  Already answered (or never started): acknowledge all the same, so a
-    //  caller waiting for the ack does not wait in vain.
-    tri_channel_send_empty (channel, TRI_ACK, cid);
-}
-
-void
-tri_serve_channel_closed (tri_channel_t *channel)
-{
-    for (tri_serve_t *s = channel->serves; s; s = s->next)
-        tri_task_cancel (s->ctx.task);
-}
-
-void
-tri_actor_cancel_all (void)
-{
-    tri_rt_t *rt = tri_rt;
-    if (rt->root_task && !s_actor.root_done)
-        tri_task_cancel (rt->root_task);
-    for (tr_task_t *t = s_actor.tasks; t; t = t->next)
-        tri_task_cancel (t->task);
-    if (rt->parent)
-        tri_serve_channel_closed (rt->parent);
-    void *item;
-    for (item = zhashx_first (rt->channels); item; item = zhashx_next (rt->channels))
-        tri_serve_channel_closed (item);
-}
-
-//  --------------------------------------------------------------------------
-//  Roles and the entry point
+//  Running
 
 static void
 s_root_main (void *arg)
 {
     (void) arg;
-    s_actor.root_rc = s_actor.root_main (&tri_rt->actor, s_actor.root_arg);
+    s_actor.root_rc = s_actor.root_main (tri_actor (), s_actor.root_arg);
     s_actor.root_done = true;
     //  Structured concurrency: nothing outlives the root's main function.
-    tri_rt->stopping = true;
-    tri_actor_cancel_all ();
+    s_stop ("root returned", NULL);
 }
 
 static bool
 s_all_done (void)
 {
-    return tri_rt->stopping && (!tri_rt->root_task || s_actor.root_done)
+    return s_actor.stopping && (!s_actor.root_task || s_actor.root_done)
         && tri_sched_alive () == 0;
 }
 
@@ -501,10 +317,10 @@ s_finish (void)
         tri_log_warn ("TR-NURSERY-OPEN", "%zu nurseries were not closed: closing them",
                       tri_nursery_open_count ());
         if (tri_task_new (s_close_leftovers, NULL, 0, false))
-            tri_rt_loop (s_all_done);
+            tri_loop_run (s_all_done);
     }
-    while (s_actor.tasks)
-        s_task_free (s_actor.tasks);
+    tri_tasks_free ();
+    s_ack_askers ();
 }
 
 static const char *
@@ -529,36 +345,56 @@ s_arg_flag (int argc, char **argv, const char *name)
     return false;
 }
 
-static char *
-s_new_uid (const char *name)
+//  Everything the runtime needs before the first task runs.
+static int
+s_start (const tr_config_t *config, const char *name, const char *uid, const char *bind)
 {
-    zuuid_t *uuid = zuuid_new ();
-    if (!uuid)
-        return NULL;
-    char *uid = NULL;
-    if (asprintf (&uid, "%s@%s", name, zuuid_str_canonical (uuid)) < 0)
-        uid = NULL;
-    zuuid_destroy (&uuid);
-    return uid;
+    int rc = tri_rt_start (config, name, uid);
+    if (rc)
+        return rc;
+    s_actor.sig_pipe [0] = s_actor.sig_pipe [1] = -1;
+    s_actor.parent_pidfd = -1;
+    tri_pool_on_start (s_pool_started);
+    tri_serve_start (config? config->exports: NULL);
+    tri_serve_add_internal (s_internal);
+    tri_channel_on_stop (s_on_stop_request);
+    if ((rc = s_signals_start ()))
+        return rc;
+    if ((rc = tri_peer_listen (bind? bind: tri_config ()->bind)))
+        return rc;
+    tri_log_debug ("TR-START", "%s serving at %s", uid, tri_actor ()->endpoint);
+    return 0;
 }
 
-static int
-s_exit_code (int rc)
+static void
+s_teardown (void)
 {
-    tri_rt_t *rt = tri_rt;
-    if (rt->signals && rc == 0)
-        return 128 + rt->last_signal;
-    return rc;
+    tri_dealer_close (&s_actor.parent);
+    tri_loop_unwatch (&s_actor.parent_watch);
+    if (s_actor.parent_pidfd >= 0)
+        close (s_actor.parent_pidfd);
+    tri_peer_stop ();
+    s_signals_stop ();
+    tri_loop_unwatch (&s_actor.pool_watch);
+    tri_pool_on_start (NULL);
+    tri_serve_reset ();
+    tri_ctx_clear (&s_actor.root_ctx);
+    if (s_actor.root_task)
+        tri_task_destroy (&s_actor.root_task);
+    tri_rt_stop ();
 }
 
 int
 tr_run (const tr_config_t *config, int argc, char **argv,
         int (*root_main) (tr_actor_t *self, void *arg), void *arg)
 {
-    if (tri_rt || argc < 0 || (argc > 0 && !argv))
+    if (tri_rt_running () || argc < 0 || (argc > 0 && !argv))
+        return TR_EINVAL;
+    if (config && config->size > sizeof *config)
         return TR_EINVAL;
     memset (&s_actor, 0, sizeof s_actor);
-    s_actor.exports = config? config->exports: NULL;
+    s_actor.sig_pipe [0] = s_actor.sig_pipe [1] = -1;
+    s_actor.parent_pidfd = -1;
 
     const char *parent = getenv (TRI_ENV_PARENT);
     bool child = parent && *parent;
@@ -589,7 +425,7 @@ tr_run (const tr_config_t *config, int argc, char **argv,
             given = slash? slash + 1: argv [0];
         }
         snprintf (name, sizeof name, "%s", given && *given? given: "actor");
-        uid = s_new_uid (name);
+        uid = tri_uid_new (name);
         if (daemon)
             bind = s_arg_value (argc, argv, "--tr-bind");
     }
@@ -599,52 +435,56 @@ tr_run (const tr_config_t *config, int argc, char **argv,
     unsetenv (TRI_ENV_PARENT);
     unsetenv (TRI_ENV_UID);
     unsetenv (TRI_ENV_BIND);
+    char *parent_endpoint = child? strdup (parent): NULL;
 
-    int rc = tri_rt_start (config, name, uid, bind);
+    int rc = s_start (config, name, uid, bind);
     free (uid);
-    if (rc)
+    if (rc) {
+        free (parent_endpoint);
+        if (tri_rt_running ())
+            s_teardown ();
         return rc;
-    tri_rt_t *rt = tri_rt;
+    }
     int exit_code = 0;
     if (child) {
         const char *ppid = getenv (TRI_ENV_PARENT_PID);
+        int parent_pid = ppid? atoi (ppid): 0;
         unsetenv (TRI_ENV_PARENT_PID);
-        if ((rc = tri_rt_connect_parent (parent, ppid? atoi (ppid): 0))) {
-            tri_rt_stop ();
+        rc = parent_endpoint? s_connect_parent (parent_endpoint, parent_pid): TR_ENOMEM;
+        free (parent_endpoint);
+        if (rc) {
+            s_teardown ();
             return 1;
         }
-        tri_rt_loop (s_all_done);
-        s_finish ();
+        tri_loop_run (s_all_done);
         //  Cancelled by the parent: 0. Parent gone or signalled: non-zero.
-        exit_code = rt->cancel_from? 0: (rt->signals? 128 + rt->last_signal: 1);
-        tri_rt_ack_cancel ();
+        exit_code = s_actor.naskers? 0: (s_actor.signals? 128 + s_actor.last_signal: 1);
+        s_finish ();
     }
     else
     if (daemon) {
-        tri_log_info ("TR-DAEMON", "%s serving at %s", rt->actor.uid, rt->actor.endpoint);
-        fprintf (stdout, "%s %s\n", rt->actor.uid, rt->actor.endpoint);
+        tri_log_info ("TR-DAEMON", "%s serving at %s", tri_uid (), tri_actor ()->endpoint);
+        fprintf (stdout, "%s %s\n", tri_uid (), tri_actor ()->endpoint);
         fflush (stdout);
-        tri_rt_loop (s_all_done);
+        tri_loop_run (s_all_done);
         s_finish ();
-        tri_rt_ack_cancel ();
-        exit_code = s_exit_code (0);
+        exit_code = s_actor.signals? 128 + s_actor.last_signal: 0;
     }
     else {
         s_actor.root_main = root_main;
         s_actor.root_arg = arg;
-        rt->root_task = tri_task_new (s_root_main, NULL, 0, true);
-        if (!rt->root_task) {
-            tri_rt_stop ();
+        s_actor.root_task = tri_task_new (s_root_main, NULL, 0, true);
+        if (!s_actor.root_task) {
+            s_teardown ();
             return TR_ENOMEM;
         }
-        s_ctx_init (&s_actor.root_ctx, rt->root_task);
-        tri_rt_loop (s_all_done);
+        tri_ctx_init (&s_actor.root_ctx, s_actor.root_task);
+        tri_loop_run (s_all_done);
         s_finish ();
-        tri_rt_ack_cancel ();
-        exit_code = s_exit_code (s_actor.root_rc);
-        s_ctx_clear (&s_actor.root_ctx);
-        tri_task_destroy (&rt->root_task);
+        exit_code = s_actor.root_rc;
+        if (s_actor.signals && exit_code == 0)
+            exit_code = 128 + s_actor.last_signal;
     }
-    tri_rt_stop ();
+    s_teardown ();
     return exit_code;
 }

@@ -10,6 +10,24 @@
 #include "troupe_private.h"
 #include <execinfo.h>
 
+#include "tri_error_impl.h"
+
+void
+tri_error_set_code (tr_error_t *self, int code)
+{
+    if (self)
+        self->code = code;
+}
+
+void
+tri_error_set_exit (tr_error_t *self, int exit_status, int signal)
+{
+    if (self) {
+        self->exit_status = exit_status;
+        self->signal = signal;
+    }
+}
+
 //  --------------------------------------------------------------------------
 //  Return codes
 

@@ -366,18 +366,90 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
 }
 
 void
+tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn, const tr_args_t *args)
+{
+    tri_msg_begin (pk, TRI_CMD, cid);
+    msgpack_pack_array (pk, 2);
+    tri_msg_pack_str (pk, fn);
+    if (args && args->sbuf.size)
+        pk->callback (pk->data, args->sbuf.data, args->sbuf.size);
+    else
+        msgpack_pack_array (pk, 0);
+}
+
+void
 tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
                   const tr_args_t *args)
 {
     msgpack_packer pk;
     msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
-    tri_msg_begin (&pk, TRI_CMD, cid);
-    msgpack_pack_array (&pk, 2);
-    tri_msg_pack_str (&pk, fn);
-    if (args && args->sbuf.size)
-        msgpack_sbuffer_write (sbuf, args->sbuf.data, args->sbuf.size);
-    else
-        msgpack_pack_array (&pk, 0);
+    tri_msg_pack_cmd_pk (&pk, cid, fn, args);
+}
+
+const char *
+tri_msg_rc_type (int rc)
+{
+    return rc == TR_ETOOBIG? "TooBig": "ProtocolError";
+}
+
+//  --------------------------------------------------------------------------
+//  Frames being built: a small buffer inside the frame, the heap beyond.
+
+static int
+s_frame_write (void *data, const char *buf, size_t len)
+{
+    tri_frame_t *self = data;
+    if (self->failed)
+        return -1;
+    if (self->size + len > self->capacity) {
+        size_t capacity = self->capacity * 2;
+        while (capacity < self->size + len)
+            capacity *= 2;
+        char *bigger = self->data == self->local? malloc (capacity): realloc (self->data, capacity);
+        if (!bigger) {
+            self->failed = true;
+            return -1;
+        }
+        if (self->data == self->local)
+            memcpy (bigger, self->local, self->size);
+        self->data = bigger;
+        self->capacity = capacity;
+    }
+    memcpy (self->data + self->size, buf, len);
+    self->size += len;
+    return 0;
+}
+
+void
+tri_frame_init (tri_frame_t *self)
+{
+    self->data = self->local;
+    self->size = 0;
+    self->capacity = sizeof self->local;
+    self->failed = false;
+    msgpack_packer_init (&self->pk, self, s_frame_write);
+}
+
+void
+tri_frame_begin (tri_frame_t *self, tri_type_t type, uint64_t cid)
+{
+    tri_frame_init (self);
+    tri_msg_begin (&self->pk, type, cid);
+}
+
+void
+tri_frame_write (tri_frame_t *self, const void *data, size_t size)
+{
+    s_frame_write (self, data, size);
+}
+
+void
+tri_frame_fini (tri_frame_t *self)
+{
+    if (self->data != self->local)
+        free (self->data);
+    self->data = self->local;
+    self->size = 0;
 }
 
 int

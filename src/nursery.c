@@ -1,65 +1,75 @@
 /*  =========================================================================
     nursery.c - a nursery owns the child actors started through it
 
-    Opening a nursery and closing it bracket the life of its children: the
-    close waits for every run_in_actor result, asks every child still
-    running to cancel (rule 2), escalates to SIGTERM and SIGKILL after the
-    grace periods (rule 8), and returns only when each child is reaped. A
-    child that fails makes the close cancel the others (rule 6) and its
+    Opening a nursery and closing it bracket the life of its children.
+    Each child is one record here: the process (spawn.c) and the portal
+    on it (portal.c), and the record asks them, never their channel, how
+    the child ended. The close first ends every spawn in progress, then
+    waits for every run_in_actor result, asks every child still running to
+    cancel (rule 2), escalates to SIGTERM and SIGKILL after the grace
+    periods (rule 8), and returns only when each child is reaped (rule 4).
+    A child that fails makes the close cancel the others (rule 6) and its
     error is returned, with the others, as a list.
     =========================================================================
 */
 #include "troupe_private.h"
 #include <signal.h>
-#include <sys/wait.h>
+
+//  One child of the nursery.
+typedef struct {
+    tr_nursery_t *nursery;
+    tri_child_t *child;
+    tr_portal_t *portal;        //  once it said hello
+    bool spawning;              //  a task is in start_actor for it
+    tri_node_t node;            //  in the nursery's kids
+} kid_t;
 
 struct tr_nursery {
-    tr_actor_t *actor;
-    tri_child_t **children;
-    size_t count, capacity;
+    tri_list_t kids;
     bool closing;
-    bool cancelled;             //  tr_nursery_cancel or a failure
-    tr_error_t *error;          //  last spawn failure
-    tri_task_t *waiter;         //  close waiting for a main result
-    tr_nursery_t *next, *prev;  //  open nurseries of this actor
+    bool cancelled;             //  tr_nursery_cancel, a failure, or the
+                                //  close's own task cancelled
+    int spawning;               //  kids whose spawn is in progress
+    tri_waitq_t events;         //  a spawn ended, a result came, a cancel
+    tri_node_t node;            //  in s_open
 };
 
-static tr_nursery_t *s_open = NULL;
+static tri_list_t s_open = { &s_open, &s_open };
 
 size_t
 tri_nursery_open_count (void)
 {
-    size_t count = 0;
-    for (tr_nursery_t *n = s_open; n; n = n->next)
-        count++;
-    return count;
+    return tri_list_size (&s_open);
 }
 
 void
 tri_nursery_close_all (void)
 {
-    while (s_open) {
-        tr_nursery_t *n = s_open;
+    tri_node_t *node;
+    while ((node = tri_list_first (&s_open))) {
+        tr_nursery_t *n = tri_list_entry (node, tr_nursery_t, node);
         tr_nursery_cancel (n, false);
         tr_nursery_close (&n, NULL);
     }
 }
+
+#define EACH_KID(kid, self) \
+    for (tri_node_t *kid##_n = (self)->kids.next; kid##_n != &(self)->kids; kid##_n = kid##_n->next) \
+        for (kid_t *kid = tri_list_entry (kid##_n, kid_t, node); kid; kid = NULL)
 
 //  --------------------------------------------------------------------------
 
 int
 tr_nursery_open (tr_actor_t *actor, tr_nursery_t **nursery_p)
 {
-    if (!actor || !nursery_p || !tri_rt)
+    if (!actor || !nursery_p || !tri_rt_running ())
         return TR_EINVAL;
     tr_nursery_t *self = calloc (1, sizeof *self);
     if (!self)
         return TR_ENOMEM;
-    self->actor = actor;
-    self->next = s_open;
-    if (self->next)
-        self->next->prev = self;
-    s_open = self;
+    tri_list_init (&self->kids);
+    tri_waitq_init (&self->events);
+    tri_list_push_back (&s_open, &self->node);
     *nursery_p = self;
     return 0;
 }
@@ -67,35 +77,16 @@ tr_nursery_open (tr_actor_t *actor, tr_nursery_t **nursery_p)
 const tr_error_t *
 tr_nursery_error (const tr_nursery_t *self)
 {
-    return self? self->error: NULL;
-}
-
-static int
-s_add (tr_nursery_t *self, tri_child_t *child)
-{
-    if (self->count == self->capacity) {
-        size_t capacity = self->capacity? self->capacity * 2: 8;
-        tri_child_t **children = realloc (self->children, capacity * sizeof *children);
-        if (!children)
-            return TR_ENOMEM;
-        self->children = children;
-        self->capacity = capacity;
-    }
-    self->children [self->count++] = child;
-    child->nursery = self;
-    return 0;
+    return self? tri_ctx_error_of (self): NULL;
 }
 
 static void
-s_remove (tr_nursery_t *self, tri_child_t *child)
+s_kid_free (kid_t *kid)
 {
-    for (size_t i = 0; i < self->count; i++)
-        if (self->children [i] == child) {
-            memmove (&self->children [i], &self->children [i + 1],
-                     (self->count - i - 1) * sizeof *self->children);
-            self->count--;
-            return;
-        }
+    tri_node_unlink (&kid->node);
+    tri_portal_destroy (&kid->portal);
+    tri_child_destroy (&kid->child);
+    free (kid);
 }
 
 int
@@ -109,43 +100,37 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
         return TR_ECLOSED;
     if (tri_task_cancelled (tri_task_current ()))
         return TR_ECANCELED;
-    tri_child_t *child = NULL;
-    int rc = tri_child_spawn (name, opts, &child);
-    if (rc) {
-        //  errno says why posix_spawn failed (a missing or unusable binary).
-        const char *why = rc == TR_ESYS? strerror (errno): tr_strerror (rc);
-        const char *path = opts && opts->worker_path? opts->worker_path
-                         : tri_rt->config.worker_path? tri_rt->config.worker_path
-                         : "/proc/self/exe";
-        tr_error_destroy (&self->error);
-        self->error = tri_error_new (rc, "SpawnError", tri_rt->actor.uid,
-                                     "cannot spawn %s from %s: %s", name, path, why);
-        return rc;
-    }
-    if ((rc = s_add (self, child))) {
-        tri_child_kill_reap (child);
-        tri_child_destroy (&child);
-        return rc;
-    }
+    kid_t *kid = calloc (1, sizeof *kid);
+    if (!kid)
+        return TR_ENOMEM;
     tr_error_t *error = NULL;
-    rc = tri_child_await_hello (child, tri_now_ms () + tri_rt->config.hello_ms, &error);
-    if (rc == 0 && !(child->portal = tri_portal_new (child->channel, child))) {
-        rc = TR_ENOMEM;
-        tri_child_kill_reap (child);
-    }
+    int rc = tri_child_spawn (name, opts, &kid->child, &error);
     if (rc) {
-        if (error && rc == TR_ECANCELED)
-            tri_log_info ("TR-SPAWN", "%s", error->message);
-        else
-        if (error)
-            tri_log_warn ("TR-SPAWN", "%s", error->message);
-        tr_error_destroy (&self->error);
-        self->error = error;
-        s_remove (self, child);
-        tri_child_destroy (&child);
-        return rc;
+        free (kid);
+        return tri_ctx_fail (self, error);
     }
-    *portal_p = child->portal;
+    kid->nursery = self;
+    kid->spawning = true;
+    self->spawning++;
+    tri_list_push_back (&self->kids, &kid->node);
+    //  On failure the child is killed and reaped before this returns.
+    rc = tri_child_await_hello (kid->child, tri_now_ms () + tri_config ()->hello_ms, &error);
+    if (rc == 0 && !(kid->portal = tri_portal_new (tri_child_channel (kid->child),
+                                                   tri_child_pid (kid->child)))) {
+        rc = TR_ENOMEM;
+        tri_child_kill_reap (kid->child);
+    }
+    kid->spawning = false;
+    self->spawning--;
+    tri_waitq_wake_all (&self->events, 0);
+    if (rc) {
+        if (error)
+            tr_log (rc == TR_ECANCELED || rc == TR_ECLOSED? TR_LOG_INFO: TR_LOG_WARNING,
+                    "TR-SPAWN", "%s", tr_error_message (error));
+        s_kid_free (kid);
+        return error? tri_ctx_fail (self, error): rc;
+    }
+    *portal_p = kid->portal;
     return 0;
 }
 
@@ -153,15 +138,11 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
 //  it failed, wake the close that may be waiting for another child's
 //  result, so that it cancels the others at once (rule 6).
 static void
-s_main_done (tr_portal_t *portal)
+s_main_done (void *arg)
 {
-    tri_portal_send_cancel (portal);
-    const tr_error_t *error;
-    if (tri_portal_main_error (portal, &error) == 0)
-        return;
-    tri_child_t *child = tri_portal_child (portal);
-    if (child && child->nursery && child->nursery->waiter)
-        tri_task_wake (child->nursery->waiter, 0);
+    kid_t *kid = arg;
+    tri_portal_send_cancel (kid->portal);
+    tri_waitq_wake_all (&kid->nursery->events, 0);
 }
 
 int
@@ -173,13 +154,28 @@ tr_nursery_run_in_actor (tr_nursery_t *self, const char *name, const char *fn,
     int rc = tr_nursery_start_actor (self, name, NULL, portal_p);
     if (rc)
         return rc;
-    rc = tri_portal_start_main (*portal_p, fn, args, s_main_done);
+    kid_t *kid = NULL;
+    EACH_KID (k, self)
+        if (k->portal == *portal_p)
+            kid = k;
+    tr_error_t *error = NULL;
+    rc = tri_portal_start_main (kid->portal, fn, args, s_main_done, kid, &error);
     if (rc) {
         //  The child stays in the nursery; close reaps it.
-        tri_portal_send_cancel (*portal_p);
+        tri_portal_send_cancel (kid->portal);
         *portal_p = NULL;
+        return error? tri_ctx_fail (self, error): rc;
     }
-    return rc;
+    return 0;
+}
+
+//  Interrupt every spawn in progress with rc.
+static void
+s_interrupt_spawns (tr_nursery_t *self, int rc)
+{
+    EACH_KID (kid, self)
+        if (kid->spawning)
+            tri_child_interrupt (kid->child, rc);
 }
 
 int
@@ -188,46 +184,38 @@ tr_nursery_cancel (tr_nursery_t *self, bool hard)
     if (!self)
         return TR_EINVAL;
     self->cancelled = true;
-    for (size_t i = 0; i < self->count; i++) {
-        tri_child_t *child = self->children [i];
-        if (child->hello_waiter)
-            tri_task_wake (child->hello_waiter, TR_ECANCELED);
+    s_interrupt_spawns (self, TR_ECANCELED);
+    EACH_KID (kid, self) {
         if (hard)
-            tri_child_signal (child, SIGKILL);
+            tri_child_signal (kid->child, SIGKILL);
         else
-        if (child->portal)
-            tri_portal_send_cancel (child->portal);
+        if (kid->portal)
+            tri_portal_send_cancel (kid->portal);
     }
-    if (self->waiter)
-        tri_task_wake (self->waiter, TR_ECANCELED);
+    tri_waitq_wake_all (&self->events, TR_ECANCELED);
     return 0;
 }
 
 //  --------------------------------------------------------------------------
 //  Close
 
-//  The first run_in_actor child still without a result, or NULL.
-static tri_child_t *
+//  A run_in_actor child still without a result?
+static bool
 s_pending_main (tr_nursery_t *self)
 {
-    for (size_t i = 0; i < self->count; i++) {
-        tri_child_t *child = self->children [i];
-        if (child->portal && !tri_portal_main_done (child->portal))
-            return child;
-    }
-    return NULL;
+    EACH_KID (kid, self)
+        if (kid->portal && !tri_portal_main_done (kid->portal))
+            return true;
+    return false;
 }
 
 static bool
 s_any_failed (tr_nursery_t *self)
 {
-    for (size_t i = 0; i < self->count; i++) {
-        tri_child_t *child = self->children [i];
-        const tr_error_t *error;
-        if (child->portal && tri_portal_main_done (child->portal)
-        &&  tri_portal_main_error (child->portal, &error) != 0)
+    const tr_error_t *error;
+    EACH_KID (kid, self)
+        if (kid->portal && tri_portal_main_failure (kid->portal, &error))
             return true;
-    }
     return false;
 }
 
@@ -235,119 +223,117 @@ s_any_failed (tr_nursery_t *self)
 static void
 s_await_exits (tr_nursery_t *self, int64_t deadline)
 {
-    for (size_t i = 0; i < self->count; i++)
-        tri_child_await_exit (self->children [i], deadline);
+    EACH_KID (kid, self)
+        tri_child_await_exit (kid->child, deadline);
 }
 
+//  How a child ended, judged once: NULL if it did what was asked of it.
 static tr_error_t *
-s_collect_errors (tr_nursery_t *self)
+s_kid_failure (tr_nursery_t *self, kid_t *kid)
 {
-    tr_error_t *errors = NULL;
-    for (size_t i = 0; i < self->count; i++) {
-        tri_child_t *child = self->children [i];
-        const tr_error_t *error = NULL;
-        if (child->portal && tri_portal_main_error (child->portal, &error) && error) {
+    tri_child_t *child = kid->child;
+    bool killed = tri_child_killed (child);
+    if (kid->portal) {
+        const tr_error_t *error;
+        int rc = tri_portal_main_failure (kid->portal, &error);
+        if (rc) {
             //  A main call that ended because we cancelled the nursery or
             //  killed the child is no failure of the child's.
-            bool cancelled = error->code == TR_ECANCELED && self->cancelled;
-            bool killed = child->killed
-                       && (error->code == TR_ECRASHED || error->code == TR_ECLOSED);
-            if (!cancelled && !killed)
-                tri_error_append (&errors, tr_error_dup (error));
-            continue;
+            bool cancelled = rc == TR_ECANCELED && self->cancelled;
+            bool died = killed && (rc == TR_ECRASHED || rc == TR_ECLOSED);
+            return cancelled || died? NULL: tr_error_dup (error);
         }
-        //  Asked to cancel and exited cleanly, or killed by us: no error.
-        bool clean = child->code == CLD_EXITED && child->status == 0;
-        if (!clean && !child->killed && !(child->channel && child->channel->cancel_called && child->channel->acked))
-            tri_error_append (&errors, tri_child_death (child));
+        if (!tri_portal_main_done (kid->portal) || tri_portal_acked (kid->portal))
+            return NULL;
     }
-    return errors;
+    //  Asked to cancel and exited cleanly, or killed by us: no error.
+    if (tri_child_clean (child) || killed)
+        return NULL;
+    return tri_child_death (child);
 }
 
 int
 tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
 {
-    if (!self_p || !*self_p || !tri_task_current ())
-        return TR_EINVAL;
-    tr_nursery_t *self = *self_p;
-    tri_rt_t *rt = tri_rt;
-    self->closing = true;
     if (errors_p)
         *errors_p = NULL;
-    bool cancelled = false;
+    if (!self_p)
+        return TR_EINVAL;
+    tr_nursery_t *self = *self_p;
+    if (!self)
+        return 0;
+    if (!tri_task_current () || self->closing)
+        return TR_EINVAL;
+    *self_p = NULL;
+    const tr_config_t *config = tri_config ();
+    self->closing = true;
+    bool cut_short = false;
+
+    //  0. No spawn is left half done: those in progress end now.
+    s_interrupt_spawns (self, TR_ECLOSED);
+    while (self->spawning > 0)
+        tri_waitq_wait_shielded (&self->events, -1);
 
     //  1. Wait for every run_in_actor result, unless cancelled or a child
     //  failed (rule 6: one cancels all).
-    tri_child_t *child;
-    while (!self->cancelled && (child = s_pending_main (self))) {
-        if (s_any_failed (self))
-            break;
-        self->waiter = tri_task_current ();
-        const msgpack_object *ignored;
-        int rc = tr_portal_result (child->portal, &ignored);
-        self->waiter = NULL;
-        if (rc == TR_ECANCELED && tri_task_cancelled (tri_task_current ())) {
-            cancelled = true;
-            break;
+    while (!self->cancelled && s_pending_main (self) && !s_any_failed (self)) {
+        if (tri_waitq_wait (&self->events, -1) == TR_ECANCELED
+        &&  tri_task_cancelled (tri_task_current ())) {
+            cut_short = true;
+            self->cancelled = true;
         }
     }
     if (s_any_failed (self))
         self->cancelled = true;
 
     //  2. Ask every child still running to cancel, wait for them to exit.
-    for (size_t i = 0; i < self->count; i++) {
-        child = self->children [i];
-        if (child->exited)
+    EACH_KID (kid, self) {
+        if (tri_child_exited (kid->child))
             continue;
-        if (child->portal)
-            tri_portal_send_cancel (child->portal);
+        if (kid->portal)
+            tri_portal_send_cancel (kid->portal);
         else
-            tri_child_signal (child, SIGKILL);
+            tri_child_signal (kid->child, SIGKILL);
     }
-    s_await_exits (self, tri_now_ms () + rt->config.grace_ms);
+    s_await_exits (self, tri_now_ms () + config->grace_ms);
 
     //  3. Rule 8: then SIGTERM, then SIGKILL; always reap.
     bool stragglers = false;
-    for (size_t i = 0; i < self->count; i++)
-        if (!self->children [i]->exited) {
+    EACH_KID (kid, self)
+        if (!tri_child_exited (kid->child)) {
             tri_log_warn ("TR-GRACE", "%s did not exit within %d ms of its cancel: SIGTERM",
-                          self->children [i]->uid, rt->config.grace_ms);
-            tri_child_signal (self->children [i], SIGTERM);
+                          tri_child_uid (kid->child), config->grace_ms);
+            tri_child_signal (kid->child, SIGTERM);
             stragglers = true;
         }
     if (stragglers)
-        s_await_exits (self, tri_now_ms () + rt->config.term_ms);
-    for (size_t i = 0; i < self->count; i++)
-        if (!self->children [i]->exited) {
-            tri_log_warn ("TR-KILL", "%s ignored SIGTERM: SIGKILL", self->children [i]->uid);
-            tri_child_kill_reap (self->children [i]);
+        s_await_exits (self, tri_now_ms () + config->term_ms);
+    EACH_KID (kid, self)
+        if (!tri_child_exited (kid->child)) {
+            tri_log_warn ("TR-KILL", "%s ignored SIGTERM: SIGKILL", tri_child_uid (kid->child));
+            tri_child_kill_reap (kid->child);
         }
 
     //  4. Results and errors, then free everything, once no other task is
     //  still inside a call through one of the portals.
-    for (size_t i = 0; i < self->count; i++)
-        if (self->children [i]->portal)
-            tri_portal_await_calls (self->children [i]->portal);
-    tr_error_t *errors = s_collect_errors (self);
-    int rc = errors? errors->code: (cancelled? TR_ECANCELED: 0);
+    EACH_KID (kid, self)
+        if (kid->portal)
+            tri_portal_await_calls (kid->portal);
+    tr_error_t *errors = NULL;
+    EACH_KID (kid, self) {
+        tr_error_t *error = s_kid_failure (self, kid);
+        if (error)
+            tri_error_append (&errors, error);
+    }
+    int rc = errors? tr_error_code (errors): (cut_short? TR_ECANCELED: 0);
     if (errors_p)
         *errors_p = errors;
     else
         tr_error_destroy (&errors);
-    for (size_t i = 0; i < self->count; i++) {
-        child = self->children [i];
-        tri_portal_destroy (&child->portal);
-        tri_child_destroy (&child);
-    }
-    if (self->prev)
-        self->prev->next = self->next;
-    else
-        s_open = self->next;
-    if (self->next)
-        self->next->prev = self->prev;
-    tr_error_destroy (&self->error);
-    free (self->children);
+    tri_node_t *node;
+    while ((node = tri_list_first (&self->kids)))
+        s_kid_free (tri_list_entry (node, kid_t, node));
+    tri_node_unlink (&self->node);
     free (self);
-    *self_p = NULL;
     return rc;
 }

@@ -103,6 +103,14 @@ s_worker (void *unused)
     return NULL;
 }
 
+static void (*s_on_start) (int fd) = NULL;
+
+void
+tri_pool_on_start (void (*fn) (int fd))
+{
+    s_on_start = fn;
+}
+
 static int
 s_pool_start (void)
 {
@@ -137,6 +145,8 @@ s_pool_start (void)
     }
     s_pool.threads = threads;
     s_pool.nthreads = count;
+    if (s_on_start)
+        s_on_start (s_pool.fd);
     return 0;
 }
 

@@ -1,111 +1,56 @@
 /*  =========================================================================
-    runtime.c - the runtime thread: one poll loop that owns every socket
+    runtime.c - the runtime of this process: configuration, identity and
+    the loop
 
     Each actor is one process with one thread that does all of its work.
-    The loop owns the ROUTER that peers call in on, the DEALER a child
-    opened to its parent, the pidfds of its children and of its parent,
-    the self-pipe that signal handlers write to and the eventfd of the
-    worker pool. Between polls it runs every ready task (task.c) until each
-    parks; a task parks on a blocking API call and the loop wakes it when
-    the frame, timer, exit or thread result it waits for arrives.
+    The loop is a registry of watchers (a descriptor or a ZeroMQ socket, a
+    callback, an argument) and timers; it knows none of its clients. The
+    channel layer registers the ROUTER and its DEALERs, the child layer its
+    children's pidfds, the actor its signal pipe and its parent's pidfd,
+    the pool its eventfd; each brings its own policy in its callback.
+    Between waits the loop runs every ready task (task.c) until each parks.
 
     Nothing here takes a lock and nothing hands a message to another
     thread: a call costs raw libzmq's path plus one encode, one decode and
-    two coroutine switches. channel.c reads and routes the frames.
+    two coroutine switches.
+
+    ZeroMQ sockets in an epoll set. A socket's ZMQ_FD is an edge: it turns
+    readable when commands ("a message arrived") reach the socket, and
+    whichever call on the socket next processes them, a send included,
+    consumes the edge. So a socket that was used since it was last found
+    empty is "touched", and before the loop sleeps it asks each touched
+    socket (and only those) with ZMQ_EVENTS whether a message is already
+    queued. An owner reads one message when the descriptor woke the loop
+    and a batch when the socket was found holding messages: a call's
+    answer is then read without probing the socket twice.
     =========================================================================
 */
 #include "troupe_private.h"
 #include <czmq.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
-tri_rt_t *tri_rt = NULL;
+#define TRI_EPOLL_BATCH 64
 
-//  The loop sleeps in poll() on the sockets' ZMQ_FDs. Such an fd is an
-//  edge: it turns readable when commands (such as "a message arrived")
-//  reach the socket, and whichever call on the socket next processes them,
-//  a send included, consumes the edge. So before the loop sleeps it asks
-//  each socket with ZMQ_EVENTS whether a message is already queued, as
-//  zmq_poll does (twice per socket per wait). The ROUTER and the DEALER to
-//  the parent skip the question when nothing touched them since they were
-//  last found empty; with one read per wakeup (channel.c) this halves
-//  the poll() syscalls of a call's round trip.
-
-//  --------------------------------------------------------------------------
-//  Signals: handlers only write to the self-pipe (rule 12).
-
-static int s_sig_fd = -1;
-
-static void
-s_on_signal (int sig)
-{
-    int saved = errno;
-    unsigned char byte = (unsigned char) sig;
-    if (s_sig_fd >= 0 && write (s_sig_fd, &byte, 1) < 0) {
-        //  The pipe is full: a signal is already pending.
-    }
-    errno = saved;
-}
-
-//  A fault in a task's guard page is a stack overflow: say so, then let the
-//  default action kill the process so the parent reports the crash.
-static void
-s_on_segv (int sig, siginfo_t *info, void *uctx)
-{
-    (void) uctx;
-    if (tri_task_is_guard (info->si_addr)) {
-        static const char text [] = "troupe: stack overflow in a task; raise the export's stack_size\n";
-        if (write (STDERR_FILENO, text, sizeof text - 1) < 0) {
-            //  Nothing to do: the process is about to die anyway.
-        }
-    }
-    signal (sig, SIG_DFL);
-    //  A fault returns to the faulting instruction and faults again, now
-    //  fatally; a SIGSEGV sent by raise() or kill() would not come back,
-    //  so send it again (it is delivered once the handler returns).
-    if (info->si_code <= 0)
-        raise (sig);
-}
-
-static void
-s_install_signals (void)
-{
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
-    //  Installed under ASan too: a crash must end in SIGSEGV, as the parent
-    //  reports it, whatever the build.
-    static uint8_t *altstack = NULL;
-    if (!altstack && (altstack = malloc (SIGSTKSZ * 2))) {
-        stack_t ss = { .ss_sp = altstack, .ss_size = SIGSTKSZ * 2, .ss_flags = 0 };
-        sigaltstack (&ss, NULL);
-    }
-    struct sigaction segv;
-    memset (&segv, 0, sizeof segv);
-    segv.sa_sigaction = s_on_segv;
-    segv.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
-    sigemptyset (&segv.sa_mask);
-    sigaction (SIGSEGV, &segv, NULL);
-}
-
-static void
-s_restore_signals (void)
-{
-    signal (SIGINT, SIG_DFL);
-    signal (SIGTERM, SIG_DFL);
-    s_sig_fd = -1;
-}
+static struct {
+    tr_config_t config;         //  with every default filled in
+    tri_limits_t limits;
+    tr_actor_t actor;
+    void *zctx;
+    uint64_t next_cid;
+    int epfd;
+    tri_list_t touched;         //  sockets to ask before sleeping
+    tri_list_t timers;          //  by deadline, earliest first
+    struct epoll_event events [TRI_EPOLL_BATCH];
+    int nevents;                //  events of this wake-up not yet handled
+    int at;                     //  next of them to handle
+    bool running;
+} s_rt = { .epfd = -1 };
 
 //  --------------------------------------------------------------------------
-//  Configuration defaults, filled in once.
+//  Configuration defaults, filled in once. A config whose size is 0 was
+//  made before the field existed, and has every field up to linger_ms.
 
 static void
 s_fill_defaults (tr_config_t *c)
@@ -127,15 +72,111 @@ s_fill_defaults (tr_config_t *c)
     //  msgpack-c cannot decode deeper values anyway.
     if (c->max_depth > TRI_DEFAULT_MAX_DEPTH)
         c->max_depth = TRI_DEFAULT_MAX_DEPTH;
+    c->size = sizeof *c;
+}
+
+//  Copy the caller's config: as many bytes as its size says, so a program
+//  built against an older, shorter tr_config_t is read correctly.
+static void
+s_copy_config (tr_config_t *to, const tr_config_t *from)
+{
+    memset (to, 0, sizeof *to);
+    if (!from)
+        return;
+    size_t size = from->size? from->size: TR_CONFIG_SIZE_0_1;
+    if (size > sizeof *to)
+        size = sizeof *to;
+    memcpy (to, from, size);
 }
 
 //  --------------------------------------------------------------------------
-//  Sockets
+//  Identity and small helpers
 
-static void
-s_socket_options (void *socket)
+const tr_config_t *
+tri_config (void)
 {
-    const tr_config_t *c = &tri_rt->config;
+    return &s_rt.config;
+}
+
+const tri_limits_t *
+tri_limits (void)
+{
+    return &s_rt.limits;
+}
+
+tr_actor_t *
+tri_actor (void)
+{
+    return &s_rt.actor;
+}
+
+const char *
+tri_uid (void)
+{
+    return s_rt.actor.uid;
+}
+
+void *
+tri_zctx (void)
+{
+    return s_rt.zctx;
+}
+
+bool
+tri_rt_running (void)
+{
+    return s_rt.running;
+}
+
+int
+tri_rt_set_endpoint (const char *endpoint)
+{
+    char *copy = strdup (endpoint);
+    if (!copy)
+        return TR_ENOMEM;
+    free (s_rt.actor.endpoint);
+    s_rt.actor.endpoint = copy;
+    return 0;
+}
+
+uint64_t
+tri_cid_next (void)
+{
+    return ++s_rt.next_cid;
+}
+
+uint64_t
+tri_cid_last (void)
+{
+    return s_rt.next_cid;
+}
+
+char *
+tri_uid_new (const char *name)
+{
+    zuuid_t *uuid = zuuid_new ();
+    if (!uuid)
+        return NULL;
+    char *uid = NULL;
+    if (asprintf (&uid, "%s@%s", name, zuuid_str_canonical (uuid)) < 0)
+        uid = NULL;
+    zuuid_destroy (&uuid);
+    return uid;
+}
+
+//  libzmq removes an ipc socket file on close only for wildcard endpoints,
+//  and a process that was killed removes nothing.
+void
+tri_ipc_unlink (const char *endpoint)
+{
+    if (endpoint && strncmp (endpoint, "ipc:///", 7) == 0)
+        unlink (endpoint + 6);
+}
+
+void
+tri_socket_options (void *socket)
+{
+    const tr_config_t *c = &s_rt.config;
     int64_t max = (int64_t) c->max_msg_size;
     int zero = 0;
     zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max);
@@ -146,487 +187,266 @@ s_socket_options (void *socket)
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &c->heartbeat_timeout_ms, sizeof (int));
 }
 
-//  "ipc" and "tcp" name a fresh private endpoint; anything else is used
-//  as it is.
-static int
-s_bind (void *router, const char *bind, char **endpoint)
-{
-    char address [256];
-    if (!bind || streq (bind, "ipc")) {
-        const char *tmp = getenv ("TMPDIR");
-        if (!tmp || !*tmp || strlen (tmp) > 60)
-            tmp = "/tmp";
-        const char *uuid = strchr (tri_rt->actor.uid, '@');
-        snprintf (address, sizeof address, "ipc://%s/troupe-%d-%.8s.ipc",
-                  tmp, (int) getpid (), uuid? uuid + 1: "0");
-    }
-    else
-    if (streq (bind, "tcp"))
-        snprintf (address, sizeof address, "tcp://127.0.0.1:*");
-    else
-        snprintf (address, sizeof address, "%s", bind);
-    if (zmq_bind (router, address)) {
-        tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
-        return TR_ESYS;
-    }
-    char last [256];
-    size_t size = sizeof last;
-    zmq_getsockopt (router, ZMQ_LAST_ENDPOINT, last, &size);
-    *endpoint = strdup (last);
-    return *endpoint? 0: TR_ENOMEM;
-}
-
 //  --------------------------------------------------------------------------
 //  Start and stop
 
-static size_t
-s_cid_hash (const void *key)
-{
-    uint64_t x = (uint64_t) (uintptr_t) key;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return (size_t) x;
-}
-
-static int
-s_cid_compare (const void *a, const void *b)
-{
-    return a == b? 0: ((uintptr_t) a < (uintptr_t) b? -1: 1);
-}
-
 int
-tri_rt_start (const tr_config_t *config, const char *name, const char *uid,
-              const char *bind)
+tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
 {
-    assert (!tri_rt);
+    assert (!s_rt.running);
     //  czmq's own SIGINT/SIGTERM handlers would swallow rule 12's signals.
     zsys_handler_set (NULL);
-    tri_rt = calloc (1, sizeof *tri_rt);
-    if (!tri_rt)
-        return TR_ENOMEM;
-    tri_rt_t *rt = tri_rt;
-    if (config)
-        rt->config = *config;
-    s_fill_defaults (&rt->config);
-    rt->limits.max_size = rt->config.max_msg_size;
-    rt->limits.max_depth = rt->config.max_depth;
-    rt->parent_pidfd = -1;
-    rt->sig_pipe [0] = rt->sig_pipe [1] = -1;
-    rt->next_cid = 0;
-    rt->actor.name = strdup (name);
-    rt->actor.uid = strdup (uid);
-    msgpack_sbuffer_init (&rt->sbuf);
-    msgpack_packer_init (&rt->pk, &rt->sbuf, msgpack_sbuffer_write);
+    memset (&s_rt, 0, sizeof s_rt);
+    s_rt.epfd = -1;
+    tri_list_init (&s_rt.touched);
+    tri_list_init (&s_rt.timers);
+    s_copy_config (&s_rt.config, config);
+    s_fill_defaults (&s_rt.config);
+    s_rt.limits.max_size = s_rt.config.max_msg_size;
+    s_rt.limits.max_depth = s_rt.config.max_depth;
+    s_rt.running = true;
     tri_log_init (name);
 
     int rc = TR_ENOMEM;
-    rt->channels = zhashx_new ();
-    rt->calls = zhashx_new ();
-    if (!rt->actor.name || !rt->actor.uid || !rt->channels || !rt->calls)
-        goto fail;
-    zhashx_set_key_hasher (rt->calls, s_cid_hash);
-    zhashx_set_key_comparator (rt->calls, s_cid_compare);
-    zhashx_set_key_duplicator (rt->calls, NULL);
-    zhashx_set_key_destructor (rt->calls, NULL);
-
-    rc = TR_ESYS;
-    if (pipe2 (rt->sig_pipe, O_NONBLOCK | O_CLOEXEC))
-        goto fail;
-    s_sig_fd = rt->sig_pipe [1];
-    s_install_signals ();
-    if ((rc = tri_sched_init (rt->config.stack_size, rt->config.threads)))
+    s_rt.actor.name = strdup (name);
+    s_rt.actor.uid = strdup (uid);
+    if (!s_rt.actor.name || !s_rt.actor.uid)
         goto fail;
     rc = TR_ESYS;
-    if (!(rt->zctx = zmq_ctx_new ()))
+    if ((s_rt.epfd = epoll_create1 (EPOLL_CLOEXEC)) < 0)
         goto fail;
-    zmq_ctx_set (rt->zctx, ZMQ_BLOCKY, 0);
-    if (!(rt->router = zmq_socket (rt->zctx, ZMQ_ROUTER)))
+    if ((rc = tri_sched_init (s_rt.config.stack_size, s_rt.config.threads)))
         goto fail;
-    int one = 1;
-    zmq_setsockopt (rt->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    s_socket_options (rt->router);
-    if ((rc = s_bind (rt->router, bind? bind: rt->config.bind, &rt->actor.endpoint)))
+    rc = TR_ESYS;
+    if (!(s_rt.zctx = zmq_ctx_new ()))
         goto fail;
-    tri_log_debug ("TR-START", "%s serving at %s", uid, rt->actor.endpoint);
+    zmq_ctx_set (s_rt.zctx, ZMQ_BLOCKY, 0);
     return 0;
 fail:
     tri_rt_stop ();
     return rc;
 }
 
-static void
-s_close_socket (void **socket)
+void
+tri_rt_stop (void)
 {
-    if (*socket) {
-        zmq_close (*socket);
-        *socket = NULL;
+    if (!s_rt.running)
+        return;
+    assert (tri_list_empty (&s_rt.touched));
+    if (s_rt.zctx)
+        zmq_ctx_term (s_rt.zctx);
+    tri_sched_term ();
+    if (s_rt.epfd >= 0)
+        close (s_rt.epfd);
+    free (s_rt.actor.name);
+    free (s_rt.actor.uid);
+    free (s_rt.actor.endpoint);
+    memset (&s_rt, 0, sizeof s_rt);
+    s_rt.epfd = -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Watchers
+
+int
+tri_loop_watch (tri_watch_t *self, int fd, tri_watch_fn *fn, void *arg)
+{
+    assert (self && fd >= 0 && fn);
+    memset (self, 0, sizeof *self);
+    self->fd = fd;
+    self->fn = fn;
+    self->arg = arg;
+    tri_node_init (&self->touched_node);
+    struct epoll_event event = { .events = EPOLLIN, .data.ptr = self };
+    if (epoll_ctl (s_rt.epfd, EPOLL_CTL_ADD, fd, &event)) {
+        tri_log_error ("TR-EPOLL", "cannot watch fd %d: %s", fd, strerror (errno));
+        return TR_ESYS;
+    }
+    self->active = true;
+    return 0;
+}
+
+int
+tri_loop_watch_socket (tri_watch_t *self, void *socket, tri_watch_fn *fn, void *arg)
+{
+    int fd = -1;
+    size_t size = sizeof fd;
+    if (zmq_getsockopt (socket, ZMQ_FD, &fd, &size))
+        return TR_ESYS;
+    int rc = tri_loop_watch (self, fd, fn, arg);
+    if (rc == 0) {
+        self->socket = socket;
+        //  Whatever was done on it before, ask it once.
+        tri_loop_touch (self);
+    }
+    return rc;
+}
+
+void
+tri_loop_unwatch (tri_watch_t *self)
+{
+    if (!self || !self->active)
+        return;
+    self->active = false;
+    tri_node_unlink (&self->touched_node);
+    epoll_ctl (s_rt.epfd, EPOLL_CTL_DEL, self->fd, NULL);
+    //  An event of this wake-up not yet handled must not reach it.
+    for (int i = s_rt.at; i < s_rt.nevents; i++)
+        if (s_rt.events [i].data.ptr == self)
+            s_rt.events [i].data.ptr = NULL;
+}
+
+void
+tri_loop_touch (tri_watch_t *self)
+{
+    if (self->active && !self->touched) {
+        self->touched = true;
+        tri_list_push_back (&s_rt.touched, &self->touched_node);
     }
 }
 
 void
-tri_rt_stop (void)
+tri_loop_idle (tri_watch_t *self)
 {
-    tri_rt_t *rt = tri_rt;
-    if (!rt)
-        return;
-    tri_channels_expire (INT64_MAX);
-    //  Every channel goes; pending calls and serves are gone by now.
-    if (rt->channels) {
-        tri_channel_t *channel;
-        while ((channel = zhashx_first (rt->channels))) {
-            zhashx_delete (rt->channels, channel->key);
-            if (!channel->closed)
-                tri_channel_close (channel, NULL, false);
-            tri_channel_unref (&channel);
-        }
-        zhashx_destroy (&rt->channels);
-    }
-    while (rt->dealers) {
-        tri_channel_t *channel = rt->dealers;
-        if (channel == rt->parent) {
-            rt->dealers = channel->next_dealer;
-            continue;
-        }
-        tri_rt_close_dealer (channel);
-    }
-    if (rt->parent) {
-        if (!rt->parent->closed)
-            tri_channel_close (rt->parent, NULL, false);
-        tri_channel_unref (&rt->parent);
-    }
-    zhashx_destroy (&rt->calls);
-    s_close_socket (&rt->parent_dealer);
-    s_close_socket (&rt->router);
-    if (rt->zctx)
-        zmq_ctx_term (rt->zctx);
-    //  libzmq removes an ipc socket file on close only for wildcard
-    //  endpoints: take ours away, or every actor leaves one in $TMPDIR.
-    if (rt->actor.endpoint && strncmp (rt->actor.endpoint, "ipc:///", 7) == 0)
-        unlink (rt->actor.endpoint + 6);
-    tri_sched_term ();
-    s_restore_signals ();
-    if (rt->sig_pipe [0] >= 0)
-        close (rt->sig_pipe [0]);
-    if (rt->sig_pipe [1] >= 0)
-        close (rt->sig_pipe [1]);
-    if (rt->parent_pidfd >= 0)
-        close (rt->parent_pidfd);
-    msgpack_sbuffer_destroy (&rt->sbuf);
-    free (rt->actor.name);
-    free (rt->actor.uid);
-    free (rt->actor.endpoint);
-    free (rt);
-    tri_rt = NULL;
+    self->touched = false;
+    self->ready = false;
+    tri_node_unlink (&self->touched_node);
+}
+
+//  --------------------------------------------------------------------------
+//  Timers: few (one per draining channel), kept sorted.
+
+void
+tri_timer_start (tri_timer_t *self, int64_t deadline, tri_timer_fn *fn, void *arg)
+{
+    tri_timer_stop (self);
+    self->deadline = deadline;
+    self->fn = fn;
+    self->arg = arg;
+    tri_node_t *at = s_rt.timers.next;
+    while (at != &s_rt.timers && tri_list_entry (at, tri_timer_t, node)->deadline <= deadline)
+        at = at->next;
+    //  Insert before at.
+    self->node.next = at;
+    self->node.prev = at->prev;
+    at->prev->next = &self->node;
+    at->prev = &self->node;
+}
+
+void
+tri_timer_stop (tri_timer_t *self)
+{
+    if (self->node.next && tri_node_linked (&self->node))
+        tri_node_unlink (&self->node);
+    else
+        tri_node_init (&self->node);
+}
+
+bool
+tri_timer_active (const tri_timer_t *self)
+{
+    return self->node.next && tri_node_linked (&self->node);
 }
 
 static void
-s_read_signals (void)
+s_timers_expire (int64_t now)
 {
-    tri_rt_t *rt = tri_rt;
-    unsigned char sig;
-    static int64_t first_at = 0;
-    while (read (rt->sig_pipe [0], &sig, 1) == 1) {
-        //  One keypress or kill can deliver the signal twice in a burst
-        //  (to the process and to its group): a second one counts only
-        //  once a human could have pressed Ctrl-C again.
-        if (rt->signals == 1 && tri_now_ms () - first_at < 250)
-            continue;
-        rt->signals++;
-        rt->last_signal = sig;
-        if (rt->signals == 1) {
-            first_at = tri_now_ms ();
-            tri_log_info ("TR-SIGNAL", "signal %d: cancelling", sig);
-            rt->stopping = true;
-            tri_actor_cancel_all ();
-        }
-        else {
-            tri_log_warn ("TR-SIGNAL", "signal %d again: killing every child", sig);
-            for (tri_child_t *c = rt->children; c; c = c->next)
-                tri_child_signal (c, SIGKILL);
-        }
+    tri_node_t *node;
+    while ((node = tri_list_first (&s_rt.timers))) {
+        tri_timer_t *timer = tri_list_entry (node, tri_timer_t, node);
+        if (timer->deadline > now)
+            break;
+        tri_node_unlink (node);
+        timer->fn (timer);
     }
+}
+
+static int64_t
+s_timers_deadline (void)
+{
+    tri_node_t *node = tri_list_first (&s_rt.timers);
+    return node? tri_list_entry (node, tri_timer_t, node)->deadline: -1;
 }
 
 //  --------------------------------------------------------------------------
 //  The loop
 
-//  The fd a socket signals on (see the note on ZMQ_FD at the top).
-static int
-s_socket_fd (void *socket)
+//  Ask every touched socket whether it holds a message; those that do are
+//  marked ready, those that do not are no longer touched. True if any is
+//  ready.
+static bool
+s_probe_touched (void)
 {
-    int fd = -1;
-    size_t size = sizeof fd;
-    zmq_getsockopt (socket, ZMQ_FD, &fd, &size);
-    return fd;
+    bool any = false;
+    tri_list_each (node, next, &s_rt.touched) {
+        tri_watch_t *watch = tri_list_entry (node, tri_watch_t, touched_node);
+        uint32_t events = 0;
+        size_t size = sizeof events;
+        if (zmq_getsockopt (watch->socket, ZMQ_EVENTS, &events, &size) == 0
+        &&  (events & ZMQ_POLLIN)) {
+            watch->ready = true;
+            any = true;
+        }
+        else
+            tri_loop_idle (watch);
+    }
+    return any;
 }
 
-//  Does the socket hold a message now? Every socket in the poll set must
-//  be asked before the loop sleeps (see the note on ZMQ_FD at the top);
-//  once found empty, its fd signals the next message.
-static bool
-s_socket_ready (void *socket)
+//  Run the callbacks of the sockets found ready; they read a batch. A
+//  callback may unwatch any watcher, so walk a snapshot of the list head
+//  by head.
+static void
+s_run_ready (void)
 {
-    bool *used = tri_socket_used_flag (socket);
-    if (used && !*used)
-        return false;
-    uint32_t events = 0;
-    size_t size = sizeof events;
-    if (zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size))
-        return false;
-    bool ready = (events & ZMQ_POLLIN) != 0;
-    if (used)
-        *used = ready;
-    return ready;
+    tri_list_each (node, next, &s_rt.touched) {
+        tri_watch_t *watch = tri_list_entry (node, tri_watch_t, touched_node);
+        if (watch->ready) {
+            watch->ready = false;
+            watch->fn (watch, true);
+            //  The callback may have unlinked the next node: restart.
+            next = s_rt.touched.next;
+            while (next != &s_rt.touched
+               &&  !tri_list_entry (next, tri_watch_t, touched_node)->ready)
+                next = next->next;
+        }
+    }
 }
 
 void
-tri_rt_loop (bool (*done) (void))
+tri_loop_run (bool (*done) (void))
 {
-    tri_rt_t *rt = tri_rt;
-    struct pollfd fixed [8];
-    struct pollfd *items = fixed;
-    size_t capacity = 8;
-    //  Whatever was done on the sockets before, ask them once.
-    tri_rt->router_used = true;
-    for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
-        d->used = true;
     while (true) {
         tri_sched_run ();
         if (done ())
             break;
-        size_t children = 0;
-        for (tri_child_t *c = rt->children; c; c = c->next)
-            children += c->pidfd >= 0;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
-            children += 2;
-        if (children + 6 > capacity) {
-            capacity = (children + 6) * 2;
-            struct pollfd *bigger = malloc (capacity * sizeof *bigger);
-            assert (bigger);
-            if (items != fixed)
-                free (items);
-            items = bigger;
-        }
-        size_t n = 0;
-        items [n++] = (struct pollfd) { s_socket_fd (rt->router), POLLIN, 0 };
-        size_t dealers_at = n;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
-            items [n++] = (struct pollfd) { s_socket_fd (d->socket), POLLIN, 0 };
-        size_t monitors_at = n;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer)
-            if (d->monitor)
-                items [n++] = (struct pollfd) { s_socket_fd (d->monitor), POLLIN, 0 };
-        size_t fds_at = n;
-        items [n++] = (struct pollfd) { rt->sig_pipe [0], POLLIN, 0 };
-        int pool_fd = tri_pool_fd ();
-        size_t pool_at = pool_fd >= 0? n: SIZE_MAX;
-        if (pool_fd >= 0)
-            items [n++] = (struct pollfd) { pool_fd, POLLIN, 0 };
-        size_t ppid_at = rt->parent_pidfd >= 0? n: SIZE_MAX;
-        if (rt->parent_pidfd >= 0)
-            items [n++] = (struct pollfd) { rt->parent_pidfd, POLLIN, 0 };
-        size_t children_at = n;
-        for (tri_child_t *c = rt->children; c; c = c->next)
-            if (c->pidfd >= 0)
-                items [n++] = (struct pollfd) { c->pidfd, POLLIN, 0 };
-
-        //  Messages already queued in a socket: its fd will not say so.
-        bool router_ready = s_socket_ready (rt->router);
-        bool dealer_ready = false;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer) {
-            dealer_ready |= (d->ready = s_socket_ready (d->socket));
-            if (d->monitor)
-                dealer_ready |= (d->monitor_ready = s_socket_ready (d->monitor));
-        }
+        bool ready = !tri_list_empty (&s_rt.touched) && s_probe_touched ();
         int timeout = -1;
-        if (router_ready || dealer_ready || tri_sched_has_ready ())
+        if (ready || tri_sched_has_ready ())
             timeout = 0;
         else {
-            int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), tri_channels_deadline ());
+            int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), s_timers_deadline ());
             if (deadline >= 0) {
                 int64_t left = deadline - tri_now_ms ();
                 timeout = left <= 0? 0: (left > INT_MAX? INT_MAX: (int) left);
             }
         }
-        int rc = poll (items, (nfds_t) n, timeout);
-        if (rc < 0 && errno != EINTR) {
-            tri_log_error ("TR-POLL", "poll: %s", strerror (errno));
+        int n = epoll_wait (s_rt.epfd, s_rt.events, TRI_EPOLL_BATCH, timeout);
+        if (n < 0 && errno != EINTR) {
+            tri_log_error ("TR-EPOLL", "epoll_wait: %s", strerror (errno));
             break;
         }
-        if (rc < 0)
-            rc = 0;
-        //  Drain a socket whose messages were queued already; read one
-        //  from a socket that woke us.
-        if (router_ready || items [0].revents)
-            tri_channel_read_router (router_ready);
-        size_t at = dealers_at;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer, at++)
-            if (d->ready || items [at].revents)
-                tri_channel_read_dealer (d, d->ready);
-        at = monitors_at;
-        for (tri_channel_t *d = rt->dealers; d; d = d->next_dealer) {
-            if (!d->monitor)
-                continue;
-            if (d->monitor_ready || items [at].revents)
-                tri_channel_read_monitor (d);
-            at++;
+        if (ready)
+            s_run_ready ();
+        s_rt.nevents = n > 0? n: 0;
+        for (s_rt.at = 0; s_rt.at < s_rt.nevents; ) {
+            tri_watch_t *watch = s_rt.events [s_rt.at++].data.ptr;
+            if (watch)
+                watch->fn (watch, false);
         }
-        if (rc > 0) {
-            if (items [fds_at].revents & POLLIN)
-                s_read_signals ();
-            if (pool_at != SIZE_MAX && (items [pool_at].revents & POLLIN))
-                tri_pool_drain ();
-            if (ppid_at != SIZE_MAX && (items [ppid_at].revents & POLLIN)) {
-                tri_log_warn ("TR-ORPHAN", "parent process %d is gone: cancelling",
-                              rt->parent? rt->parent->pid: 0);
-                close (rt->parent_pidfd);
-                rt->parent_pidfd = -1;
-                if (rt->parent && !rt->parent->closed)
-                    tri_channel_close (rt->parent, tri_error_new (TR_ECLOSED, "ParentGone",
-                                       rt->parent->uid, "parent process exited"), false);
-                rt->stopping = true;
-                tri_actor_cancel_all ();
-            }
-            //  Children reaped here may unlink themselves: walk by index
-            //  against the pidfds we polled.
-            for (size_t i = children_at; i < n; i++) {
-                if (!(items [i].revents & POLLIN))
-                    continue;
-                for (tri_child_t *c = rt->children; c; c = c->next)
-                    if (c->pidfd == items [i].fd) {
-                        tri_child_reaped (c);
-                        break;
-                    }
-            }
-        }
+        s_rt.nevents = s_rt.at = 0;
         int64_t now = tri_now_ms ();
         tri_sched_expire (now);
-        tri_channels_expire (now);
-    }
-    if (items != fixed)
-        free (items);
-}
-
-//  --------------------------------------------------------------------------
-//  Child role: connect back to the parent, watch it, say hello.
-
-int
-tri_rt_connect_parent (const char *endpoint, int parent_pid)
-{
-    tri_rt_t *rt = tri_rt;
-    //  Rule 11: a local parent's pidfd becomes readable when it exits. The
-    //  pid is checked against ours so a recycled pid cannot fool us.
-    if (parent_pid > 0) {
-        rt->parent_pidfd = tri_pidfd_open (parent_pid);
-        if (rt->parent_pidfd < 0 || getppid () != parent_pid) {
-            tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
-            return TR_ECLOSED;
-        }
-    }
-    rt->parent_dealer = zmq_socket (rt->zctx, ZMQ_DEALER);
-    if (!rt->parent_dealer)
-        return TR_ESYS;
-    s_socket_options (rt->parent_dealer);
-    //  The parent knows us by our uid from the first frame on.
-    zmq_setsockopt (rt->parent_dealer, ZMQ_ROUTING_ID, rt->actor.uid, strlen (rt->actor.uid));
-    if (zmq_connect (rt->parent_dealer, endpoint)) {
-        tri_log_error ("TR-CONNECT", "cannot connect to parent at %s: %s",
-                       endpoint, zmq_strerror (errno));
-        return TR_ESYS;
-    }
-    rt->parent = tri_channel_new (rt->parent_dealer, NULL, 0);
-    if (!rt->parent || !(rt->parent->uid = strdup ("parent"))
-    ||  !(rt->parent->endpoint = strdup (endpoint)))
-        return TR_ENOMEM;
-    rt->parent->pid = parent_pid;
-    rt->parent->next_dealer = rt->dealers;
-    rt->parent->used = true;
-    rt->dealers = rt->parent;
-    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
-                          rt->actor.endpoint, (int64_t) getpid () };
-    tri_msg_begin (&rt->pk, TRI_HELLO, 0);
-    tri_msg_pack_hello (&rt->pk, &hello);
-    return tri_channel_send (rt->parent);
-}
-
-//  --------------------------------------------------------------------------
-//  DEALERs of portals opened on an endpoint
-
-int
-tri_rt_open_dealer (const char *endpoint, tri_channel_t **channel_p)
-{
-    tri_rt_t *rt = tri_rt;
-    void *socket = zmq_socket (rt->zctx, ZMQ_DEALER);
-    if (!socket)
-        return TR_ESYS;
-    s_socket_options (socket);
-    if (zmq_connect (socket, endpoint)) {
-        tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
-        zmq_close (socket);
-        return TR_ESYS;
-    }
-    tri_channel_t *channel = tri_channel_new (socket, NULL, 0);
-    if (!channel || !(channel->uid = strdup (endpoint))
-    ||  !(channel->endpoint = strdup (endpoint))) {
-        if (channel)
-            tri_channel_unref (&channel);
-        zmq_close (socket);
-        return TR_ENOMEM;
-    }
-    //  Watch the connection: the peer is no child of ours, no pidfd tells
-    //  us when it dies.
-    char address [64];
-    snprintf (address, sizeof address, "inproc://troupe-monitor-%p", (void *) channel);
-    if (zmq_socket_monitor (socket, address, ZMQ_EVENT_DISCONNECTED) == 0
-    &&  (channel->monitor = zmq_socket (rt->zctx, ZMQ_PAIR))
-    &&  zmq_connect (channel->monitor, address)) {
-        zmq_close (channel->monitor);
-        channel->monitor = NULL;
-    }
-    int zero = 0;
-    if (channel->monitor)
-        zmq_setsockopt (channel->monitor, ZMQ_LINGER, &zero, sizeof zero);
-    channel->monitor_used = true;
-    channel->next_dealer = rt->dealers;
-    channel->used = true;
-    rt->dealers = channel;
-    tri_channel_ref (channel);          //  the caller's
-    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, rt->actor.uid,
-                          rt->actor.endpoint, (int64_t) getpid () };
-    tri_msg_begin (&rt->pk, TRI_HELLO, 0);
-    tri_msg_pack_hello (&rt->pk, &hello);
-    tri_channel_send (channel);
-    *channel_p = channel;
-    return 0;
-}
-
-void
-tri_rt_close_dealer (tri_channel_t *channel)
-{
-    tri_rt_t *rt = tri_rt;
-    tri_channel_t **link = &rt->dealers;
-    while (*link && *link != channel)
-        link = &(*link)->next_dealer;
-    if (!*link)
-        return;
-    *link = channel->next_dealer;
-    if (!channel->closed)
-        tri_channel_close (channel, NULL, false);
-    if (channel->monitor) {
-        zmq_socket_monitor (channel->socket, NULL, 0);
-        s_close_socket (&channel->monitor);
-    }
-    s_close_socket (&channel->socket);
-    tri_channel_unref (&channel);       //  the list's
-}
-
-void
-tri_rt_ack_cancel (void)
-{
-    tri_rt_t *rt = tri_rt;
-    if (rt->cancel_from) {
-        tri_channel_send_empty (rt->cancel_from, TRI_ACK, 0);
-        tri_channel_unref (&rt->cancel_from);
+        s_timers_expire (now);
     }
 }

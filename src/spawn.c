@@ -4,10 +4,12 @@
     A child is this program (or config.worker_path) re-executed with
     posix_spawn, told through its environment where its parent listens,
     its uid and where to bind. The parent watches it through a pidfd that
-    the loop polls beside the sockets, signals it with pidfd_send_signal
+    the loop watches beside the sockets, signals it with pidfd_send_signal
     and reaps it with waitid on that pidfd: no SIGCHLD handler and no pid
     reuse race. Whatever happens during a spawn (timeout, cancel, early
     death), the process is killed and reaped before the spawn returns.
+    The hello of a child arrives on the ROUTER; the socket layer tells us
+    through the hook we registered.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -19,6 +21,25 @@
 #include <unistd.h>
 
 extern char **environ;
+
+struct tri_child {
+    pid_t pid;
+    int pidfd;                  //  -1 once reaped
+    tri_watch_t watch;          //  on the pidfd
+    char *uid;
+    tri_channel_t *channel;     //  after hello
+    bool exited;                //  reaped
+    int status;                 //  waitid's si_status
+    int code;                   //  CLD_EXITED, CLD_KILLED, CLD_DUMPED
+    bool killed;                //  we sent SIGTERM or SIGKILL
+    int interrupt;              //  ends the wait for hello, 0 none
+    int refused;                //  its hello was refused (TR_EVERSION)
+    tri_waitq_t hello_waiters;
+    tri_waitq_t exit_waiters;
+    tri_node_t node;            //  in s_children
+};
+
+static tri_list_t s_children = { &s_children, &s_children };
 
 int
 tri_pidfd_open (pid_t pid)
@@ -37,7 +58,6 @@ s_pidfd_send_signal (int pidfd, int sig)
 static char **
 s_child_env (const char *uid, const char *bind, const char *const *extra)
 {
-    tri_rt_t *rt = tri_rt;
     size_t count = 0, extras = 0;
     while (environ [count])
         count++;
@@ -60,7 +80,7 @@ s_child_env (const char *uid, const char *bind, const char *const *extra)
         &&  strncmp (environ [i], "TROUPE_BIND=", 12))
             env [n++] = strdup (environ [i]);
     }
-    if (asprintf (&env [n++], "%s=%s", TRI_ENV_PARENT, rt->actor.endpoint) < 0
+    if (asprintf (&env [n++], "%s=%s", TRI_ENV_PARENT, tri_actor ()->endpoint) < 0
     ||  asprintf (&env [n++], "%s=%d", TRI_ENV_PARENT_PID, (int) getpid ()) < 0
     ||  asprintf (&env [n++], "%s=%s", TRI_ENV_UID, uid) < 0)
         env [n - 1] = NULL;
@@ -91,32 +111,95 @@ s_env_free (char ***env_p)
 }
 
 //  --------------------------------------------------------------------------
-//  Spawn a child process; it is linked into tri_rt->children and polled.
+//  Hello and exit, as the loop sees them
+
+static void
+s_on_hello (const char *uid, tri_channel_t *channel, int rc)
+{
+    tri_list_each (node, next, &s_children) {
+        tri_child_t *self = tri_list_entry (node, tri_child_t, node);
+        if (self->channel || self->refused || !streq (self->uid, uid))
+            continue;
+        if (rc)
+            self->refused = rc;
+        else {
+            self->channel = channel;
+            tri_channel_ref (channel);
+        }
+        tri_waitq_wake_all (&self->hello_waiters, 0);
+        return;
+    }
+}
+
+//  Record how it ended; close what belonged to it.
+static void
+s_reaped (tri_child_t *self, const siginfo_t *info)
+{
+    self->exited = true;
+    self->code = info->si_code;
+    self->status = info->si_status;
+    tri_loop_unwatch (&self->watch);
+    close (self->pidfd);
+    self->pidfd = -1;
+    //  A child that died without closing its ROUTER leaves its ipc file (a
+    //  child that exited cleanly has already taken it away).
+    if (self->channel)
+        tri_ipc_unlink (tri_channel_endpoint (self->channel));
+    tri_log_debug ("TR-REAP", "%s (pid %d) %s %d", self->uid, (int) self->pid,
+                   self->code == CLD_EXITED? "exited with": "killed by signal", self->status);
+    tri_waitq_wake_all (&self->hello_waiters, 0);
+    tri_waitq_wake_all (&self->exit_waiters, 0);
+    if (self->channel && !tri_channel_closed (self->channel))
+        tri_channel_close (self->channel, tri_child_death (self), true);
+}
+
+//  Reap it if it has exited; true if it is reaped.
+static bool
+s_try_reap (tri_child_t *self)
+{
+    if (self->exited)
+        return true;
+    siginfo_t info;
+    memset (&info, 0, sizeof info);
+    if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0)
+        return false;
+    s_reaped (self, &info);
+    return true;
+}
+
+static void
+s_on_pidfd (tri_watch_t *watch, bool drain)
+{
+    (void) drain;
+    s_try_reap (watch->arg);
+}
+
+//  --------------------------------------------------------------------------
+//  Spawn a child process; it is watched from now on.
 
 int
-tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child_p)
+tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child_p,
+                 tr_error_t **error)
 {
-    tri_rt_t *rt = tri_rt;
-    const char *path = opts && opts->worker_path? opts->worker_path: rt->config.worker_path;
+    const tr_config_t *config = tri_config ();
+    const char *path = opts && opts->worker_path? opts->worker_path: config->worker_path;
     if (!path)
         path = "/proc/self/exe";
-    const char *bind = opts && opts->bind? opts->bind: rt->config.bind;
+    const char *bind = opts && opts->bind? opts->bind: config->bind;
     int rc = TR_ENOMEM;
-    int spawn_errno = 0;            //  why posix_spawn failed, for errno
+    int spawn_errno = 0;            //  why posix_spawn failed
     char **env = NULL;
     posix_spawnattr_t attr;
     bool attr_ready = false;
+    *error = NULL;
     tri_child_t *self = calloc (1, sizeof *self);
     if (!self)
         goto fail;
     self->pidfd = -1;
-    zuuid_t *uuid = zuuid_new ();
-    if (!uuid)
-        goto fail;
-    if (asprintf (&self->uid, "%s@%s", name, zuuid_str_canonical (uuid)) < 0)
-        self->uid = NULL;
-    zuuid_destroy (&uuid);
-    if (!self->uid)
+    tri_waitq_init (&self->hello_waiters);
+    tri_waitq_init (&self->exit_waiters);
+    tri_node_init (&self->node);
+    if (!(self->uid = tri_uid_new (name)))
         goto fail;
     if (!(env = s_child_env (self->uid, bind, opts? opts->env: NULL)))
         goto fail;
@@ -125,7 +208,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     //  in a process group of its own: a terminal's Ctrl-C reaches the root
     //  only, which cancels its tree in order (rule 12).
     rc = TR_ESYS;
-    if (posix_spawnattr_init (&attr))
+    if ((spawn_errno = posix_spawnattr_init (&attr)))
         goto fail;
     attr_ready = true;
     sigset_t empty, defaults;
@@ -141,27 +224,30 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
                                    | POSIX_SPAWN_SETPGROUP);
     char *argv [] = { (char *) path, NULL };
-    int err = posix_spawn (&self->pid, path, NULL, &attr, argv, env);
-    if (err) {
-        tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (err));
-        spawn_errno = err;
+    if ((spawn_errno = posix_spawn (&self->pid, path, NULL, &attr, argv, env))) {
+        tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (spawn_errno));
         goto fail;
     }
     self->pidfd = tri_pidfd_open (self->pid);
-    if (self->pidfd < 0) {
+    if (self->pidfd < 0 || tri_loop_watch (&self->watch, self->pidfd, s_on_pidfd, self)) {
         //  Cannot watch it: do not let it live unwatched.
+        spawn_errno = errno;
         kill (self->pid, SIGKILL);
         waitpid (self->pid, NULL, 0);
+        if (self->pidfd >= 0)
+            close (self->pidfd);
         goto fail;
     }
     posix_spawnattr_destroy (&attr);
     s_env_free (&env);
-    self->next = rt->children;
-    rt->children = self;
+    tri_list_push_back (&s_children, &self->node);
+    tri_peer_on_hello (s_on_hello);
     tri_log_debug ("TR-SPAWN", "spawned %s as pid %d", self->uid, (int) self->pid);
     *child_p = self;
     return 0;
 fail:
+    *error = tri_error_new (rc, "SpawnError", tri_uid (), "cannot spawn %s from %s: %s", name,
+                            path, rc == TR_ESYS? strerror (spawn_errno): tr_strerror (rc));
     if (attr_ready)
         posix_spawnattr_destroy (&attr);
     s_env_free (&env);
@@ -169,23 +255,11 @@ fail:
         free (self->uid);
         free (self);
     }
-    if (spawn_errno)
-        errno = spawn_errno;
     return rc;
 }
 
 //  --------------------------------------------------------------------------
-//  Signals and reaping
-
-//  A child that died without closing its ROUTER leaves its ipc file: take
-//  it away (a child that exited cleanly has already done so).
-static void
-s_unlink_endpoint (const tri_child_t *self)
-{
-    const char *endpoint = self->channel? self->channel->endpoint: NULL;
-    if (endpoint && strncmp (endpoint, "ipc:///", 7) == 0)
-        unlink (endpoint + 6);
-}
+//  Signals, exits, reaping
 
 void
 tri_child_signal (tri_child_t *self, int sig)
@@ -198,67 +272,20 @@ tri_child_signal (tri_child_t *self, int sig)
 }
 
 void
-tri_child_reaped (tri_child_t *self)
+tri_child_signal_all (int sig)
 {
-    if (self->exited || self->pidfd < 0)
-        return;
-    siginfo_t info;
-    memset (&info, 0, sizeof info);
-    if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0)
-        return;
-    self->exited = true;
-    self->code = info.si_code;
-    self->status = info.si_status;
-    close (self->pidfd);
-    self->pidfd = -1;
-    s_unlink_endpoint (self);
-    tri_log_debug ("TR-REAP", "%s (pid %d) %s %d", self->uid, (int) self->pid,
-                   self->code == CLD_EXITED? "exited with": "killed by signal", self->status);
-    if (self->hello_waiter)
-        tri_task_wake (self->hello_waiter, TR_ECRASHED);
-    if (self->exit_waiter)
-        tri_task_wake (self->exit_waiter, 0);
-    if (self->channel && !self->channel->closed)
-        tri_channel_close (self->channel, tri_child_death (self), true);
-}
-
-tr_error_t *
-tri_child_death (const tri_child_t *self)
-{
-    if (!self->exited)
-        return tri_error_new (TR_ECRASHED, "Crashed", self->uid, "%s is gone", self->uid);
-    tr_error_t *err;
-    if (self->code == CLD_EXITED)
-        err = tri_error_new (TR_ECRASHED, "Crashed", self->uid,
-                             "actor %s (pid %d) exited with status %d", self->uid,
-                             (int) self->pid, self->status);
-    else
-        err = tri_error_new (TR_ECRASHED, "Crashed", self->uid,
-                             "actor %s (pid %d) was killed by signal %d (%s)%s", self->uid,
-                             (int) self->pid, self->status, strsignal (self->status),
-                             self->code == CLD_DUMPED? ", core dumped": "");
-    if (err) {
-        if (self->code == CLD_EXITED)
-            err->exit_status = self->status;
-        else
-            err->signal = self->status;
-    }
-    return err;
+    tri_list_each (node, next, &s_children)
+        tri_child_signal (tri_list_entry (node, tri_child_t, node), sig);
 }
 
 int
 tri_child_await_exit (tri_child_t *self, int64_t deadline)
 {
-    while (!self->exited) {
-        tri_task_t *me = tri_task_current ();
-        assert (me && !self->exit_waiter);
-        self->exit_waiter = me;
-        int rc = tri_task_park_shielded (deadline);
-        self->exit_waiter = NULL;
-        //  The pidfd may be readable without the loop having polled it yet.
-        tri_child_reaped (self);
+    while (!s_try_reap (self)) {
+        //  The pidfd may be readable without the loop having seen it yet.
+        int rc = tri_waitq_wait_shielded (&self->exit_waiters, deadline);
         if (rc == TR_ETIMEDOUT)
-            return self->exited? 0: TR_ETIMEDOUT;
+            return s_try_reap (self)? 0: TR_ETIMEDOUT;
     }
     return 0;
 }
@@ -275,68 +302,114 @@ tri_child_kill_reap (tri_child_t *self)
         //  SIGKILL cannot be caught: block until the kernel is done.
         siginfo_t info;
         memset (&info, 0, sizeof info);
-        if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED) == 0) {
-            self->exited = true;
-            self->code = info.si_code;
-            self->status = info.si_status;
-            close (self->pidfd);
-            self->pidfd = -1;
-        }
+        if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED) == 0)
+            s_reaped (self, &info);
     }
+}
+
+tr_error_t *
+tri_child_death (const tri_child_t *self)
+{
+    if (!self->exited)
+        return tri_error_new (TR_ECRASHED, "Crashed", self->uid, "%s is gone", self->uid);
+    if (self->code == CLD_EXITED) {
+        tr_error_t *err = tri_error_new (TR_ECRASHED, "Crashed", self->uid,
+                                         "actor %s (pid %d) exited with status %d", self->uid,
+                                         (int) self->pid, self->status);
+        tri_error_set_exit (err, self->status, 0);
+        return err;
+    }
+    tr_error_t *err = tri_error_new (TR_ECRASHED, "Crashed", self->uid,
+                                     "actor %s (pid %d) was killed by signal %d (%s)%s",
+                                     self->uid, (int) self->pid, self->status,
+                                     strsignal (self->status),
+                                     self->code == CLD_DUMPED? ", core dumped": "");
+    tri_error_set_exit (err, 0, self->status);
+    return err;
+}
+
+bool
+tri_child_exited (const tri_child_t *self)
+{
+    return self->exited;
+}
+
+bool
+tri_child_killed (const tri_child_t *self)
+{
+    return self->killed;
+}
+
+bool
+tri_child_clean (const tri_child_t *self)
+{
+    return self->exited && self->code == CLD_EXITED && self->status == 0;
+}
+
+tri_channel_t *
+tri_child_channel (const tri_child_t *self)
+{
+    return self->channel;
+}
+
+const char *
+tri_child_uid (const tri_child_t *self)
+{
+    return self->uid;
+}
+
+int
+tri_child_pid (const tri_child_t *self)
+{
+    return (int) self->pid;
 }
 
 //  --------------------------------------------------------------------------
 //  Hello
 
-tri_child_t *
-tri_child_hello (const char *uid, tri_channel_t *channel)
+void
+tri_child_interrupt (tri_child_t *self, int rc)
 {
-    for (tri_child_t *c = tri_rt->children; c; c = c->next)
-        if (!c->channel && streq (c->uid, uid)) {
-            if (channel) {
-                c->channel = channel;
-                channel->child = c;
-                tri_channel_ref (channel);
-                if (c->hello_waiter)
-                    tri_task_wake (c->hello_waiter, 0);
-            }
-            return c;
-        }
-    return NULL;
+    if (!self->channel && !self->interrupt) {
+        self->interrupt = rc;
+        tri_waitq_wake_all (&self->hello_waiters, rc);
+    }
 }
 
 int
 tri_child_await_hello (tri_child_t *self, int64_t deadline, tr_error_t **error)
 {
-    tri_rt_t *rt = tri_rt;
+    *error = NULL;
     int rc = 0;
-    while (!self->channel && !self->exited) {
-        self->hello_waiter = tri_task_current ();
-        rc = tri_task_park (deadline);
-        self->hello_waiter = NULL;
-        if (rc)
-            break;
-    }
-    if (self->channel && rc == 0)
+    while (!self->channel && !self->exited && !self->refused && !self->interrupt && !rc)
+        rc = tri_waitq_wait (&self->hello_waiters, deadline);
+    if (self->channel)
         return 0;
-    if (rc == 0)
+    if (self->interrupt)
+        rc = self->interrupt;
+    else
+    if (self->refused)
+        rc = self->refused;
+    else
+    if (rc == 0 || self->exited)
         rc = TR_ECRASHED;
     //  Rule 7: no handshake will come; kill and reap what was spawned.
-    tri_child_reaped (self);
-    if (rc == TR_ECRASHED || self->exited)
+    s_try_reap (self);
+    const tr_config_t *config = tri_config ();
+    if (rc == TR_ECRASHED)
         *error = tri_child_death (self);
     else
     if (rc == TR_ETIMEDOUT)
-        *error = tri_error_new (rc, "SpawnTimeout", rt->actor.uid,
+        *error = tri_error_new (rc, "SpawnTimeout", tri_uid (),
                                 "actor %s (pid %d) did not say hello within %d ms",
-                                self->uid, (int) self->pid, rt->config.hello_ms);
+                                self->uid, (int) self->pid, config->hello_ms);
     else
     if (rc == TR_EVERSION)
-        *error = tri_error_new (rc, "VersionMismatch", rt->actor.uid,
+        *error = tri_error_new (rc, "VersionMismatch", tri_uid (),
                                 "actor %s speaks another protocol major version than %d",
                                 self->uid, TR_PROTOCOL_MAJOR);
     else
-        *error = tri_error_new (rc, tr_errname (rc), rt->actor.uid,
+        *error = tri_error_new (rc, tr_errname (rc), tri_uid (),
                                 "spawn of %s interrupted: %s", self->uid, tr_strerror (rc));
     tri_child_kill_reap (self);
     return rc;
@@ -348,24 +421,11 @@ tri_child_destroy (tri_child_t **self_p)
     tri_child_t *self = *self_p;
     if (!self)
         return;
+    *self_p = NULL;
     assert (self->exited);
-    tri_child_t **link = &tri_rt->children;
-    while (*link && *link != self)
-        link = &(*link)->next;
-    if (*link)
-        *link = self->next;
-    if (self->channel) {
-        self->channel->child = NULL;
-        //  The peer is gone for good: forget its routing id too.
-        if (self->channel->closed
-        &&  zhashx_lookup (tri_rt->channels, self->channel->key) == self->channel) {
-            tri_channel_t *table_ref = self->channel;
-            zhashx_delete (tri_rt->channels, table_ref->key);
-            tri_channel_unref (&table_ref);
-        }
-        tri_channel_unref (&self->channel);
-    }
+    assert (tri_waitq_empty (&self->hello_waiters) && tri_waitq_empty (&self->exit_waiters));
+    tri_node_unlink (&self->node);
+    tri_channel_unref (&self->channel);
     free (self->uid);
     free (self);
-    *self_p = NULL;
 }

@@ -81,8 +81,8 @@ struct tri_task {
     uint64_t park_seq;          //  orders equal deadlines by park time
     size_t heap_index;          //  in s_heap, or NOT_IN_HEAP
     tri_task_t *ready_next;     //  ready queue
-    tri_task_t *joiners;        //  tasks parked in tri_task_join on us
-    tri_task_t *join_next;      //  next joiner of the task we join
+    tri_waitq_t joiners;        //  tasks parked in tri_task_join on us
+    tri_node_t wait_node;       //  in the wait queue it parks on, if any
     tri_task_t *all_prev;       //  s_all: every task not yet freed
     tri_task_t *all_next;
     //  Stack mapping: the guard page [map, map + page), then the stack.
@@ -386,12 +386,7 @@ s_task_main (int high, int low)
 
     self->state = TASK_DONE;
     s_alive--;
-    while (self->joiners) {
-        tri_task_t *joiner = self->joiners;
-        self->joiners = joiner->join_next;
-        joiner->join_next = NULL;
-        tri_task_wake (joiner, 0);
-    }
+    tri_waitq_wake_all (&self->joiners, 0);
     //  The loop frees our stack; we never come back. NULL: ASan may free
     //  this fiber's fake stack.
 #ifdef TRI_TASK_ASAN
@@ -543,6 +538,8 @@ tri_task_new (tri_task_fn *fn, void *arg, size_t stack_size, bool joinable)
     self->arg = arg;
     self->joinable = joinable;
     atomic_init (&self->cancelled, false);
+    tri_waitq_init (&self->joiners);
+    tri_node_init (&self->wait_node);
     self->deadline = -1;
     self->heap_index = NOT_IN_HEAP;
 
@@ -571,7 +568,7 @@ tri_task_destroy (tri_task_t **task)
     tri_task_t *self = *task;
     if (!self)
         return;
-    assert (self->joinable && self->state == TASK_DONE && !self->joiners);
+    assert (self->joinable && self->state == TASK_DONE && tri_waitq_empty (&self->joiners));
     s_unlink (self);
     free (self);
     *task = NULL;
@@ -633,6 +630,7 @@ tri_task_wake (tri_task_t *task, int rc)
     assert (task);
     if (task->state != TASK_PARKED)
         return;
+    tri_node_unlink (&task->wait_node);
     if (task->heap_index != NOT_IN_HEAP)
         s_heap_remove (task);
     task->wake_rc = rc;
@@ -658,40 +656,77 @@ tri_task_cancelled (const tri_task_t *task)
     return atomic_load (&((tri_task_t *) task)->cancelled);
 }
 
-//  Take joiner off task's list of joiners, if it is still there.
-static void
-s_unjoin (tri_task_t *task, tri_task_t *joiner)
-{
-    tri_task_t **link = &task->joiners;
-    while (*link && *link != joiner)
-        link = &(*link)->join_next;
-    if (*link) {
-        *link = joiner->join_next;
-        joiner->join_next = NULL;
-    }
-}
-
 //  --------------------------------------------------------------------------
 //  Park until task ends, the deadline passes or the caller is cancelled.
 
 int
 tri_task_join (tri_task_t *task, int64_t deadline)
 {
-    tri_task_t *self = s_current;
-    assert (self && task && task != self && task->joinable);
+    assert (s_current && task && task != s_current && task->joinable);
     while (task->state != TASK_DONE) {
-        //  Joiners are woken in the order they came.
-        tri_task_t **link = &task->joiners;
-        while (*link)
-            link = &(*link)->join_next;
-        *link = self;
-        self->join_next = NULL;
-        int rc = tri_task_park (deadline);
-        s_unjoin (task, self);
+        int rc = tri_waitq_wait (&task->joiners, deadline);
         if (rc && task->state != TASK_DONE)
             return rc;
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Wait queues: any number of tasks wait on one event, each with its own
+//  deadline; waking them is one call. A task is in at most one queue, and
+//  leaves it whatever woke it (tri_task_wake unlinks it).
+
+void
+tri_waitq_init (tri_waitq_t *self)
+{
+    tri_list_init (&self->tasks);
+}
+
+bool
+tri_waitq_empty (const tri_waitq_t *self)
+{
+    return tri_list_empty (&self->tasks);
+}
+
+static int
+s_wait (tri_waitq_t *self, int64_t deadline, bool shielded)
+{
+    tri_task_t *me = s_current;
+    assert (me);
+    if (!shielded && atomic_load (&me->cancelled))
+        return TR_ECANCELED;
+    tri_list_push_back (&self->tasks, &me->wait_node);
+    int rc = s_park (deadline, shielded);
+    tri_node_unlink (&me->wait_node);
+    return rc;
+}
+
+int
+tri_waitq_wait (tri_waitq_t *self, int64_t deadline)
+{
+    return s_wait (self, deadline, false);
+}
+
+int
+tri_waitq_wait_shielded (tri_waitq_t *self, int64_t deadline)
+{
+    return s_wait (self, deadline, true);
+}
+
+void
+tri_waitq_wake_one (tri_waitq_t *self, int rc)
+{
+    tri_node_t *node = tri_list_first (&self->tasks);
+    if (node)
+        tri_task_wake (tri_list_entry (node, tri_task_t, wait_node), rc);
+}
+
+void
+tri_waitq_wake_all (tri_waitq_t *self, int rc)
+{
+    tri_node_t *node;
+    while ((node = tri_list_first (&self->tasks)))
+        tri_task_wake (tri_list_entry (node, tri_task_t, wait_node), rc);
 }
 
 void *

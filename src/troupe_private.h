@@ -22,8 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <zmq.h>
+
+#include "tri_list.h"
+#include "tri_idmap.h"
+
+#ifndef streq
+#   define streq(s1, s2) (!strcmp ((s1), (s2)))
+#endif
 
 //  --------------------------------------------------------------------------
 //  Defaults, all in one place (DESIGN.md section 6)
@@ -101,6 +109,30 @@ bool
 
 typedef struct tri_task tri_task_t;
 typedef void (tri_task_fn) (void *arg);
+
+//  A wait queue: any number of tasks parked on one event, each with its
+//  own deadline; waking them is one call.
+typedef struct {
+    tri_list_t tasks;
+} tri_waitq_t;
+
+void
+    tri_waitq_init (tri_waitq_t *self);
+bool
+    tri_waitq_empty (const tri_waitq_t *self);
+//  Park the running task on the queue until woken, the deadline
+//  (TR_ETIMEDOUT) or cancellation (TR_ECANCELED, also at once if already
+//  cancelled). Returns the rc it was woken with.
+int
+    tri_waitq_wait (tri_waitq_t *self, int64_t deadline);
+//  Same, but cancellation neither prevents nor ends the wait.
+int
+    tri_waitq_wait_shielded (tri_waitq_t *self, int64_t deadline);
+//  Wake the longest waiting task, or every task, with rc.
+void
+    tri_waitq_wake_one (tri_waitq_t *self, int rc);
+void
+    tri_waitq_wake_all (tri_waitq_t *self, int rc);
 
 //  Set up the scheduler of this process (stack size for tasks that ask for
 //  0, number of worker threads for the pool, created on first use).
@@ -186,6 +218,10 @@ void
 //  eventfd the loop polls; -1 until the pool exists.
 int
     tri_pool_fd (void);
+//  fn (fd) is called when the pool starts its threads, so that the layer
+//  that owns the loop can watch the eventfd (NULL: nobody).
+void
+    tri_pool_on_start (void (*fn) (int fd));
 //  Called by the loop when the fd is readable: wakes the tasks whose jobs
 //  ended and frees dropped jobs.
 void
@@ -340,6 +376,35 @@ int
 void
     tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
                       const tr_args_t *args);
+void
+    tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn,
+                         const tr_args_t *args);
+//  The error type for a frame refused with rc: "TooBig" or "ProtocolError".
+const char *
+    tri_msg_rc_type (int rc);
+
+//  A frame being built, to send: a small buffer inside, the heap beyond.
+//  pk packs into it; failed says memory ran out. Must not move once made.
+typedef struct {
+    char *data;
+    size_t size;
+    size_t capacity;
+    bool failed;
+    msgpack_packer pk;
+    char local [512];
+} tri_frame_t;
+
+//  An empty frame.
+void
+    tri_frame_init (tri_frame_t *self);
+//  A frame started as [type, cid, ...]: the caller packs the body.
+void
+    tri_frame_begin (tri_frame_t *self, tri_type_t type, uint64_t cid);
+//  Append encoded bytes.
+void
+    tri_frame_write (tri_frame_t *self, const void *data, size_t size);
+void
+    tri_frame_fini (tri_frame_t *self);
 int
     tri_msg_read_cmd (const tri_msg_t *msg, const char **fn,
                       const msgpack_object **args, char *why, size_t why_size);
@@ -347,18 +412,6 @@ int
 //  --------------------------------------------------------------------------
 //  error.c
 
-struct tr_error {
-    int code;                   //  TR_E*
-    char *type;
-    char *message;
-    char *origin;               //  uid where it arose
-    char **hops;                //  chain of uids, origin first
-    size_t nhops;
-    char *frames;               //  C frames at the origin, "" if none
-    int exit_status;            //  for crashes
-    int signal;
-    tr_error_t *next;
-};
 
 //  New error; origin is also the first hop. NULL on ENOMEM.
 tr_error_t *
@@ -373,6 +426,12 @@ int
 //  Capture the C frames of the calling code into self->frames.
 void
     tri_error_capture_frames (tr_error_t *self, int skip);
+//  Change the code (an error raised, sent with the code it was returned
+//  with); the exit status or signal of a crash. Both accept NULL.
+void
+    tri_error_set_code (tr_error_t *self, int code);
+void
+    tri_error_set_exit (tr_error_t *self, int exit_status, int signal);
 //  Append other (taken) to the end of self's list.
 void
     tri_error_append (tr_error_t **list, tr_error_t *other);
@@ -386,70 +445,7 @@ tr_error_t *
 
 
 //  --------------------------------------------------------------------------
-//  The runtime (runtime.c, actor.c, spawn.c, portal.c, nursery.c)
-//
-//  All of this lives on the runtime thread. A channel is one peer: either
-//  a peer that connected to our ROUTER (routing id = its uid), or the
-//  DEALER a child opened to its parent. Both sides of a channel may call:
-//  a cmd carries the caller's cid, and every answer (return, error, ack)
-//  echoes it, so requests are routed to served tasks by (channel, cid) and
-//  answers to our pending calls by cid alone (cids are unique per actor).
-
-typedef struct tri_channel tri_channel_t;
-typedef struct tri_call tri_call_t;
-typedef struct tri_serve tri_serve_t;
-typedef struct tri_child tri_child_t;
-
-struct tri_channel {
-    void *socket;               //  our ROUTER, or the DEALER to our parent
-    uint8_t rid [256];          //  peer's routing id on our ROUTER
-    size_t rid_size;            //  0 for the DEALER
-    char *key;                  //  rid as hex: key in the runtime's table
-    char *uid;                  //  peer's uid (from its hello)
-    char *endpoint;             //  peer's ROUTER endpoint (from its hello)
-    int pid;                    //  peer's pid (from its hello)
-    int refs;                   //  runtime table, calls, serves, portal
-    bool closed;                //  peer gone: no more sends
-    bool cancel_called;         //  we asked the peer to cancel (rule 2)
-    bool acked;                 //  the peer acknowledged that cancel
-    int64_t drain_deadline;     //  when pending calls fail once closed, -1
-    tr_error_t *death;          //  why it closed (for calls that fail)
-    tri_call_t *calls;          //  our pending calls to this peer
-    tri_serve_t *serves;        //  tasks serving this peer's cmds
-    tri_child_t *child;         //  when the peer is our child
-    tri_task_t *ack_waiter;     //  task waiting for the cancel ack
-    tri_channel_t *next_dying;  //  in the runtime's dying list
-    //  A channel on a DEALER of ours (to our parent, or a portal opened
-    //  on an endpoint) learns the peer from the peer's hello.
-    bool hello_done;            //  the peer's hello arrived
-    int hello_rc;               //  the peer refused ours (TR_EVERSION, ...)
-    tri_task_t *hello_waiter;   //  tr_portal_open waiting for the hello
-    bool ready;                 //  loop: messages already queued
-    bool used;                  //  loop: DEALER touched since found empty
-    void *monitor;              //  PAIR on the DEALER's events (opened portals)
-    bool monitor_ready, monitor_used;
-    tri_channel_t *next_dealer; //  in the runtime's dealer list
-};
-
-//  One outgoing call waiting for its final answer.
-struct tri_call {
-    uint64_t cid;
-    tri_channel_t *channel;
-    tri_task_t *waiter;         //  woken when the answer comes
-    tri_msg_t *answer;          //  return, error or ack; NULL until then
-    tr_error_t *failure;        //  set when the channel died first
-    void (*on_done) (tri_call_t *call);     //  instead of waking a waiter
-    void *arg;                  //  for on_done
-    bool linked;                //  in the cid table and channel->calls
-    tri_call_t *next, *prev;    //  in channel->calls
-};
-
-struct tr_ctx {
-    tri_task_t *task;
-    tr_actor_t *actor;
-    tr_error_t *raised;         //  from tr_raise
-    tr_error_t *remote;         //  last failure of a call this task made
-};
+//  The actor's identity (runtime.c owns it; tr_actor_* read it)
 
 struct tr_actor {
     char *uid;                  //  name@uuid
@@ -457,206 +453,36 @@ struct tr_actor {
     char *endpoint;             //  our ROUTER's endpoint
 };
 
-//  Runtime (runtime.c)
-typedef struct {
-    tr_config_t config;         //  with every default filled in
-    tri_limits_t limits;
-    tr_actor_t actor;
-    void *zctx;
-    void *router;
-    void *parent_dealer;        //  child role: our DEALER to the parent
-    tri_channel_t *parent;      //  child role: the channel on it
-    tri_channel_t *dealers;     //  channels on our DEALERs, parent included
-    int parent_pidfd;           //  child role: readable when parent exits
-    int sig_pipe [2];
-    int signals;                //  SIGINT/SIGTERM received so far
-    int last_signal;
-    uint64_t next_cid;
-    struct _zhashx_t *channels;  //  by rid key
-    struct _zhashx_t *calls;     //  by cid
-    tri_channel_t *last_channel;    //  cache for the hot path
-    tri_channel_t *dying;       //  closed channels draining their calls
-    tri_child_t *children;      //  every child process alive or unreaped
-    bool stopping;              //  actor cancel in progress
-    tri_channel_t *cancel_from; //  who asked us to cancel (gets the ack)
-    tri_task_t *root_task;
-    bool router_used;           //  ROUTER touched since found empty
-    msgpack_sbuffer sbuf;       //  scratch for encoding, loop thread only
-    msgpack_packer pk;          //  packs into sbuf
-} tri_rt_t;
-
-extern tri_rt_t *tri_rt;
-
-int
-    tri_rt_start (const tr_config_t *config, const char *name, const char *uid,
-                  const char *bind);
-void
-    tri_rt_stop (void);
-//  Run the loop until done() is true (checked before every poll).
-void
-    tri_rt_loop (bool (*done) (void));
-//  Send the frame in tri_rt->sbuf on channel; clears sbuf. Returns 0 or
-//  TR_ECLOSED (and closes the channel) if the peer is gone.
-int
-    tri_channel_send (tri_channel_t *channel);
-//  Send [type, cid, nil].
-int
-    tri_channel_send_empty (tri_channel_t *channel, tri_type_t type, uint64_t cid);
-//  Send [error, cid, err].
-int
-    tri_channel_send_error (tri_channel_t *channel, uint64_t cid, const tr_error_t *err);
-//  Send a new error built from code/type/message.
-int
-    tri_channel_reply_error (tri_channel_t *channel, uint64_t cid, int code,
-                             const char *type, const char *fmt, ...) TR_PRINTF (5, 6);
-//  Channels (channel.c)
-tri_channel_t *
-    tri_channel_new (void *socket, const uint8_t *rid, size_t rid_size);
-void
-    tri_channel_ref (tri_channel_t *channel);
-void
-    tri_channel_unref (tri_channel_t **channel);
-//  Peer gone: fail pending calls after the drain period (now if drain is
-//  false), cancel the tasks serving it. death is taken.
-void
-    tri_channel_close (tri_channel_t *channel, tr_error_t *death, bool drain);
-
-//  Fail the calls of closed channels whose drain period ended by now, and
-//  the earliest such deadline (-1: none).
-void
-    tri_channels_expire (int64_t now);
-int64_t
-    tri_channels_deadline (void);
-//  Read what the loop found: frames on the ROUTER, on a DEALER, events of
-//  an opened portal's monitor. drain: read a batch, not one.
-void
-    tri_channel_read_router (bool drain);
-void
-    tri_channel_read_dealer (tri_channel_t *channel, bool drain);
-void
-    tri_channel_read_monitor (tri_channel_t *channel);
-//  The flag that says a socket was touched since it was last found empty
-//  (see runtime.c), or NULL for a socket the loop always asks.
-bool *
-    tri_socket_used_flag (void *socket);
-
-//  Calls (portal.c)
-tri_call_t *
-    tri_call_new (tri_channel_t *channel);
-void
-    tri_call_destroy (tri_call_t **call);
-//  The loop got the final answer for cid (msg taken).
-void
-    tri_call_answer (uint64_t cid, tri_msg_t *msg, tri_channel_t *from);
-//  Fail the call with the channel's death (loop, when draining ends).
-void
-    tri_call_fail (tri_call_t *call, const tr_error_t *why);
-//  Outcome of a finished call: 0 (value in *out), or an error code with
-//  the error in *error.
-int
-    tri_call_outcome (tri_call_t *call, tr_value_t **out, tr_error_t **error);
-
-//  Serving (actor.c)
-void
-    tri_serve_cmd (tri_channel_t *channel, tri_msg_t *msg);
-void
-    tri_serve_cancel (tri_channel_t *channel, uint64_t cid);
-//  A channel closed: cancel what serves it.
-void
-    tri_serve_channel_closed (tri_channel_t *channel);
-//  Cancel every task of the actor (actor cancel, signal, parent gone).
-void
-    tri_actor_cancel_all (void);
-
-//  Child processes (spawn.c)
-struct tri_child {
-    pid_t pid;
-    int pidfd;                  //  -1 once reaped
-    char *uid;
-    tr_nursery_t *nursery;
-    tr_portal_t *portal;
-    tri_channel_t *channel;     //  after hello
-    bool exited;                //  reaped
-    int status;                 //  waitid's si_status
-    int code;                   //  CLD_EXITED, CLD_KILLED, CLD_DUMPED
-    bool killed;                //  we sent SIGTERM or SIGKILL
-    tri_task_t *hello_waiter;
-    tri_task_t *exit_waiter;    //  woken when it is reaped
-    tri_child_t *next;          //  in tri_rt->children
-};
-
-//  Spawn a child process. Returns 0, TR_ENOMEM or TR_ESYS (errno then
-//  says why posix_spawn failed).
 //  A pidfd for pid, or -1 (errno set).
 int
     tri_pidfd_open (pid_t pid);
-int
-    tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child);
-//  Wait for the child's hello; on failure the child is killed and reaped
-//  and *error says why. Returns 0, TR_ETIMEDOUT, TR_ECANCELED, TR_ECRASHED.
-int
-    tri_child_await_hello (tri_child_t *child, int64_t deadline, tr_error_t **error);
-void
-    tri_child_signal (tri_child_t *child, int sig);
-//  Park (shielded) until the child is reaped or the deadline passes.
-int
-    tri_child_await_exit (tri_child_t *child, int64_t deadline);
-//  Kill hard and reap, even past the deadline; never leaves a zombie.
-void
-    tri_child_kill_reap (tri_child_t *child);
-//  The loop saw the pidfd readable: reap, record, notify.
-void
-    tri_child_reaped (tri_child_t *child);
-//  The error describing how a child died (also when it exited 0: whether
-//  that exit was asked for is the caller's to judge).
-tr_error_t *
-    tri_child_death (const tri_child_t *child);
-//  The hello of uid arrived on channel (loop). Returns the child or NULL.
-tri_child_t *
-    tri_child_hello (const char *uid, tri_channel_t *channel);
-void
-    tri_child_destroy (tri_child_t **child);
 
-//  Portals and nurseries
-tr_portal_t *
-    tri_portal_new (tri_channel_t *channel, tri_child_t *child);
-void
-    tri_portal_destroy (tr_portal_t **portal);
-//  Wait (in a task, shielded) until no task is inside tr_portal_run on the
-//  portal; its peer must be gone.
-void
-    tri_portal_await_calls (tr_portal_t *portal);
-void
-    tri_portal_send_cancel (tr_portal_t *portal);
-//  Nurseries still open (their owner returned without closing them).
-size_t
-    tri_nursery_open_count (void);
-//  Close every open nursery (in a task): cancel and reap their children.
-void
-    tri_nursery_close_all (void);
-//  Create the child role's DEALER to the parent and say hello.
-int
-    tri_rt_connect_parent (const char *endpoint, int parent_pid);
-//  A DEALER connected to endpoint, its channel, and our hello sent; the
-//  peer's hello sets channel->hello_done. The channel holds a reference for
-//  the caller. Returns 0, TR_ESYS (bad endpoint) or TR_ENOMEM.
-int
-    tri_rt_open_dealer (const char *endpoint, tri_channel_t **channel);
-//  Close the channel (its calls fail) and its DEALER.
-void
-    tri_rt_close_dealer (tri_channel_t *channel);
-//  Send the cancel ack to whoever asked us to cancel, if anyone.
-void
-    tri_rt_ack_cancel (void);
-int
-    tri_portal_start_main (tr_portal_t *portal, const char *fn, const tr_args_t *args,
-                           void (*on_done) (tr_portal_t *portal));
-bool
-    tri_portal_main_done (const tr_portal_t *portal);
-//  The child a nursery's portal is on, or NULL.
-tri_child_t *
-    tri_portal_child (const tr_portal_t *portal);
-int
-    tri_portal_main_error (const tr_portal_t *portal, const tr_error_t **error);
+//  --------------------------------------------------------------------------
+//  The upper half, one header per module, each layer above the last:
+//
+//      actor        tr_run, roles, stopping, signals, parent watch
+//      nursery      supervised children: start, run_in_actor, close
+//      portal       calls, main result cache, cancel with ack
+//      child        child processes: spawn, hello, exit, reaping
+//      call, serve  the caller's and the callee's side of a call
+//      channel      peers, endpoints and routing (channel.c), sockets
+//                   and hello (peer.c)
+//      ctx          task contexts, user tasks, per-task error detail
+//      runtime      configuration, identity, the loop: watchers, timers
+//      task, pool   coroutines, wait queues, worker threads
+//
+//  Each calls only downward; what must go up is a callback the upper
+//  layer registered (tri_channel_on_request, tri_peer_on_hello, the
+//  endpoint operations, tri_pool_on_start).
+
+#include "tri_runtime.h"
+#include "tri_ctx.h"
+#include "tri_channel.h"
+#include "tri_peer.h"
+#include "tri_call.h"
+#include "tri_serve.h"
+#include "tri_child.h"
+#include "tri_portal.h"
+#include "tri_nursery.h"
 
 #endif

@@ -9,6 +9,7 @@
 */
 #include "testutil.h"
 #include "troupe_private.h"
+#include "tri_error_impl.h"
 #include <limits.h>
 
 static const tri_limits_t s_defaults = { TRI_DEFAULT_MAX_MSG, TRI_DEFAULT_MAX_DEPTH };

@@ -1,0 +1,176 @@
+/*  =========================================================================
+    call.c - the caller's side of a call
+
+    tri_call_start sends a cmd under a fresh cid and binds an endpoint for
+    it; the channel routes every answer with that cid here. The call ends
+    with its final message (return, error, or the ack of a cancel) or with
+    a failure: the channel closed and its drain period passed, or the
+    answer could not be read. Frames that are not final (a stream's, once
+    there are streams) wait in the call's queue.
+    =========================================================================
+*/
+#include "troupe_private.h"
+
+struct tri_call {
+    tri_endpoint_t ep;
+    tri_channel_t *channel;     //  kept for the peer's name after unbind
+    tri_msg_t *answer;          //  the final message, or NULL
+    tr_error_t *failure;        //  why it ended without one
+    bool done;
+    tri_waitq_t waiters;
+    void (*on_done) (tri_call_t *call, void *arg);
+    void *arg;
+};
+
+static void
+s_done (tri_call_t *self)
+{
+    self->done = true;
+    tri_endpoint_unbind (&self->ep);
+    tri_waitq_wake_all (&self->waiters, 0);
+    if (self->on_done)
+        self->on_done (self, self->arg);
+}
+
+static void
+s_on_message (tri_endpoint_t *ep, tri_msg_t *msg)
+{
+    tri_call_t *self = tri_list_entry (ep, tri_call_t, ep);
+    //  Every answer a plain call gets is final.
+    self->answer = msg;
+    s_done (self);
+}
+
+static void
+s_on_failed (tri_endpoint_t *ep, const tr_error_t *why)
+{
+    tri_call_t *self = tri_list_entry (ep, tri_call_t, ep);
+    self->failure = tr_error_dup (why);
+    s_done (self);
+}
+
+static const tri_endpoint_ops_t s_ops = { s_on_message, s_on_failed };
+
+int
+tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
+                tri_call_t **call_p, tr_error_t **error)
+{
+    *call_p = NULL;
+    if (error)
+        *error = NULL;
+    tri_call_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return TR_ENOMEM;
+    tri_waitq_init (&self->waiters);
+    uint64_t cid = tri_cid_next ();
+    int rc = tri_endpoint_bind (&self->ep, channel, cid, TRI_DIR_OUT, &s_ops);
+    if (rc) {
+        free (self);
+        return rc;
+    }
+    self->channel = channel;
+    tri_channel_ref (channel);
+    tri_frame_t frame;
+    tri_frame_init (&frame);
+    tri_msg_pack_cmd_pk (&frame.pk, cid, fn, args);
+    //  What we would refuse to read, we do not send: the call fails here.
+    char why [256];
+    rc = frame.failed? TR_ENOMEM
+       : tri_msg_check (frame.data, frame.size, tri_limits (), why, sizeof why);
+    if (rc) {
+        tri_frame_fini (&frame);
+        if (error && rc != TR_ENOMEM)
+            *error = tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (), "call of %s: %s", fn, why);
+    }
+    else
+        rc = tri_channel_send (channel, &frame);
+    if (rc) {
+        tri_call_destroy (&self);
+        return rc;
+    }
+    *call_p = self;
+    return 0;
+}
+
+int
+tri_call_wait (tri_call_t *self, int64_t deadline)
+{
+    while (!self->done) {
+        int rc = tri_waitq_wait (&self->waiters, deadline);
+        if (rc && !self->done)
+            return rc;
+    }
+    return 0;
+}
+
+bool
+tri_call_done (const tri_call_t *self)
+{
+    return self->done;
+}
+
+void
+tri_call_cancel (tri_call_t *self)
+{
+    if (self->done)
+        return;
+    //  Cancellation is acknowledged, never just dropped.
+    if (tri_channel_send_empty (self->channel, TRI_CANCEL, self->ep.cid))
+        return;
+    int64_t deadline = tri_now_ms () + tri_config ()->cancel_ack_ms;
+    while (!self->done && tri_waitq_wait_shielded (&self->waiters, deadline) != TR_ETIMEDOUT)
+        ;
+}
+
+void
+tri_call_on_done (tri_call_t *self, void (*fn) (tri_call_t *call, void *arg), void *arg)
+{
+    self->on_done = fn;
+    self->arg = arg;
+}
+
+int
+tri_call_outcome (tri_call_t *self, tr_value_t **out, tr_error_t **error)
+{
+    assert (self->done);
+    *error = NULL;
+    if (self->failure) {
+        *error = self->failure;
+        self->failure = NULL;
+        return tr_error_code (*error);
+    }
+    assert (self->answer);
+    const char *peer = tri_channel_uid (self->channel);
+    switch (self->answer->type) {
+        case TRI_RETURN:
+            if (out)
+                *out = tri_msg_to_value (&self->answer);
+            return 0;
+        case TRI_ERROR:
+            *error = tri_error_unpack (&self->answer->body, peer);
+            return *error? tr_error_code (*error): TR_ENOMEM;
+        case TRI_ACK:
+            *error = tri_error_new (TR_ECANCELED, "Cancelled", peer,
+                                    "the call was cancelled in %s", peer);
+            return TR_ECANCELED;
+        default:
+            *error = tri_error_new (TR_EPROTO, "ProtocolError", peer, "unexpected %s",
+                                    tri_msg_type_name (self->answer->type));
+            return TR_EPROTO;
+    }
+}
+
+void
+tri_call_destroy (tri_call_t **self_p)
+{
+    tri_call_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    assert (tri_waitq_empty (&self->waiters));
+    tri_endpoint_unbind (&self->ep);
+    tri_channel_unref (&self->channel);
+    tri_msg_destroy (&self->answer);
+    tr_error_destroy (&self->failure);
+    free (self);
+}

@@ -1,0 +1,451 @@
+/*  =========================================================================
+    peer.c - the sockets and the peers they reach
+
+    The ROUTER that peers call in on is keyed by routing id: a peer's
+    first frame must be a hello of our major version, which makes its
+    channel; anything else before it is answered with an error. A DEALER
+    of ours learns its peer from the hello that answers ours, or the
+    refusal that does. A DEALER to a portal's peer is watched by a socket
+    monitor: once the peer has said hello, a disconnect means it died or
+    was silent past the heartbeat timeout, and its channel closes so that
+    the calls through it fail rather than wait.
+    =========================================================================
+*/
+#include "troupe_private.h"
+#include <czmq.h>
+#include <unistd.h>
+
+//  Frames read from one socket before the loop runs tasks again.
+#define TRI_BATCH 64
+
+struct tri_dealer {
+    tri_channel_t *channel;
+    void *socket;
+    tri_watch_t watch;
+    void *monitor;              //  PAIR on the DEALER's events, or NULL
+    tri_watch_t monitor_watch;
+    bool hello_done;            //  the peer's hello arrived
+    int hello_rc;               //  the peer refused ours (TR_EVERSION, ...)
+    tri_waitq_t hello_waiters;
+    tri_node_t node;            //  in s_peer.dealers
+};
+
+static struct {
+    void *router;
+    tri_watch_t router_watch;
+    zhashx_t *channels;         //  ROUTER peers by routing id as hex
+    tri_channel_t *last;        //  the hot path's cache
+    tri_list_t dealers;
+    void (*on_hello) (const char *uid, tri_channel_t *channel, int rc);
+} s_peer = { .dealers = { &s_peer.dealers, &s_peer.dealers } };
+
+void
+tri_peer_on_hello (void (*fn) (const char *uid, tri_channel_t *channel, int rc))
+{
+    s_peer.on_hello = fn;
+}
+
+//  --------------------------------------------------------------------------
+//  The ROUTER
+
+//  A channel of a ROUTER peer is forgotten once it is closed and drained.
+static void
+s_router_released (tri_channel_t *channel)
+{
+    if (s_peer.last == channel)
+        s_peer.last = NULL;
+    if (s_peer.channels && zhashx_lookup (s_peer.channels, tri_channel_key (channel)) == channel) {
+        zhashx_delete (s_peer.channels, tri_channel_key (channel));
+        tri_channel_unref (&channel);
+    }
+}
+
+static void
+s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
+{
+    tri_hello_t hello;
+    char why [256];
+    if (tri_msg_read_hello (msg, &hello, why, sizeof why)) {
+        tri_channel_log_bad (NULL, why);
+        tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size, msg->cid,
+                                TR_EPROTO, "ProtocolError", "%s", why);
+        return;
+    }
+    if (hello.major != TR_PROTOCOL_MAJOR) {
+        tri_log_warn ("TR-VERSION", "%s speaks protocol %d.%d, this actor speaks %d.%d: refused",
+                      hello.uid, hello.major, hello.minor, TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+        tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size, msg->cid,
+                                TR_EVERSION, "VersionMismatch",
+                                "peer %s speaks protocol %d.%d, %s speaks %d.%d",
+                                hello.uid, hello.major, hello.minor, tri_uid (),
+                                TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+        if (s_peer.on_hello)
+            s_peer.on_hello (hello.uid, NULL, TR_EVERSION);
+        return;
+    }
+    tri_channel_t *channel = tri_channel_new (s_peer.router, &s_peer.router_watch, rid, rid_size);
+    if (!channel || tri_channel_set_peer (channel, hello.uid, hello.endpoint, (int) hello.pid)
+    ||  zhashx_insert (s_peer.channels, tri_channel_key (channel), channel)) {
+        tri_log_error ("TR-NOMEM", "no memory for the channel of %s: refused", hello.uid);
+        tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size, msg->cid,
+                                TR_ENOMEM, "NoMemory", "actor %s is out of memory", tri_uid ());
+        tri_channel_unref (&channel);
+        return;
+    }
+    tri_channel_on_released (channel, s_router_released);
+    s_peer.last = channel;
+    tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
+    //  Answer with ours, so the peer knows who and what version we are.
+    tri_channel_send_hello (channel);
+    if (s_peer.on_hello)
+        s_peer.on_hello (hello.uid, channel, 0);
+}
+
+//  One frame from the ROUTER (rid already read).
+static void
+s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
+{
+    tri_channel_t *channel = s_peer.last;
+    if (!channel || !tri_channel_has_rid (channel, rid, rid_size)) {
+        char key [513];
+        tri_rid_key (key, rid, rid_size);
+        if ((channel = zhashx_lookup (s_peer.channels, key)))
+            s_peer.last = channel;
+    }
+    tri_msg_t *msg = NULL;
+    uint64_t cid = 0;
+    int type;
+    char why [256];
+    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), &type, &cid);
+    int rc = tri_msg_decode (frame, tri_limits (), &msg, &cid, why, sizeof why);
+    if (rc) {
+        if (channel)
+            tri_channel_bad_frame (channel, rc, why, type, cid);
+        else {
+            tri_channel_log_bad (NULL, why);
+            if (type != TRI_ERROR)
+                tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size,
+                                        cid, rc, tri_msg_rc_type (rc), "%s", why);
+        }
+        return;
+    }
+    if (channel) {
+        tri_channel_dispatch (channel, msg);
+        return;
+    }
+    if (msg->type == TRI_HELLO)
+        s_on_hello (rid, rid_size, msg);
+    else
+    if (msg->type == TRI_ERROR)
+        tri_channel_log_bad (NULL, "error frame before hello (not answered)");
+    else {
+        tri_channel_log_bad (NULL, "frame before hello");
+        tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size, msg->cid,
+                                TR_EPROTO, "ProtocolError", "%s before hello: say hello first",
+                                tri_msg_type_name (msg->type));
+    }
+    tri_msg_destroy (&msg);
+}
+
+//  Read one message, or (drain) up to a batch until the socket is empty.
+static void
+s_on_router (tri_watch_t *watch, bool drain)
+{
+    void *router = s_peer.router;
+    for (int i = 0; i < (drain? TRI_BATCH: 1); i++) {
+        zmq_msg_t rid, frame;
+        zmq_msg_init (&rid);
+        if (zmq_msg_recv (&rid, router, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                tri_loop_idle (watch);
+            zmq_msg_close (&rid);
+            return;
+        }
+        tri_loop_touch (watch);
+        zmq_msg_init (&frame);
+        if (!zmq_msg_more (&rid) || zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            zmq_msg_close (&rid);
+            continue;
+        }
+        const uint8_t *id = zmq_msg_data (&rid);
+        size_t id_size = zmq_msg_size (&rid);
+        if (zmq_msg_more (&frame)) {
+            //  One frame per message: drop the rest and say so.
+            zmq_msg_t extra;
+            zmq_msg_init (&extra);
+            while (zmq_msg_more (&frame) && zmq_msg_recv (&extra, router, ZMQ_DONTWAIT) >= 0)
+                if (!zmq_msg_more (&extra))
+                    break;
+            zmq_msg_close (&extra);
+            zmq_msg_close (&frame);
+            tri_channel_log_bad (NULL, "multipart message");
+            tri_socket_reply_error (router, watch, id, id_size, 0, TR_EPROTO, "ProtocolError",
+                                    "a message must be one frame");
+        }
+        else
+            s_on_router_frame (id, id_size, &frame);
+        zmq_msg_close (&rid);
+    }
+}
+
+int
+tri_peer_listen (const char *bind)
+{
+    char address [256];
+    if (!bind || streq (bind, "ipc")) {
+        const char *tmp = getenv ("TMPDIR");
+        if (!tmp || !*tmp || strlen (tmp) > 60)
+            tmp = "/tmp";
+        const char *uuid = strchr (tri_uid (), '@');
+        snprintf (address, sizeof address, "ipc://%s/troupe-%d-%.8s.ipc",
+                  tmp, (int) getpid (), uuid? uuid + 1: "0");
+    }
+    else
+    if (streq (bind, "tcp"))
+        snprintf (address, sizeof address, "tcp://127.0.0.1:*");
+    else
+        snprintf (address, sizeof address, "%s", bind);
+
+    if (!(s_peer.channels = zhashx_new ()))
+        return TR_ENOMEM;
+    zhashx_set_destructor (s_peer.channels, NULL);
+    if (!(s_peer.router = zmq_socket (tri_zctx (), ZMQ_ROUTER)))
+        return TR_ESYS;
+    int one = 1;
+    zmq_setsockopt (s_peer.router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    tri_socket_options (s_peer.router);
+    if (zmq_bind (s_peer.router, address)) {
+        tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
+        return TR_ESYS;
+    }
+    char last [256];
+    size_t size = sizeof last;
+    zmq_getsockopt (s_peer.router, ZMQ_LAST_ENDPOINT, last, &size);
+    int rc = tri_rt_set_endpoint (last);
+    if (rc == 0)
+        rc = tri_loop_watch_socket (&s_peer.router_watch, s_peer.router, s_on_router, NULL);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  DEALERs
+
+//  The peer's hello names it; an error before it is its refusal of ours.
+static void
+s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
+{
+    tri_msg_t *msg = NULL;
+    uint64_t cid = 0;
+    int type;
+    char why [256];
+    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), &type, &cid);
+    int rc = tri_msg_decode (frame, tri_limits (), &msg, &cid, why, sizeof why);
+    if (rc) {
+        tri_channel_bad_frame (self->channel, rc, why, type, cid);
+        return;
+    }
+    tri_hello_t hello;
+    if (msg->type == TRI_HELLO && !self->hello_done
+    &&  tri_msg_read_hello (msg, &hello, why, sizeof why) == 0) {
+        if (tri_channel_set_peer (self->channel, hello.uid, hello.endpoint, (int) hello.pid))
+            self->hello_rc = TR_ENOMEM;
+        else
+            self->hello_done = true;
+        tri_waitq_wake_all (&self->hello_waiters, 0);
+        tri_msg_destroy (&msg);
+    }
+    else
+    if (!self->hello_done && msg->type == TRI_ERROR && msg->cid == 0) {
+        tr_error_t *err = tri_error_unpack (&msg->body, tri_channel_uid (self->channel));
+        tri_log_warn ("TR-REFUSED", "%s refused us: %s", tri_channel_endpoint (self->channel),
+                      err? tr_error_message (err): "?");
+        self->hello_rc = err? tr_error_code (err): TR_EPROTO;
+        tri_channel_close (self->channel, err, false);
+        tri_waitq_wake_all (&self->hello_waiters, 0);
+        tri_msg_destroy (&msg);
+    }
+    else
+        tri_channel_dispatch (self->channel, msg);
+}
+
+static void
+s_on_dealer (tri_watch_t *watch, bool drain)
+{
+    tri_dealer_t *self = watch->arg;
+    for (int i = 0; i < (drain? TRI_BATCH: 1) && watch->active; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->socket, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                tri_loop_idle (watch);
+            zmq_msg_close (&frame);
+            return;
+        }
+        tri_loop_touch (watch);
+        s_on_dealer_frame (self, &frame);
+    }
+}
+
+static void
+s_on_monitor (tri_watch_t *watch, bool drain)
+{
+    (void) drain;
+    tri_dealer_t *self = watch->arg;
+    for (int i = 0; i < TRI_BATCH && watch->active; i++) {
+        zmq_msg_t event, address;
+        zmq_msg_init (&event);
+        zmq_msg_init (&address);
+        if (zmq_msg_recv (&event, self->monitor, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                tri_loop_idle (watch);
+            zmq_msg_close (&event);
+            zmq_msg_close (&address);
+            return;
+        }
+        tri_loop_touch (watch);
+        uint16_t code = 0;
+        if (zmq_msg_size (&event) >= 2)
+            memcpy (&code, zmq_msg_data (&event), 2);
+        if (zmq_msg_more (&event))
+            zmq_msg_recv (&address, self->monitor, ZMQ_DONTWAIT);
+        zmq_msg_close (&event);
+        zmq_msg_close (&address);
+        tri_channel_t *channel = self->channel;
+        if (code == ZMQ_EVENT_DISCONNECTED && self->hello_done && !tri_channel_closed (channel)) {
+            tri_log_warn ("TR-LOST", "connection to %s at %s lost", tri_channel_uid (channel),
+                          tri_channel_endpoint (channel));
+            tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
+                               tri_channel_uid (channel), "connection to %s at %s lost: the "
+                               "actor died or was silent past the heartbeat timeout",
+                               tri_channel_uid (channel), tri_channel_endpoint (channel)), true);
+        }
+    }
+}
+
+static int
+s_monitor_open (tri_dealer_t *self)
+{
+    char address [64];
+    snprintf (address, sizeof address, "inproc://troupe-monitor-%p", (void *) self);
+    if (zmq_socket_monitor (self->socket, address, ZMQ_EVENT_DISCONNECTED))
+        return TR_ESYS;
+    if (!(self->monitor = zmq_socket (tri_zctx (), ZMQ_PAIR)))
+        return TR_ESYS;
+    int zero = 0;
+    zmq_setsockopt (self->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect (self->monitor, address))
+        return TR_ESYS;
+    return tri_loop_watch_socket (&self->monitor_watch, self->monitor, s_on_monitor, self);
+}
+
+int
+tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
+{
+    tri_dealer_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return TR_ENOMEM;
+    tri_waitq_init (&self->hello_waiters);
+    tri_node_init (&self->node);
+    int rc = TR_ESYS;
+    if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER)))
+        goto fail;
+    tri_socket_options (self->socket);
+    //  The parent knows us by our uid from the first frame on.
+    if (parent)
+        zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, tri_uid (), strlen (tri_uid ()));
+    if (zmq_connect (self->socket, endpoint)) {
+        tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
+        goto fail;
+    }
+    rc = TR_ENOMEM;
+    if (!(self->channel = tri_channel_new (self->socket, &self->watch, NULL, 0))
+    ||  tri_channel_set_peer (self->channel, parent? "parent": endpoint, endpoint, 0))
+        goto fail;
+    //  Watch the connection: the peer is no child of ours, no pidfd tells
+    //  us when it dies.
+    if (!parent && (rc = s_monitor_open (self))) {
+        tri_log_error ("TR-MONITOR", "cannot monitor the connection to %s", endpoint);
+        goto fail;
+    }
+    if ((rc = tri_loop_watch_socket (&self->watch, self->socket, s_on_dealer, self)))
+        goto fail;
+    tri_list_push_back (&s_peer.dealers, &self->node);
+    tri_channel_send_hello (self->channel);
+    *dealer_p = self;
+    return 0;
+fail:
+    tri_dealer_close (&self);
+    return rc;
+}
+
+int
+tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline)
+{
+    int rc = 0;
+    while (!self->hello_done && !self->hello_rc && !rc)
+        rc = tri_waitq_wait (&self->hello_waiters, deadline);
+    if (self->hello_done)
+        return 0;
+    return self->hello_rc? self->hello_rc: rc;
+}
+
+tri_channel_t *
+tri_dealer_channel (const tri_dealer_t *self)
+{
+    return self->channel;
+}
+
+void
+tri_dealer_close (tri_dealer_t **self_p)
+{
+    tri_dealer_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    tri_node_unlink (&self->node);
+    if (self->channel && !tri_channel_closed (self->channel))
+        tri_channel_close (self->channel, NULL, false);
+    tri_waitq_wake_all (&self->hello_waiters, TR_ECLOSED);
+    tri_loop_unwatch (&self->monitor_watch);
+    tri_loop_unwatch (&self->watch);
+    if (self->monitor) {
+        zmq_socket_monitor (self->socket, NULL, 0);
+        zmq_close (self->monitor);
+    }
+    if (self->socket)
+        zmq_close (self->socket);
+    tri_channel_unref (&self->channel);
+    free (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Shutdown
+
+void
+tri_peer_stop (void)
+{
+    tri_node_t *node;
+    while ((node = tri_list_first (&s_peer.dealers))) {
+        tri_dealer_t *dealer = tri_list_entry (node, tri_dealer_t, node);
+        tri_dealer_close (&dealer);
+    }
+    if (s_peer.channels) {
+        tri_channel_t *channel;
+        while ((channel = zhashx_first (s_peer.channels))) {
+            zhashx_delete (s_peer.channels, tri_channel_key (channel));
+            tri_channel_on_released (channel, NULL);
+            if (!tri_channel_closed (channel))
+                tri_channel_close (channel, NULL, false);
+            tri_channel_unref (&channel);
+        }
+        zhashx_destroy (&s_peer.channels);
+    }
+    s_peer.last = NULL;
+    tri_loop_unwatch (&s_peer.router_watch);
+    if (s_peer.router)
+        zmq_close (s_peer.router);
+    s_peer.router = NULL;
+    tri_ipc_unlink (tri_actor ()->endpoint);
+    s_peer.on_hello = NULL;
+}

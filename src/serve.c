@@ -1,0 +1,249 @@
+/*  =========================================================================
+    serve.c - the callee's side of a call: export tables and serving tasks
+
+    A cmd that no endpoint holds comes here from the channel layer. Only
+    functions in an export table can be called; anything else is answered
+    with NotExposed, naming the function and the actor. A served call is
+    an endpoint on the caller's channel: a cancel with its cid cancels its
+    task, and the channel's close cancels it too (nobody is left to read
+    the answer). An answer we would refuse to read is replaced by an error
+    saying why.
+    =========================================================================
+*/
+#include "troupe_private.h"
+
+#define TRI_INTERNAL_TABLES 8
+
+//  A task serving one cmd.
+typedef struct {
+    tri_endpoint_t ep;              //  TRI_DIR_IN, the caller's cid
+    tri_channel_t *channel;         //  to answer on
+    const tr_export_t *export;
+    tri_msg_t *msg;                 //  the cmd; args point into it
+    const msgpack_object *args;
+    tr_ctx_t ctx;
+    tr_reply_t reply;
+    int rc;                         //  for TR_THREAD functions
+    bool cancel_asked;              //  the caller sent cancel
+    tri_node_t node;                //  in s_serve.all
+} serve_t;
+
+static struct {
+    const tr_export_t *user;
+    const tr_export_t *internal [TRI_INTERNAL_TABLES];
+    size_t ninternal;
+    bool stopping;
+    tri_list_t all;
+} s_serve = { .all = { &s_serve.all, &s_serve.all } };
+
+//  --------------------------------------------------------------------------
+//  Export tables
+
+static const tr_export_t *
+s_lookup (const tr_export_t *table, const char *name)
+{
+    for (const tr_export_t *e = table; e && e->name; e++)
+        if (streq (e->name, name))
+            return e;
+    return NULL;
+}
+
+static const tr_export_t *
+s_find_export (const char *name)
+{
+    if (strncmp (name, "tr.", 3) == 0) {
+        for (size_t i = 0; i < s_serve.ninternal; i++) {
+            const tr_export_t *e = s_lookup (s_serve.internal [i], name);
+            if (e)
+                return e;
+        }
+        return NULL;
+    }
+    return s_lookup (s_serve.user, name);
+}
+
+int
+tri_serve_add_internal (const tr_export_t *table)
+{
+    if (s_serve.ninternal == TRI_INTERNAL_TABLES)
+        return TR_ENOMEM;
+    s_serve.internal [s_serve.ninternal++] = table;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Serving
+
+static void
+s_on_message (tri_endpoint_t *ep, tri_msg_t *msg)
+{
+    serve_t *self = tri_list_entry (ep, serve_t, ep);
+    //  The only frame a plain call takes is the caller's cancel.
+    self->cancel_asked = true;
+    tri_task_cancel (self->ctx.task);
+    tri_msg_destroy (&msg);
+}
+
+static void
+s_on_failed (tri_endpoint_t *ep, const tr_error_t *why)
+{
+    (void) why;
+    serve_t *self = tri_list_entry (ep, serve_t, ep);
+    tri_task_cancel (self->ctx.task);
+}
+
+static const tri_endpoint_ops_t s_ops = { s_on_message, s_on_failed };
+
+static void *
+s_serve_in_thread (void *arg)
+{
+    serve_t *self = arg;
+    self->rc = self->export->fn (&self->ctx, self->args, &self->reply);
+    return NULL;
+}
+
+static void
+s_reply (serve_t *self, int rc)
+{
+    tri_channel_t *channel = self->channel;
+    uint64_t cid = self->ep.cid;
+    if (rc == TR_ECANCELED && (self->cancel_asked || s_serve.stopping)) {
+        tri_channel_send_empty (channel, TRI_ACK, cid);
+        return;
+    }
+    if (rc) {
+        tr_error_t *err = tri_ctx_reply_error (&self->ctx, rc, self->export->name);
+        if (err)
+            tri_channel_send_error (channel, cid, err);
+        tr_error_destroy (&err);
+        return;
+    }
+    tri_frame_t frame;
+    tri_frame_begin (&frame, TRI_RETURN, cid);
+    tr_args_t *value = self->reply.value;
+    if (value && value->sbuf.size)
+        tri_frame_write (&frame, value->sbuf.data, value->sbuf.size);
+    else
+        msgpack_pack_nil (&frame.pk);
+    char why [256];
+    int bad = frame.failed? TR_ENOMEM
+            : tri_msg_check (frame.data, frame.size, tri_limits (), why, sizeof why);
+    if (bad) {
+        tri_frame_fini (&frame);
+        if (bad == TR_ENOMEM)
+            tri_channel_reply_error (channel, cid, bad, "NoMemory", "result of %s: out of memory",
+                                     self->export->name);
+        else
+            tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
+                                     self->export->name, why);
+    }
+    else
+        tri_channel_send (channel, &frame);
+}
+
+static void
+s_serve_main (void *arg)
+{
+    serve_t *self = arg;
+    int rc;
+    if (self->export->flags & TR_THREAD) {
+        //  Shielded: the thread uses our args and reply until it ends; it
+        //  sees the cancel through tr_checkpoint.
+        rc = tri_task_to_thread (s_serve_in_thread, self, NULL, true);
+        if (rc == 0)
+            rc = self->rc;
+    }
+    else
+        rc = self->export->fn (&self->ctx, self->args, &self->reply);
+    //  Unbound: the channel closed, nobody reads an answer.
+    if (tri_endpoint_bound (&self->ep))
+        s_reply (self, rc);
+    tri_endpoint_unbind (&self->ep);
+    tri_node_unlink (&self->node);
+    tri_ctx_clear (&self->ctx);
+    tr_args_destroy (&self->reply.value);
+    tri_msg_destroy (&self->msg);
+    tri_channel_unref (&self->channel);
+    free (self);
+}
+
+static void
+s_on_request (tri_channel_t *channel, tri_msg_t *msg)
+{
+    const char *fn;
+    const msgpack_object *args;
+    char why [256];
+    if (tri_msg_read_cmd (msg, &fn, &args, why, sizeof why)) {
+        tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError", "%s", why);
+        goto done;
+    }
+    const tr_export_t *export = s_find_export (fn);
+    if (!export) {
+        tri_channel_reply_error (channel, msg->cid, TR_ENOTEXPOSED, "NotExposed",
+                                 "function '%s' is not exported by actor %s", fn, tri_uid ());
+        goto done;
+    }
+    if (export->kind != TR_CALL) {
+        tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
+                                 "function '%s' of actor %s is not a plain call", fn, tri_uid ());
+        goto done;
+    }
+    if (s_serve.stopping) {
+        tri_channel_reply_error (channel, msg->cid, TR_ECANCELED, "Cancelled",
+                                 "actor %s is shutting down", tri_uid ());
+        goto done;
+    }
+    serve_t *self = calloc (1, sizeof *self);
+    if (!self)
+        goto nomem;
+    self->export = export;
+    self->args = args;
+    if (tri_endpoint_bind (&self->ep, channel, msg->cid, TRI_DIR_IN, &s_ops)) {
+        free (self);
+        goto nomem;
+    }
+    tri_task_t *task = tri_task_new (s_serve_main, self, export->stack_size, false);
+    if (!task) {
+        tri_endpoint_unbind (&self->ep);
+        free (self);
+        goto nomem;
+    }
+    self->msg = msg;
+    self->channel = channel;
+    tri_channel_ref (channel);
+    tri_ctx_init (&self->ctx, task);
+    tri_list_push_back (&s_serve.all, &self->node);
+    return;
+nomem:
+    tri_channel_reply_error (channel, msg->cid, TR_ENOMEM, "NoMemory",
+                             "actor %s is out of memory", tri_uid ());
+done:
+    tri_msg_destroy (&msg);
+}
+
+//  --------------------------------------------------------------------------
+
+void
+tri_serve_start (const tr_export_t *exports)
+{
+    s_serve.user = exports;
+    s_serve.stopping = false;
+    tri_channel_on_request (s_on_request);
+}
+
+void
+tri_serve_stop (void)
+{
+    s_serve.stopping = true;
+    tri_list_each (node, next, &s_serve.all)
+        tri_task_cancel (tri_list_entry (node, serve_t, node)->ctx.task);
+}
+
+void
+tri_serve_reset (void)
+{
+    assert (tri_list_empty (&s_serve.all));
+    s_serve.user = NULL;
+    s_serve.ninternal = 0;
+    s_serve.stopping = false;
+}

@@ -1,0 +1,65 @@
+/*  =========================================================================
+    tri_child.h - child processes (spawn.c)
+
+    A child is a process this actor spawned: its pidfd watched by the
+    loop, its hello awaited, its exit recorded. Any number of tasks may
+    wait for its hello or its exit. The record knows nothing of nurseries
+    or portals; it closes its channel when the process is reaped (rule 3:
+    with the drain period, so the child's last frames are still read).
+    =========================================================================
+*/
+#ifndef TRI_CHILD_H_INCLUDED
+#define TRI_CHILD_H_INCLUDED
+
+typedef struct tri_child tri_child_t;
+
+//  Spawn a child actor named name. On failure *error says why. Returns
+//  0, TR_ENOMEM or TR_ESYS.
+int
+    tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child,
+                     tr_error_t **error);
+//  Wait for the child's hello. On failure the child is killed and
+//  reaped, and *error says why. Returns 0, TR_ETIMEDOUT, TR_ECANCELED,
+//  TR_ECRASHED, TR_EVERSION, or the code tri_child_interrupt gave.
+int
+    tri_child_await_hello (tri_child_t *self, int64_t deadline, tr_error_t **error);
+//  End a wait for the hello with rc (TR_ECANCELED, TR_ECLOSED).
+void
+    tri_child_interrupt (tri_child_t *self, int rc);
+//  The channel its hello made, or NULL.
+tri_channel_t *
+    tri_child_channel (const tri_child_t *self);
+const char *
+    tri_child_uid (const tri_child_t *self);
+int
+    tri_child_pid (const tri_child_t *self);
+//  Send sig (no effect once reaped). SIGTERM and SIGKILL mark it killed.
+void
+    tri_child_signal (tri_child_t *self, int sig);
+//  Send sig to every child of this actor.
+void
+    tri_child_signal_all (int sig);
+//  Park (shielded) until the child is reaped or the deadline passes.
+//  Returns 0 or TR_ETIMEDOUT.
+int
+    tri_child_await_exit (tri_child_t *self, int64_t deadline);
+//  Kill hard and reap, even past the deadline; never leaves a zombie.
+void
+    tri_child_kill_reap (tri_child_t *self);
+bool
+    tri_child_exited (const tri_child_t *self);
+//  We sent it SIGTERM or SIGKILL.
+bool
+    tri_child_killed (const tri_child_t *self);
+//  It exited with status 0.
+bool
+    tri_child_clean (const tri_child_t *self);
+//  The error describing how it died (also when it exited 0: whether that
+//  was asked for is the caller's to judge). NULL on ENOMEM.
+tr_error_t *
+    tri_child_death (const tri_child_t *self);
+//  Free a reaped child.
+void
+    tri_child_destroy (tri_child_t **self_p);
+
+#endif

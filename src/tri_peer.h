@@ -1,0 +1,49 @@
+/*  =========================================================================
+    tri_peer.h - the sockets and the peers they reach (peer.c)
+
+    The socket layer owns every ZeroMQ socket of the actor: the ROUTER
+    bound at its endpoint, a DEALER per peer it connected to (its parent,
+    portals opened on an endpoint) and the monitors of those DEALERs. It
+    registers each with the loop, reads and decodes what arrives, makes a
+    channel for each peer that says hello, and hands every other frame to
+    its channel (channel.c). Together with channel.c it is the channel
+    layer.
+    =========================================================================
+*/
+#ifndef TRI_PEER_H_INCLUDED
+#define TRI_PEER_H_INCLUDED
+
+typedef struct tri_dealer tri_dealer_t;
+
+//  Bind the ROUTER ("ipc": a fresh private endpoint, "tcp": loopback on
+//  a free port, else a ZeroMQ endpoint) and watch it; sets the actor's
+//  endpoint. Returns 0, TR_ESYS or TR_ENOMEM.
+int
+    tri_peer_listen (const char *bind);
+//  Close every socket and forget every channel (runtime shutdown).
+void
+    tri_peer_stop (void);
+//  Called for each peer that says hello on the ROUTER (rc 0, channel its
+//  new channel) or is refused for its version (rc TR_EVERSION, channel
+//  NULL). The spawning layer registers it.
+void
+    tri_peer_on_hello (void (*fn) (const char *uid, tri_channel_t *channel, int rc));
+
+//  A DEALER connected to endpoint, and our hello sent on it. parent: the
+//  DEALER to our parent (our uid as routing id, no monitor); else the
+//  connection is watched by a monitor, so that a peer that dies or goes
+//  silent past the heartbeat timeout closes the channel. Returns 0,
+//  TR_ESYS (bad endpoint or no monitor) or TR_ENOMEM.
+int
+    tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer);
+//  Wait for the peer's hello. Returns 0, TR_ETIMEDOUT, TR_ECANCELED, or
+//  the peer's refusal (TR_EVERSION, ...).
+int
+    tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline);
+tri_channel_t *
+    tri_dealer_channel (const tri_dealer_t *self);
+//  Close the channel (its calls fail), the monitor and the socket.
+void
+    tri_dealer_close (tri_dealer_t **self_p);
+
+#endif

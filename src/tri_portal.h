@@ -1,0 +1,45 @@
+/*  =========================================================================
+    tri_portal.h - what the nursery asks of a portal (portal.c)
+
+    A portal is the one owner of cancel-with-ack (rule 2) and of a
+    run_in_actor main call's cached outcome (rule 9); the nursery asks it,
+    rather than reading the channel, whether its actor was asked to cancel
+    and whether its main call failed.
+    =========================================================================
+*/
+#ifndef TRI_PORTAL_H_INCLUDED
+#define TRI_PORTAL_H_INCLUDED
+
+//  A portal on channel (a reference is taken); pid 0 when not a child.
+tr_portal_t *
+    tri_portal_new (tri_channel_t *channel, int pid);
+void
+    tri_portal_destroy (tr_portal_t **self_p);
+//  Start fn(args) as the portal's main call; its answer is kept (rule 9)
+//  and on_done (arg) runs on the loop when it comes. On failure *error
+//  says why. Returns 0, TR_ECLOSED, TR_ETOOBIG or TR_ENOMEM.
+int
+    tri_portal_start_main (tr_portal_t *self, const char *fn, const tr_args_t *args,
+                           void (*on_done) (void *arg), void *arg, tr_error_t **error);
+//  True if there is no main call or it has ended.
+bool
+    tri_portal_main_done (const tr_portal_t *self);
+//  The main call's failure, judged: 0 if it succeeded, is still running,
+//  or ended because we asked the actor to cancel (rule 2); else its code,
+//  and *error (borrowed) says why.
+int
+    tri_portal_main_failure (const tr_portal_t *self, const tr_error_t **error);
+//  Ask the actor to cancel, once; never parks (rule 2).
+void
+    tri_portal_send_cancel (tr_portal_t *self);
+//  We asked it to cancel; it acknowledged.
+bool
+    tri_portal_cancel_called (const tr_portal_t *self);
+bool
+    tri_portal_acked (const tr_portal_t *self);
+//  Wait (in a task, shielded) until no task is inside a call through the
+//  portal; its peer must be gone or asked to cancel.
+void
+    tri_portal_await_calls (tr_portal_t *self);
+
+#endif
