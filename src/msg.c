@@ -1,11 +1,9 @@
 /*  =========================================================================
     msg.c - the wire protocol: one msgpack array [type, cid, body] a frame
 
-    Every frame a peer sends is checked before it is decoded: it must be
-    exactly one msgpack value, no deeper than the depth limit, and every
-    length it declares must fit in the bytes that follow, so a few hostile
-    bytes can neither make the decoder allocate gigabytes nor recurse. The
-    decoded message keeps the frame it came from (no copy) and a zone in
+    Every frame a peer sends is checked before it is decoded (check.c),
+    so a few hostile bytes can neither make the decoder allocate gigabytes
+    nor recurse. The decoded message keeps the frame it came from (no copy) and a zone in
     which its strings are NUL-terminated. doc/protocol.md is the reference.
     =========================================================================
 */
@@ -24,148 +22,6 @@ tri_msg_type_name (int type)
     return s_type_names [type];
 }
 
-//  --------------------------------------------------------------------------
-//  Structural check of untrusted msgpack bytes.
-
-static int
-s_fail (char *why, size_t why_size, int rc, const char *fmt, ...)
-{
-    if (why && why_size) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (why, why_size, fmt, ap);
-        va_end (ap);
-    }
-    return rc;
-}
-
-//  msgpack-c's decoder keeps open containers on a fixed stack of
-//  MSGPACK_EMBED_STACK_SIZE (32, in its private unpack_define.h) and
-//  refuses a container at any deeper level, empty or not: a deeper limit
-//  would pass frames that the decoder then refuses as out of memory.
-#define S_MSGPACK_MAX_DEPTH 32
-
-static uint64_t
-s_be (const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | p [i];
-    return v;
-}
-
-int
-tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
-               char *why, size_t why_size)
-{
-    assert (limits);
-    const uint8_t *p = data;
-    const uint8_t *end = p + size;
-    if (size > limits->max_size)
-        return s_fail (why, why_size, TR_ETOOBIG,
-                       "frame of %zu bytes exceeds the limit of %zu", size, limits->max_size);
-    //  remaining [d] = items still expected in the container at depth d;
-    //  depth 0 is the top level, which holds exactly one value.
-    uint64_t remaining [S_MSGPACK_MAX_DEPTH + 1];
-    int max_depth = limits->max_depth > S_MSGPACK_MAX_DEPTH
-                  ? S_MSGPACK_MAX_DEPTH: limits->max_depth;
-    int depth = 0;
-    remaining [0] = 1;
-    while (true) {
-        while (depth > 0 && remaining [depth] == 0)
-            depth--;
-        if (depth == 0 && remaining [0] == 0)
-            break;
-        if (p >= end)
-            return s_fail (why, why_size, TR_EPROTO,
-                           "truncated msgpack at byte %zu", (size_t) (p - (const uint8_t *) data));
-        remaining [depth]--;
-        uint8_t b = *p++;
-        uint64_t skip = 0;          //  payload bytes after the header
-        uint64_t items = 0;         //  children of a container
-        bool container = false;
-        int lenbytes = 0;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-            ;
-        else
-        if (b >= 0x80 && b <= 0x8f) {
-            container = true;
-            items = 2 * (uint64_t) (b & 0x0f);
-        }
-        else
-        if (b >= 0x90 && b <= 0x9f) {
-            container = true;
-            items = b & 0x0f;
-        }
-        else
-        if (b >= 0xa0 && b <= 0xbf)
-            skip = b & 0x1f;
-        else
-        switch (b) {
-            case 0xc4: case 0xd9: lenbytes = 1; break;
-            case 0xc5: case 0xda: lenbytes = 2; break;
-            case 0xc6: case 0xdb: lenbytes = 4; break;
-            case 0xc7: lenbytes = 1; skip = 1; break;       //  ext: + type byte
-            case 0xc8: lenbytes = 2; skip = 1; break;
-            case 0xc9: lenbytes = 4; skip = 1; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: container = true; lenbytes = 2; break;
-            case 0xdd: container = true; lenbytes = 4; break;
-            case 0xde: container = true; lenbytes = 2; break;
-            case 0xdf: container = true; lenbytes = 4; break;
-            default:
-                return s_fail (why, why_size, TR_EPROTO,
-                               "invalid msgpack byte 0x%02x at byte %zu", b,
-                               (size_t) (p - 1 - (const uint8_t *) data));
-        }
-        if (lenbytes) {
-            if ((size_t) (end - p) < (size_t) lenbytes)
-                return s_fail (why, why_size, TR_EPROTO, "truncated msgpack length");
-            uint64_t n = s_be (p, lenbytes);
-            p += lenbytes;
-            if (container)
-                items = (b == 0xde || b == 0xdf)? 2 * n: n;
-            else
-                skip += n;
-        }
-        if (skip > (uint64_t) (end - p))
-            return s_fail (why, why_size, TR_EPROTO,
-                           "msgpack declares %llu bytes, %zu remain",
-                           (unsigned long long) skip, (size_t) (end - p));
-        p += skip;
-        if (container) {
-            //  Every item takes at least one byte.
-            if (items > (uint64_t) (end - p))
-                return s_fail (why, why_size, TR_EPROTO,
-                               "msgpack declares %llu items, %zu bytes remain",
-                               (unsigned long long) items, (size_t) (end - p));
-            //  An empty container is a level too (it is one for msgpack-c).
-            if (depth + 1 > max_depth)
-                return s_fail (why, why_size, TR_ETOOBIG,
-                               "msgpack nested deeper than %d", max_depth);
-            if (items > 0)
-                remaining [++depth] = items;
-        }
-    }
-    if (p != end)
-        return s_fail (why, why_size, TR_EPROTO,
-                       "%zu trailing bytes after the msgpack value", (size_t) (end - p));
-    return 0;
-}
-
-//  Read a msgpack integer >= 0 at *p; false if there is none. msgpack-c
-//  decodes a signed encoding of such a value as unsigned, and so does
-//  tri_msg_decode: the peek must read it too.
 static bool
 s_peek_uint (const uint8_t **p, const uint8_t *end, uint64_t *value)
 {
@@ -178,7 +34,7 @@ s_peek_uint (const uint8_t **p, const uint8_t *end, uint64_t *value)
         return false;
     if (b >= 0xd0 && (**p & 0x80))
         return false;               //  negative
-    *value = n? s_be (*p, n): b;
+    *value = n? tri_be (*p, n): b;
     *p += n;
     return true;
 }
@@ -222,7 +78,7 @@ tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
     if (!msg || !msgpack_zone_init (&msg->zone, 1024)) {
         free (msg);
         zmq_msg_close (frame);
-        return s_fail (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
+        return tri_why (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
     }
     zmq_msg_init (&msg->frame);
     zmq_msg_move (&msg->frame, frame);
@@ -233,22 +89,22 @@ tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
     size_t offset = 0;
     msgpack_unpack_return ur = msgpack_unpack (data, size, &offset, &msg->zone, &top);
     if (ur != MSGPACK_UNPACK_SUCCESS) {
-        rc = s_fail (why, why_size, TR_EPROTO, "msgpack could not be decoded (%d)", (int) ur);
+        rc = tri_why (why, why_size, TR_EPROTO, "msgpack could not be decoded (%d)", (int) ur);
         goto fail;
     }
     if (top.type != MSGPACK_OBJECT_ARRAY || top.via.array.size != 3) {
-        rc = s_fail (why, why_size, TR_EPROTO, "frame is not an array [type, cid, body]");
+        rc = tri_why (why, why_size, TR_EPROTO, "frame is not an array [type, cid, body]");
         goto fail;
     }
     const msgpack_object *items = top.via.array.ptr;
     if (items [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        rc = s_fail (why, why_size, TR_EPROTO, "cid is not an unsigned integer");
+        rc = tri_why (why, why_size, TR_EPROTO, "cid is not an unsigned integer");
         goto fail;
     }
     *cid = items [1].via.u64;
     if (items [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
     ||  items [0].via.u64 < 1 || items [0].via.u64 > TRI_TYPE_MAX) {
-        rc = s_fail (why, why_size, TR_EPROTO, "unknown message type %s%lld",
+        rc = tri_why (why, why_size, TR_EPROTO, "unknown message type %s%lld",
                      items [0].type == MSGPACK_OBJECT_POSITIVE_INTEGER? "": "(not an integer) ",
                      items [0].type == MSGPACK_OBJECT_POSITIVE_INTEGER? (long long) items [0].via.u64: 0LL);
         goto fail;
@@ -257,7 +113,7 @@ tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
     msg->cid = *cid;
     msg->body = items [2];
     if (tri_value_cstrings (&msg->body, &msg->zone)) {
-        rc = s_fail (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
+        rc = tri_why (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
         goto fail;
     }
     *msg_p = msg;
@@ -339,23 +195,23 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
     memset (hello, 0, sizeof *hello);
     const msgpack_object *body = &msg->body;
     if (body->type != MSGPACK_OBJECT_MAP)
-        return s_fail (why, why_size, TR_EPROTO, "hello body is not a map");
+        return tri_why (why, why_size, TR_EPROTO, "hello body is not a map");
     const msgpack_object *v = tri_map_get (body, "v");
     if (!v || v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size < 2
     ||  v->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
     ||  v->via.array.ptr [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
     ||  v->via.array.ptr [0].via.u64 > 65535 || v->via.array.ptr [1].via.u64 > 65535)
-        return s_fail (why, why_size, TR_EPROTO, "hello has no version [major, minor]");
+        return tri_why (why, why_size, TR_EPROTO, "hello has no version [major, minor]");
     hello->major = (int) v->via.array.ptr [0].via.u64;
     hello->minor = (int) v->via.array.ptr [1].via.u64;
     const msgpack_object *uid = tri_map_get (body, "uid");
     if (!uid || uid->type != MSGPACK_OBJECT_STR || uid->via.str.size == 0
     ||  uid->via.str.size > 255)
-        return s_fail (why, why_size, TR_EPROTO, "hello has no uid");
+        return tri_why (why, why_size, TR_EPROTO, "hello has no uid");
     //  The uid is used as a C string: one cut short by a NUL would name
     //  another actor.
     if (memchr (uid->via.str.ptr, '\0', uid->via.str.size))
-        return s_fail (why, why_size, TR_EPROTO, "hello uid has a NUL byte in it");
+        return tri_why (why, why_size, TR_EPROTO, "hello uid has a NUL byte in it");
     hello->uid = uid->via.str.ptr;
     const msgpack_object *pid = tri_map_get (body, "pid");
     if (pid && pid->type == MSGPACK_OBJECT_POSITIVE_INTEGER && pid->via.u64 < INT32_MAX)
@@ -460,11 +316,11 @@ tri_msg_read_cmd (const tri_msg_t *msg, const char **fn,
     const msgpack_object *body = &msg->body;
     if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 2
     ||  body->via.array.ptr [0].type != MSGPACK_OBJECT_STR)
-        return s_fail (why, why_size, TR_EPROTO, "cmd body is not [fn, args]");
+        return tri_why (why, why_size, TR_EPROTO, "cmd body is not [fn, args]");
     //  "echo\0anything" must not call echo.
     const msgpack_object *name = &body->via.array.ptr [0];
     if (memchr (name->via.str.ptr, '\0', name->via.str.size))
-        return s_fail (why, why_size, TR_EPROTO, "cmd names a function with a NUL byte in it");
+        return tri_why (why, why_size, TR_EPROTO, "cmd names a function with a NUL byte in it");
     *fn = name->via.str.ptr;
     *args = &body->via.array.ptr [1];
     return 0;

@@ -215,8 +215,9 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     rc = TR_ESYS;
     if ((s_rt.epfd = epoll_create1 (EPOLL_CLOEXEC)) < 0)
         goto fail;
-    if ((rc = tri_sched_init (s_rt.config.stack_size, s_rt.config.threads)))
+    if ((rc = tri_sched_init (s_rt.config.stack_size)))
         goto fail;
+    tri_pool_configure (s_rt.config.threads);
     rc = TR_ESYS;
     if (!(s_rt.zctx = zmq_ctx_new ()))
         goto fail;
@@ -235,6 +236,7 @@ tri_rt_stop (void)
     assert (tri_list_empty (&s_rt.touched));
     if (s_rt.zctx)
         zmq_ctx_term (s_rt.zctx);
+    tri_pool_stop ();
     tri_sched_term ();
     if (s_rt.epfd >= 0)
         close (s_rt.epfd);

@@ -428,7 +428,7 @@ s_task_ended (tri_task_t *task)
 //  Set up the scheduler of this process.
 
 int
-tri_sched_init (size_t default_stack, int threads)
+tri_sched_init (size_t default_stack)
 {
     assert (!s_current);
     s_defaults ();
@@ -437,20 +437,18 @@ tri_sched_init (size_t default_stack, int threads)
         s_cache_flush ();
         s_default_map = map_size;
     }
-    tri_pool_configure (threads);
     s_mapped = 0;
     return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  Free every stack and finished task, stop and join the pool threads.
+//  Free every stack and finished task.
 
 void
 tri_sched_term (void)
 {
     assert (!s_current);
     assert (s_alive == 0);
-    tri_pool_stop ();
     while (s_all) {
         tri_task_t *task = s_all;
         assert (task->state == TASK_DONE && !task->map);

@@ -135,11 +135,10 @@ void
     tri_waitq_wake_all (tri_waitq_t *self, int rc);
 
 //  Set up the scheduler of this process (stack size for tasks that ask for
-//  0, number of worker threads for the pool, created on first use).
+//  0).
 int
-    tri_sched_init (size_t default_stack, int threads);
-//  Free every stack and finished task, stop and join the pool threads.
-//  Asserts that no task is alive.
+    tri_sched_init (size_t default_stack);
+//  Free every stack and finished task. Asserts that no task is alive.
 void
     tri_sched_term (void);
 //  Number of tasks alive (not yet finished).
@@ -287,11 +286,8 @@ int
 const msgpack_object *
     tri_value_map_get (const msgpack_object *map, const char *key, size_t key_len);
 
-static inline const msgpack_object *
-tri_map_get (const msgpack_object *map, const char *key)
-{
-    return tri_value_map_get (map, key, strlen (key));
-}
+const msgpack_object *
+    tri_map_get (const msgpack_object *map, const char *key);
 
 //  New value owning owner (taken even on failure).
 tr_value_t *
@@ -332,7 +328,13 @@ typedef struct {
 
 const char *
     tri_msg_type_name (int type);
-//  Check that data is exactly one msgpack value within the limits, and
+//  n bytes at p as a big-endian unsigned integer.
+uint64_t
+    tri_be (const uint8_t *p, int n);
+//  Write the reason into why (may be NULL) and return rc.
+int
+    tri_why (char *why, size_t why_size, int rc, const char *fmt, ...) TR_PRINTF (4, 5);
+//  check.c: check that data is exactly one msgpack value within the limits, and
 //  every length it declares fits in the bytes that follow. Returns 0 or
 //  TR_EPROTO/TR_ETOOBIG with the reason in why.
 int

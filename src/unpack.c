@@ -387,3 +387,9 @@ tr_unpack_ex (const msgpack_object *o, char *msg, size_t msg_size,
     return rc;
 }
 
+
+const msgpack_object *
+tri_map_get (const msgpack_object *map, const char *key)
+{
+    return tri_value_map_get (map, key, strlen (key));
+}

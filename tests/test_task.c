@@ -82,7 +82,8 @@ static void
 s_setup (void)
 {
     s_trace [0] = 0;
-    ck_assert_int_eq (tri_sched_init (0, 0), 0);
+    ck_assert_int_eq (tri_sched_init (0), 0);
+    tri_pool_configure (0);
 }
 
 static void
@@ -90,8 +91,10 @@ s_teardown (void)
 {
     //  In no-fork mode a failed test may leave tasks behind; keep the
     //  others running rather than assert.
-    if (tri_sched_alive () == 0)
+    if (tri_sched_alive () == 0) {
+        tri_pool_stop ();
         tri_sched_term ();
+    }
 }
 
 //  A gate that pool threads wait at until the test opens it.
@@ -567,8 +570,10 @@ END_TEST
 
 START_TEST (test_the_default_stack_size_is_configurable)
 {
+    tri_pool_stop ();
     tri_sched_term ();
-    ck_assert_int_eq (tri_sched_init (64 * 1024, 1), 0);
+    ck_assert_int_eq (tri_sched_init (64 * 1024), 0);
+    tri_pool_configure (1);
     s_ended = 0;
     ck_assert_ptr_nonnull (tri_task_new (s_busy_task, NULL, 0, false));
     ck_assert_ptr_nonnull (tri_task_new (s_busy_task, NULL, 64 * 1024, false));
@@ -699,8 +704,10 @@ s_meet_task (void *arg)
 
 START_TEST (test_to_thread_jobs_run_in_parallel)
 {
+    tri_pool_stop ();
     tri_sched_term ();
-    ck_assert_int_eq (tri_sched_init (0, 3), 0);
+    ck_assert_int_eq (tri_sched_init (0), 0);
+    tri_pool_configure (3);
     s_gate_init (&s_gate);
     s_met = 0;
     for (int index = 0; index < 3; index++)
