@@ -172,7 +172,7 @@ typedef struct {
     int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
 } tr_config_t;
 
-#define TR_CONFIG_INIT          { sizeof (tr_config_t) }
+#define TR_CONFIG_INIT          { .size = sizeof (tr_config_t) }
 //  The size of the first layout (every field up to linger_ms).
 #define TR_CONFIG_SIZE_0_1 \
     (offsetof (tr_config_t, linger_ms) + sizeof (int))

@@ -75,11 +75,10 @@ tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
     tri_msg_pack_cmd_pk (&frame.pk, cid, fn, args);
     //  What we would refuse to read, we do not send: the call fails here.
     char why [256];
-    rc = frame.failed? TR_ENOMEM
-       : tri_msg_check (frame.data, frame.size, tri_limits (), why, sizeof why);
+    rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
     if (rc) {
         tri_frame_fini (&frame);
-        if (error && rc != TR_ENOMEM)
+        if (error)
             *error = tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (), "call of %s: %s", fn, why);
     }
     else

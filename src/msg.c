@@ -245,7 +245,7 @@ tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
 const char *
 tri_msg_rc_type (int rc)
 {
-    return rc == TR_ETOOBIG? "TooBig": "ProtocolError";
+    return rc == TR_ETOOBIG? "TooBig": rc == TR_ENOMEM? "NoMemory": "ProtocolError";
 }
 
 //  --------------------------------------------------------------------------
@@ -297,6 +297,14 @@ void
 tri_frame_write (tri_frame_t *self, const void *data, size_t size)
 {
     s_frame_write (self, data, size);
+}
+
+int
+tri_frame_check (const tri_frame_t *self, const tri_limits_t *limits, char *why, size_t why_size)
+{
+    if (self->failed)
+        return tri_why (why, why_size, TR_ENOMEM, "out of memory building the frame");
+    return tri_msg_check (self->data, self->size, limits, why, why_size);
 }
 
 void

@@ -126,16 +126,11 @@ s_reply (serve_t *self, int rc)
     else
         msgpack_pack_nil (&frame.pk);
     char why [256];
-    int bad = frame.failed? TR_ENOMEM
-            : tri_msg_check (frame.data, frame.size, tri_limits (), why, sizeof why);
+    int bad = tri_frame_check (&frame, tri_limits (), why, sizeof why);
     if (bad) {
         tri_frame_fini (&frame);
-        if (bad == TR_ENOMEM)
-            tri_channel_reply_error (channel, cid, bad, "NoMemory", "result of %s: out of memory",
-                                     self->export->name);
-        else
-            tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
-                                     self->export->name, why);
+        tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
+                                 self->export->name, why);
     }
     else
         tri_channel_send (channel, &frame);

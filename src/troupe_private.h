@@ -405,6 +405,11 @@ void
 //  Append encoded bytes.
 void
     tri_frame_write (tri_frame_t *self, const void *data, size_t size);
+//  What a peer would make of the frame: 0, or TR_EPROTO / TR_ETOOBIG
+//  (TR_ENOMEM if it could not be built) with the reason in why.
+int
+    tri_frame_check (const tri_frame_t *self, const tri_limits_t *limits,
+                     char *why, size_t why_size);
 void
     tri_frame_fini (tri_frame_t *self);
 int
