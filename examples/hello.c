@@ -40,6 +40,7 @@ int
 main (int argc, char **argv)
 {
     static const tr_export_t exports [] = { TR_FN ("greet", greet), TR_EXPORTS_END };
-    tr_config_t config = { .exports = exports };
+    tr_config_t config = TR_CONFIG_INIT;
+    config.exports = exports;
     return tr_run (&config, argc, argv, root, NULL);
 }

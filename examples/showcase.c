@@ -376,7 +376,9 @@ main (int argc, char **argv)
         TR_FN_THREAD ("scan", s_scan),
         TR_EXPORTS_END
     };
-    tr_config_t config = { .name = "showcase", .exports = exports };
+    tr_config_t config = TR_CONFIG_INIT;
+    config.name = "showcase";
+    config.exports = exports;
     //  Root or worker: tr_run decides, and calls s_root only in the root.
     int rc = tr_run (&config, argc, argv, s_root, argv);
     if (rc < 0)
