@@ -314,11 +314,12 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
             tri_child_kill_reap (kid->child);
         }
 
-    //  4. Results and errors, then free everything, once no other task is
-    //  still inside a call through one of the portals.
+    //  4. Results and errors, then free everything, once nothing is in
+    //  flight: no task inside a call through one of the portals, every
+    //  main result and cancel ack read or given up on (rule 3).
     EACH_KID (kid, self)
         if (kid->portal)
-            tri_portal_await_calls (kid->portal);
+            tri_portal_settle (kid->portal);
     tr_error_t *errors = NULL;
     EACH_KID (kid, self) {
         tr_error_t *error = s_kid_failure (self, kid);

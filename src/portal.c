@@ -157,20 +157,46 @@ tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_valu
     return rc;
 }
 
-void
-tri_portal_await_calls (tr_portal_t *self)
+//  Park (shielded) on queue until done (self) holds. A call, a main call
+//  or an actor cancel ends when its channel's drain period does, or when
+//  its ack is given up on; a channel still open after both periods is
+//  closed, which ends them at once.
+static void
+s_settle (tr_portal_t *self, tri_waitq_t *queue, bool (*done) (const tr_portal_t *self))
 {
-    //  A call ends when its channel's drain period does, or when its
-    //  cancel ack is given up on; a channel still open after both periods
-    //  is closed, which fails its calls at once.
     const tr_config_t *config = tri_config ();
     int64_t deadline = tri_now_ms () + config->drain_ms + config->cancel_ack_ms;
-    while (self->calls > 0) {
-        int rc = tri_waitq_wait_shielded (&self->idle,
-                                          tri_channel_closed (self->channel)? -1: deadline);
+    while (!done (self)) {
+        int rc = tri_waitq_wait_shielded (queue, tri_channel_closed (self->channel)? -1: deadline);
         if (rc == TR_ETIMEDOUT && !tri_channel_closed (self->channel))
             tri_channel_close (self->channel, NULL, false);
     }
+}
+
+static bool
+s_no_calls (const tr_portal_t *self)
+{
+    return self->calls == 0;
+}
+
+static bool
+s_main_ended (const tr_portal_t *self)
+{
+    return !self->main;
+}
+
+static bool
+s_cancel_ended (const tr_portal_t *self)
+{
+    return !tri_endpoint_bound (&self->cancel);
+}
+
+void
+tri_portal_settle (tr_portal_t *self)
+{
+    s_settle (self, &self->idle, s_no_calls);
+    s_settle (self, &self->main_waiters, s_main_ended);
+    s_settle (self, &self->ack_waiters, s_cancel_ended);
 }
 
 //  --------------------------------------------------------------------------

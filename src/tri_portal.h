@@ -37,9 +37,12 @@ bool
     tri_portal_cancel_called (const tr_portal_t *self);
 bool
     tri_portal_acked (const tr_portal_t *self);
-//  Wait (in a task, shielded) until no task is inside a call through the
-//  portal; its peer must be gone or asked to cancel.
+//  Wait (in a task, shielded) until nothing is in flight on the portal:
+//  no task inside a call through it, the main call ended, the actor
+//  cancel acknowledged or given up on. Its peer must be gone or asked to
+//  cancel: then this takes at most the drain period (rule 3: a child's
+//  last answers and its ack are read even when its exit is seen first).
 void
-    tri_portal_await_calls (tr_portal_t *self);
+    tri_portal_settle (tr_portal_t *self);
 
 #endif
