@@ -101,6 +101,16 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
         s_peer.on_hello (hello.uid, channel, 0);
 }
 
+//  Decode a frame (taken). On failure type and cid say what it was, as far
+//  as they can be read, and why what was wrong.
+static int
+s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
+          char *why, size_t why_size)
+{
+    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), type, cid);
+    return tri_msg_decode (frame, tri_limits (), msg, cid, why, why_size);
+}
+
 //  One frame from the ROUTER (rid already read).
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
@@ -116,8 +126,7 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
     uint64_t cid = 0;
     int type;
     char why [256];
-    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), &type, &cid);
-    int rc = tri_msg_decode (frame, tri_limits (), &msg, &cid, why, sizeof why);
+    int rc = s_decode (frame, &msg, &type, &cid, why, sizeof why);
     if (rc) {
         if (channel)
             tri_channel_bad_frame (channel, rc, why, type, cid);
@@ -239,8 +248,7 @@ s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
     uint64_t cid = 0;
     int type;
     char why [256];
-    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), &type, &cid);
-    int rc = tri_msg_decode (frame, tri_limits (), &msg, &cid, why, sizeof why);
+    int rc = s_decode (frame, &msg, &type, &cid, why, sizeof why);
     if (rc) {
         tri_channel_bad_frame (self->channel, rc, why, type, cid);
         return;
