@@ -348,8 +348,9 @@ TR_EXPORT int
 //  NULL. If errors is not NULL it receives the list of the children's
 //  errors (caller destroys it). If the calling task is cancelled the
 //  children are cancelled at once; the nursery is still fully closed.
-//  Returns 0, or the first child's error code (TR_EREMOTE, TR_ECRASHED,
-//  ...), or TR_ECANCELED when the cancel cut short the wait for results.
+//  Returns 0 (also for *nursery == NULL), or the first child's error code
+//  (TR_EREMOTE, TR_ECRASHED, ...), or TR_ECANCELED when the cancel cut
+//  short the wait for results, or TR_EINVAL outside a task.
 //  A child that ignored its cancel and was killed is logged, not listed.
 TR_EXPORT int
     tr_nursery_close (tr_nursery_t **nursery, tr_error_t **errors);

@@ -161,7 +161,18 @@ s_try_reap (tri_child_t *self)
         return true;
     siginfo_t info;
     memset (&info, 0, sizeof info);
-    if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0)
+    if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED | WNOHANG) < 0) {
+        if (errno != ECHILD)
+            return false;
+        //  Someone else reaped it: it is gone, how is not known. Its pidfd
+        //  would stay readable for ever.
+        tri_log_warn ("TR-REAP", "%s (pid %d) was reaped by someone else", self->uid,
+                      (int) self->pid);
+        info.si_code = CLD_EXITED;
+        info.si_status = 255;
+    }
+    else
+    if (info.si_pid == 0)
         return false;
     s_reaped (self, &info);
     return true;
