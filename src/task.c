@@ -3,7 +3,12 @@
 
     Every actor process has one runtime thread. Its tasks are coroutines on
     that thread, each on its own mmap'ed stack with a guard page at the low
-    end, switched with ucontext. A task runs until it parks; the loop calls
+    end. On x86-64 and aarch64 a switch is a few instructions of assembly
+    that save the callee-saved registers on the stack and swap stack
+    pointers (as libdill and boost.context do): glibc's swapcontext also
+    saves and restores the signal mask, a system call on every switch, five
+    per round trip. Elsewhere ucontext serves. A task runs until it parks;
+    the loop calls
     tri_sched_run () to run, in FIFO order, every task made ready since
     (and those they make ready in turn), then polls until the earliest
     deadline of a parked task (a min-heap, ties broken by park order).
@@ -17,10 +22,11 @@
     joinable.
 
     Sanitizers and valgrind are told about every stack. Under ASan each
-    switch is wrapped in the fiber annotations, and goes through getcontext
-    + setcontext instead of swapcontext, whose interceptor only adds a
-    warning that false positives may follow; a stack is unpoisoned when it
-    is given back, since the frames of a finished task never return.
+    switch is wrapped in the fiber annotations (with ucontext it goes
+    through getcontext + setcontext instead of swapcontext, whose
+    interceptor only adds a warning that false positives may follow); a
+    stack is unpoisoned when it is given back, since the frames of a
+    finished task never return.
     Valgrind gets VALGRIND_STACK_REGISTER for each stack.
     =========================================================================
 */
@@ -32,8 +38,13 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
+
+#if (defined (__x86_64__) || defined (__aarch64__)) && !defined (TRI_UCONTEXT)
+#   define TRI_ASM_SWITCH 1
+#else
+#   include <ucontext.h>
+#endif
 
 #if defined (__has_feature)
 #   if __has_feature (address_sanitizer)
@@ -67,8 +78,17 @@ typedef enum {
     TASK_DONE                   //  fn returned
 } task_state_t;
 
+//  A machine context: where a switched-out coroutine resumes.
+#ifdef TRI_ASM_SWITCH
+typedef struct {
+    void *sp;                   //  callee-saved registers are on the stack
+} machine_t;
+#else
+typedef ucontext_t machine_t;
+#endif
+
 struct tri_task {
-    ucontext_t context;         //  registers while switched out
+    machine_t context;          //  registers while switched out
     tri_task_fn *fn;
     void *arg;
     void *data;                 //  tri_task_set_data
@@ -102,7 +122,7 @@ typedef struct {
 //  The scheduler: runtime thread only.
 static size_t s_page;                   //  0 until s_defaults ()
 static size_t s_default_map;            //  mapping size for stack_size 0
-static ucontext_t s_loop_context;       //  the loop while a task runs
+static machine_t s_loop_context;        //  the loop while a task runs
 static tri_task_t *s_current;
 static tri_task_t *s_ready_head;
 static tri_task_t *s_ready_tail;
@@ -300,14 +320,118 @@ s_heap_reserve (size_t count)
 //  --------------------------------------------------------------------------
 //  Switching
 
-//  Save the running context in from and resume to. Under ASan, swapcontext
-//  goes through an interceptor whose only use to us is a warning that
-//  false positives may follow; getcontext + setcontext are not intercepted
-//  and the fiber annotations around each switch tell ASan what it needs.
+#ifdef TRI_ASM_SWITCH
+//  tri_machine_switch (&from->sp, to->sp): push the callee-saved registers
+//  (and the floating-point control words) on the running stack, store its
+//  pointer in *from, load to's and pop what it pushed when it left. A new
+//  coroutine's stack is laid out as if it had left from tri_machine_start,
+//  which calls tri_task_entry (task) with the task in a callee-saved
+//  register.
+void tri_machine_switch (void **from, void *to);
+void tri_machine_start (void);
+#   if defined (__x86_64__)
+__asm__ (
+    ".text\n"
+    ".p2align 4\n"
+    ".globl tri_machine_switch\n"
+    ".hidden tri_machine_switch\n"
+    ".type tri_machine_switch, @function\n"
+    "tri_machine_switch:\n"
+    "    pushq %rbp\n"
+    "    pushq %rbx\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    subq $8, %rsp\n"
+    "    stmxcsr (%rsp)\n"
+    "    fnstcw 4(%rsp)\n"
+    "    movq %rsp, (%rdi)\n"
+    "    movq %rsi, %rsp\n"
+    "    ldmxcsr (%rsp)\n"
+    "    fldcw 4(%rsp)\n"
+    "    addq $8, %rsp\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbx\n"
+    "    popq %rbp\n"
+    "    ret\n"
+    ".size tri_machine_switch, .-tri_machine_switch\n"
+    ".p2align 4\n"
+    ".globl tri_machine_start\n"
+    ".hidden tri_machine_start\n"
+    ".type tri_machine_start, @function\n"
+    "tri_machine_start:\n"
+    "    movq %rbx, %rdi\n"
+    "    call tri_task_entry\n"
+    "    ud2\n"
+    ".size tri_machine_start, .-tri_machine_start\n"
+);
+#   elif defined (__aarch64__)
+__asm__ (
+    ".text\n"
+    ".p2align 4\n"
+    ".globl tri_machine_switch\n"
+    ".hidden tri_machine_switch\n"
+    ".type tri_machine_switch, %function\n"
+    "tri_machine_switch:\n"
+    "    sub sp, sp, #176\n"
+    "    stp x19, x20, [sp, #0]\n"
+    "    stp x21, x22, [sp, #16]\n"
+    "    stp x23, x24, [sp, #32]\n"
+    "    stp x25, x26, [sp, #48]\n"
+    "    stp x27, x28, [sp, #64]\n"
+    "    stp x29, x30, [sp, #80]\n"
+    "    stp d8, d9, [sp, #96]\n"
+    "    stp d10, d11, [sp, #112]\n"
+    "    stp d12, d13, [sp, #128]\n"
+    "    stp d14, d15, [sp, #144]\n"
+    "    mrs x2, fpcr\n"
+    "    str x2, [sp, #160]\n"
+    "    mov x2, sp\n"
+    "    str x2, [x0]\n"
+    "    mov sp, x1\n"
+    "    ldr x2, [sp, #160]\n"
+    "    msr fpcr, x2\n"
+    "    ldp x19, x20, [sp, #0]\n"
+    "    ldp x21, x22, [sp, #16]\n"
+    "    ldp x23, x24, [sp, #32]\n"
+    "    ldp x25, x26, [sp, #48]\n"
+    "    ldp x27, x28, [sp, #64]\n"
+    "    ldp x29, x30, [sp, #80]\n"
+    "    ldp d8, d9, [sp, #96]\n"
+    "    ldp d10, d11, [sp, #112]\n"
+    "    ldp d12, d13, [sp, #128]\n"
+    "    ldp d14, d15, [sp, #144]\n"
+    "    add sp, sp, #176\n"
+    "    ret\n"
+    ".size tri_machine_switch, .-tri_machine_switch\n"
+    ".p2align 4\n"
+    ".globl tri_machine_start\n"
+    ".hidden tri_machine_start\n"
+    ".type tri_machine_start, %function\n"
+    "tri_machine_start:\n"
+    "    mov x0, x19\n"
+    "    bl tri_task_entry\n"
+    "    brk #0\n"
+    ".size tri_machine_start, .-tri_machine_start\n"
+);
+#   endif
+#endif
+
+//  Save the running context in from and resume to. Under ASan with
+//  ucontext, swapcontext goes through an interceptor whose only use to us
+//  is a warning that false positives may follow; getcontext + setcontext
+//  are not intercepted and the fiber annotations around each switch tell
+//  ASan what it needs.
 static void __attribute__ ((noinline))
-s_swap (ucontext_t *from, const ucontext_t *to)
+s_swap (machine_t *from, const machine_t *to)
 {
-#ifdef TRI_TASK_ASAN
+#if defined (TRI_ASM_SWITCH)
+    tri_machine_switch (&from->sp, to->sp);
+#elif defined (TRI_TASK_ASAN)
     volatile bool resumed = false;
     getcontext (from);
     if (!resumed) {
@@ -372,13 +496,13 @@ s_unlink (tri_task_t *task)
         task->all_next->all_prev = task->all_prev;
 }
 
-//  First frame of every task. makecontext passes only ints, so the task
-//  pointer comes in two halves.
-static void
-s_task_main (int high, int low)
+//  First frame of every task; it never returns. Not static: the assembly
+//  of tri_machine_start calls it (hidden, like every tri_ name).
+void tri_task_entry (tri_task_t *self) __attribute__ ((used, noreturn));
+
+void
+tri_task_entry (tri_task_t *self)
 {
-    uintptr_t bits = ((uintptr_t) (uint32_t) high << 16 << 16) | (uint32_t) low;
-    tri_task_t *self = (tri_task_t *) bits;
 #ifdef TRI_TASK_ASAN
     __sanitizer_finish_switch_fiber (NULL, &s_loop_bottom, &s_loop_size);
 #endif
@@ -392,11 +516,67 @@ s_task_main (int high, int low)
 #ifdef TRI_TASK_ASAN
     __sanitizer_start_switch_fiber (NULL, s_loop_bottom, s_loop_size);
 #endif
+#ifdef TRI_ASM_SWITCH
+    machine_t dead;
+    tri_machine_switch (&dead.sp, s_loop_context.sp);
+#else
     setcontext (&s_loop_context);
+#endif
     abort ();
 }
 
-//  Make task's context start s_task_main on its stack. Apart, because
+#ifdef TRI_ASM_SWITCH
+//  Lay out the top of task's stack as tri_machine_switch leaves it, so
+//  that the first switch to it "returns" into tri_machine_start.
+static int
+s_context_init (tri_task_t *task)
+{
+    uintptr_t top = ((uintptr_t) task->map + task->map_size) & ~(uintptr_t) 15;
+#   if defined (__x86_64__)
+    //  From the top: 8 bytes of padding, the start address (at 16n + 8,
+    //  so that the call in tri_machine_start leaves the stack as the ABI
+    //  wants it), rbp rbx r12 r13 r14 r15, then MXCSR and the x87 control
+    //  word.
+    uint64_t *sp = (uint64_t *) (top - 16);
+    *--sp = (uint64_t) (uintptr_t) tri_machine_start;
+    *--sp = 0;                              //  rbp
+    *--sp = (uint64_t) (uintptr_t) task;    //  rbx
+    *--sp = 0;                              //  r12
+    *--sp = 0;                              //  r13
+    *--sp = 0;                              //  r14
+    *--sp = 0;                              //  r15
+    --sp;
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    __asm__ volatile ("stmxcsr %0" : "=m" (mxcsr));
+    __asm__ volatile ("fnstcw %0" : "=m" (fpucw));
+    memcpy ((char *) sp, &mxcsr, 4);
+    memcpy ((char *) sp + 4, &fpucw, 2);
+    task->context.sp = sp;
+#   elif defined (__aarch64__)
+    //  176 bytes as tri_machine_switch pushes them: x19 the task, x30
+    //  (the return address) the start, the rest zero, fpcr ours.
+    uint64_t *sp = (uint64_t *) (top - 176);
+    memset (sp, 0, 176);
+    sp [0] = (uint64_t) (uintptr_t) task;                   //  x19
+    sp [11] = (uint64_t) (uintptr_t) tri_machine_start;     //  x30
+    uint64_t fpcr;
+    __asm__ volatile ("mrs %0, fpcr" : "=r" (fpcr));
+    sp [20] = fpcr;
+    task->context.sp = sp;
+#   endif
+    return 0;
+}
+#else
+//  makecontext passes only ints, so the task pointer comes in two halves.
+static void
+s_task_start (int high, int low)
+{
+    uintptr_t bits = ((uintptr_t) (uint32_t) high << 16 << 16) | (uint32_t) low;
+    tri_task_entry ((tri_task_t *) bits);
+}
+
+//  Make task's context start tri_task_entry on its stack. Apart, because
 //  getcontext returns twice as far as the compiler knows.
 static int __attribute__ ((noinline))
 s_context_init (tri_task_t *task)
@@ -407,10 +587,11 @@ s_context_init (tri_task_t *task)
     task->context.uc_stack.ss_size = task->map_size - s_page;
     task->context.uc_link = NULL;
     uintptr_t bits = (uintptr_t) task;
-    makecontext (&task->context, (void (*) (void)) s_task_main, 2,
+    makecontext (&task->context, (void (*) (void)) s_task_start, 2,
                  (int) (uint32_t) (bits >> 16 >> 16), (int) (uint32_t) bits);
     return 0;
 }
+#endif
 
 //  Loop side of a task's end.
 static void
