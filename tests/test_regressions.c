@@ -4,12 +4,12 @@
     Every scenario here once hung, aborted the root, lost an answer or
     reported the wrong thing (issue 5): two tasks cancelling one actor,
     spawns interrupted by a cancel, a close or a signal, an acknowledged
-    cancel taken for a failure, final answers read after the exit, errors
-    of a close whose task was cancelled, closes given NULL, and the error
-    detail of two tasks failing through one portal. They use the public
-    API only. The forked test process is the root actor; it records what
-    it sees and the test asserts once tr_run returned. Short timeouts make
-    a hang fail fast.
+    cancel taken for a failure, final answers and acks lost when the exit
+    is seen first, errors of a close whose task was cancelled, closes given
+    NULL, and the error detail of two tasks failing through one portal.
+    They use the public API only. The forked test process is the root
+    actor; it records what it sees and the test asserts once tr_run
+    returned. Short timeouts make a hang fail fast.
     =========================================================================
 */
 #include "testutil.h"
@@ -611,6 +611,79 @@ START_TEST (a_close_lists_every_final_answer_even_when_the_exits_are_seen_first)
 }
 END_TEST
 
+//  The same for an actor cancel: calls in flight are acked, then the
+//  actor cancel, and the actor exits at once. Seen in that order or not,
+//  the ack was given: the cancel succeeded (rule 2).
+
+#define ACKED_CALLS 3
+
+typedef struct {
+    tr_portal_t *p;
+    int rc;
+} s_acked_call_t;
+
+static int
+s_acked_call (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_acked_call_t *self = arg;
+    self->rc = tu_call (self->p, "sleep", tr_pack ("[i]", 20000), NULL);
+    return 0;
+}
+
+typedef struct {
+    bool sleeping;
+    bool exited;
+    int cancel_rc;
+    tu_err_t cancel_error;
+    s_acked_call_t calls [ACKED_CALLS];
+} s_ack_then_exit_t;
+
+static int
+s_ack_then_exit_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_ack_then_exit_t *obs = arg;
+    tr_actor_t *actor = tr_ctx_actor (ctx);
+    tr_task_t *tasks [ACKED_CALLS];
+    for (int i = 0; i < ACKED_CALLS; i++) {
+        obs->calls [i].p = p;
+        tr_task_spawn (actor, s_acked_call, &obs->calls [i], &tasks [i]);
+    }
+    obs->sleeping = tu_wait_sleeping (ctx, p, ACKED_CALLS, (int) s_ms (5000));
+    s_hog_t hog = { .pids = { tr_portal_pid (p) }, .count = 1 };
+    tr_task_t *task;
+    tr_task_spawn (actor, s_hog, &hog, &task);
+    obs->cancel_rc = tr_portal_cancel_actor (p, (int) s_ms (5000));
+    if (obs->cancel_rc)
+        tu_err_copy (&obs->cancel_error, tr_portal_error (p));
+    tr_task_join (&task, NULL);
+    obs->exited = hog.all_exited;
+    for (int i = 0; i < ACKED_CALLS; i++)
+        tr_task_join (&tasks [i], NULL);
+    return 0;
+}
+
+START_TEST (a_cancel_acked_just_before_the_actor_exits_succeeds)
+{
+    tu_subreaper ();
+    s_ack_then_exit_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_ack_then_exit_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_msg (obs.sleeping, "the child never reported its calls sleeping");
+    ck_assert_msg (obs.exited, "the child did not exit after its cancel");
+    ck_assert_msg (obs.cancel_rc == 0, "the cancel returned %s: %s: %s",
+                   tr_errname (obs.cancel_rc), obs.cancel_error.type,
+                   obs.cancel_error.message);
+    for (int i = 0; i < ACKED_CALLS; i++)
+        ck_assert_msg (obs.calls [i].rc == TR_ECANCELED || obs.calls [i].rc == TR_ECLOSED,
+                       "call %d returned %s", i, tr_errname (obs.calls [i].rc));
+    ck_assert_tr_ok (frame.close_rc);
+    ck_assert_int_eq (frame.close_errors, 0);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  A close whose task is cancelled lists nothing for the children it
 //  cancelled itself
@@ -817,6 +890,7 @@ s_suite (void)
 
     tc = tu_tcase (s, "draining", 20);
     tcase_add_test (tc, a_close_lists_every_final_answer_even_when_the_exits_are_seen_first);
+    tcase_add_test (tc, a_cancel_acked_just_before_the_actor_exits_succeeds);
     return s;
 }
 
