@@ -420,7 +420,6 @@ typedef struct {
     int cancel_rc, close_rc;
     size_t close_errors;
     tu_err_t close_error;
-    long long close_ms;
 } s_cancel_one_t;
 
 static int
@@ -450,10 +449,8 @@ s_cancel_one_root (tr_actor_t *self, void *arg)
         obs->readers [i].p = p [i + 1];
         tr_task_spawn (self, s_reader, &obs->readers [i], &tasks [i]);
     }
-    obs->cancel_rc = tr_portal_cancel_actor (p [0], 5000);
-    long long t0 = tu_now_ms ();
+    obs->cancel_rc = tr_portal_cancel_actor (p [0], (int) s_ms (5000));
     obs->close_rc = tu_nursery_close (&n, &obs->close_errors, &obs->close_error);
-    obs->close_ms = tu_now_ms () - t0;
     for (int i = 0; i < SIBLINGS; i++)
         tr_task_join (&tasks [i], NULL);
     return 0;
