@@ -347,6 +347,111 @@ START_TEST (test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heart
 }
 END_TEST
 
+//  A portal closed while other tasks' calls are in flight through it.
+#define IN_FLIGHT 3
+
+typedef struct {
+    tr_portal_t *p;
+    int rc;
+} in_flight_t;
+
+static int
+s_in_flight (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    in_flight_t *call = arg;
+    tr_args_t *args = tr_pack ("[i]", 20000);
+    //  The portal may be freed under this call: touch it no more after.
+    call->rc = tr_portal_run (call->p, "sleep", args, NULL);
+    tr_args_destroy (&args);
+    return 0;
+}
+
+typedef struct {
+    const char *endpoint;
+    int open_rc [2];
+    bool sleeping;
+    int close_rc;
+    bool portal_null;
+    in_flight_t calls [IN_FLIGHT];
+    long long fail_ms;              //  from the close to the last call's end
+    int after_rc;
+    int64_t after;
+} closed_under_t;
+
+static int
+s_closed_under (tr_actor_t *self, void *arg)
+{
+    closed_under_t *st = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    tr_portal_t *p = NULL, *watcher = NULL;
+    if ((st->open_rc [0] = tr_portal_open (self, st->endpoint, 5000, &p))
+    ||  (st->open_rc [1] = tr_portal_open (self, st->endpoint, 5000, &watcher))) {
+        tr_portal_close (&p);
+        return 1;
+    }
+    tr_task_t *tasks [IN_FLIGHT];
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        st->calls [i].p = p;
+        tr_task_spawn (self, s_in_flight, &st->calls [i], &tasks [i]);
+    }
+    //  Once the daemon reports all of them sleeping, close the portal.
+    long long deadline = tu_now_ms () + 5000;
+    int sleeping = 0, cancels;
+    while (sleeping < IN_FLIGHT && tu_now_ms () < deadline) {
+        tr_value_t *value = NULL;
+        if (tr_portal_run (watcher, "cancels", NULL, &value) == 0)
+            tr_unpack (tr_value_object (value), "[ii]", &cancels, &sleeping);
+        tr_value_destroy (&value);
+        if (sleeping < IN_FLIGHT)
+            tr_sleep (ctx, 5);
+    }
+    st->sleeping = sleeping == IN_FLIGHT;
+    long long t0 = tu_now_ms ();
+    st->close_rc = tr_portal_close (&p);
+    st->portal_null = p == NULL;
+    for (int i = 0; i < IN_FLIGHT; i++)
+        tr_task_join (&tasks [i], NULL);
+    st->fail_ms = tu_now_ms () - t0;
+    //  The daemon serves on.
+    tr_args_t *args = tr_pack ("[ii]", 40, 2);
+    tr_value_t *value = NULL;
+    st->after_rc = tr_portal_run (watcher, "add", args, &value);
+    tr_args_destroy (&args);
+    if (st->after_rc == 0)
+        tr_unpack (tr_value_object (value), "I", &st->after);
+    tr_value_destroy (&value);
+    tr_portal_close (&watcher);
+    return 0;
+}
+
+START_TEST (test_closing_a_portal_fails_the_calls_in_flight_as_closed_and_the_daemon_serves_on)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "sleepy", "ipc");
+    closed_under_t st = { .endpoint = d.endpoint };
+    tr_config_t config = { .name = "root" };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_closed_under, &st), 0);
+    //  Its three calls still sleep there: a signal cancels them.
+    ck_assert_int_eq (kill (d.pid, SIGTERM), 0);
+    int status = s_daemon_wait (&d, 5000);
+    ck_assert_tr_ok (st.open_rc [0]);
+    ck_assert_tr_ok (st.open_rc [1]);
+    ck_assert_msg (st.sleeping, "the daemon never reported the calls sleeping");
+    ck_assert_tr_ok (st.close_rc);
+    ck_assert_msg (st.portal_null, "the close left the portal");
+    for (int i = 0; i < IN_FLIGHT; i++)
+        ck_assert_tr_rc (st.calls [i].rc, TR_ECLOSED);
+    ck_assert_msg (st.fail_ms < 1000, "the calls failed %lld ms after the close", st.fail_ms);
+    ck_assert_tr_ok (st.after_rc);
+    ck_assert_int_eq (st.after, 42);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 143,
+                   "daemon ended with status 0x%x", status);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -354,6 +459,7 @@ main (void)
     TCase *tc = tu_tcase (suite, "daemon", 30);
     tcase_add_test (tc, test_a_daemon_is_called_through_its_endpoint_and_cancelled);
     tcase_add_test (tc, test_two_portals_on_one_daemon_call_at_once);
+    tcase_add_test (tc, test_closing_a_portal_fails_the_calls_in_flight_as_closed_and_the_daemon_serves_on);
     tcase_add_test (tc, test_a_daemon_on_tcp_stops_on_sigterm_with_143);
     tcase_add_test (tc, test_a_call_into_a_daemon_that_is_killed_fails_at_once);
     tcase_add_test (tc, test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heartbeat_timeout);

@@ -4,14 +4,18 @@
     A test binary cannot be its own child under Check's fork mode, so the
     suites set config.worker_path to this program. Each export is one
     behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
-    block a worker thread, call a grandchild, interleave tasks.
+    block a worker thread, call a grandchild, interleave tasks, read the
+    environment, fail at an agreed moment, and two exports of the kinds
+    that are reserved (context, stream) and must be refused.
     =========================================================================
 */
 #include "troupe.h"
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int s_cancels = 0;       //  cancellations observed by sleepers
@@ -270,6 +274,32 @@ s_hold_grandchild (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "i", tr_portal_pid (p));
 }
 
+//  [name]: the value of the environment variable, or nil.
+static int
+s_getenv (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    const char *name;
+    if (tr_unpack (args, "[s]", &name))
+        return tr_raise (ctx, "TypeError", "getenv takes [name]");
+    return tr_reply_pack (out, "s", getenv (name));
+}
+
+//  [at_ms]: block this actor (no checkpoint, so no cancel can stop it)
+//  until CLOCK_REALTIME reaches at_ms, then fail as "fail" does. Children
+//  given the same at_ms answer at the same moment.
+static int
+s_fail_at (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int64_t at_ms;
+    if (tr_unpack (args, "[I]", &at_ms))
+        return tr_raise (ctx, "TypeError", "fail_at takes [at_ms]");
+    struct timespec at = { (time_t) (at_ms / 1000), (long) (at_ms % 1000) * 1000000L };
+    while (clock_nanosleep (CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL) == EINTR)
+        ;
+    return tr_raise (ctx, "ValueError", "failed at %lld", (long long) at_ms);
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
@@ -286,6 +316,11 @@ static const tr_export_t s_exports [] = {
     TR_FN ("interleave", s_interleave),
     TR_FN_THREAD ("thread_sum", s_thread_sum),
     TR_FN ("big", s_big),
+    TR_FN ("getenv", s_getenv),
+    TR_FN ("fail_at", s_fail_at),
+    //  Kinds this version does not serve: calls to them are refused.
+    { "a_context", s_echo, TR_CONTEXT, 0, 0 },
+    { "a_stream", s_echo, TR_STREAM, 0, 0 },
     TR_EXPORTS_END
 };
 
