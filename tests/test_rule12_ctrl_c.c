@@ -41,7 +41,7 @@ static int
 s_signaller (tr_ctx_t *ctx, void *arg)
 {
     ctrl_c_t *st = arg;
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     int sleeping = 0;
     while (sleeping == 0 && tu_now_ms () < deadline) {
         tr_value_t *value = NULL;
@@ -103,7 +103,7 @@ START_TEST (test_sigint_cancels_the_tree_gracefully_and_returns_130)
     s_check (&st);
     //  Every child acknowledged its cancel: no error, well within grace.
     ck_assert_tr_ok (st.close_rc);
-    ck_assert_int_lt (st.cancel_ms, 2000);
+    ck_assert_int_lt (st.cancel_ms, tu_ms (2000));
 }
 END_TEST
 
@@ -112,7 +112,7 @@ START_TEST (test_sigterm_cancels_the_tree_gracefully_and_returns_143)
     ctrl_c_t st = { .signal = SIGTERM };
     s_check (&st);
     ck_assert_tr_ok (st.close_rc);
-    ck_assert_int_lt (st.cancel_ms, 2000);
+    ck_assert_int_lt (st.cancel_ms, tu_ms (2000));
 }
 END_TEST
 
@@ -122,7 +122,7 @@ START_TEST (test_a_second_sigint_kills_the_children_at_once)
     //  SIGINT the close would wait out the 3 s grace and SIGTERM it.
     ctrl_c_t st = { .signal = SIGINT, .twice = true };
     s_check (&st);
-    ck_assert_int_lt (st.cancel_ms, 2500);
+    ck_assert_int_lt (st.cancel_ms, tu_ms (2500));
 }
 END_TEST
 

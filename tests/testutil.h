@@ -48,6 +48,24 @@ tu_now_ms (void)
     return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+//  An upper bound on elapsed time, or a deadline to wait on, of ms
+//  milliseconds on an ordinary machine, scaled like Check's own timeouts
+//  by CK_TIMEOUT_MULTIPLIER for slower runs (sanitizers, valgrind, a
+//  loaded CI host). Bounds only ever loosen: a multiplier below 1, or one
+//  that is not a number, counts as 1. Lower bounds (a grace period that
+//  must have passed) are the runtime's own figures and are not scaled.
+static inline int
+tu_ms (int ms)
+{
+    const char *text = getenv ("CK_TIMEOUT_MULTIPLIER");
+    char *end = NULL;
+    double factor = text? strtod (text, &end): 1;
+    if (!text || end == text || *end || !(factor >= 1))
+        factor = 1;
+    double scaled = ms * factor;
+    return scaled > 2e9? 2000000000: (int) scaled;
+}
+
 //  Path of the helper binary that tests spawn as child actors.
 static inline const char *
 tu_worker_path (void)
@@ -100,14 +118,15 @@ tu_children (pid_t *pids, char *states, int max)
 
 //  Fail if any process the scenario started is still around. Direct
 //  children must already be gone (the runtime reaps what it spawns).
-//  Orphans that came back to us are given orphan_wait_ms to exit by
-//  themselves (rule 11) and are reaped here; one still alive then fails.
+//  Orphans that came back to us are given orphan_wait_ms (scaled by
+//  tu_ms) to exit by themselves (rule 11) and are reaped here; one still
+//  alive then fails.
 static inline void
 tu_assert_no_procs_left (int orphan_wait_ms)
 {
     pid_t pids [64];
     char states [64];
-    long long deadline = tu_now_ms () + orphan_wait_ms;
+    long long deadline = tu_now_ms () + tu_ms (orphan_wait_ms);
     while (true) {
         int n = tu_children (pids, states, 64);
         for (int i = 0; i < n; i++)
@@ -239,11 +258,12 @@ tu_cancels (tr_portal_t *p, int *cancels, int *sleeping)
     return rc;
 }
 
-//  Poll the child until want of its tasks sleep, or timeout_ms.
+//  Poll the child until want of its tasks sleep, or timeout_ms (scaled by
+//  tu_ms) passed.
 static inline bool
 tu_wait_sleeping (tr_ctx_t *ctx, tr_portal_t *p, int want, int timeout_ms)
 {
-    long long deadline = tu_now_ms () + timeout_ms;
+    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
     while (tu_now_ms () < deadline) {
         int cancels, sleeping;
         if (tu_cancels (p, &cancels, &sleeping) == 0 && sleeping >= want)
