@@ -41,7 +41,7 @@ s_daemon_start (daemon_t *d, const char *name, const char *bind)
     //  The line comes once the daemon is bound: wait for it (5 s at most).
     char line [600] = "";
     size_t len = 0;
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!strchr (line, '\n') && tu_now_ms () < deadline) {
         struct pollfd item = { out [0], POLLIN, 0 };
         if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
@@ -62,7 +62,7 @@ s_daemon_wait (daemon_t *d, int timeout_ms)
 {
     struct pollfd item = { d->pidfd, POLLIN, 0 };
     int status = -1;
-    if (poll (&item, 1, timeout_ms) == 1)
+    if (poll (&item, 1, tu_ms (timeout_ms)) == 1)
         waitpid (d->pid, &status, 0);
     close (d->pidfd);
     return status;
@@ -83,7 +83,7 @@ s_call_and_cancel (tr_actor_t *self, void *arg)
 {
     call_state_t *st = arg;
     tr_portal_t *p = NULL;
-    st->open_rc = tr_portal_open (self, st->endpoint, 5000, &p);
+    st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &p);
     if (st->open_rc)
         return 1;
     snprintf (st->uid, sizeof st->uid, "%s", tr_portal_uid (p));
@@ -95,7 +95,7 @@ s_call_and_cancel (tr_actor_t *self, void *arg)
         tr_unpack (tr_value_object (value), "I", &st->sum);
     tr_value_destroy (&value);
     if (!st->leave_running)
-        st->cancel_rc = tr_portal_cancel_actor (p, 2000);
+        st->cancel_rc = tr_portal_cancel_actor (p, tu_ms (2000));
     st->close_rc = tr_portal_close (&p);
     return p == NULL? 0: 1;
 }
@@ -166,7 +166,7 @@ START_TEST (test_opening_a_portal_on_nobody_times_out)
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
     ck_assert_tr_rc (st.rc, TR_ETIMEDOUT);
     ck_assert_int_ge (st.elapsed, 250);
-    ck_assert_int_lt (st.elapsed, 2000);
+    ck_assert_int_lt (st.elapsed, tu_ms (2000));
 }
 END_TEST
 
@@ -176,7 +176,7 @@ START_TEST (test_opening_a_portal_on_a_bad_endpoint_fails_at_once)
     tr_config_t config = { .name = "root" };
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
     ck_assert_tr_rc (st.rc, TR_ESYS);
-    ck_assert_int_lt (st.elapsed, 250);
+    ck_assert_int_lt (st.elapsed, tu_ms (250));
 }
 END_TEST
 
@@ -219,7 +219,7 @@ s_two_portals (tr_actor_t *self, void *arg)
     lane_t lanes [2] = { { .base = 1000 }, { .base = 2000 } };
     tr_task_t *tasks [2];
     for (int i = 0; i < 2; i++)
-        if ((st->rc [i] = tr_portal_open (self, st->endpoint, 5000, &lanes [i].p)))
+        if ((st->rc [i] = tr_portal_open (self, st->endpoint, tu_ms (5000), &lanes [i].p)))
             return 1;
     for (int i = 0; i < 2; i++)
         tr_task_spawn (self, s_lane, &lanes [i], &tasks [i]);
@@ -289,12 +289,12 @@ s_lost_root (tr_actor_t *self, void *arg)
 {
     lost_state_t *st = arg;
     sleeper_t sl = { 0 };
-    if ((st->open_rc = tr_portal_open (self, st->endpoint, 5000, &sl.p)))
+    if ((st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &sl.p)))
         return 1;
     tr_task_t *task;
     tr_task_spawn (self, s_sleeper, &sl, &task);
     //  Once the daemon reports the call sleeping, take the daemon away.
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     int sleeping = 0, cancels;
     while (!sleeping && tu_now_ms () < deadline) {
         tr_value_t *value = NULL;
@@ -331,7 +331,7 @@ s_check_lost (int sig, long long within_ms)
     ck_assert_tr_ok (st.open_rc);
     ck_assert_tr_rc (st.call_rc, TR_ECLOSED);
     ck_assert_str_eq (st.type, "ConnectionLost");
-    ck_assert_msg (st.fail_ms < within_ms, "the call failed %lld ms after the signal", st.fail_ms);
+    ck_assert_msg (st.fail_ms < tu_ms (within_ms), "the call failed %lld ms after the signal", st.fail_ms);
     tu_assert_no_procs_left (0);
 }
 

@@ -141,7 +141,7 @@ s_raw_recv (s_raw_t *self, s_reply_t *reply, int timeout_ms)
 {
     memset (reply, 0, sizeof *reply);
     zmq_pollitem_t item = { self->dealer, 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll (&item, 1, timeout_ms) <= 0)
+    if (zmq_poll (&item, 1, tu_ms (timeout_ms)) <= 0)
         return;
     zmq_msg_t frame;
     zmq_msg_init (&frame);
@@ -420,7 +420,7 @@ s_oversized_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
     //  must be a pong, never an answer to the big frame.
     long long t0 = tu_now_ms ();
     uint64_t cid = 100;
-    while (tu_now_ms () - t0 < 10000) {
+    while (tu_now_ms () - t0 < tu_ms (10000)) {
         s_raw_send_args (raw, tr_pack ("[i I n]", T_PING, (int64_t) cid));
         s_raw_recv (raw, &obs->ping, 500);
         if (obs->ping.got) {

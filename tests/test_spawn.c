@@ -266,7 +266,7 @@ START_TEST (a_worker_that_exits_before_hello_fails_the_spawn_as_crashed)
     ck_assert_msg (strstr (obs.error.message, "never@"),
                    "message '%s' does not name the child", obs.error.message);
     ck_assert_msg (strstr (obs.error.message, "status 1"), "message '%s'", obs.error.message);
-    ck_assert_msg (obs.start_ms < 4000, "took %lld ms to notice", obs.start_ms);
+    ck_assert_msg (obs.start_ms < tu_ms (4000), "took %lld ms to notice", obs.start_ms);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -302,7 +302,7 @@ START_TEST (a_child_that_never_says_hello_is_killed_after_the_hello_deadline)
     ck_assert_tr_rc (obs.start_rc, TR_ETIMEDOUT);
     ck_assert_tr_rc (obs.error.code, TR_ETIMEDOUT);
     ck_assert_msg (strstr (obs.error.message, "300 ms"), "message '%s'", obs.error.message);
-    ck_assert_msg (obs.start_ms >= 280 && obs.start_ms < 1500,
+    ck_assert_msg (obs.start_ms >= 280 && obs.start_ms < tu_ms (1500),
                    "spawn gave up after %lld ms, hello_ms is 300", obs.start_ms);
     close (s_stdin_writer);
     tu_assert_no_procs_left (2000);
@@ -354,7 +354,7 @@ s_cancel_spawn_root (tr_actor_t *self, void *arg)
     if (obs->wait_for_process) {
         //  The spawning task runs once we park: wait until its process
         //  exists, so the cancel lands while it waits for the hello.
-        long long deadline = tu_now_ms () + 5000;
+        long long deadline = tu_now_ms () + tu_ms (5000);
         while (!(obs->saw_process = tu_children_now () > 0) && tu_now_ms () < deadline)
             tr_sleep (ctx, 5);
     }
@@ -382,7 +382,7 @@ START_TEST (a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child)
     ck_assert_tr_ok (obs.join_rc);
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
     ck_assert_msg (obs.spawner.portal_null, "a cancelled spawn left a portal");
-    ck_assert_msg (obs.cancel_ms < 2000, "cancel took %lld ms", obs.cancel_ms);
+    ck_assert_msg (obs.cancel_ms < tu_ms (2000), "cancel took %lld ms", obs.cancel_ms);
     ck_assert_int_eq (obs.children_after, 0);
     ck_assert_tr_ok (obs.close_rc);
     close (s_stdin_writer);
@@ -605,7 +605,7 @@ START_TEST (a_child_killed_while_serving_a_call_fails_the_call_as_crashed_by_sig
     ck_assert_int_eq (obs.sleeper.error.signal, SIGKILL);
     ck_assert_msg (strstr (obs.sleeper.error.message, frame.uid),
                    "message '%s'", obs.sleeper.error.message);
-    ck_assert_msg (obs.fail_ms < 3000, "the call failed %lld ms after the kill", obs.fail_ms);
+    ck_assert_msg (obs.fail_ms < tu_ms (3000), "the call failed %lld ms after the kill", obs.fail_ms);
     ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
     ck_assert_int_eq (frame.close_error.signal, SIGKILL);
     tu_assert_no_procs_left (2000);
