@@ -304,9 +304,9 @@ s_fail_at (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 
 //  [fifo, ms]: spin for ms (60 s at most) without ever reaching a
 //  checkpoint, so the actor sees no cancel: the loop's thread is this
-//  task's. SIGTERM is set to disposition first; then one byte is written
-//  to the FIFO at path, which the test holds open for reading, to say the
-//  spin has begun. Rule 8's escalation is what ends it.
+//  task's. First SIGTERM's disposition is set (default or ignored), then
+//  one byte is written to the FIFO at path, which the test holds open for
+//  reading, to say the spin has begun. Rule 8's escalation ends it.
 static int
 s_spin_with (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out,
              void (*disposition) (int))
