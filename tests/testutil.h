@@ -10,8 +10,9 @@
     Scenarios run a root actor that records what it sees in a struct; the
     test asserts on that once tr_run returned. For them: the root's
     config, copies of errors that outlive the runtime, calls that take
-    their arguments, the one-child frame, and a capture of stderr. Last,
-    building and running a suite.
+    their arguments, the one-child frame, a capture of stderr, and a FIFO
+    a child writes to when it can no longer answer calls. Last, building
+    and running a suite.
     =========================================================================
 */
 #ifndef TESTUTIL_H_INCLUDED
@@ -19,12 +20,15 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -338,6 +342,60 @@ tu_capture_end (tu_capture_t *self, char *buf, size_t size)
     buf [n] = '\0';
     fclose (self->file);
     return buf;
+}
+
+//  A FIFO a child writes one byte to once it has reached a point the
+//  test waits for (tests/worker's "spin" and "stubborn": once they spin,
+//  the child answers no call that could tell). The test holds the read
+//  end open from tu_fifo_open to tu_fifo_close.
+typedef struct {
+    char path [128];
+    int fd;                         //  read end, -1 when not open
+    int wait_ms;                    //  the wait in progress, for its thread
+} tu_fifo_t;
+
+//  Make the FIFO and open its read end; false on failure.
+static inline bool
+tu_fifo_open (tu_fifo_t *self)
+{
+    static int count = 0;
+    const char *dir = getenv ("TMPDIR");
+    snprintf (self->path, sizeof self->path, "%s/troupe-test-%d-%d.fifo",
+              dir && *dir? dir: "/tmp", (int) getpid (), count++);
+    unlink (self->path);
+    self->fd = -1;
+    if (mkfifo (self->path, 0600))
+        return false;
+    self->fd = open (self->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    return self->fd >= 0;
+}
+
+static inline void *
+tu_fifo_poll_ (void *arg)
+{
+    tu_fifo_t *self = arg;
+    struct pollfd item = { self->fd, POLLIN, 0 };
+    return poll (&item, 1, self->wait_ms) == 1 && (item.revents & POLLIN)? self: NULL;
+}
+
+//  Wait from a task, up to timeout_ms (scaled by tu_ms), for the byte:
+//  poll(2) on a worker thread while the task is parked and the actor
+//  runs on. True once it came.
+static inline bool
+tu_fifo_wait (tr_ctx_t *ctx, tu_fifo_t *self, int timeout_ms)
+{
+    self->wait_ms = tu_ms (timeout_ms);
+    void *ret = NULL;
+    return tr_to_thread (ctx, tu_fifo_poll_, self, &ret) == 0 && ret == self;
+}
+
+static inline void
+tu_fifo_close (tu_fifo_t *self)
+{
+    if (self->fd >= 0)
+        close (self->fd);
+    self->fd = -1;
+    unlink (self->path);
 }
 
 //  --------------------------------------------------------------------------

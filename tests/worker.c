@@ -4,14 +4,18 @@
     A test binary cannot be its own child under Check's fork mode, so the
     suites set config.worker_path to this program. Each export is one
     behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
-    block a worker thread, call a grandchild, interleave tasks.
+    block a worker thread, call a grandchild, interleave tasks, spin
+    without a checkpoint (and ignore SIGTERM).
     =========================================================================
 */
 #include "troupe.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int s_cancels = 0;       //  cancellations observed by sleepers
@@ -270,6 +274,54 @@ s_hold_grandchild (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "i", tr_portal_pid (p));
 }
 
+//  [fifo, ms]: spin for ms (60 s at most) without ever reaching a
+//  checkpoint, so the actor sees no cancel: the loop's thread is this
+//  task's. First SIGTERM's disposition is set (default or ignored), then
+//  one byte is written to the FIFO at path, which the test holds open for
+//  reading, to say the spin has begun. Rule 8's escalation ends it.
+static int
+s_spin_with (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out,
+             void (*disposition) (int))
+{
+    const char *path;
+    int ms;
+    if (tr_unpack (args, "[si]", &path, &ms) || ms < 0 || ms > 60000)
+        return tr_raise (ctx, "TypeError", "spin takes [fifo, ms 0..60000]");
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = disposition;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGTERM, &action, NULL);
+    int fd = open (path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || write (fd, "s", 1) != 1)
+        return tr_raise (ctx, "OSError", "cannot signal on %s: %s", path, strerror (errno));
+    close (fd);
+    struct timespec start, now;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    long long elapsed_ms = 0;
+    while (elapsed_ms < ms) {
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        elapsed_ms = (now.tv_sec - start.tv_sec) * 1000LL
+                   + (now.tv_nsec - start.tv_nsec) / 1000000;
+    }
+    return tr_reply_pack (out, "s", "spun");
+}
+
+//  spin: SIGTERM ends it (the runtime's own handler would only write to
+//  a pipe that this spinning thread never reads).
+static int
+s_spin (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    return s_spin_with (ctx, args, out, SIG_DFL);
+}
+
+//  stubborn: SIGTERM is ignored as well; only SIGKILL ends it.
+static int
+s_stubborn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    return s_spin_with (ctx, args, out, SIG_IGN);
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
@@ -286,6 +338,8 @@ static const tr_export_t s_exports [] = {
     TR_FN ("interleave", s_interleave),
     TR_FN_THREAD ("thread_sum", s_thread_sum),
     TR_FN ("big", s_big),
+    TR_FN ("spin", s_spin),
+    TR_FN ("stubborn", s_stubborn),
     TR_EXPORTS_END
 };
 
