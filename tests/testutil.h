@@ -10,9 +10,9 @@
     Scenarios run a root actor that records what it sees in a struct; the
     test asserts on that once tr_run returned. For them: the root's
     config, copies of errors that outlive the runtime, calls that take
-    their arguments, the one-child frame, a capture of stderr, and a FIFO
-    a child writes to when it can no longer answer calls. Last, building
-    and running a suite.
+    their arguments, the one-child frame, a capture of stderr, a FIFO a
+    child writes to when it can no longer answer calls, and threads that
+    keep the cores busy. Last, building and running a suite.
     =========================================================================
 */
 #ifndef TESTUTIL_H_INCLUDED
@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,57 @@ tu_fifo_close (tu_fifo_t *self)
         close (self->fd);
     self->fd = -1;
     unlink (self->path);
+}
+
+//  Burners: tasks of the root whose tr_to_thread jobs spin on every core
+//  until stopped (30 s at most), so that the root's ZeroMQ I/O thread
+//  competes for CPU. Races between a child's last frame and its exit,
+//  which a starved I/O thread makes likely, then show in a few rounds.
+#define TU_BURNERS 4
+
+typedef struct {
+    atomic_bool stop;
+    tr_task_t *tasks [TU_BURNERS];
+    int count;
+} tu_burners_t;
+
+static inline void *
+tu_burn_ (void *arg)
+{
+    tu_burners_t *self = arg;
+    long long deadline = tu_now_ms () + 30000;
+    while (!atomic_load (&self->stop) && tu_now_ms () < deadline)
+        ;
+    return NULL;
+}
+
+static inline int
+tu_burner_ (tr_ctx_t *ctx, void *arg)
+{
+    return tr_to_thread (ctx, tu_burn_, arg, NULL);
+}
+
+//  Start one burner per core (up to TU_BURNERS); they run once the
+//  calling task parks.
+static inline void
+tu_burners_start (tu_burners_t *self, tr_actor_t *actor)
+{
+    atomic_store (&self->stop, false);
+    self->count = 0;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    for (int i = 0; i < TU_BURNERS && i < cores; i++)
+        if (tr_task_spawn (actor, tu_burner_, self, &self->tasks [self->count]) == 0)
+            self->count++;
+}
+
+//  Stop them and wait until they have.
+static inline void
+tu_burners_stop (tu_burners_t *self)
+{
+    atomic_store (&self->stop, true);
+    for (int i = 0; i < self->count; i++)
+        tr_task_join (&self->tasks [i], NULL);
+    self->count = 0;
 }
 
 //  --------------------------------------------------------------------------
