@@ -110,10 +110,10 @@ START_TEST (a_cancelled_actor_acknowledges_and_its_exit_is_no_failure)
         ck_assert_tr_ok (obs->start_rc);
         ck_assert_msg (obs->sleeping, "round %d: the child never reported its call sleeping", round);
         //  The ack came (0, neither a timeout nor a closed channel),
-        //  promptly.
+        //  well before the 5 s timeout though the burners load the cores.
         ck_assert_msg (obs->cancel_rc == 0, "round %d: cancel_actor returned %s", round,
                        tr_errname (obs->cancel_rc));
-        ck_assert_msg (obs->cancel_ms < tu_ms (1000), "round %d: the ack took %lld ms",
+        ck_assert_msg (obs->cancel_ms < tu_ms (2000), "round %d: the ack took %lld ms",
                        round, obs->cancel_ms);
         //  The call that was running there was cancelled, not cut off.
         ck_assert_tr_ok (obs->join_rc);
@@ -186,7 +186,9 @@ START_TEST (a_cancel_that_gets_no_ack_gives_up_at_its_timeout)
     ck_assert_tr_ok (frame.start_rc);
     ck_assert_msg (obs.spinning, "the child never started to spin");
     ck_assert_tr_rc (obs.cancel_rc, TR_ETIMEDOUT);
-    ck_assert_msg (obs.cancel_ms >= 290 && obs.cancel_ms < tu_ms (1300),
+    //  It ended at its timeout: not before, and long before the 20 s the
+    //  child would spin.
+    ck_assert_msg (obs.cancel_ms >= 290 && obs.cancel_ms < tu_ms (3000),
                    "a 300 ms wait for the ack took %lld ms", obs.cancel_ms);
     ck_assert_msg (obs.alive_after, "the child was gone when the wait ended");
     ck_assert_tr_ok (obs.join_rc);
@@ -232,7 +234,8 @@ START_TEST (cancelling_an_actor_that_already_died_returns_its_death_at_once)
     ck_assert_tr_rc (obs.cancel_rc, TR_ECRASHED);
     ck_assert_tr_rc (obs.error.code, TR_ECRASHED);
     ck_assert_int_eq (obs.error.signal, SIGKILL);
-    ck_assert_msg (obs.cancel_ms < tu_ms (100), "the cancel waited %lld ms", obs.cancel_ms);
+    //  No wait for an ack that cannot come (the timeout is 5 s).
+    ck_assert_msg (obs.cancel_ms < tu_ms (1000), "the cancel waited %lld ms", obs.cancel_ms);
     //  Nobody asked it to go before it died: the close reports it.
     ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
     ck_assert_int_eq (frame.close_error.signal, SIGKILL);

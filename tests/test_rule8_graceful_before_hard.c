@@ -142,8 +142,7 @@ START_TEST (a_child_that_ignores_its_cancel_gets_sigterm_after_the_grace_period)
     ck_assert_msg (!s_line ("TR-KILL"), "SIGKILL although SIGTERM ended it:\n%s", s_log);
     ck_assert_msg (obs.close_ms >= GRACE_MS, "SIGTERM came %lld ms into the close, grace is %d",
                    obs.close_ms, GRACE_MS);
-    ck_assert_msg (obs.close_ms < tu_ms (GRACE_MS + TERM_MS + 1000),
-                   "the close took %lld ms", obs.close_ms);
+    ck_assert_msg (obs.close_ms < tu_ms (2500), "the close took %lld ms", obs.close_ms);
     //  The call that ran in it died with it, by SIGTERM.
     ck_assert_tr_rc (obs.runner.rc, TR_ECRASHED);
     ck_assert_int_eq (obs.runner.error.signal, SIGTERM);
@@ -162,8 +161,7 @@ START_TEST (a_child_that_also_ignores_sigterm_gets_sigkill_after_term_ms_more)
     ck_assert_msg (obs.close_ms >= GRACE_MS + TERM_MS,
                    "SIGKILL came %lld ms into the close, grace + term is %d",
                    obs.close_ms, GRACE_MS + TERM_MS);
-    ck_assert_msg (obs.close_ms < tu_ms (GRACE_MS + TERM_MS + 1500),
-                   "the close took %lld ms", obs.close_ms);
+    ck_assert_msg (obs.close_ms < tu_ms (3000), "the close took %lld ms", obs.close_ms);
     ck_assert_tr_rc (obs.runner.rc, TR_ECRASHED);
     ck_assert_int_eq (obs.runner.error.signal, SIGKILL);
     tu_assert_no_procs_left (0);
