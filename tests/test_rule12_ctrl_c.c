@@ -26,6 +26,7 @@ typedef struct {
     pthread_t presser;
     int handled [2];            //  pipe: the root saw the first signal's cancel
     int done [2];               //  pipe: tr_run has returned
+    bool parked;                //  the signal came once the call was parked
     bool pressed;               //  the second signal was sent
     long long handled_at, pressed_at;
 } ctrl_c_t;
@@ -65,22 +66,31 @@ s_second_press (void *arg)
     return NULL;
 }
 
-//  Send the signal once the root's call is parked in the child.
+//  Send the signal once the root's call is parked in the child: its task
+//  sleeps, or (twice) a worker thread of the child is inside the blocking
+//  job, not merely queued for one (a queued job is dropped on cancel, and
+//  the child would exit at once).
 static int
 s_signaller (tr_ctx_t *ctx, void *arg)
 {
     ctrl_c_t *st = arg;
     long long deadline = tu_now_ms () + tu_ms (5000);
-    int sleeping = 0;
-    while (sleeping == 0 && tu_now_ms () < deadline) {
+    int busy = 0;
+    while (busy == 0 && tu_now_ms () < deadline) {
         tr_value_t *value = NULL;
         int cancels;
+        if (st->twice) {
+            if (tr_portal_run (st->watched, "blocking", NULL, &value) == 0)
+                tr_unpack (tr_value_object (value), "i", &busy);
+        }
+        else
         if (tr_portal_run (st->watched, "cancels", NULL, &value) == 0)
-            tr_unpack (tr_value_object (value), "[ii]", &cancels, &sleeping);
+            tr_unpack (tr_value_object (value), "[ii]", &cancels, &busy);
         tr_value_destroy (&value);
-        if (sleeping == 0 && tr_sleep (ctx, 5))
+        if (busy == 0 && tr_sleep (ctx, 5))
             return 1;
     }
+    st->parked = busy > 0;
     st->signalled_at = tu_now_ms ();
     kill (getpid (), st->signal);
     if (st->twice)
@@ -131,6 +141,7 @@ s_check (ctrl_c_t *st)
         close (st->done [i]);
     }
     ck_assert_int_eq (rc, 128 + st->signal);
+    ck_assert_msg (st->parked, "the root's call never parked in the child");
     ck_assert_tr_ok (st->start_rc [0]);
     ck_assert_tr_ok (st->start_rc [1]);
     ck_assert_tr_rc (st->run_rc, TR_ECANCELED);

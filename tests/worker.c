@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +102,25 @@ s_sleep (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "s", "slept");
 }
 
+//  Worker threads inside s_blocking now (a job still queued is not).
+static atomic_int s_blocking_now = 0;
+
 static void *
 s_blocking (void *arg)
 {
     int ms = *(int *) arg;
+    atomic_fetch_add (&s_blocking_now, 1);
     usleep ((useconds_t) ms * 1000);
+    atomic_fetch_sub (&s_blocking_now, 1);
     return arg;
+}
+
+//  How many worker threads are blocked in thread_sleep's job right now.
+static int
+s_blocking_fn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    return tr_reply_pack (out, "i", atomic_load (&s_blocking_now));
 }
 
 //  [ms]: block a worker thread for ms while the task waits.
@@ -361,6 +375,7 @@ static const tr_export_t s_exports [] = {
     TR_FN ("sleep", s_sleep),
     TR_FN ("thread_sleep", s_thread_sleep),
     TR_FN ("cancels", s_cancels_fn),
+    TR_FN ("blocking", s_blocking_fn),
     TR_FN ("pid", s_pid),
     TR_FN ("via_child", s_via_child),
     TR_FN ("interleave", s_interleave),
