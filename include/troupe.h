@@ -331,9 +331,9 @@ TR_EXPORT int
                              const char *fn, const tr_args_t *args,
                              tr_portal_t **portal);
 
-//  The calling task's last spawn failure in this nursery (borrowed), or
-//  NULL: why a start_actor or run_in_actor failed, e.g. the child's exit
-//  status.
+//  The last spawn failure of this nursery (borrowed), or NULL: why a
+//  start_actor or run_in_actor failed, e.g. the child's exit status. With
+//  several tasks spawning at once, each reads its own with tr_ctx_error.
 TR_EXPORT const tr_error_t *
     tr_nursery_error (const tr_nursery_t *self);
 

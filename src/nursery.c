@@ -30,6 +30,7 @@ struct tr_nursery {
     bool cancelled;             //  tr_nursery_cancel, a failure, or the
                                 //  close's own task cancelled
     int spawning;               //  kids whose spawn is in progress
+    tr_error_t *error;          //  the last spawn failure, for any task
     tri_waitq_t events;         //  a spawn ended, a result came, a cancel
     tri_node_t node;            //  in s_open
 };
@@ -77,7 +78,17 @@ tr_nursery_open (tr_actor_t *actor, tr_nursery_t **nursery_p)
 const tr_error_t *
 tr_nursery_error (const tr_nursery_t *self)
 {
-    return self? tri_ctx_error_of (self): NULL;
+    return self? self->error: NULL;
+}
+
+//  A spawn failed: the nursery keeps a copy for whoever asks, the task
+//  that spawned the detail of its own failure. Returns err's code.
+static int
+s_spawn_failed (tr_nursery_t *self, tr_error_t *err)
+{
+    tr_error_destroy (&self->error);
+    self->error = tr_error_dup (err);
+    return tri_ctx_fail (self, err);
 }
 
 static void
@@ -107,7 +118,7 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
     int rc = tri_child_spawn (name, opts, &kid->child, &error);
     if (rc) {
         free (kid);
-        return tri_ctx_fail (self, error);
+        return s_spawn_failed (self, error);
     }
     kid->nursery = self;
     kid->spawning = true;
@@ -128,7 +139,7 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
             tr_log (rc == TR_ECANCELED || rc == TR_ECLOSED? TR_LOG_INFO: TR_LOG_WARNING,
                     "TR-SPAWN", "%s", tr_error_message (error));
         s_kid_free (kid);
-        return error? tri_ctx_fail (self, error): rc;
+        return error? s_spawn_failed (self, error): rc;
     }
     *portal_p = kid->portal;
     return 0;
@@ -164,7 +175,7 @@ tr_nursery_run_in_actor (tr_nursery_t *self, const char *name, const char *fn,
         //  The child stays in the nursery; close reaps it.
         tri_portal_send_cancel (kid->portal);
         *portal_p = NULL;
-        return error? tri_ctx_fail (self, error): rc;
+        return error? s_spawn_failed (self, error): rc;
     }
     return 0;
 }
@@ -335,6 +346,7 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
     while ((node = tri_list_first (&self->kids)))
         s_kid_free (tri_list_entry (node, kid_t, node));
     tri_node_unlink (&self->node);
+    tr_error_destroy (&self->error);
     free (self);
     return rc;
 }

@@ -41,7 +41,7 @@ s_daemon_start (daemon_t *d, const char *name, const char *bind)
     //  The line comes once the daemon is bound: wait for it (5 s at most).
     char line [600] = "";
     size_t len = 0;
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!strchr (line, '\n') && tu_now_ms () < deadline) {
         struct pollfd item = { out [0], POLLIN, 0 };
         if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
@@ -62,7 +62,7 @@ s_daemon_wait (daemon_t *d, int timeout_ms)
 {
     struct pollfd item = { d->pidfd, POLLIN, 0 };
     int status = -1;
-    if (poll (&item, 1, timeout_ms) == 1)
+    if (poll (&item, 1, tu_ms (timeout_ms)) == 1)
         waitpid (d->pid, &status, 0);
     close (d->pidfd);
     return status;
@@ -83,7 +83,7 @@ s_call_and_cancel (tr_actor_t *self, void *arg)
 {
     call_state_t *st = arg;
     tr_portal_t *p = NULL;
-    st->open_rc = tr_portal_open (self, st->endpoint, 5000, &p);
+    st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &p);
     if (st->open_rc)
         return 1;
     snprintf (st->uid, sizeof st->uid, "%s", tr_portal_uid (p));
@@ -95,7 +95,7 @@ s_call_and_cancel (tr_actor_t *self, void *arg)
         tr_unpack (tr_value_object (value), "I", &st->sum);
     tr_value_destroy (&value);
     if (!st->leave_running)
-        st->cancel_rc = tr_portal_cancel_actor (p, 2000);
+        st->cancel_rc = tr_portal_cancel_actor (p, tu_ms (2000));
     st->close_rc = tr_portal_close (&p);
     return p == NULL? 0: 1;
 }
@@ -166,7 +166,7 @@ START_TEST (test_opening_a_portal_on_nobody_times_out)
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
     ck_assert_tr_rc (st.rc, TR_ETIMEDOUT);
     ck_assert_int_ge (st.elapsed, 250);
-    ck_assert_int_lt (st.elapsed, 2000);
+    ck_assert_int_lt (st.elapsed, tu_ms (2000));
 }
 END_TEST
 
@@ -176,7 +176,7 @@ START_TEST (test_opening_a_portal_on_a_bad_endpoint_fails_at_once)
     tr_config_t config = { .name = "root" };
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
     ck_assert_tr_rc (st.rc, TR_ESYS);
-    ck_assert_int_lt (st.elapsed, 250);
+    ck_assert_int_lt (st.elapsed, tu_ms (250));
 }
 END_TEST
 
@@ -219,7 +219,7 @@ s_two_portals (tr_actor_t *self, void *arg)
     lane_t lanes [2] = { { .base = 1000 }, { .base = 2000 } };
     tr_task_t *tasks [2];
     for (int i = 0; i < 2; i++)
-        if ((st->rc [i] = tr_portal_open (self, st->endpoint, 5000, &lanes [i].p)))
+        if ((st->rc [i] = tr_portal_open (self, st->endpoint, tu_ms (5000), &lanes [i].p)))
             return 1;
     for (int i = 0; i < 2; i++)
         tr_task_spawn (self, s_lane, &lanes [i], &tasks [i]);
@@ -289,12 +289,12 @@ s_lost_root (tr_actor_t *self, void *arg)
 {
     lost_state_t *st = arg;
     sleeper_t sl = { 0 };
-    if ((st->open_rc = tr_portal_open (self, st->endpoint, 5000, &sl.p)))
+    if ((st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &sl.p)))
         return 1;
     tr_task_t *task;
     tr_task_spawn (self, s_sleeper, &sl, &task);
     //  Once the daemon reports the call sleeping, take the daemon away.
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     int sleeping = 0, cancels;
     while (!sleeping && tu_now_ms () < deadline) {
         tr_value_t *value = NULL;
@@ -331,7 +331,7 @@ s_check_lost (int sig, long long within_ms)
     ck_assert_tr_ok (st.open_rc);
     ck_assert_tr_rc (st.call_rc, TR_ECLOSED);
     ck_assert_str_eq (st.type, "ConnectionLost");
-    ck_assert_msg (st.fail_ms < within_ms, "the call failed %lld ms after the signal", st.fail_ms);
+    ck_assert_msg (st.fail_ms < tu_ms (within_ms), "the call failed %lld ms after the signal", st.fail_ms);
     tu_assert_no_procs_left (0);
 }
 
@@ -347,6 +347,111 @@ START_TEST (test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heart
 }
 END_TEST
 
+//  A portal closed while other tasks' calls are in flight through it.
+#define IN_FLIGHT 3
+
+typedef struct {
+    tr_portal_t *p;
+    int rc;
+} in_flight_t;
+
+static int
+s_in_flight (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    in_flight_t *call = arg;
+    tr_args_t *args = tr_pack ("[i]", 20000);
+    //  The portal may be freed under this call: touch it no more after.
+    call->rc = tr_portal_run (call->p, "sleep", args, NULL);
+    tr_args_destroy (&args);
+    return 0;
+}
+
+typedef struct {
+    const char *endpoint;
+    int open_rc [2];
+    bool sleeping;
+    int close_rc;
+    bool portal_null;
+    in_flight_t calls [IN_FLIGHT];
+    long long fail_ms;              //  from the close to the last call's end
+    int after_rc;
+    int64_t after;
+} closed_under_t;
+
+static int
+s_closed_under (tr_actor_t *self, void *arg)
+{
+    closed_under_t *st = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    tr_portal_t *p = NULL, *watcher = NULL;
+    if ((st->open_rc [0] = tr_portal_open (self, st->endpoint, 5000, &p))
+    ||  (st->open_rc [1] = tr_portal_open (self, st->endpoint, 5000, &watcher))) {
+        tr_portal_close (&p);
+        return 1;
+    }
+    tr_task_t *tasks [IN_FLIGHT];
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        st->calls [i].p = p;
+        tr_task_spawn (self, s_in_flight, &st->calls [i], &tasks [i]);
+    }
+    //  Once the daemon reports all of them sleeping, close the portal.
+    long long deadline = tu_now_ms () + 5000;
+    int sleeping = 0, cancels;
+    while (sleeping < IN_FLIGHT && tu_now_ms () < deadline) {
+        tr_value_t *value = NULL;
+        if (tr_portal_run (watcher, "cancels", NULL, &value) == 0)
+            tr_unpack (tr_value_object (value), "[ii]", &cancels, &sleeping);
+        tr_value_destroy (&value);
+        if (sleeping < IN_FLIGHT)
+            tr_sleep (ctx, 5);
+    }
+    st->sleeping = sleeping == IN_FLIGHT;
+    long long t0 = tu_now_ms ();
+    st->close_rc = tr_portal_close (&p);
+    st->portal_null = p == NULL;
+    for (int i = 0; i < IN_FLIGHT; i++)
+        tr_task_join (&tasks [i], NULL);
+    st->fail_ms = tu_now_ms () - t0;
+    //  The daemon serves on.
+    tr_args_t *args = tr_pack ("[ii]", 40, 2);
+    tr_value_t *value = NULL;
+    st->after_rc = tr_portal_run (watcher, "add", args, &value);
+    tr_args_destroy (&args);
+    if (st->after_rc == 0)
+        tr_unpack (tr_value_object (value), "I", &st->after);
+    tr_value_destroy (&value);
+    tr_portal_close (&watcher);
+    return 0;
+}
+
+START_TEST (test_closing_a_portal_fails_the_calls_in_flight_as_closed_and_the_daemon_serves_on)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "sleepy", "ipc");
+    closed_under_t st = { .endpoint = d.endpoint };
+    tr_config_t config = { .name = "root" };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_closed_under, &st), 0);
+    //  Its three calls still sleep there: a signal cancels them.
+    ck_assert_int_eq (kill (d.pid, SIGTERM), 0);
+    int status = s_daemon_wait (&d, 5000);
+    ck_assert_tr_ok (st.open_rc [0]);
+    ck_assert_tr_ok (st.open_rc [1]);
+    ck_assert_msg (st.sleeping, "the daemon never reported the calls sleeping");
+    ck_assert_tr_ok (st.close_rc);
+    ck_assert_msg (st.portal_null, "the close left the portal");
+    for (int i = 0; i < IN_FLIGHT; i++)
+        ck_assert_tr_rc (st.calls [i].rc, TR_ECLOSED);
+    ck_assert_msg (st.fail_ms < 1000, "the calls failed %lld ms after the close", st.fail_ms);
+    ck_assert_tr_ok (st.after_rc);
+    ck_assert_int_eq (st.after, 42);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 143,
+                   "daemon ended with status 0x%x", status);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -354,6 +459,7 @@ main (void)
     TCase *tc = tu_tcase (suite, "daemon", 30);
     tcase_add_test (tc, test_a_daemon_is_called_through_its_endpoint_and_cancelled);
     tcase_add_test (tc, test_two_portals_on_one_daemon_call_at_once);
+    tcase_add_test (tc, test_closing_a_portal_fails_the_calls_in_flight_as_closed_and_the_daemon_serves_on);
     tcase_add_test (tc, test_a_daemon_on_tcp_stops_on_sigterm_with_143);
     tcase_add_test (tc, test_a_call_into_a_daemon_that_is_killed_fails_at_once);
     tcase_add_test (tc, test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heartbeat_timeout);

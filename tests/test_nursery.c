@@ -134,7 +134,7 @@ START_TEST (a_failing_child_cancels_its_sleeping_siblings_and_close_returns_its_
         ck_assert_tr_ok (obs.start_rc [i]);
     ck_assert_tr_rc (obs.close_rc, TR_EREMOTE);
     //  The sleepers sleep 20 s: they were cancelled, not waited for.
-    ck_assert_msg (obs.close_ms < 2000, "close took %lld ms", obs.close_ms);
+    ck_assert_msg (obs.close_ms < tu_ms (2000), "close took %lld ms", obs.close_ms);
     ck_assert_int_eq (obs.nerrors, 1);
     ck_assert_tr_rc (obs.first.code, TR_EREMOTE);
     ck_assert_str_eq (obs.first.type, "ValueError");
@@ -229,7 +229,7 @@ START_TEST (a_cancelled_nursery_closes_with_every_child_reaped_within_the_grace_
     ck_assert_int_eq (rc, 0);
     s_check_cancelled (&obs);
     //  Every child acked: no SIGTERM after the 3 s grace was needed.
-    ck_assert_msg (obs.close_ms < 2500, "close took %lld ms", obs.close_ms);
+    ck_assert_msg (obs.close_ms < tu_ms (2500), "close took %lld ms", obs.close_ms);
     ck_assert_tr_rc (obs.busy.rc, TR_ECANCELED);
     tu_assert_no_procs_left (2000);
 }
@@ -245,7 +245,7 @@ START_TEST (a_hard_cancelled_nursery_kills_and_reaps_every_child_at_once)
     int rc = tr_run (&config, 0, NULL, s_cancelled_root, &obs);
     ck_assert_int_eq (rc, 0);
     s_check_cancelled (&obs);
-    ck_assert_msg (obs.close_ms < 1000, "close took %lld ms", obs.close_ms);
+    ck_assert_msg (obs.close_ms < tu_ms (1000), "close took %lld ms", obs.close_ms);
     //  The busy call died with its actor.
     ck_assert_msg (obs.busy.rc == TR_ECRASHED || obs.busy.rc == TR_ECLOSED,
                    "the busy call returned %s", tr_errname (obs.busy.rc));
@@ -294,7 +294,7 @@ s_cancel_close_root (tr_actor_t *self, void *arg)
     tr_task_t *task;
     if (tr_task_spawn (self, s_closer, &obs->closer, &task))
         return 1;
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!obs->closer.closing && tu_now_ms () < deadline)
         tr_sleep (ctx, 5);
     obs->in_close = obs->closer.closing;
@@ -320,7 +320,7 @@ START_TEST (a_close_whose_task_is_cancelled_cancels_the_children_and_still_reaps
     ck_assert_tr_ok (obs.join_rc);
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
     ck_assert_msg (obs.nursery_null, "the close left the nursery");
-    ck_assert_msg (obs.cancel_ms < 2500, "the cancelled close took %lld ms", obs.cancel_ms);
+    ck_assert_msg (obs.cancel_ms < tu_ms (2500), "the cancelled close took %lld ms", obs.cancel_ms);
     ck_assert_int_eq (obs.children_after, 0);
     tu_assert_no_procs_left (2000);
 }
@@ -360,7 +360,7 @@ START_TEST (closing_an_empty_nursery_returns_at_once)
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_tr_ok (obs.close_rc);
     ck_assert_msg (obs.null_after, "close did not clear the nursery and the errors");
-    ck_assert_msg (obs.close_ms < 50, "close took %lld ms", obs.close_ms);
+    ck_assert_msg (obs.close_ms < tu_ms (50), "close took %lld ms", obs.close_ms);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -405,7 +405,7 @@ START_TEST (a_nursery_the_root_left_open_is_closed_by_tr_run)
         snprintf (path, sizeof path, "/proc/%d", obs.pid [i]);
         ck_assert_msg (access (path, F_OK) != 0, "child %d still exists", obs.pid [i]);
     }
-    ck_assert_msg (run_ms < 5000, "tr_run took %lld ms", run_ms);
+    ck_assert_msg (run_ms < tu_ms (5000), "tr_run took %lld ms", run_ms);
     tu_assert_no_procs_left (2000);
 }
 END_TEST

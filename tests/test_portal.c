@@ -327,7 +327,7 @@ typedef struct {
 static bool
 s_process_gone (tr_ctx_t *ctx, int pid, int timeout_ms)
 {
-    long long deadline = tu_now_ms () + timeout_ms;
+    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
     char path [64];
     snprintf (path, sizeof path, "/proc/%d", pid);
     while (access (path, F_OK) == 0) {
@@ -394,7 +394,7 @@ START_TEST (a_run_in_actor_result_is_kept_and_returned_again_without_waiting)
     ck_assert_msg (obs.same_nil, "second result of nil differs");
     ck_assert_msg (obs.same_add, "second result of add differs");
     ck_assert_int_eq (obs.sum_again, 42);
-    ck_assert_msg (obs.again_ms < 50, "second results took %lld ms", obs.again_ms);
+    ck_assert_msg (obs.again_ms < tu_ms (50), "second results took %lld ms", obs.again_ms);
     ck_assert_tr_ok (obs.close_rc);
     tu_assert_no_procs_left (2000);
 }
@@ -450,7 +450,7 @@ START_TEST (a_failed_run_in_actor_result_is_returned_as_the_same_error_every_tim
     ck_assert_str_eq (obs.first.message, "n must be > 0, got -9");
     ck_assert_tr_rc (obs.again_rc, TR_EREMOTE);
     ck_assert_str_eq (obs.again.type, "ValueError");
-    ck_assert_msg (obs.again_ms < 50, "second result took %lld ms", obs.again_ms);
+    ck_assert_msg (obs.again_ms < tu_ms (50), "second result took %lld ms", obs.again_ms);
     ck_assert_tr_rc (obs.plain_result_rc, TR_EINVAL);
     //  The child's failure is the nursery's too.
     ck_assert_tr_rc (obs.close_rc, TR_EREMOTE);
@@ -570,7 +570,7 @@ s_check_cancel_call (const char *fn, int ms)
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
     ck_assert_tr_rc (obs.caller.error.code, TR_ECANCELED);
     //  cancel_ack_ms is 1000: well under it means the ack came.
-    ck_assert_msg (obs.cancel_ms < 500, "cancel took %lld ms", obs.cancel_ms);
+    ck_assert_msg (obs.cancel_ms < tu_ms (500), "cancel took %lld ms", obs.cancel_ms);
     ck_assert_tr_ok (obs.cancels_rc);
     ck_assert_int_eq (obs.cancels, 1);
     ck_assert_int_eq (obs.still_sleeping, 0);
@@ -623,7 +623,7 @@ s_nap_root (tr_actor_t *self, void *arg)
     if (tr_task_spawn (self, s_napper, &obs->napper, &task))
         return 1;
     //  Let it start and park in its sleep.
-    long long deadline = tu_now_ms () + 5000;
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!obs->napper.started && tu_now_ms () < deadline)
         tr_sleep (ctx, 0);
     long long t0 = tu_now_ms ();
@@ -644,7 +644,7 @@ START_TEST (a_sleep_in_the_root_ends_at_once_when_its_task_is_cancelled)
     ck_assert_msg (obs.napper.started, "the sleeping task never ran");
     ck_assert_tr_ok (obs.join_rc);
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
-    ck_assert_msg (obs.cancel_ms < 100, "cancel took %lld ms", obs.cancel_ms);
+    ck_assert_msg (obs.cancel_ms < tu_ms (100), "cancel took %lld ms", obs.cancel_ms);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -765,9 +765,9 @@ s_cancel_actor_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     s_cancel_actor_t *obs = arg;
     long long t0 = tu_now_ms ();
-    obs->cancel_rc = tr_portal_cancel_actor (p, 5000);
+    obs->cancel_rc = tr_portal_cancel_actor (p, tu_ms (5000));
     obs->cancel_ms = tu_now_ms () - t0;
-    obs->again_rc = tr_portal_cancel_actor (p, 5000);
+    obs->again_rc = tr_portal_cancel_actor (p, tu_ms (5000));
     obs->gone = s_process_gone (ctx, tr_portal_pid (p), 5000);
     obs->call_rc = tu_call (p, "add", tr_pack ("[ii]", 1, 2), NULL);
     tu_err_copy (&obs->call_error, tr_portal_error (p));
@@ -785,7 +785,7 @@ START_TEST (a_cancelled_actor_acks_exits_and_refuses_later_calls_as_closed)
     ck_assert_int_eq (rc, 0);
     ck_assert_tr_ok (frame.start_rc);
     ck_assert_tr_ok (obs.cancel_rc);
-    ck_assert_msg (obs.cancel_ms < 1000, "the ack took %lld ms", obs.cancel_ms);
+    ck_assert_msg (obs.cancel_ms < tu_ms (1000), "the ack took %lld ms", obs.cancel_ms);
     ck_assert_tr_ok (obs.again_rc);
     ck_assert_msg (obs.gone, "the cancelled child did not exit");
     ck_assert_tr_rc (obs.call_rc, TR_ECLOSED);

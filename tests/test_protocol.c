@@ -6,13 +6,17 @@
     child and then, from its own task, talks to the child's ROUTER through
     a plain libzmq DEALER: garbage, wrong shapes, unknown types, hostile
     lengths and depths, frames before hello, a wrong version, then a proper
-    hello and calls. Every bad frame must get an error reply (never a
-    crash, a hang or silence) and the actor must go on serving its parent.
-    Raw I/O blocks the root's loop thread for a moment at a time, which is
-    fine here: the child is another process.
+    hello and calls, reserved types and export kinds. Every bad frame must
+    get an error reply (never a crash, a hang or silence) and the actor
+    must go on serving its parent. Raw I/O blocks the root's loop thread
+    for a moment at a time, which is fine here: the child is another
+    process. The other way round, a plain libzmq ROUTER served by a thread
+    of the test answers the root's tr_portal_open: badly read answers and
+    a refused hello must fail the call or the open at once.
     =========================================================================
 */
 #include "testutil.h"
+#include <pthread.h>
 #include <stdbool.h>
 #include <zmq.h>
 
@@ -137,7 +141,7 @@ s_raw_recv (s_raw_t *self, s_reply_t *reply, int timeout_ms)
 {
     memset (reply, 0, sizeof *reply);
     zmq_pollitem_t item = { self->dealer, 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll (&item, 1, timeout_ms) <= 0)
+    if (zmq_poll (&item, 1, tu_ms (timeout_ms)) <= 0)
         return;
     zmq_msg_t frame;
     zmq_msg_init (&frame);
@@ -416,7 +420,7 @@ s_oversized_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
     //  must be a pong, never an answer to the big frame.
     long long t0 = tu_now_ms ();
     uint64_t cid = 100;
-    while (tu_now_ms () - t0 < 10000) {
+    while (tu_now_ms () - t0 < tu_ms (10000)) {
         s_raw_send_args (raw, tr_pack ("[i I n]", T_PING, (int64_t) cid));
         s_raw_recv (raw, &obs->ping, 500);
         if (obs->ping.got) {
@@ -454,6 +458,312 @@ START_TEST (a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serve
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  Reserved message types and export kinds (doc/protocol.md, section 2)
+
+#define T_STARTED   3
+#define T_YIELD     4
+#define T_STOP      5
+#define T_CREDIT    12
+
+typedef struct {
+    s_reply_t hello, started, yield, stop, credit, raw_context, raw_stream;
+    int context_rc, stream_rc;
+    tu_err_t context_error, stream_error;
+} s_reserved_t;
+
+static void
+s_reserved_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
+{
+    (void) ctx;
+    s_reserved_t *obs = arg;
+    s_exchange_args (raw, s_hello (1, 0, "raw@reserved"), &obs->hello);
+    s_exchange_args (raw, tr_pack ("[i i n]", T_STARTED, 21), &obs->started);
+    s_exchange_args (raw, tr_pack ("[i i n]", T_YIELD, 22), &obs->yield);
+    s_exchange_args (raw, tr_pack ("[i i n]", T_STOP, 23), &obs->stop);
+    s_exchange_args (raw, tr_pack ("[i i n]", T_CREDIT, 24), &obs->credit);
+    s_exchange_args (raw, tr_pack ("[i i [s []]]", T_CMD, 25, "a_context"), &obs->raw_context);
+    s_exchange_args (raw, tr_pack ("[i i [s []]]", T_CMD, 26, "a_stream"), &obs->raw_stream);
+    //  And through a portal, as a user would call them.
+    obs->context_rc = tu_call (p, "a_context", NULL, NULL);
+    tu_err_copy (&obs->context_error, tr_portal_error (p));
+    obs->stream_rc = tu_call (p, "a_stream", NULL, NULL);
+    tu_err_copy (&obs->stream_error, tr_portal_error (p));
+}
+
+START_TEST (reserved_message_types_and_export_kinds_are_refused_as_documented)
+{
+    tu_subreaper ();
+    s_reserved_t obs;
+    memset (&obs, 0, sizeof obs);
+    s_frame_t frame = { .body = s_reserved_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_msg (obs.hello.got && obs.hello.type == T_HELLO, "no hello back");
+    //  "<type> (cid N) was not expected: no stream or context is open
+    //  with that cid"
+    s_assert_error (&obs.started, "started", 21, TR_EPROTO, "started (cid 21) was not expected");
+    s_assert_error (&obs.yield, "yield", 22, TR_EPROTO, "yield (cid 22) was not expected");
+    s_assert_error (&obs.stop, "stop", 23, TR_EPROTO, "stop (cid 23) was not expected");
+    s_assert_error (&obs.credit, "credit", 24, TR_EPROTO, "credit (cid 24) was not expected");
+    //  "function 'f' of actor X is not a plain call"
+    s_assert_error (&obs.raw_context, "cmd a_context", 25, TR_EPROTO,
+                    "function 'a_context' of actor");
+    ck_assert_msg (strstr (obs.raw_context.msg, "is not a plain call"), "'%s'",
+                   obs.raw_context.msg);
+    s_assert_error (&obs.raw_stream, "cmd a_stream", 26, TR_EPROTO, "function 'a_stream' of actor");
+    ck_assert_msg (strstr (obs.raw_stream.msg, "is not a plain call"), "'%s'",
+                   obs.raw_stream.msg);
+    ck_assert_tr_rc (obs.context_rc, TR_EPROTO);
+    ck_assert_tr_rc (obs.context_error.code, TR_EPROTO);
+    ck_assert_str_eq (obs.context_error.type, "ProtocolError");
+    ck_assert_str_eq (obs.context_error.origin, frame.base.uid);
+    ck_assert_msg (strstr (obs.context_error.message, "not a plain call"), "'%s'",
+                   obs.context_error.message);
+    ck_assert_tr_rc (obs.stream_rc, TR_EPROTO);
+    ck_assert_tr_rc (obs.stream_error.code, TR_EPROTO);
+    ck_assert_str_eq (obs.stream_error.type, "ProtocolError");
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A raw peer behind a ROUTER: what our DEALER (tr_portal_open) is told
+
+//  A thread serves a plain libzmq ROUTER, as a peer that is not troupe
+//  would: it answers our hello, or refuses it, and answers cmds by name:
+//  "garbled" with a return that cannot be decoded, "deep" with one nested
+//  too deep, anything else with a proper return of its arguments.
+typedef struct {
+    bool refuse;                    //  answer hello with a VersionMismatch
+    void *zctx;
+    void *router;
+    char endpoint [256];
+    pthread_t thread;
+    volatile bool stop;
+    int errors_seen;                //  error frames troupe sent us
+    int cmds_seen;
+} s_server_t;
+
+//  [type, cid] head then raw body bytes, as one frame to rid.
+static void
+s_server_send_raw (s_server_t *self, zmq_msg_t *rid, const void *data, size_t size)
+{
+    zmq_send (self->router, zmq_msg_data (rid), zmq_msg_size (rid), ZMQ_SNDMORE);
+    zmq_send (self->router, data, size, 0);
+}
+
+static void
+s_server_send (s_server_t *self, zmq_msg_t *rid, tr_args_t *args)
+{
+    if (args)
+        s_server_send_raw (self, rid, tr_args_data (args), tr_args_size (args));
+    tr_args_destroy (&args);
+}
+
+//  A return frame for cid whose body is body [0 .. size): the head is
+//  fixarray 3, type, cid as a uint 64.
+static size_t
+s_bad_return (unsigned char *out, uint64_t cid, const unsigned char *body, size_t size)
+{
+    size_t n = 0;
+    out [n++] = 0x93;
+    out [n++] = T_RETURN;
+    out [n++] = 0xcf;
+    for (int shift = 56; shift >= 0; shift -= 8)
+        out [n++] = (unsigned char) (cid >> shift);
+    memcpy (out + n, body, size);
+    return n + size;
+}
+
+static void
+s_server_frame (s_server_t *self, zmq_msg_t *rid, zmq_msg_t *frame)
+{
+    tr_value_t *value = tr_value_decode (zmq_msg_data (frame), zmq_msg_size (frame));
+    int type;
+    uint64_t cid;
+    const msgpack_object *body;
+    if (!value || tr_unpack (tr_value_object (value), "[iuo]", &type, &cid, &body)) {
+        tr_value_destroy (&value);
+        return;
+    }
+    if (type == T_HELLO && self->refuse)
+        s_server_send (self, rid, tr_pack ("[i i {s:i s:s s:s s:s}]", T_ERROR, 0,
+                                           "code", TR_EVERSION, "type", "VersionMismatch",
+                                           "msg", "peer speaks protocol 1.0, raw@server speaks 9.0",
+                                           "origin", "raw@server"));
+    else
+    if (type == T_HELLO)
+        s_server_send (self, rid, tr_pack ("[i i {s:[ii] s:s s:i s:s}]", T_HELLO, 0,
+                                           "v", 1, 0, "uid", "raw@server",
+                                           "pid", (int) getpid (), "ep", self->endpoint));
+    else
+    if (type == T_ERROR)
+        self->errors_seen++;
+    else
+    if (type == T_CMD) {
+        self->cmds_seen++;
+        const char *fn;
+        const msgpack_object *args;
+        unsigned char out [128];
+        if (tr_unpack (body, "[so]", &fn, &args))
+            fn = "";
+        if (strcmp (fn, "garbled") == 0) {
+            //  0xc1 is the one byte msgpack never uses.
+            static const unsigned char garbled [] = { 0xc1 };
+            s_server_send_raw (self, rid, out, s_bad_return (out, cid, garbled, 1));
+        }
+        else
+        if (strcmp (fn, "deep") == 0) {
+            unsigned char deep [41];
+            memset (deep, 0x91, 40);
+            deep [40] = 0xc0;
+            s_server_send_raw (self, rid, out, s_bad_return (out, cid, deep, sizeof deep));
+        }
+        else
+            s_server_send (self, rid, tr_pack ("[i I o]", T_RETURN, (int64_t) cid, args));
+    }
+    tr_value_destroy (&value);
+}
+
+static void *
+s_server_run (void *arg)
+{
+    s_server_t *self = arg;
+    while (!self->stop) {
+        zmq_pollitem_t item = { self->router, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 20) <= 0)
+            continue;
+        zmq_msg_t rid, frame;
+        zmq_msg_init (&rid);
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&rid, self->router, ZMQ_DONTWAIT) >= 0
+        &&  zmq_msg_more (&rid) && zmq_msg_recv (&frame, self->router, ZMQ_DONTWAIT) >= 0)
+            s_server_frame (self, &rid, &frame);
+        zmq_msg_close (&frame);
+        zmq_msg_close (&rid);
+    }
+    return NULL;
+}
+
+static void
+s_server_start (s_server_t *self)
+{
+    self->zctx = zmq_ctx_new ();
+    ck_assert_ptr_nonnull (self->zctx);
+    self->router = zmq_socket (self->zctx, ZMQ_ROUTER);
+    ck_assert_ptr_nonnull (self->router);
+    int zero = 0;
+    zmq_setsockopt (self->router, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq (zmq_bind (self->router, "tcp://127.0.0.1:*"), 0);
+    size_t size = sizeof self->endpoint;
+    ck_assert_int_eq (zmq_getsockopt (self->router, ZMQ_LAST_ENDPOINT, self->endpoint, &size), 0);
+    ck_assert_int_eq (pthread_create (&self->thread, NULL, s_server_run, self), 0);
+}
+
+static void
+s_server_stop (s_server_t *self)
+{
+    self->stop = true;
+    pthread_join (self->thread, NULL);
+    zmq_close (self->router);
+    zmq_ctx_term (self->zctx);
+}
+
+typedef struct {
+    s_server_t *server;
+    int open_rc;
+    long long open_ms;
+    char uid [256];
+    int garbled_rc, deep_rc, echo_rc;
+    tu_err_t garbled, deep;
+    long long garbled_ms, deep_ms;
+    char echo [16];
+    int close_rc;
+} s_answers_t;
+
+static int
+s_answers_root (tr_actor_t *self, void *arg)
+{
+    s_answers_t *obs = arg;
+    tr_portal_t *p = NULL;
+    long long t0 = tu_now_ms ();
+    obs->open_rc = tr_portal_open (self, obs->server->endpoint, 5000, &p);
+    obs->open_ms = tu_now_ms () - t0;
+    if (obs->open_rc)
+        return 0;
+    snprintf (obs->uid, sizeof obs->uid, "%s", tr_portal_uid (p));
+    t0 = tu_now_ms ();
+    obs->garbled_rc = tu_call (p, "garbled", NULL, NULL);
+    obs->garbled_ms = tu_now_ms () - t0;
+    tu_err_copy (&obs->garbled, tr_portal_error (p));
+    t0 = tu_now_ms ();
+    obs->deep_rc = tu_call (p, "deep", NULL, NULL);
+    obs->deep_ms = tu_now_ms () - t0;
+    tu_err_copy (&obs->deep, tr_portal_error (p));
+    tr_value_t *v = NULL;
+    obs->echo_rc = tu_call (p, "echo", tr_pack ("[s]", "still"), &v);
+    const char *text;
+    if (obs->echo_rc == 0 && tr_unpack (tr_value_object (v), "[s]", &text) == 0)
+        snprintf (obs->echo, sizeof obs->echo, "%s", text);
+    tr_value_destroy (&v);
+    obs->close_rc = tr_portal_close (&p);
+    return 0;
+}
+
+START_TEST (an_answer_that_cannot_be_read_fails_its_call_at_once)
+{
+    tu_subreaper ();
+    s_server_t server = { .refuse = false };
+    s_server_start (&server);
+    s_answers_t obs = { .server = &server };
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, s_answers_root, &obs);
+    s_server_stop (&server);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_str_eq (obs.uid, "raw@server");
+    ck_assert_tr_rc (obs.garbled_rc, TR_EPROTO);
+    ck_assert_tr_rc (obs.garbled.code, TR_EPROTO);
+    ck_assert_str_eq (obs.garbled.type, "ProtocolError");
+    ck_assert_msg (strstr (obs.garbled.message, "could not be read"), "'%s'", obs.garbled.message);
+    ck_assert_msg (strstr (obs.garbled.message, "0xc1"), "'%s'", obs.garbled.message);
+    ck_assert_msg (obs.garbled_ms < 1000, "the garbled answer failed its call after %lld ms",
+                   obs.garbled_ms);
+    ck_assert_tr_rc (obs.deep_rc, TR_ETOOBIG);
+    ck_assert_tr_rc (obs.deep.code, TR_ETOOBIG);
+    ck_assert_str_eq (obs.deep.type, "TooBig");
+    ck_assert_msg (strstr (obs.deep.message, "deeper than 32"), "'%s'", obs.deep.message);
+    ck_assert_msg (obs.deep_ms < 1000, "the deep answer failed its call after %lld ms",
+                   obs.deep_ms);
+    //  The portal goes on: the next answer is read as usual.
+    ck_assert_tr_ok (obs.echo_rc);
+    ck_assert_str_eq (obs.echo, "still");
+    ck_assert_tr_ok (obs.close_rc);
+    ck_assert_int_eq (server.cmds_seen, 3);
+    //  Each bad answer was also answered with an error (doc/protocol.md 5).
+    ck_assert_int_eq (server.errors_seen, 2);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+START_TEST (a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as_eversion)
+{
+    tu_subreaper ();
+    s_server_t server = { .refuse = true };
+    s_server_start (&server);
+    s_answers_t obs = { .server = &server };
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, s_answers_root, &obs);
+    s_server_stop (&server);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_tr_rc (obs.open_rc, TR_EVERSION);
+    //  Refused, not timed out (the open would wait 5 s).
+    ck_assert_msg (obs.open_ms < 1000, "the open failed after %lld ms", obs.open_ms);
+    ck_assert_int_eq (server.cmds_seen, 0);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 
 static Suite *
 s_suite (void)
@@ -463,6 +773,11 @@ s_suite (void)
     tcase_add_test (tc, malformed_frames_are_answered_with_an_error_saying_what_is_wrong);
     tcase_add_test (tc, a_peer_must_say_hello_first_and_speak_the_same_major_version);
     tcase_add_test (tc, a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serves_on);
+    tcase_add_test (tc, reserved_message_types_and_export_kinds_are_refused_as_documented);
+
+    tc = tu_tcase (s, "raw server", 20);
+    tcase_add_test (tc, an_answer_that_cannot_be_read_fails_its_call_at_once);
+    tcase_add_test (tc, a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as_eversion);
     return s;
 }
 

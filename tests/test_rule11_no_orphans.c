@@ -41,7 +41,7 @@ s_kill_the_middle (tr_actor_t *self, void *arg)
 static int
 s_reap_orphan (pid_t pid, int timeout_ms)
 {
-    long long deadline = tu_now_ms () + timeout_ms;
+    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
     int status;
     while (tu_now_ms () < deadline) {
         pid_t got = waitpid (pid, &status, WNOHANG);
@@ -76,7 +76,7 @@ s_check_orphan_goes (int kill_signal)
     //  It noticed its parent's death and cancelled itself: exit status 1.
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 1,
                    "orphan ended with wait status 0x%x", status);
-    ck_assert_int_lt (tu_now_ms () - start, 3000);
+    ck_assert_int_lt (tu_now_ms () - start, tu_ms (3000));
     tu_assert_no_procs_left (0);
 }
 

@@ -266,7 +266,7 @@ START_TEST (a_worker_that_exits_before_hello_fails_the_spawn_as_crashed)
     ck_assert_msg (strstr (obs.error.message, "never@"),
                    "message '%s' does not name the child", obs.error.message);
     ck_assert_msg (strstr (obs.error.message, "status 1"), "message '%s'", obs.error.message);
-    ck_assert_msg (obs.start_ms < 4000, "took %lld ms to notice", obs.start_ms);
+    ck_assert_msg (obs.start_ms < tu_ms (4000), "took %lld ms to notice", obs.start_ms);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -302,7 +302,7 @@ START_TEST (a_child_that_never_says_hello_is_killed_after_the_hello_deadline)
     ck_assert_tr_rc (obs.start_rc, TR_ETIMEDOUT);
     ck_assert_tr_rc (obs.error.code, TR_ETIMEDOUT);
     ck_assert_msg (strstr (obs.error.message, "300 ms"), "message '%s'", obs.error.message);
-    ck_assert_msg (obs.start_ms >= 280 && obs.start_ms < 1500,
+    ck_assert_msg (obs.start_ms >= 280 && obs.start_ms < tu_ms (1500),
                    "spawn gave up after %lld ms, hello_ms is 300", obs.start_ms);
     close (s_stdin_writer);
     tu_assert_no_procs_left (2000);
@@ -354,7 +354,7 @@ s_cancel_spawn_root (tr_actor_t *self, void *arg)
     if (obs->wait_for_process) {
         //  The spawning task runs once we park: wait until its process
         //  exists, so the cancel lands while it waits for the hello.
-        long long deadline = tu_now_ms () + 5000;
+        long long deadline = tu_now_ms () + tu_ms (5000);
         while (!(obs->saw_process = tu_children_now () > 0) && tu_now_ms () < deadline)
             tr_sleep (ctx, 5);
     }
@@ -382,7 +382,7 @@ START_TEST (a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child)
     ck_assert_tr_ok (obs.join_rc);
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
     ck_assert_msg (obs.spawner.portal_null, "a cancelled spawn left a portal");
-    ck_assert_msg (obs.cancel_ms < 2000, "cancel took %lld ms", obs.cancel_ms);
+    ck_assert_msg (obs.cancel_ms < tu_ms (2000), "cancel took %lld ms", obs.cancel_ms);
     ck_assert_int_eq (obs.children_after, 0);
     ck_assert_tr_ok (obs.close_rc);
     close (s_stdin_writer);
@@ -402,6 +402,146 @@ START_TEST (a_spawn_cancelled_before_it_starts_spawns_nothing)
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
     ck_assert_msg (obs.spawner.portal_null, "a cancelled spawn left a portal");
     ck_assert_int_eq (obs.children_after, 0);
+    ck_assert_tr_ok (obs.close_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A spawn interrupted by another task's tr_nursery_cancel
+
+typedef struct {
+    s_spawner_t spawner;
+    bool saw_process;
+    int cancel_rc, join_rc, task_rc, close_rc;
+    tu_err_t error;                 //  tr_nursery_error after the spawn
+    long long cancel_ms;
+    size_t close_errors;
+    int children_after;
+} s_nursery_cancel_spawn_t;
+
+static int
+s_nursery_cancel_spawn_root (tr_actor_t *self, void *arg)
+{
+    s_nursery_cancel_spawn_t *obs = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    if (tr_nursery_open (self, &obs->spawner.n))
+        return 1;
+    tr_task_t *task;
+    if (tr_task_spawn (self, s_spawner, &obs->spawner, &task))
+        return 1;
+    long long deadline = tu_now_ms () + 5000;
+    while (!(obs->saw_process = tu_children_now () > 0) && tu_now_ms () < deadline)
+        tr_sleep (ctx, 5);
+    long long t0 = tu_now_ms ();
+    obs->cancel_rc = tr_nursery_cancel (obs->spawner.n, false);
+    obs->join_rc = tr_task_join (&task, &obs->task_rc);
+    obs->cancel_ms = tu_now_ms () - t0;
+    obs->children_after = tu_children_now ();
+    tu_err_copy (&obs->error, tr_nursery_error (obs->spawner.n));
+    obs->close_rc = tu_nursery_close (&obs->spawner.n, &obs->close_errors, NULL);
+    return 0;
+}
+
+START_TEST (a_spawn_interrupted_by_a_nursery_cancel_from_another_task_fails_as_cancelled)
+{
+    tu_subreaper ();
+    s_stdin_pipe ();
+    s_nursery_cancel_spawn_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    config.hello_ms = 20000;
+    int rc = tr_run (&config, 0, NULL, s_nursery_cancel_spawn_root, &obs);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_msg (obs.saw_process, "the spawning task never started a process");
+    ck_assert_tr_ok (obs.cancel_rc);
+    ck_assert_tr_ok (obs.join_rc);
+    //  The spawning task itself was not cancelled: its spawn was.
+    ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
+    ck_assert_tr_rc (obs.spawner.rc, TR_ECANCELED);
+    ck_assert_msg (obs.spawner.portal_null, "a cancelled spawn left a portal");
+    ck_assert_msg (obs.cancel_ms < 2000, "the spawn returned %lld ms after the cancel",
+                   obs.cancel_ms);
+    //  Killed and reaped before the spawn returned.
+    ck_assert_int_eq (obs.children_after, 0);
+    ck_assert_msg (obs.error.set, "tr_nursery_error does not say why the spawn failed");
+    ck_assert_tr_rc (obs.error.code, TR_ECANCELED);
+    ck_assert_msg (strstr (obs.error.message, "slow@"), "message '%s' does not name the child",
+                   obs.error.message);
+    //  A cancelled nursery's children are no one's failure.
+    ck_assert_tr_ok (obs.close_rc);
+    ck_assert_int_eq (obs.close_errors, 0);
+    close (s_stdin_writer);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Extra environment for a child (tr_spawn_opts_t.env)
+
+#define ENV_NAMES 3
+
+static const char *s_env_names [ENV_NAMES] = { "FOO", "TU_INHERITED", "FOOBAR" };
+
+typedef struct {
+    int start_rc [2];
+    int rc [2][ENV_NAMES];
+    char value [2][ENV_NAMES][32];  //  "(nil)" for an unset variable
+    int close_rc;
+} s_env_t;
+
+static int
+s_env_root (tr_actor_t *self, void *arg)
+{
+    s_env_t *obs = arg;
+    tr_nursery_t *n;
+    if (tr_nursery_open (self, &n))
+        return 1;
+    static const char *const extra [] = { "FOO=bar", "TU_INHERITED=child", NULL };
+    tr_spawn_opts_t opts = { .env = extra };
+    tr_portal_t *p [2] = { NULL, NULL };
+    obs->start_rc [0] = tr_nursery_start_actor (n, "extra", &opts, &p [0]);
+    obs->start_rc [1] = tr_nursery_start_actor (n, "plain", NULL, &p [1]);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < ENV_NAMES && obs->start_rc [i] == 0; j++) {
+            tr_value_t *v = NULL;
+            obs->rc [i][j] = tu_call (p [i], "getenv", tr_pack ("[s]", s_env_names [j]), &v);
+            const char *value = "(nil)";
+            if (obs->rc [i][j] == 0 && tr_value_object (v)->type != MSGPACK_OBJECT_NIL
+            &&  tr_unpack (tr_value_object (v), "s", &value))
+                value = "(not a string)";
+            snprintf (obs->value [i][j], sizeof obs->value [i][j], "%s", value);
+            tr_value_destroy (&v);
+        }
+    obs->close_rc = tr_nursery_close (&n, NULL);
+    return 0;
+}
+
+START_TEST (a_child_sees_the_extra_environment_of_its_spawn_and_an_extra_replaces_what_it_inherits)
+{
+    tu_subreaper ();
+    unsetenv ("FOO");
+    setenv ("TU_INHERITED", "parent", 1);
+    setenv ("FOOBAR", "keep", 1);
+    s_env_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, s_env_root, &obs);
+    ck_assert_int_eq (rc, 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_tr_ok (obs.start_rc [i]);
+        for (int j = 0; j < ENV_NAMES; j++)
+            ck_assert_tr_ok (obs.rc [i][j]);
+    }
+    //  With env { "FOO=bar", "TU_INHERITED=child" }:
+    ck_assert_str_eq (obs.value [0][0], "bar");
+    ck_assert_str_eq (obs.value [0][1], "child");
+    //  "FOO=" replaces FOO only, not every name that starts with FOO.
+    ck_assert_str_eq (obs.value [0][2], "keep");
+    //  Without: only what it inherits.
+    ck_assert_str_eq (obs.value [1][0], "(nil)");
+    ck_assert_str_eq (obs.value [1][1], "parent");
+    ck_assert_str_eq (obs.value [1][2], "keep");
     ck_assert_tr_ok (obs.close_rc);
     tu_assert_no_procs_left (2000);
 }
@@ -465,7 +605,7 @@ START_TEST (a_child_killed_while_serving_a_call_fails_the_call_as_crashed_by_sig
     ck_assert_int_eq (obs.sleeper.error.signal, SIGKILL);
     ck_assert_msg (strstr (obs.sleeper.error.message, frame.uid),
                    "message '%s'", obs.sleeper.error.message);
-    ck_assert_msg (obs.fail_ms < 3000, "the call failed %lld ms after the kill", obs.fail_ms);
+    ck_assert_msg (obs.fail_ms < tu_ms (3000), "the call failed %lld ms after the kill", obs.fail_ms);
     ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
     ck_assert_int_eq (frame.close_error.signal, SIGKILL);
     tu_assert_no_procs_left (2000);
@@ -539,6 +679,7 @@ s_suite (void)
     TCase *tc = tu_tcase (s, "calls", 30);
     tcase_add_test (tc, a_child_answers_calls_and_is_reaped_when_its_nursery_closes);
     tcase_add_test (tc, a_call_through_a_child_reaches_a_grandchild_in_another_process);
+    tcase_add_test (tc, a_child_sees_the_extra_environment_of_its_spawn_and_an_extra_replaces_what_it_inherits);
 
     tc = tu_tcase (s, "crashes", 30);
     tcase_add_test (tc, a_child_that_segfaults_in_a_call_is_reported_as_killed_by_sigsegv);
@@ -553,6 +694,7 @@ s_suite (void)
     tcase_add_test (tc, a_child_that_never_says_hello_is_killed_after_the_hello_deadline);
     tcase_add_test (tc, a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child);
     tcase_add_test (tc, a_spawn_cancelled_before_it_starts_spawns_nothing);
+    tcase_add_test (tc, a_spawn_interrupted_by_a_nursery_cancel_from_another_task_fails_as_cancelled);
     return s;
 }
 

@@ -237,7 +237,7 @@ START_TEST (test_a_park_with_a_deadline_times_out_on_time)
     s_loop ();
     ck_assert_tr_rc (s_rc, TR_ETIMEDOUT);
     ck_assert_int_ge (s_elapsed, ms);
-    ck_assert_int_lt (s_elapsed, ms + 400);
+    ck_assert_int_lt (s_elapsed, ms + tu_ms (400));
     ck_assert_int_eq (tri_sched_next_deadline (), -1);
 }
 END_TEST
@@ -299,7 +299,7 @@ START_TEST (test_wake_passes_its_rc_and_clears_the_deadline)
     int64_t start = tri_now_ms ();
     s_loop ();
     ck_assert_int_eq (s_rc, 42);
-    ck_assert_int_lt (tri_now_ms () - start, 5000);
+    ck_assert_int_lt (tri_now_ms () - start, tu_ms (5000));
 }
 END_TEST
 
@@ -451,7 +451,7 @@ static void
 s_joiner_task (void *arg)
 {
     (void) arg;
-    int rc = tri_task_join (s_target, tri_now_ms () + 5000);
+    int rc = tri_task_join (s_target, tri_now_ms () + tu_ms (5000));
     ck_assert_tr_ok (rc);
     ck_assert (s_flag);
     ck_assert (tri_task_done (s_target));
@@ -764,12 +764,12 @@ START_TEST (test_a_cancelled_to_thread_returns_at_once_and_drops_the_job)
     s_loop ();
     ck_assert_tr_rc (s_rc, TR_ECANCELED);
     ck_assert (!s_finished_at_return);
-    ck_assert_int_lt (s_elapsed, 1000);
+    ck_assert_int_lt (s_elapsed, tu_ms (1000));
     ck_assert_ptr_eq (s_ret, s_buffer);     //  untouched
 
     //  The job is still out; its result is dropped by the drain.
     ck_assert_int_ge (tri_pool_fd (), 0);
-    int64_t deadline = tri_now_ms () + 5000;
+    int64_t deadline = tri_now_ms () + tu_ms (5000);
     while (tri_pool_jobs () > 0 && tri_now_ms () < deadline) {
         struct pollfd pfd = { .fd = tri_pool_fd (), .events = POLLIN };
         if (poll (&pfd, 1, (int) (deadline - tri_now_ms ())) > 0)

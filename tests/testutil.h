@@ -10,8 +10,9 @@
     Scenarios run a root actor that records what it sees in a struct; the
     test asserts on that once tr_run returned. For them: the root's
     config, copies of errors that outlive the runtime, calls that take
-    their arguments, the one-child frame, and a capture of stderr. Last,
-    building and running a suite.
+    their arguments, the one-child frame, a capture of stderr, a FIFO a
+    child writes to when it can no longer answer calls, and threads that
+    keep the cores busy. Last, building and running a suite.
     =========================================================================
 */
 #ifndef TESTUTIL_H_INCLUDED
@@ -19,12 +20,16 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +51,24 @@ tu_now_ms (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  An upper bound on elapsed time, or a deadline to wait on, of ms
+//  milliseconds on an ordinary machine, scaled like Check's own timeouts
+//  by CK_TIMEOUT_MULTIPLIER for slower runs (sanitizers, valgrind, a
+//  loaded CI host). Bounds only ever loosen: a multiplier below 1, or one
+//  that is not a number, counts as 1. Lower bounds (a grace period that
+//  must have passed) are the runtime's own figures and are not scaled.
+static inline int
+tu_ms (int ms)
+{
+    const char *text = getenv ("CK_TIMEOUT_MULTIPLIER");
+    char *end = NULL;
+    double factor = text? strtod (text, &end): 1;
+    if (!text || end == text || *end || !(factor >= 1))
+        factor = 1;
+    double scaled = ms * factor;
+    return scaled > 2e9? 2000000000: (int) scaled;
 }
 
 //  Path of the helper binary that tests spawn as child actors.
@@ -100,14 +123,15 @@ tu_children (pid_t *pids, char *states, int max)
 
 //  Fail if any process the scenario started is still around. Direct
 //  children must already be gone (the runtime reaps what it spawns).
-//  Orphans that came back to us are given orphan_wait_ms to exit by
-//  themselves (rule 11) and are reaped here; one still alive then fails.
+//  Orphans that came back to us are given orphan_wait_ms (scaled by
+//  tu_ms) to exit by themselves (rule 11) and are reaped here; one still
+//  alive then fails.
 static inline void
 tu_assert_no_procs_left (int orphan_wait_ms)
 {
     pid_t pids [64];
     char states [64];
-    long long deadline = tu_now_ms () + orphan_wait_ms;
+    long long deadline = tu_now_ms () + tu_ms (orphan_wait_ms);
     while (true) {
         int n = tu_children (pids, states, 64);
         for (int i = 0; i < n; i++)
@@ -239,11 +263,12 @@ tu_cancels (tr_portal_t *p, int *cancels, int *sleeping)
     return rc;
 }
 
-//  Poll the child until want of its tasks sleep, or timeout_ms.
+//  Poll the child until want of its tasks sleep, or timeout_ms (scaled by
+//  tu_ms) passed.
 static inline bool
 tu_wait_sleeping (tr_ctx_t *ctx, tr_portal_t *p, int want, int timeout_ms)
 {
-    long long deadline = tu_now_ms () + timeout_ms;
+    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
     while (tu_now_ms () < deadline) {
         int cancels, sleeping;
         if (tu_cancels (p, &cancels, &sleeping) == 0 && sleeping >= want)
@@ -318,6 +343,111 @@ tu_capture_end (tu_capture_t *self, char *buf, size_t size)
     buf [n] = '\0';
     fclose (self->file);
     return buf;
+}
+
+//  A FIFO a child writes one byte to once it has reached a point the
+//  test waits for (tests/worker's "spin" and "stubborn": once they spin,
+//  the child answers no call that could tell). The test holds the read
+//  end open from tu_fifo_open to tu_fifo_close.
+typedef struct {
+    char path [128];
+    int fd;                         //  read end, -1 when not open
+    int wait_ms;                    //  the wait in progress, for its thread
+} tu_fifo_t;
+
+//  Make the FIFO and open its read end; false on failure.
+static inline bool
+tu_fifo_open (tu_fifo_t *self)
+{
+    static int count = 0;
+    const char *dir = getenv ("TMPDIR");
+    snprintf (self->path, sizeof self->path, "%s/troupe-test-%d-%d.fifo",
+              dir && *dir? dir: "/tmp", (int) getpid (), count++);
+    unlink (self->path);
+    self->fd = -1;
+    if (mkfifo (self->path, 0600))
+        return false;
+    self->fd = open (self->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    return self->fd >= 0;
+}
+
+static inline void *
+tu_fifo_poll_ (void *arg)
+{
+    tu_fifo_t *self = arg;
+    struct pollfd item = { self->fd, POLLIN, 0 };
+    return poll (&item, 1, self->wait_ms) == 1 && (item.revents & POLLIN)? self: NULL;
+}
+
+//  Wait from a task, up to timeout_ms (scaled by tu_ms), for the byte:
+//  poll(2) on a worker thread while the task is parked and the actor
+//  runs on. True once it came.
+static inline bool
+tu_fifo_wait (tr_ctx_t *ctx, tu_fifo_t *self, int timeout_ms)
+{
+    self->wait_ms = tu_ms (timeout_ms);
+    void *ret = NULL;
+    return tr_to_thread (ctx, tu_fifo_poll_, self, &ret) == 0 && ret == self;
+}
+
+static inline void
+tu_fifo_close (tu_fifo_t *self)
+{
+    if (self->fd >= 0)
+        close (self->fd);
+    self->fd = -1;
+    unlink (self->path);
+}
+
+//  Burners: tasks of the root whose tr_to_thread jobs spin on every core
+//  until stopped (30 s at most), so that the root's ZeroMQ I/O thread
+//  competes for CPU. Races between a child's last frame and its exit,
+//  which a starved I/O thread makes likely, then show in a few rounds.
+#define TU_BURNERS 4
+
+typedef struct {
+    atomic_bool stop;
+    tr_task_t *tasks [TU_BURNERS];
+    int count;
+} tu_burners_t;
+
+static inline void *
+tu_burn_ (void *arg)
+{
+    tu_burners_t *self = arg;
+    long long deadline = tu_now_ms () + 30000;
+    while (!atomic_load (&self->stop) && tu_now_ms () < deadline)
+        ;
+    return NULL;
+}
+
+static inline int
+tu_burner_ (tr_ctx_t *ctx, void *arg)
+{
+    return tr_to_thread (ctx, tu_burn_, arg, NULL);
+}
+
+//  Start one burner per core (up to TU_BURNERS); they run once the
+//  calling task parks.
+static inline void
+tu_burners_start (tu_burners_t *self, tr_actor_t *actor)
+{
+    atomic_store (&self->stop, false);
+    self->count = 0;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    for (int i = 0; i < TU_BURNERS && i < cores; i++)
+        if (tr_task_spawn (actor, tu_burner_, self, &self->tasks [self->count]) == 0)
+            self->count++;
+}
+
+//  Stop them and wait until they have.
+static inline void
+tu_burners_stop (tu_burners_t *self)
+{
+    atomic_store (&self->stop, true);
+    for (int i = 0; i < self->count; i++)
+        tr_task_join (&self->tasks [i], NULL);
+    self->count = 0;
 }
 
 //  --------------------------------------------------------------------------

@@ -4,14 +4,21 @@
     A test binary cannot be its own child under Check's fork mode, so the
     suites set config.worker_path to this program. Each export is one
     behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
-    block a worker thread, call a grandchild, interleave tasks.
+    block a worker thread, call a grandchild, interleave tasks, read the
+    environment, fail at an agreed moment, spin without a checkpoint (and
+    ignore SIGTERM), and two exports of the kinds that are reserved
+    (context, stream) and must be refused.
     =========================================================================
 */
 #include "troupe.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int s_cancels = 0;       //  cancellations observed by sleepers
@@ -95,12 +102,25 @@ s_sleep (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "s", "slept");
 }
 
+//  Worker threads inside s_blocking now (a job still queued is not).
+static atomic_int s_blocking_now = 0;
+
 static void *
 s_blocking (void *arg)
 {
     int ms = *(int *) arg;
+    atomic_fetch_add (&s_blocking_now, 1);
     usleep ((useconds_t) ms * 1000);
+    atomic_fetch_sub (&s_blocking_now, 1);
     return arg;
+}
+
+//  How many worker threads are blocked in thread_sleep's job right now.
+static int
+s_blocking_fn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    return tr_reply_pack (out, "i", atomic_load (&s_blocking_now));
 }
 
 //  [ms]: block a worker thread for ms while the task waits.
@@ -270,6 +290,80 @@ s_hold_grandchild (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "i", tr_portal_pid (p));
 }
 
+//  [name]: the value of the environment variable, or nil.
+static int
+s_getenv (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    const char *name;
+    if (tr_unpack (args, "[s]", &name))
+        return tr_raise (ctx, "TypeError", "getenv takes [name]");
+    return tr_reply_pack (out, "s", getenv (name));
+}
+
+//  [at_ms]: block this actor (no checkpoint, so no cancel can stop it)
+//  until CLOCK_REALTIME reaches at_ms, then fail as "fail" does. Children
+//  given the same at_ms answer at the same moment.
+static int
+s_fail_at (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int64_t at_ms;
+    if (tr_unpack (args, "[I]", &at_ms))
+        return tr_raise (ctx, "TypeError", "fail_at takes [at_ms]");
+    struct timespec at = { (time_t) (at_ms / 1000), (long) (at_ms % 1000) * 1000000L };
+    while (clock_nanosleep (CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL) == EINTR)
+        ;
+    return tr_raise (ctx, "ValueError", "failed at %lld", (long long) at_ms);
+}
+
+//  [fifo, ms]: spin for ms (60 s at most) without ever reaching a
+//  checkpoint, so the actor sees no cancel: the loop's thread is this
+//  task's. First SIGTERM's disposition is set (default or ignored), then
+//  one byte is written to the FIFO at path, which the test holds open for
+//  reading, to say the spin has begun. Rule 8's escalation ends it.
+static int
+s_spin_with (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out,
+             void (*disposition) (int))
+{
+    const char *path;
+    int ms;
+    if (tr_unpack (args, "[si]", &path, &ms) || ms < 0 || ms > 60000)
+        return tr_raise (ctx, "TypeError", "spin takes [fifo, ms 0..60000]");
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = disposition;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGTERM, &action, NULL);
+    int fd = open (path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || write (fd, "s", 1) != 1)
+        return tr_raise (ctx, "OSError", "cannot signal on %s: %s", path, strerror (errno));
+    close (fd);
+    struct timespec start, now;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    long long elapsed_ms = 0;
+    while (elapsed_ms < ms) {
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        elapsed_ms = (now.tv_sec - start.tv_sec) * 1000LL
+                   + (now.tv_nsec - start.tv_nsec) / 1000000;
+    }
+    return tr_reply_pack (out, "s", "spun");
+}
+
+//  spin: SIGTERM ends it (the runtime's own handler would only write to
+//  a pipe that this spinning thread never reads).
+static int
+s_spin (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    return s_spin_with (ctx, args, out, SIG_DFL);
+}
+
+//  stubborn: SIGTERM is ignored as well; only SIGKILL ends it.
+static int
+s_stubborn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    return s_spin_with (ctx, args, out, SIG_IGN);
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
@@ -281,11 +375,19 @@ static const tr_export_t s_exports [] = {
     TR_FN ("sleep", s_sleep),
     TR_FN ("thread_sleep", s_thread_sleep),
     TR_FN ("cancels", s_cancels_fn),
+    TR_FN ("blocking", s_blocking_fn),
     TR_FN ("pid", s_pid),
     TR_FN ("via_child", s_via_child),
     TR_FN ("interleave", s_interleave),
     TR_FN_THREAD ("thread_sum", s_thread_sum),
     TR_FN ("big", s_big),
+    TR_FN ("getenv", s_getenv),
+    TR_FN ("fail_at", s_fail_at),
+    //  Kinds this version does not serve: calls to them are refused.
+    { "a_context", s_echo, TR_CONTEXT, 0, 0 },
+    { "a_stream", s_echo, TR_STREAM, 0, 0 },
+    TR_FN ("spin", s_spin),
+    TR_FN ("stubborn", s_stubborn),
     TR_EXPORTS_END
 };
 
