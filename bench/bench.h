@@ -11,6 +11,7 @@
     exports "nil", and its main tells the root's run from the child's.
 
     Result line (stdout): bench: NAME troupe=VALUE UNIT raw=VALUE UNIT ratio=R
+    VALUE is time per operation, or operations per second (calls/s).
     Per-round values go to stderr. BENCH_ROUNDS and BENCH_N override the
     number of rounds and the work per round. On a machine with two CPUs
     or more the calling process (all its threads) runs on CPU 0 and every
@@ -37,7 +38,7 @@
 //  Include after troupe_private.h: the frame helpers use tri_msg.
 
 #define BENCH_MAX_ROUNDS 101
-#define BENCH_MAX_FRAME  4096       //  the largest frame a raw side handles
+#define BENCH_MAX_FRAME  4096       //  a raw side's buffer for small frames
 
 //  Monotonic time in nanoseconds.
 static inline int64_t
@@ -208,6 +209,7 @@ typedef struct {
     double unit_ns;                 //  nanoseconds in one unit
     int rounds;
     int per_round;                  //  operations timed in each round
+    bool per_second;                //  values are operations per second
     bool was_root;                  //  tr_run ran us as the root
     bool failed;
     double troupe [BENCH_MAX_ROUNDS];   //  unit per operation, per round
@@ -219,9 +221,31 @@ typedef struct {
 static inline void
 bench_record (bench_run_t *run, int r, int64_t troupe_ns, int64_t raw_ns)
 {
-    run->troupe [r] = troupe_ns / run->unit_ns / run->per_round;
-    run->raw [r] = raw_ns / run->unit_ns / run->per_round;
+    if (run->per_second) {
+        run->troupe [r] = troupe_ns > 0? run->per_round * 1e9 / troupe_ns: 0;
+        run->raw [r] = raw_ns > 0? run->per_round * 1e9 / raw_ns: 0;
+    }
+    else {
+        run->troupe [r] = troupe_ns / run->unit_ns / run->per_round;
+        run->raw [r] = raw_ns / run->unit_ns / run->per_round;
+    }
     bench_round (run->name, r, run->troupe [r], run->raw [r], run->unit);
+}
+
+//  A figure named name, in unit (unit_ns nanoseconds; 0 for a rate in
+//  operations per second), with the rounds and the operations per round
+//  from the environment or the defaults.
+static inline void
+bench_run_init (bench_run_t *run, const char *name, const char *unit, double unit_ns,
+                int rounds, int per_round)
+{
+    memset (run, 0, sizeof *run);
+    snprintf (run->name, sizeof run->name, "%s", name);
+    run->unit = unit;
+    run->unit_ns = unit_ns;
+    run->per_second = unit_ns == 0;
+    run->rounds = bench_rounds (rounds);
+    run->per_round = bench_env_int ("BENCH_N", per_round);
 }
 
 //  Once tr_run over run returned rc: true if main must exit now with
@@ -278,6 +302,171 @@ bench_call_frames (uint64_t cid, uint8_t *cmd, size_t *cmd_size, size_t *return_
     msgpack_pack_nil (&pk);
     *return_size = sbuf.size;
     msgpack_sbuffer_destroy (&sbuf);
+}
+
+//  The frames troupe sends for one call of fn (args, NULL for none) at
+//  cid: the cmd, in a new buffer the caller frees (NULL when out of
+//  memory), and the size of the return [6, cid, value] whose value is
+//  args itself (echo) or nil.
+static inline uint8_t *
+bench_call_frames_args (uint64_t cid, const char *fn, const tr_args_t *args, bool echo,
+                        size_t *cmd_size, size_t *return_size)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    tri_msg_pack_cmd (&sbuf, cid, fn, args);
+    *cmd_size = sbuf.size;
+    uint8_t *cmd = malloc (sbuf.size);
+    if (cmd)
+        memcpy (cmd, sbuf.data, sbuf.size);
+    msgpack_sbuffer_clear (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    tri_msg_begin (&pk, TRI_RETURN, cid);
+    if (echo && args)
+        msgpack_sbuffer_write (&sbuf, tr_args_data (args), tr_args_size (args));
+    else
+        msgpack_pack_nil (&pk);
+    *return_size = sbuf.size;
+    msgpack_sbuffer_destroy (&sbuf);
+    return cmd;
+}
+
+//  --------------------------------------------------------------------------
+//  The raw reference of a call: a ROUTER in another process (this same
+//  binary, started with --raw-server) answers every request frame with a
+//  frame of the return's size; the bench process holds the DEALER. Both
+//  use blocking zmq_send/zmq_recv into and out of plain buffers.
+
+//  The raw server: connect a ROUTER to endpoint and answer every request
+//  (up to request_max bytes) with reply_size bytes, until an empty
+//  request. Returns the exit code for main.
+static inline int
+bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
+{
+    if (request_max < BENCH_MAX_FRAME)
+        request_max = BENCH_MAX_FRAME;
+    uint8_t *request = malloc (request_max);
+    uint8_t *reply = malloc (reply_size? reply_size: 1);
+    if (!request || !reply) {
+        free (request);
+        free (reply);
+        return 2;
+    }
+    //  The bytes do not matter to libzmq, only their number.
+    memset (reply, 0xc0, reply_size);
+    void *ctx = zmq_ctx_new ();
+    void *router = zmq_socket (ctx, ZMQ_ROUTER);
+    int rc = 0;
+    if (!router || zmq_connect (router, endpoint)) {
+        fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
+        rc = 1;
+    }
+    while (rc == 0) {
+        uint8_t rid [256];
+        int rid_size = zmq_recv (router, rid, sizeof rid, 0);
+        if (rid_size < 0)
+            break;
+        int size = zmq_recv (router, request, request_max, 0);
+        if (size <= 0)
+            break;
+        if (zmq_send (router, rid, (size_t) rid_size, ZMQ_SNDMORE) < 0
+        ||  zmq_send (router, reply, reply_size, 0) < 0)
+            break;
+    }
+    if (router)
+        zmq_close (router);
+    zmq_ctx_term (ctx);
+    free (request);
+    free (reply);
+    return rc;
+}
+
+//  If argv asks for the raw server (--raw-server ENDPOINT REPLY_SIZE
+//  [REQUEST_MAX]), serve and return true with main's exit code in *code.
+static inline bool
+bench_raw_server_main (int argc, char **argv, int *code)
+{
+    if ((argc != 4 && argc != 5) || strcmp (argv [1], "--raw-server") != 0)
+        return false;
+    size_t request_max = argc == 5? (size_t) strtoul (argv [4], NULL, 10): BENCH_MAX_FRAME;
+    *code = bench_raw_server (argv [2], request_max, (size_t) strtoul (argv [3], NULL, 10));
+    return true;
+}
+
+typedef struct {
+    bench_bound_t dealer;           //  the server connects to it
+    pid_t pid;
+    uint8_t *cmd;                   //  a real cmd frame of troupe's
+    size_t cmd_size;
+    uint8_t *answer;                //  where replies land
+    size_t answer_size;             //  the return frame's size
+} bench_raw_t;
+
+//  Bind the DEALER and start the server, which answers cmd (taken; the
+//  caller's malloc'ed frame) with frames of return_size bytes. Returns 0,
+//  or -1 with the reason on stderr; bench_raw_close cleans up either way.
+static inline int
+bench_raw_open (bench_raw_t *self, const char *transport, const char *tag,
+                uint8_t *cmd, size_t cmd_size, size_t return_size)
+{
+    memset (self, 0, sizeof *self);
+    self->cmd = cmd;
+    self->cmd_size = cmd_size;
+    self->answer_size = return_size;
+    self->answer = malloc (return_size > BENCH_MAX_FRAME? return_size: BENCH_MAX_FRAME);
+    if (!cmd || !self->answer) {
+        fprintf (stderr, "raw client: out of memory\n");
+        return -1;
+    }
+    if (bench_bind (&self->dealer, ZMQ_DEALER, transport, tag))
+        return -1;
+    char reply_arg [32], request_arg [32];
+    snprintf (reply_arg, sizeof reply_arg, "%zu", return_size);
+    snprintf (request_arg, sizeof request_arg, "%zu", cmd_size);
+    char *argv [] = { "bench", "--raw-server", self->dealer.endpoint, reply_arg,
+                      request_arg, NULL };
+    self->pid = bench_spawn_self (argv);
+    if (self->pid < 0) {
+        fprintf (stderr, "raw client: cannot spawn the server: %s\n", strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  Make calls round trips, at most depth of them outstanding at a time
+//  (1: one after the other). Returns 0, or -1 with errno set.
+static inline int
+bench_raw_calls (bench_raw_t *self, int calls, int depth)
+{
+    size_t answer_max = self->answer_size > BENCH_MAX_FRAME? self->answer_size: BENCH_MAX_FRAME;
+    int sent = 0;
+    for (int got = 0; got < calls; got++) {
+        for (; sent < calls && sent - got < depth; sent++)
+            if (zmq_send (self->dealer.socket, self->cmd, self->cmd_size, 0) < 0)
+                return -1;
+        if (zmq_recv (self->dealer.socket, self->answer, answer_max, 0) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+//  Stop the server, reap it, close the socket; safe on what bench_raw_open
+//  left, however far it got.
+static inline void
+bench_raw_close (bench_raw_t *self)
+{
+    if (self->pid > 0) {
+        zmq_send (self->dealer.socket, "", 0, 0);
+        bench_reap (self->pid);
+        self->pid = 0;
+    }
+    bench_unbind (&self->dealer);
+    memset (&self->dealer, 0, sizeof self->dealer);
+    free (self->cmd);
+    free (self->answer);
+    self->cmd = NULL;
+    self->answer = NULL;
 }
 
 #endif
