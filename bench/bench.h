@@ -334,13 +334,21 @@ bench_call_frames_args (uint64_t cid, const char *fn, const tr_args_t *args, boo
 
 //  --------------------------------------------------------------------------
 //  The raw reference of a call: a ROUTER in another process (this same
-//  binary, started with --raw-server) answers every request frame with a
-//  frame of the return's size; the bench process holds the DEALER. Both
-//  use blocking zmq_send/zmq_recv into and out of plain buffers.
+//  binary, started with --raw-server) answers every request; the bench
+//  process holds the DEALER. Two kinds of answer:
+//  - a frame of the return's size, with blocking zmq_send/zmq_recv into
+//    and out of plain buffers on both sides (small frames: the bytes are
+//    copied either way, and this is the plainest libzmq);
+//  - echo: the server sends back the very message it received and the
+//    client receives into a zmq_msg_t, so that neither copies the payload
+//    (large frames: what a libzmq program echoing a megabyte would do).
+//    The request is still sent from the client's buffer, one copy, as
+//    troupe must encode its arguments into the frame it sends.
 
 //  The raw server: connect a ROUTER to endpoint and answer every request
-//  (up to request_max bytes) with reply_size bytes, until an empty
-//  request. Returns the exit code for main.
+//  (up to request_max bytes) with reply_size bytes, or with the request
+//  itself when reply_size is 0 (echo), until an empty request. Returns
+//  the exit code for main.
 static inline int
 bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
 {
@@ -362,7 +370,20 @@ bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
         fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
         rc = 1;
     }
-    while (rc == 0) {
+    while (rc == 0 && reply_size == 0) {
+        zmq_msg_t rid, msg;
+        zmq_msg_init (&rid);
+        zmq_msg_init (&msg);
+        bool go_on = zmq_msg_recv (&rid, router, 0) >= 0
+                  && zmq_msg_recv (&msg, router, 0) > 0
+                  && zmq_msg_send (&rid, router, ZMQ_SNDMORE) >= 0
+                  && zmq_msg_send (&msg, router, 0) >= 0;
+        zmq_msg_close (&rid);
+        zmq_msg_close (&msg);
+        if (!go_on)
+            break;
+    }
+    while (rc == 0 && reply_size > 0) {
         uint8_t rid [256];
         int rid_size = zmq_recv (router, rid, sizeof rid, 0);
         if (rid_size < 0)
@@ -397,25 +418,30 @@ bench_raw_server_main (int argc, char **argv, int *code)
 typedef struct {
     bench_bound_t dealer;           //  the server connects to it
     pid_t pid;
+    bool echo;                      //  the server echoes; answers go to a zmq_msg_t
     uint8_t *cmd;                   //  a real cmd frame of troupe's
     size_t cmd_size;
-    uint8_t *answer;                //  where replies land
-    size_t answer_size;             //  the return frame's size
+    uint8_t *answer;                //  where answers land, unless echo
+    size_t answer_max;
 } bench_raw_t;
 
-//  Bind the DEALER and start the server, which answers cmd (taken; the
-//  caller's malloc'ed frame) with frames of return_size bytes. Returns 0,
-//  or -1 with the reason on stderr; bench_raw_close cleans up either way.
+//  Bind the DEALER and start the server, which answers cmd (taken: the
+//  caller's malloc'ed frame, NULL if that failed) with frames of
+//  return_size bytes, or with cmd itself when return_size is 0 (echo).
+//  Returns 0, or -1 with the reason on stderr; bench_raw_close cleans up
+//  either way.
 static inline int
 bench_raw_open (bench_raw_t *self, const char *transport, const char *tag,
                 uint8_t *cmd, size_t cmd_size, size_t return_size)
 {
     memset (self, 0, sizeof *self);
+    self->echo = return_size == 0;
     self->cmd = cmd;
     self->cmd_size = cmd_size;
-    self->answer_size = return_size;
-    self->answer = malloc (return_size > BENCH_MAX_FRAME? return_size: BENCH_MAX_FRAME);
-    if (!cmd || !self->answer) {
+    self->answer_max = return_size > BENCH_MAX_FRAME? return_size: BENCH_MAX_FRAME;
+    if (!self->echo)
+        self->answer = malloc (self->answer_max);
+    if (!cmd || (!self->echo && !self->answer)) {
         fprintf (stderr, "raw client: out of memory\n");
         return -1;
     }
@@ -434,18 +460,30 @@ bench_raw_open (bench_raw_t *self, const char *transport, const char *tag,
     return 0;
 }
 
+//  Receive one answer.
+static inline int
+bench_raw_answer (bench_raw_t *self)
+{
+    if (!self->echo)
+        return zmq_recv (self->dealer.socket, self->answer, self->answer_max, 0) < 0? -1: 0;
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    int rc = zmq_msg_recv (&msg, self->dealer.socket, 0) < 0? -1: 0;
+    zmq_msg_close (&msg);
+    return rc;
+}
+
 //  Make calls round trips, at most depth of them outstanding at a time
 //  (1: one after the other). Returns 0, or -1 with errno set.
 static inline int
 bench_raw_calls (bench_raw_t *self, int calls, int depth)
 {
-    size_t answer_max = self->answer_size > BENCH_MAX_FRAME? self->answer_size: BENCH_MAX_FRAME;
     int sent = 0;
     for (int got = 0; got < calls; got++) {
         for (; sent < calls && sent - got < depth; sent++)
             if (zmq_send (self->dealer.socket, self->cmd, self->cmd_size, 0) < 0)
                 return -1;
-        if (zmq_recv (self->dealer.socket, self->answer, answer_max, 0) < 0)
+        if (bench_raw_answer (self))
             return -1;
     }
     return 0;
