@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,6 +55,35 @@ bench_compare (const void *a, const void *b)
 {
     double x = *(const double *) a, y = *(const double *) b;
     return x < y? -1: (x > y? 1: 0);
+}
+
+//  CPU time a process has used so far, all its threads, in nanoseconds
+//  (from /proc/PID/task/*/schedstat; threads that have ended are not
+//  counted); -1 if it cannot be read.
+static inline int64_t
+bench_cpu_ns (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return -1;
+    int64_t total = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char stat [sizeof path + sizeof entry->d_name + 16];
+        snprintf (stat, sizeof stat, "%s/%s/schedstat", path, entry->d_name);
+        FILE *file = fopen (stat, "r");
+        long long ns = 0;
+        if (file && fscanf (file, "%lld", &ns) == 1)
+            total += ns;
+        if (file)
+            fclose (file);
+    }
+    closedir (dir);
+    return total;
 }
 
 //  Median of n values (values is left unchanged).
