@@ -11,7 +11,7 @@
     child's "park", which sleeps until it is cancelled; both children are
     called by the same root, whose own 4,000 waiting calls therefore weigh
     on both sides alike. Within a round the two children are called in
-    turn every few hundred calls; the figure is the median of the rounds.
+    turn every hundred calls; the figure is the median of the rounds.
 
     Then the 4,000 tasks are cancelled, each cancelling its remote call
     and waiting for the ack, and the time until the last has ended goes
@@ -29,10 +29,10 @@
 #include "bench.h"
 
 #define DEFAULT_ROUNDS  7
-#define DEFAULT_CALLS   3000
+#define DEFAULT_CALLS   2000
 #define DEFAULT_PARKED  4000
 #define WARMUP_CALLS    500
-#define CHUNK_CALLS     500     //  calls per side before switching sides
+#define CHUNK_CALLS     100     //  calls per side before switching sides
 #define STACK_SIZE      (64 * 1024)
 #define PARK_WAIT_MS    60000   //  for the calls to be parked
 
