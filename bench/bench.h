@@ -1,11 +1,14 @@
 /*  =========================================================================
     bench.h - what the benchmarks share
 
-    A monotonic clock, the median of a set of rounds, the one result line
-    per figure that `make bench` prints, and the spawning of this same
-    binary in a raw-libzmq mode. Every figure is measured against plain
-    libzmq doing the same work in the same run, and rounds of the two
-    alternate so that drift in the machine's load hits both alike.
+    A monotonic clock, a process's CPU time, the median of a set of
+    rounds, the one result line per figure that `make bench` prints, the
+    frames troupe sends for a call, and the raw-libzmq reference: this
+    same binary started as a ROUTER server, and the DEALER that calls it.
+    Every figure is measured against plain libzmq doing the same work in
+    the same run (or, where libzmq has no counterpart, against troupe
+    without the burden measured), and rounds of the two alternate so that
+    drift in the machine's load hits both alike.
 
     Each benchmark binary is also the child actor its root starts: it
     exports "nil", and its main tells the root's run from the child's.
@@ -23,6 +26,7 @@
 #ifndef BENCH_H_INCLUDED
 #define BENCH_H_INCLUDED
 
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
