@@ -1,16 +1,20 @@
 /*  =========================================================================
     bench.h - what the benchmarks share
 
-    A monotonic clock, the median of a set of rounds, the one result line
-    per figure that `make bench` prints, and the spawning of this same
-    binary in a raw-libzmq mode. Every figure is measured against plain
-    libzmq doing the same work in the same run, and rounds of the two
-    alternate so that drift in the machine's load hits both alike.
+    A monotonic clock, a process's CPU time, the median of a set of
+    rounds, the one result line per figure that `make bench` prints, the
+    frames troupe sends for a call, and the raw-libzmq reference: this
+    same binary started as a ROUTER server, and the DEALER that calls it.
+    Every figure is measured against plain libzmq doing the same work in
+    the same run (or, where libzmq has no counterpart, against troupe
+    without the burden measured), and rounds of the two alternate so that
+    drift in the machine's load hits both alike.
 
     Each benchmark binary is also the child actor its root starts: it
     exports "nil", and its main tells the root's run from the child's.
 
     Result line (stdout): bench: NAME troupe=VALUE UNIT raw=VALUE UNIT ratio=R
+    VALUE is time per operation, or operations per second (calls/s).
     Per-round values go to stderr. BENCH_ROUNDS and BENCH_N override the
     number of rounds and the work per round. On a machine with two CPUs
     or more the calling process (all its threads) runs on CPU 0 and every
@@ -22,6 +26,7 @@
 #ifndef BENCH_H_INCLUDED
 #define BENCH_H_INCLUDED
 
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -37,7 +42,7 @@
 //  Include after troupe_private.h: the frame helpers use tri_msg.
 
 #define BENCH_MAX_ROUNDS 101
-#define BENCH_MAX_FRAME  4096       //  the largest frame a raw side handles
+#define BENCH_MAX_FRAME  4096       //  a raw side's buffer for small frames
 
 //  Monotonic time in nanoseconds.
 static inline int64_t
@@ -53,6 +58,35 @@ bench_compare (const void *a, const void *b)
 {
     double x = *(const double *) a, y = *(const double *) b;
     return x < y? -1: (x > y? 1: 0);
+}
+
+//  CPU time a process has used so far, all its threads, in nanoseconds
+//  (from /proc/PID/task/*/schedstat; threads that have ended are not
+//  counted); -1 if it cannot be read.
+static inline int64_t
+bench_cpu_ns (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return -1;
+    int64_t total = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char stat [sizeof path + sizeof entry->d_name + 16];
+        snprintf (stat, sizeof stat, "%s/%s/schedstat", path, entry->d_name);
+        FILE *file = fopen (stat, "r");
+        long long ns = 0;
+        if (file && fscanf (file, "%lld", &ns) == 1)
+            total += ns;
+        if (file)
+            fclose (file);
+    }
+    closedir (dir);
+    return total;
 }
 
 //  Median of n values (values is left unchanged).
@@ -208,6 +242,7 @@ typedef struct {
     double unit_ns;                 //  nanoseconds in one unit
     int rounds;
     int per_round;                  //  operations timed in each round
+    bool per_second;                //  values are operations per second
     bool was_root;                  //  tr_run ran us as the root
     bool failed;
     double troupe [BENCH_MAX_ROUNDS];   //  unit per operation, per round
@@ -219,9 +254,31 @@ typedef struct {
 static inline void
 bench_record (bench_run_t *run, int r, int64_t troupe_ns, int64_t raw_ns)
 {
-    run->troupe [r] = troupe_ns / run->unit_ns / run->per_round;
-    run->raw [r] = raw_ns / run->unit_ns / run->per_round;
+    if (run->per_second) {
+        run->troupe [r] = troupe_ns > 0? run->per_round * 1e9 / troupe_ns: 0;
+        run->raw [r] = raw_ns > 0? run->per_round * 1e9 / raw_ns: 0;
+    }
+    else {
+        run->troupe [r] = troupe_ns / run->unit_ns / run->per_round;
+        run->raw [r] = raw_ns / run->unit_ns / run->per_round;
+    }
     bench_round (run->name, r, run->troupe [r], run->raw [r], run->unit);
+}
+
+//  A figure named name, in unit (unit_ns nanoseconds; 0 for a rate in
+//  operations per second), with the rounds and the operations per round
+//  from the environment or the defaults.
+static inline void
+bench_run_init (bench_run_t *run, const char *name, const char *unit, double unit_ns,
+                int rounds, int per_round)
+{
+    memset (run, 0, sizeof *run);
+    snprintf (run->name, sizeof run->name, "%s", name);
+    run->unit = unit;
+    run->unit_ns = unit_ns;
+    run->per_second = unit_ns == 0;
+    run->rounds = bench_rounds (rounds);
+    run->per_round = bench_env_int ("BENCH_N", per_round);
 }
 
 //  Once tr_run over run returned rc: true if main must exit now with
@@ -278,6 +335,209 @@ bench_call_frames (uint64_t cid, uint8_t *cmd, size_t *cmd_size, size_t *return_
     msgpack_pack_nil (&pk);
     *return_size = sbuf.size;
     msgpack_sbuffer_destroy (&sbuf);
+}
+
+//  The frames troupe sends for one call of fn (args, NULL for none) at
+//  cid: the cmd, in a new buffer the caller frees (NULL when out of
+//  memory), and the size of the return [6, cid, value] whose value is
+//  args itself (echo) or nil.
+static inline uint8_t *
+bench_call_frames_args (uint64_t cid, const char *fn, const tr_args_t *args, bool echo,
+                        size_t *cmd_size, size_t *return_size)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    tri_msg_pack_cmd (&sbuf, cid, fn, args);
+    *cmd_size = sbuf.size;
+    uint8_t *cmd = malloc (sbuf.size);
+    if (cmd)
+        memcpy (cmd, sbuf.data, sbuf.size);
+    msgpack_sbuffer_clear (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    tri_msg_begin (&pk, TRI_RETURN, cid);
+    if (echo && args)
+        msgpack_sbuffer_write (&sbuf, tr_args_data (args), tr_args_size (args));
+    else
+        msgpack_pack_nil (&pk);
+    *return_size = sbuf.size;
+    msgpack_sbuffer_destroy (&sbuf);
+    return cmd;
+}
+
+//  --------------------------------------------------------------------------
+//  The raw reference of a call: a ROUTER in another process (this same
+//  binary, started with --raw-server) answers every request; the bench
+//  process holds the DEALER. Two kinds of answer:
+//  - a frame of the return's size, with blocking zmq_send/zmq_recv into
+//    and out of plain buffers on both sides (small frames: the bytes are
+//    copied either way, and this is the plainest libzmq);
+//  - echo: the server sends back the very message it received and the
+//    client receives into a zmq_msg_t, so that neither copies the payload
+//    (large frames: what a libzmq program echoing a megabyte would do).
+//    The request is still sent from the client's buffer, one copy, as
+//    troupe must encode its arguments into the frame it sends.
+
+//  The raw server: connect a ROUTER to endpoint and answer every request
+//  (up to request_max bytes) with reply_size bytes, or with the request
+//  itself when reply_size is 0 (echo), until an empty request. Returns
+//  the exit code for main.
+static inline int
+bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
+{
+    if (request_max < BENCH_MAX_FRAME)
+        request_max = BENCH_MAX_FRAME;
+    uint8_t *request = malloc (request_max);
+    uint8_t *reply = malloc (reply_size? reply_size: 1);
+    if (!request || !reply) {
+        free (request);
+        free (reply);
+        return 2;
+    }
+    //  The bytes do not matter to libzmq, only their number.
+    memset (reply, 0xc0, reply_size);
+    void *ctx = zmq_ctx_new ();
+    void *router = zmq_socket (ctx, ZMQ_ROUTER);
+    int rc = 0;
+    if (!router || zmq_connect (router, endpoint)) {
+        fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
+        rc = 1;
+    }
+    while (rc == 0 && reply_size == 0) {
+        zmq_msg_t rid, msg;
+        zmq_msg_init (&rid);
+        zmq_msg_init (&msg);
+        bool go_on = zmq_msg_recv (&rid, router, 0) >= 0
+                  && zmq_msg_recv (&msg, router, 0) > 0
+                  && zmq_msg_send (&rid, router, ZMQ_SNDMORE) >= 0
+                  && zmq_msg_send (&msg, router, 0) >= 0;
+        zmq_msg_close (&rid);
+        zmq_msg_close (&msg);
+        if (!go_on)
+            break;
+    }
+    while (rc == 0 && reply_size > 0) {
+        uint8_t rid [256];
+        int rid_size = zmq_recv (router, rid, sizeof rid, 0);
+        if (rid_size < 0)
+            break;
+        int size = zmq_recv (router, request, request_max, 0);
+        if (size <= 0)
+            break;
+        if (zmq_send (router, rid, (size_t) rid_size, ZMQ_SNDMORE) < 0
+        ||  zmq_send (router, reply, reply_size, 0) < 0)
+            break;
+    }
+    if (router)
+        zmq_close (router);
+    zmq_ctx_term (ctx);
+    free (request);
+    free (reply);
+    return rc;
+}
+
+//  If argv asks for the raw server (--raw-server ENDPOINT REPLY_SIZE
+//  [REQUEST_MAX]), serve and return true with main's exit code in *code.
+static inline bool
+bench_raw_server_main (int argc, char **argv, int *code)
+{
+    if ((argc != 4 && argc != 5) || strcmp (argv [1], "--raw-server") != 0)
+        return false;
+    size_t request_max = argc == 5? (size_t) strtoul (argv [4], NULL, 10): BENCH_MAX_FRAME;
+    *code = bench_raw_server (argv [2], request_max, (size_t) strtoul (argv [3], NULL, 10));
+    return true;
+}
+
+typedef struct {
+    bench_bound_t dealer;           //  the server connects to it
+    pid_t pid;
+    bool echo;                      //  the server echoes; answers go to a zmq_msg_t
+    uint8_t *cmd;                   //  a real cmd frame of troupe's
+    size_t cmd_size;
+    uint8_t *answer;                //  where answers land, unless echo
+    size_t answer_max;
+} bench_raw_t;
+
+//  Bind the DEALER and start the server, which answers cmd (taken: the
+//  caller's malloc'ed frame, NULL if that failed) with frames of
+//  return_size bytes, or with cmd itself when return_size is 0 (echo).
+//  Returns 0, or -1 with the reason on stderr; bench_raw_close cleans up
+//  either way.
+static inline int
+bench_raw_open (bench_raw_t *self, const char *transport, const char *tag,
+                uint8_t *cmd, size_t cmd_size, size_t return_size)
+{
+    memset (self, 0, sizeof *self);
+    self->echo = return_size == 0;
+    self->cmd = cmd;
+    self->cmd_size = cmd_size;
+    self->answer_max = return_size > BENCH_MAX_FRAME? return_size: BENCH_MAX_FRAME;
+    if (!self->echo)
+        self->answer = malloc (self->answer_max);
+    if (!cmd || (!self->echo && !self->answer)) {
+        fprintf (stderr, "raw client: out of memory\n");
+        return -1;
+    }
+    if (bench_bind (&self->dealer, ZMQ_DEALER, transport, tag))
+        return -1;
+    char reply_arg [32], request_arg [32];
+    snprintf (reply_arg, sizeof reply_arg, "%zu", return_size);
+    snprintf (request_arg, sizeof request_arg, "%zu", cmd_size);
+    char *argv [] = { "bench", "--raw-server", self->dealer.endpoint, reply_arg,
+                      request_arg, NULL };
+    self->pid = bench_spawn_self (argv);
+    if (self->pid < 0) {
+        fprintf (stderr, "raw client: cannot spawn the server: %s\n", strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  Receive one answer.
+static inline int
+bench_raw_answer (bench_raw_t *self)
+{
+    if (!self->echo)
+        return zmq_recv (self->dealer.socket, self->answer, self->answer_max, 0) < 0? -1: 0;
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    int rc = zmq_msg_recv (&msg, self->dealer.socket, 0) < 0? -1: 0;
+    zmq_msg_close (&msg);
+    return rc;
+}
+
+//  Make calls round trips, at most depth of them outstanding at a time
+//  (1: one after the other). Returns 0, or -1 with errno set.
+static inline int
+bench_raw_calls (bench_raw_t *self, int calls, int depth)
+{
+    int sent = 0;
+    for (int got = 0; got < calls; got++) {
+        for (; sent < calls && sent - got < depth; sent++)
+            if (zmq_send (self->dealer.socket, self->cmd, self->cmd_size, 0) < 0)
+                return -1;
+        if (bench_raw_answer (self))
+            return -1;
+    }
+    return 0;
+}
+
+//  Stop the server, reap it, close the socket; safe on what bench_raw_open
+//  left, however far it got.
+static inline void
+bench_raw_close (bench_raw_t *self)
+{
+    if (self->pid > 0) {
+        zmq_send (self->dealer.socket, "", 0, 0);
+        bench_reap (self->pid);
+        self->pid = 0;
+    }
+    bench_unbind (&self->dealer);
+    memset (&self->dealer, 0, sizeof self->dealer);
+    free (self->cmd);
+    free (self->answer);
+    self->cmd = NULL;
+    self->answer = NULL;
 }
 
 #endif

@@ -14,7 +14,7 @@
     Usage: bench_rpc [ipc|tcp]   (both when no argument is given)
     BENCH_ONLY=troupe or BENCH_ONLY=raw times one side only (for profiling).
     This binary is also the child actor (tr_run serves its exports) and,
-    with --raw-server ENDPOINT REPLY_SIZE, the raw server.
+    with --raw-server ENDPOINT REPLY_SIZE REQUEST_MAX, the raw server.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -31,86 +31,6 @@ typedef struct {
 } s_run_t;
 
 //  --------------------------------------------------------------------------
-//  Raw libzmq: a ROUTER in another process answers each frame with a frame
-//  of the return's size; an empty frame stops it.
-
-static int
-s_raw_server (const char *endpoint, size_t reply_size)
-{
-    static uint8_t request [BENCH_MAX_FRAME];
-    static uint8_t reply [BENCH_MAX_FRAME];
-    if (reply_size > sizeof reply)
-        return 2;
-    //  The bytes do not matter to libzmq, only their number.
-    memset (reply, 0xc0, reply_size);
-    void *ctx = zmq_ctx_new ();
-    void *router = zmq_socket (ctx, ZMQ_ROUTER);
-    if (!router || zmq_connect (router, endpoint)) {
-        fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
-        return 1;
-    }
-    while (true) {
-        uint8_t rid [256];
-        int rid_size = zmq_recv (router, rid, sizeof rid, 0);
-        if (rid_size < 0)
-            break;
-        int size = zmq_recv (router, request, sizeof request, 0);
-        if (size <= 0)
-            break;
-        if (zmq_send (router, rid, (size_t) rid_size, ZMQ_SNDMORE) < 0
-        ||  zmq_send (router, reply, reply_size, 0) < 0)
-            break;
-    }
-    zmq_close (router);
-    zmq_ctx_term (ctx);
-    return 0;
-}
-
-typedef struct {
-    bench_bound_t dealer;           //  the server connects to it
-    pid_t pid;
-    uint8_t cmd [BENCH_MAX_FRAME];  //  a real cmd frame of troupe's
-    size_t cmd_size;
-} s_raw_t;
-
-static int
-s_raw_open (s_raw_t *self, const char *transport, size_t reply_size)
-{
-    if (bench_bind (&self->dealer, ZMQ_DEALER, transport, "rpc"))
-        return -1;
-    char reply_arg [32];
-    snprintf (reply_arg, sizeof reply_arg, "%zu", reply_size);
-    char *argv [] = { "bench_rpc", "--raw-server", self->dealer.endpoint, reply_arg, NULL };
-    self->pid = bench_spawn_self (argv);
-    if (self->pid < 0) {
-        fprintf (stderr, "raw client: cannot spawn the server: %s\n", strerror (errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_raw_calls (s_raw_t *self, int calls)
-{
-    uint8_t answer [BENCH_MAX_FRAME];
-    for (int i = 0; i < calls; i++)
-        if (zmq_send (self->dealer.socket, self->cmd, self->cmd_size, 0) < 0
-        ||  zmq_recv (self->dealer.socket, answer, sizeof answer, 0) < 0)
-            return -1;
-    return 0;
-}
-
-static void
-s_raw_close (s_raw_t *self)
-{
-    if (self->pid > 0) {
-        zmq_send (self->dealer.socket, "", 0, 0);
-        bench_reap (self->pid);
-    }
-    bench_unbind (&self->dealer);
-}
-
-//  --------------------------------------------------------------------------
 //  troupe
 
 static int
@@ -124,15 +44,6 @@ s_troupe_calls (tr_portal_t *portal, int calls)
     return 0;
 }
 
-//  The frames troupe sends for one call, at a cid from the middle of the
-//  timed calls.
-static void
-s_frame_sizes (s_run_t *run, s_raw_t *raw, size_t *reply_size)
-{
-    uint64_t cid = WARMUP_CALLS + (uint64_t) run->bench.rounds * run->bench.per_round / 2;
-    bench_call_frames (cid, raw->cmd, &raw->cmd_size, reply_size);
-}
-
 static int
 s_root (tr_actor_t *self, void *arg)
 {
@@ -140,7 +51,7 @@ s_root (tr_actor_t *self, void *arg)
     bench_run_t *bench = &run->bench;
     bench->was_root = true;
     bench->failed = true;
-    s_raw_t raw;
+    bench_raw_t raw;
     memset (&raw, 0, sizeof raw);
     tr_nursery_t *nursery = NULL;
     tr_portal_t *server;
@@ -151,14 +62,17 @@ s_root (tr_actor_t *self, void *arg)
         fprintf (stderr, "bench_rpc: cannot start the child: %s\n", tr_strerror (rc));
         goto done;
     }
-    size_t reply_size;
-    s_frame_sizes (run, &raw, &reply_size);
+    //  The frames troupe sends for one call, at a cid from the middle of
+    //  the timed calls.
+    uint64_t cid = WARMUP_CALLS + (uint64_t) bench->rounds * bench->per_round / 2;
+    size_t cmd_size, reply_size;
+    uint8_t *cmd = bench_call_frames_args (cid, "nil", NULL, false, &cmd_size, &reply_size);
     fprintf (stderr, "bench: rpc_rtt_%s: cmd frame %zu bytes, return frame %zu bytes, "
-             "%d rounds of %d calls\n", run->transport, raw.cmd_size, reply_size,
+             "%d rounds of %d calls\n", run->transport, cmd_size, reply_size,
              bench->rounds, bench->per_round);
-    if (s_raw_open (&raw, run->transport, reply_size))
+    if (bench_raw_open (&raw, run->transport, "rpc", cmd, cmd_size, reply_size))
         goto done;
-    if ((rc = s_troupe_calls (server, WARMUP_CALLS)) || s_raw_calls (&raw, WARMUP_CALLS)) {
+    if ((rc = s_troupe_calls (server, WARMUP_CALLS)) || bench_raw_calls (&raw, WARMUP_CALLS, 1)) {
         fprintf (stderr, "bench_rpc: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
@@ -178,7 +92,7 @@ s_root (tr_actor_t *self, void *arg)
                 goto done;
             }
             int64_t middle = bench_now_ns ();
-            if (s_raw_calls (&raw, raw_calls? chunk: 0)) {
+            if (bench_raw_calls (&raw, raw_calls? chunk: 0, 1)) {
                 fprintf (stderr, "bench_rpc: raw call failed: %s\n", zmq_strerror (errno));
                 goto done;
             }
@@ -189,7 +103,7 @@ s_root (tr_actor_t *self, void *arg)
     }
     bench->failed = false;
 done:
-    s_raw_close (&raw);
+    bench_raw_close (&raw);
     if (nursery)
         tr_nursery_close (&nursery, NULL);
     return bench->failed? 1: 0;
@@ -199,8 +113,9 @@ int
 main (int argc, char **argv)
 {
     bench_pin ();
-    if (argc == 4 && strcmp (argv [1], "--raw-server") == 0)
-        return s_raw_server (argv [2], (size_t) strtoul (argv [3], NULL, 10));
+    int code;
+    if (bench_raw_server_main (argc, argv, &code))
+        return code;
 
     static const tr_export_t exports [] = { TR_FN ("nil", bench_nil), TR_EXPORTS_END };
     const char *transports [] = { "ipc", "tcp" };
@@ -216,7 +131,6 @@ main (int argc, char **argv)
         run.bench.rounds = bench_rounds (DEFAULT_ROUNDS);
         run.bench.per_round = bench_env_int ("BENCH_N", DEFAULT_CALLS);
         tr_config_t config = { .name = "bench_rpc", .exports = exports, .bind = transports [t] };
-        int code;
         if (bench_finish (&run.bench, tr_run (&config, argc, argv, s_root, &run), &code))
             return code;
     }
