@@ -69,6 +69,7 @@
 #endif
 
 #define STACK_CACHE_MAX     64          //  default-sized stacks kept free
+#define SPARE_MAX           256         //  task records kept for reuse
 #define NOT_IN_HEAP         SIZE_MAX
 
 typedef enum {
@@ -135,6 +136,8 @@ static uint64_t s_park_seq;
 static cached_stack_t s_cache [STACK_CACHE_MAX];
 static size_t s_cached;
 static size_t s_mapped;                 //  stacks mmap'ed since init
+static tri_task_t *s_spare;             //  freed records, by ready_next
+static size_t s_nspare;
 #ifdef TRI_TASK_ASAN
 static const void *s_loop_bottom;       //  the loop's stack, learnt by the
 static size_t s_loop_size;              //  first task switched to
@@ -595,13 +598,38 @@ s_context_init (tri_task_t *task)
 
 //  Loop side of a task's end.
 static void
+s_task_free (tri_task_t *task)
+{
+    s_unlink (task);
+    if (s_nspare < SPARE_MAX) {
+        task->ready_next = s_spare;
+        s_spare = task;
+        s_nspare++;
+    }
+    else
+        free (task);
+}
+
+static void
 s_task_ended (tri_task_t *task)
 {
     s_stack_put (task);
-    if (!task->joinable) {
-        s_unlink (task);
-        free (task);
-    }
+    if (!task->joinable)
+        s_task_free (task);
+}
+
+//  A zeroed task record: a spare one (a task per served call costs no
+//  malloc), or a new one.
+static tri_task_t *
+s_task_alloc (void)
+{
+    tri_task_t *task = s_spare;
+    if (!task)
+        return calloc (1, sizeof *task);
+    s_spare = task->ready_next;
+    s_nspare--;
+    memset (task, 0, sizeof *task);
+    return task;
 }
 
 
@@ -636,6 +664,12 @@ tri_sched_term (void)
         s_unlink (task);
         free (task);
     }
+    while (s_spare) {
+        tri_task_t *task = s_spare;
+        s_spare = task->ready_next;
+        free (task);
+    }
+    s_nspare = 0;
     s_cache_flush ();
     free (s_heap);
     s_heap = NULL;
@@ -706,7 +740,7 @@ tri_task_new (tri_task_fn *fn, void *arg, size_t stack_size, bool joinable)
     s_defaults ();
     if (s_heap_reserve (s_alive + 1))
         return NULL;
-    tri_task_t *self = calloc (1, sizeof *self);
+    tri_task_t *self = s_task_alloc ();
     if (!self)
         return NULL;
     if (s_stack_get (self, stack_size))
@@ -748,8 +782,7 @@ tri_task_destroy (tri_task_t **task)
     if (!self)
         return;
     assert (self->joinable && self->state == TASK_DONE && tri_waitq_empty (&self->joiners));
-    s_unlink (self);
-    free (self);
+    s_task_free (self);
     *task = NULL;
 }
 
