@@ -378,6 +378,7 @@ s_teardown (void)
     tri_loop_unwatch (&s_actor.pool_watch);
     tri_pool_on_start (NULL);
     tri_serve_reset ();
+    tri_call_spares_free ();
     tri_ctx_clear (&s_actor.root_ctx);
     if (s_actor.root_task)
         tri_task_destroy (&s_actor.root_task);

@@ -22,6 +22,46 @@ struct tri_call {
     void *arg;
 };
 
+//  Records of ended calls, kept for the next (runtime thread only).
+#define SPARES_MAX 256
+static tri_call_t *s_spares;
+static size_t s_nspares;
+
+static tri_call_t *
+s_call_alloc (void)
+{
+    tri_call_t *self = s_spares;
+    if (!self)
+        return calloc (1, sizeof *self);
+    s_spares = self->arg;
+    s_nspares--;
+    memset (self, 0, sizeof *self);
+    return self;
+}
+
+static void
+s_call_free (tri_call_t *self)
+{
+    if (s_nspares < SPARES_MAX && tri_rt_running ()) {
+        self->arg = s_spares;
+        s_spares = self;
+        s_nspares++;
+    }
+    else
+        free (self);
+}
+
+void
+tri_call_spares_free (void)
+{
+    while (s_spares) {
+        tri_call_t *self = s_spares;
+        s_spares = self->arg;
+        free (self);
+    }
+    s_nspares = 0;
+}
+
 static void
 s_done (tri_call_t *self)
 {
@@ -58,14 +98,14 @@ tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
     *call_p = NULL;
     if (error)
         *error = NULL;
-    tri_call_t *self = calloc (1, sizeof *self);
+    tri_call_t *self = s_call_alloc ();
     if (!self)
         return TR_ENOMEM;
     tri_waitq_init (&self->waiters);
     uint64_t cid = tri_cid_next ();
     int rc = tri_endpoint_bind (&self->ep, channel, cid, TRI_DIR_OUT, &s_ops);
     if (rc) {
-        free (self);
+        s_call_free (self);
         return rc;
     }
     self->channel = channel;
@@ -171,5 +211,5 @@ tri_call_destroy (tri_call_t **self_p)
     tri_channel_unref (&self->channel);
     tri_msg_destroy (&self->answer);
     tr_error_destroy (&self->failure);
-    free (self);
+    s_call_free (self);
 }

@@ -56,6 +56,38 @@ tri_msg_peek (const void *data, size_t size, int *type, uint64_t *cid)
 //  --------------------------------------------------------------------------
 //  Decode a frame into a message; the message takes the frame.
 
+//  Spare message records of this thread (see tri_msg_spares).
+#define SPARES_MAX          256
+#define SPARE_FRAME_MAX     (64 * 1024)
+
+static _Thread_local struct {
+    tri_msg_t *head;
+    size_t count;
+    bool on;
+} s_spares;
+
+//  A message record with an empty zone and an empty frame.
+static tri_msg_t *
+s_msg_alloc (void)
+{
+    tri_msg_t *msg = s_spares.head;
+    if (msg) {
+        s_spares.head = msg->next_spare;
+        s_spares.count--;
+    }
+    else {
+        msg = malloc (sizeof *msg);
+        if (!msg)
+            return NULL;
+        if (!msgpack_zone_init (&msg->zone, 1024)) {
+            free (msg);
+            return NULL;
+        }
+    }
+    zmq_msg_init (&msg->frame);
+    return msg;
+}
+
 int
 tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
                 tri_msg_t **msg_p, uint64_t *cid, char *why, size_t why_size)
@@ -74,13 +106,11 @@ tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
         zmq_msg_close (frame);
         return rc;
     }
-    tri_msg_t *msg = malloc (sizeof *msg);
-    if (!msg || !msgpack_zone_init (&msg->zone, 1024)) {
-        free (msg);
+    tri_msg_t *msg = s_msg_alloc ();
+    if (!msg) {
         zmq_msg_close (frame);
         return tri_why (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
     }
-    zmq_msg_init (&msg->frame);
     zmq_msg_move (&msg->frame, frame);
     zmq_msg_close (frame);
     data = zmq_msg_data (&msg->frame);
@@ -128,12 +158,38 @@ tri_msg_destroy (tri_msg_t **msg_p)
 {
     assert (msg_p);
     tri_msg_t *msg = *msg_p;
-    if (msg) {
-        msgpack_zone_destroy (&msg->zone);
-        zmq_msg_close (&msg->frame);
-        free (msg);
-        *msg_p = NULL;
+    if (!msg)
+        return;
+    *msg_p = NULL;
+    //  A record whose zone grew for a large frame is not worth keeping.
+    bool keep = s_spares.on && s_spares.count < SPARES_MAX
+             && zmq_msg_size (&msg->frame) <= SPARE_FRAME_MAX;
+    zmq_msg_close (&msg->frame);
+    if (keep) {
+        msgpack_zone_clear (&msg->zone);
+        msg->next_spare = s_spares.head;
+        s_spares.head = msg;
+        s_spares.count++;
     }
+    else {
+        msgpack_zone_destroy (&msg->zone);
+        free (msg);
+    }
+}
+
+void
+tri_msg_spares (bool on)
+{
+    s_spares.on = on;
+    if (on)
+        return;
+    while (s_spares.head) {
+        tri_msg_t *msg = s_spares.head;
+        s_spares.head = msg->next_spare;
+        msgpack_zone_destroy (&msg->zone);
+        free (msg);
+    }
+    s_spares.count = 0;
 }
 
 static void
@@ -149,7 +205,12 @@ tri_msg_to_value (tri_msg_t **msg_p)
     assert (msg_p && *msg_p);
     tri_msg_t *msg = *msg_p;
     *msg_p = NULL;
-    return tri_value_new (&msg->body, msg, s_msg_free);
+    //  The value lives in the message: no allocation of its own.
+    msg->value.object = msg->body;
+    msg->value.owner = msg;
+    msg->value.owner_free = s_msg_free;
+    msg->value.inside_owner = true;
+    return &msg->value;
 }
 
 //  --------------------------------------------------------------------------

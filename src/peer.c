@@ -223,7 +223,10 @@ tri_peer_listen (const char *bind)
         return TR_ESYS;
     int one = 1;
     zmq_setsockopt (s_peer.router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    tri_socket_options (s_peer.router);
+    //  No heartbeats of our own: a local child is watched through its
+    //  pidfd, and a peer that opened a portal on us pings us (every ZMTP
+    //  peer answers a ping), so an idle child costs no traffic.
+    tri_socket_options (s_peer.router, false);
     if (zmq_bind (s_peer.router, address)) {
         tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
         return TR_ESYS;
@@ -358,7 +361,9 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     int rc = TR_ESYS;
     if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER)))
         goto fail;
-    tri_socket_options (self->socket);
+    //  The parent is watched through its pidfd (rule 11); a portal's
+    //  peer only by heartbeats.
+    tri_socket_options (self->socket, !parent);
     //  The parent knows us by our uid from the first frame on.
     if (parent)
         zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, tri_uid (), strlen (tri_uid ()));

@@ -174,7 +174,7 @@ tri_ipc_unlink (const char *endpoint)
 }
 
 void
-tri_socket_options (void *socket)
+tri_socket_options (void *socket, bool heartbeat)
 {
     const tr_config_t *c = &s_rt.config;
     int64_t max = (int64_t) c->max_msg_size;
@@ -182,6 +182,8 @@ tri_socket_options (void *socket)
     zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max);
     zmq_setsockopt (socket, ZMQ_LINGER, &c->linger_ms, sizeof c->linger_ms);
     zmq_setsockopt (socket, ZMQ_SNDHWM, &zero, sizeof zero);
+    if (!heartbeat)
+        return;
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &c->heartbeat_ivl_ms, sizeof (int));
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &c->heartbeat_timeout_ms, sizeof (int));
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &c->heartbeat_timeout_ms, sizeof (int));
@@ -206,6 +208,7 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     s_rt.limits.max_depth = s_rt.config.max_depth;
     s_rt.running = true;
     tri_log_init (name);
+    tri_msg_spares (true);
 
     int rc = TR_ENOMEM;
     s_rt.actor.name = strdup (name);
@@ -238,6 +241,7 @@ tri_rt_stop (void)
         zmq_ctx_term (s_rt.zctx);
     tri_pool_stop ();
     tri_sched_term ();
+    tri_msg_spares (false);
     if (s_rt.epfd >= 0)
         close (s_rt.epfd);
     free (s_rt.actor.name);

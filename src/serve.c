@@ -28,7 +28,11 @@ typedef struct {
     tri_node_t node;                //  in s_serve.all
 } serve_t;
 
+#define SPARES_MAX 256
+
 static struct {
+    serve_t *spares;                //  records of ended calls, by msg
+    size_t nspares;
     const tr_export_t *user;
     const tr_export_t *internal [TRI_INTERNAL_TABLES];
     size_t ninternal;
@@ -73,6 +77,30 @@ tri_serve_add_internal (const tr_export_t *table)
 
 //  --------------------------------------------------------------------------
 //  Serving
+
+static serve_t *
+s_serve_alloc (void)
+{
+    serve_t *self = s_serve.spares;
+    if (!self)
+        return calloc (1, sizeof *self);
+    s_serve.spares = (serve_t *) self->msg;
+    s_serve.nspares--;
+    memset (self, 0, sizeof *self);
+    return self;
+}
+
+static void
+s_serve_free (serve_t *self)
+{
+    if (s_serve.nspares < SPARES_MAX) {
+        self->msg = (tri_msg_t *) s_serve.spares;
+        s_serve.spares = self;
+        s_serve.nspares++;
+    }
+    else
+        free (self);
+}
 
 static void
 s_on_message (tri_endpoint_t *ep, tri_msg_t *msg)
@@ -159,7 +187,7 @@ s_serve_main (void *arg)
     tr_args_destroy (&self->reply.value);
     tri_msg_destroy (&self->msg);
     tri_channel_unref (&self->channel);
-    free (self);
+    s_serve_free (self);
 }
 
 static void
@@ -188,19 +216,19 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
                                  "actor %s is shutting down", tri_uid ());
         goto done;
     }
-    serve_t *self = calloc (1, sizeof *self);
+    serve_t *self = s_serve_alloc ();
     if (!self)
         goto nomem;
     self->export = export;
     self->args = args;
     if (tri_endpoint_bind (&self->ep, channel, msg->cid, TRI_DIR_IN, &s_ops)) {
-        free (self);
+        s_serve_free (self);
         goto nomem;
     }
     tri_task_t *task = tri_task_new (s_serve_main, self, export->stack_size, false);
     if (!task) {
         tri_endpoint_unbind (&self->ep);
-        free (self);
+        s_serve_free (self);
         goto nomem;
     }
     self->msg = msg;
@@ -238,6 +266,12 @@ void
 tri_serve_reset (void)
 {
     assert (tri_list_empty (&s_serve.all));
+    while (s_serve.spares) {
+        serve_t *self = s_serve.spares;
+        s_serve.spares = (serve_t *) self->msg;
+        free (self);
+    }
+    s_serve.nspares = 0;
     s_serve.user = NULL;
     s_serve.ninternal = 0;
     s_serve.stopping = false;

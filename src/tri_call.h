@@ -36,5 +36,8 @@ int
     tri_call_outcome (tri_call_t *self, tr_value_t **out, tr_error_t **error);
 void
     tri_call_destroy (tri_call_t **self_p);
+//  Free the records kept for reuse (runtime shutdown).
+void
+    tri_call_spares_free (void);
 
 #endif

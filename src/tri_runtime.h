@@ -85,9 +85,10 @@ char *
 //  Remove the socket file of an ipc endpoint (others: nothing).
 void
     tri_ipc_unlink (const char *endpoint);
-//  The configured limits, linger and heartbeats on a new socket.
+//  The configured limits and linger on a new socket, and ZMTP heartbeats
+//  if heartbeat: a socket whose peers no pidfd watches needs them.
 void
-    tri_socket_options (void *socket);
+    tri_socket_options (void *socket, bool heartbeat);
 
 //  --------------------------------------------------------------------------
 //  The loop

@@ -248,6 +248,7 @@ struct tr_value {
     msgpack_object object;
     void *owner;
     void (*owner_free) (void *owner);
+    bool inside_owner;              //  lives in owner: freeing owner frees it
 };
 
 struct tr_reply {
@@ -324,6 +325,8 @@ typedef struct {
     msgpack_object body;
     zmq_msg_t frame;                //  the bytes body points into
     msgpack_zone zone;              //  what body's objects live in
+    tr_value_t value;               //  handed out by tri_msg_to_value
+    void *next_spare;               //  in this thread's spare messages
 } tri_msg_t;
 
 const char *
@@ -352,6 +355,12 @@ int
                     tri_msg_t **msg, uint64_t *cid, char *why, size_t why_size);
 void
     tri_msg_destroy (tri_msg_t **msg);
+//  On: this thread keeps the records of destroyed messages (and their
+//  zones' first chunk) for the next decode, so a round trip allocates
+//  nothing for its frames; off: it frees them. The runtime thread turns
+//  it on while it runs.
+void
+    tri_msg_spares (bool on);
 //  Detach body into a tr_value_t owning the message.
 tr_value_t *
     tri_msg_to_value (tri_msg_t **msg);

@@ -578,6 +578,7 @@ tri_value_new (const msgpack_object *o, void *owner, void (*owner_free) (void *)
     self->object = *o;
     self->owner = owner;
     self->owner_free = owner_free;
+    self->inside_owner = false;
     return self;
 }
 
@@ -643,10 +644,12 @@ tr_value_destroy (tr_value_t **value)
     if (!value || !*value)
         return;
     tr_value_t *self = *value;
+    *value = NULL;
+    bool inside = self->inside_owner;
     if (self->owner && self->owner_free)
         self->owner_free (self->owner);
-    free (self);
-    *value = NULL;
+    if (!inside)
+        free (self);
 }
 
 //  --------------------------------------------------------------------------
