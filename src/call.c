@@ -112,6 +112,8 @@ tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
     tri_channel_ref (channel);
     tri_frame_t frame;
     tri_frame_init (&frame);
+    //  [2, cid, [fn, args]]: at most 13 bytes, the name, the arguments.
+    tri_frame_reserve (&frame, 24 + strlen (fn) + (args? tr_args_size (args): 1));
     tri_msg_pack_cmd_pk (&frame.pk, cid, fn, args);
     //  What we would refuse to read, we do not send: the call fails here.
     char why [256];

@@ -325,6 +325,48 @@ s_send_raw (void *socket, tri_watch_t *watch, const uint8_t *rid, size_t rid_siz
     return zmq_send (socket, data, size, ZMQ_DONTWAIT) < 0? -1: 0;
 }
 
+static void
+s_free_frame (void *data, void *base)
+{
+    (void) data;
+    free (base);
+}
+
+//  Send size bytes at start, inside the heap block base, without copying
+//  them: libzmq takes base and frees it once the frame has left (on
+//  failure it is freed here).
+static int
+s_send_block (tri_channel_t *self, char *base, char *start, size_t size)
+{
+    tri_loop_touch (self->watch);
+    zmq_msg_t msg;
+    if (zmq_msg_init_data (&msg, start, size, s_free_frame, base)) {
+        free (base);
+        return -1;
+    }
+    if ((self->rid_size
+    &&   zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    ||  zmq_msg_send (&msg, self->socket, ZMQ_DONTWAIT) < 0) {
+        int saved = errno;
+        zmq_msg_close (&msg);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+//  A frame that outgrew its inside buffer is handed to libzmq as it is.
+static int
+s_send_frame (tri_channel_t *self, tri_frame_t *frame)
+{
+    if (frame->data == frame->local)
+        return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
+                           frame->data, frame->size);
+    size_t size = frame->size;
+    char *data = tri_frame_detach (frame);
+    return s_send_block (self, data, data, size);
+}
+
 int
 tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
 {
@@ -335,8 +377,7 @@ tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
     if (self->closed)
         rc = TR_ECLOSED;
     else
-    if (s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
-                    frame->data, frame->size)) {
+    if (s_send_frame (self, frame)) {
         tri_log_debug ("TR-SEND", "send to %s failed: %s", tri_channel_uid (self),
                        zmq_strerror (errno));
         rc = TR_ECLOSED;
@@ -346,6 +387,22 @@ tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
     }
     tri_frame_fini (frame);
     return rc;
+}
+
+int
+tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t size)
+{
+    if (self->closed) {
+        free (base);
+        return TR_ECLOSED;
+    }
+    if (s_send_block (self, base, start, size)) {
+        if (errno == EHOSTUNREACH)
+            tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
+                               "%s is no longer connected", tri_channel_uid (self)), true);
+        return TR_ECLOSED;
+    }
+    return 0;
 }
 
 int

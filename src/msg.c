@@ -288,8 +288,8 @@ tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn, const tr_
     tri_msg_begin (pk, TRI_CMD, cid);
     msgpack_pack_array (pk, 2);
     tri_msg_pack_str (pk, fn);
-    if (args && args->sbuf.size)
-        pk->callback (pk->data, args->sbuf.data, args->sbuf.size);
+    if (args && tri_args_len (args))
+        pk->callback (pk->data, tri_args_bytes (args), tri_args_len (args));
     else
         msgpack_pack_array (pk, 0);
 }
@@ -352,6 +352,34 @@ tri_frame_begin (tri_frame_t *self, tri_type_t type, uint64_t cid)
 {
     tri_frame_init (self);
     tri_msg_begin (&self->pk, type, cid);
+}
+
+void
+tri_frame_reserve (tri_frame_t *self, size_t size)
+{
+    if (size <= self->capacity || self->failed)
+        return;
+    char *bigger = self->data == self->local? malloc (size): realloc (self->data, size);
+    if (!bigger) {
+        self->failed = true;
+        return;
+    }
+    if (self->data == self->local)
+        memcpy (bigger, self->local, self->size);
+    self->data = bigger;
+    self->capacity = size;
+}
+
+char *
+tri_frame_detach (tri_frame_t *self)
+{
+    if (self->data == self->local)
+        return NULL;
+    char *data = self->data;
+    self->data = self->local;
+    self->capacity = sizeof self->local;
+    self->size = 0;
+    return data;
 }
 
 void

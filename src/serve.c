@@ -149,11 +149,31 @@ s_reply (serve_t *self, int rc)
     tri_frame_t frame;
     tri_frame_begin (&frame, TRI_RETURN, cid);
     tr_args_t *value = self->reply.value;
-    if (value && value->sbuf.size)
-        tri_frame_write (&frame, value->sbuf.data, value->sbuf.size);
+    char why [256];
+    if (value && tri_args_len (value) > sizeof frame.local) {
+        //  A large result leaves in its own buffer: the frame's head goes
+        //  into the room kept in front of the value.
+        assert (frame.size <= TRI_ARGS_HEADROOM);
+        char *start = value->sbuf.data + TRI_ARGS_HEADROOM - frame.size;
+        memcpy (start, frame.data, frame.size);
+        size_t size = frame.size + tri_args_len (value);
+        tri_frame_fini (&frame);
+        int bad = tri_msg_check (start, size, tri_limits (), why, sizeof why);
+        if (bad)
+            tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
+                                     self->export->name, why);
+        else {
+            char *base = value->sbuf.data;
+            value->sbuf.data = NULL;
+            value->sbuf.size = value->sbuf.alloc = 0;
+            tri_channel_send_owned (channel, base, start, size);
+        }
+        return;
+    }
+    if (value && tri_args_len (value))
+        tri_frame_write (&frame, tri_args_bytes (value), tri_args_len (value));
     else
         msgpack_pack_nil (&frame.pk);
-    char why [256];
     int bad = tri_frame_check (&frame, tri_limits (), why, sizeof why);
     if (bad) {
         tri_frame_fini (&frame);

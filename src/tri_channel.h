@@ -139,6 +139,11 @@ void
 //  closes) or TR_ENOMEM (the frame could not be built).
 int
     tri_channel_send (tri_channel_t *self, tri_frame_t *frame);
+//  Send the size bytes at start, inside the heap block base, without a
+//  copy; base is taken (freed once sent, or now on failure). Returns 0 or
+//  TR_ECLOSED.
+int
+    tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t size);
 //  [type, cid, nil]
 int
     tri_channel_send_empty (tri_channel_t *self, tri_type_t type, uint64_t cid);

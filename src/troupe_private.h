@@ -238,9 +238,27 @@ size_t
 //  --------------------------------------------------------------------------
 //  value.c
 
+//  An encoded value. Its buffer starts with TRI_ARGS_HEADROOM bytes kept
+//  free, where a frame's head ([type, cid, ...) can be written in front of
+//  the value, so that a reply is sent in the value's own buffer.
+#define TRI_ARGS_HEADROOM 16
+
 struct tr_args {
-    msgpack_sbuffer sbuf;           //  one encoded msgpack value
+    msgpack_sbuffer sbuf;           //  headroom, then one msgpack value
 };
+
+static inline const char *
+tri_args_bytes (const tr_args_t *args)
+{
+    return args->sbuf.data + TRI_ARGS_HEADROOM;
+}
+
+//  (An args with no buffer at all holds nothing, as one with an empty one.)
+static inline size_t
+tri_args_len (const tr_args_t *args)
+{
+    return args->sbuf.size > TRI_ARGS_HEADROOM? args->sbuf.size - TRI_ARGS_HEADROOM: 0;
+}
 
 //  A received value. object points into memory owned by owner, freed with
 //  owner_free(owner) (both may be NULL).
@@ -414,6 +432,14 @@ void
 //  Append encoded bytes.
 void
     tri_frame_write (tri_frame_t *self, const void *data, size_t size);
+//  Make room for size bytes in all, so that a large frame is built in
+//  one allocation and one copy.
+void
+    tri_frame_reserve (tri_frame_t *self, size_t size);
+//  Take the frame's heap buffer (the caller frees it); NULL while the
+//  frame still fits its inside buffer. The frame is empty afterwards.
+char *
+    tri_frame_detach (tri_frame_t *self);
 //  What a peer would make of the frame: 0, or TR_EPROTO / TR_ETOOBIG
 //  (TR_ENOMEM if it could not be built) with the reason in why.
 int

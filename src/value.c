@@ -259,8 +259,8 @@ s_args_new (size_t capacity)
     tr_args_t *self = malloc (sizeof *self);
     if (!self)
         return NULL;
-    self->sbuf.size = 0;
-    self->sbuf.alloc = capacity? capacity: 1;
+    self->sbuf.size = TRI_ARGS_HEADROOM;
+    self->sbuf.alloc = TRI_ARGS_HEADROOM + (capacity? capacity: 1);
     self->sbuf.data = malloc (self->sbuf.alloc);
     if (!self->sbuf.data) {
         free (self);
@@ -272,12 +272,42 @@ s_args_new (size_t capacity)
 //  --------------------------------------------------------------------------
 //  Encode a copy of a msgpack object.
 
+//  How many bytes msgpack-c encodes o in (an upper bound: every header at
+//  its largest), so that a copy of a large value is one allocation.
+static size_t
+s_encoded_bound (const msgpack_object *o)
+{
+    switch (o->type) {
+        case MSGPACK_OBJECT_STR:
+            return 5 + o->via.str.size;
+        case MSGPACK_OBJECT_BIN:
+            return 5 + o->via.bin.size;
+        case MSGPACK_OBJECT_EXT:
+            return 6 + o->via.ext.size;
+        case MSGPACK_OBJECT_ARRAY: {
+            size_t size = 5;
+            for (uint32_t i = 0; i < o->via.array.size; i++)
+                size += s_encoded_bound (&o->via.array.ptr [i]);
+            return size;
+        }
+        case MSGPACK_OBJECT_MAP: {
+            size_t size = 5;
+            for (uint32_t i = 0; i < o->via.map.size; i++)
+                size += s_encoded_bound (&o->via.map.ptr [i].key)
+                      + s_encoded_bound (&o->via.map.ptr [i].val);
+            return size;
+        }
+        default:
+            return 9;
+    }
+}
+
 tr_args_t *
 tr_args_from_object (const msgpack_object *o)
 {
     if (!o)
         return NULL;
-    tr_args_t *self = s_args_new (S_ARGS_INIT);
+    tr_args_t *self = s_args_new (s_encoded_bound (o));
     if (!self)
         return NULL;
     msgpack_packer pk;
@@ -306,13 +336,13 @@ tr_args_destroy (tr_args_t **args)
 const void *
 tr_args_data (const tr_args_t *args)
 {
-    return args? args->sbuf.data: NULL;
+    return args? tri_args_bytes (args): NULL;
 }
 
 size_t
 tr_args_size (const tr_args_t *args)
 {
-    return args? args->sbuf.size: 0;
+    return args? tri_args_len (args): 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -670,11 +700,10 @@ tr_reply_set (tr_reply_t *out, const tr_args_t *value)
 {
     if (!out || !value)
         return TR_EINVAL;
-    tr_args_t *copy = s_args_new (value->sbuf.size);
+    tr_args_t *copy = s_args_new (tri_args_len (value));
     if (!copy)
         return TR_ENOMEM;
-    if (value->sbuf.size)
-        memcpy (copy->sbuf.data, value->sbuf.data, value->sbuf.size);
+    memcpy (copy->sbuf.data, value->sbuf.data, value->sbuf.size);
     copy->sbuf.size = value->sbuf.size;
     s_reply_replace (out, copy);
     return 0;
