@@ -32,6 +32,9 @@
 #include <unistd.h>
 
 #define TRI_EPOLL_BATCH 64
+//  While sockets keep holding messages, the loop reads them without asking
+//  epoll about the other descriptors, this many times in a row at most.
+#define TRI_EPOLL_SKIP  16
 
 static struct {
     tr_config_t config;         //  with every default filled in
@@ -422,11 +425,23 @@ s_run_ready (void)
 void
 tri_loop_run (bool (*done) (void))
 {
+    int skipped = 0;
     while (true) {
         tri_sched_run ();
         if (done ())
             break;
         bool ready = !tri_list_empty (&s_rt.touched) && s_probe_touched ();
+        //  A burst: read on without a system call for the other
+        //  descriptors, but never leave them unasked for long.
+        if (ready && skipped < TRI_EPOLL_SKIP) {
+            skipped++;
+            s_run_ready ();
+            int64_t now = tri_now_ms ();
+            tri_sched_expire (now);
+            s_timers_expire (now);
+            continue;
+        }
+        skipped = 0;
         int timeout = -1;
         if (ready || tri_sched_has_ready ())
             timeout = 0;
