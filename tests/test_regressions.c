@@ -2,7 +2,7 @@
     test_regressions.c - defects of the runtime, each tried as a user would
 
     Every scenario here once hung, aborted the root, lost an answer or
-    reported the wrong thing (issue 5): two tasks cancelling one actor,
+    reported the wrong thing: two tasks cancelling one actor,
     spawns interrupted by a cancel, a close or a signal, an acknowledged
     cancel taken for a failure, final answers and acks lost when the exit
     is seen first, errors of a close whose task was cancelled, closes given
