@@ -825,6 +825,45 @@ s_tcase (Suite *suite, const char *name, int timeout_s)
     return tc;
 }
 
+//  --------------------------------------------------------------------------
+//  The switch keeps what the C ABI says survives a call: callee-saved
+//  registers and the floating-point state of each task.
+
+static double s_fp [4];
+static bool s_regs_kept;
+
+static void
+s_register_task (void *arg)
+{
+    int id = (int) (intptr_t) arg;
+    volatile double x = 1.5 * id;
+    register long keep1 = 1000 + id, keep2 = 2000 + id;
+    for (int i = 0; i < 1000; i++) {
+        s_yield ();
+        x = x * 1.000001 + 0.5;
+        if (keep1 != 1000 + id || keep2 != 2000 + id)
+            s_regs_kept = false;
+        __asm__ volatile ("" : "+r" (keep1), "+r" (keep2));
+    }
+    s_fp [id] = x;
+}
+
+START_TEST (test_registers_and_floating_point_survive_a_thousand_switches)
+{
+    s_regs_kept = true;
+    for (int id = 0; id < 4; id++)
+        ck_assert_ptr_nonnull (tri_task_new (s_register_task, (void *) (intptr_t) id, 0, false));
+    s_loop ();
+    ck_assert (s_regs_kept);
+    for (int id = 0; id < 4; id++) {
+        double want = 1.5 * id;
+        for (int i = 0; i < 1000; i++)
+            want = want * 1.000001 + 0.5;
+        ck_assert_msg (s_fp [id] == want, "task %d computed %f, want %f", id, s_fp [id], want);
+    }
+}
+END_TEST
+
 static Suite *
 s_suite (bool forking)
 {
@@ -842,6 +881,8 @@ s_suite (bool forking)
     tcase_add_test (tc, test_cancel_wakes_a_parked_task_with_ecanceled);
     tcase_add_test (tc, test_a_task_cancelled_before_it_parks_does_not_park);
     tcase_add_test (tc, test_a_shielded_park_ignores_cancellation);
+
+    tcase_add_test (tc, test_registers_and_floating_point_survive_a_thousand_switches);
 
     tc = s_tcase (suite, "join", 20);
     tcase_add_test (tc, test_join_waits_for_the_task_to_end);
