@@ -20,43 +20,6 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-//  A timing bound, scaled for slow builds (CK_TIMEOUT_MULTIPLIER, as
-//  Check scales its timeouts).
-static long long
-s_ms (long long ms)
-{
-    const char *multiplier = getenv ("CK_TIMEOUT_MULTIPLIER");
-    double m = multiplier? atof (multiplier): 1.0;
-    return m > 1.0? (long long) ((double) ms * m): ms;
-}
-
-//  /bin/cat with stdin on a pipe nobody writes to never says hello: a
-//  spawn of it waits for its hello until it is interrupted. The test
-//  process holds the write end open.
-static int s_stdin_writer = -1;
-
-static void
-s_stdin_pipe (void)
-{
-    int fds [2];
-    ck_assert_int_eq (pipe2 (fds, O_CLOEXEC), 0);
-    if (fds [0] == STDIN_FILENO)
-        ck_assert_int_eq (fcntl (STDIN_FILENO, F_SETFD, 0), 0);
-    else {
-        ck_assert_int_eq (dup2 (fds [0], STDIN_FILENO), STDIN_FILENO);
-        close (fds [0]);
-    }
-    s_stdin_writer = fds [1];
-}
-
-static void
-s_stdin_close (void)
-{
-    if (s_stdin_writer >= 0)
-        close (s_stdin_writer);
-    s_stdin_writer = -1;
-}
-
 //  Park the task until *flag is true or timeout_ms passed; tr_sleep (0)
 //  only lets the other tasks run. Returns *flag.
 static bool
@@ -126,7 +89,7 @@ s_double_cancel_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     //  The ack takes milliseconds; one that never comes is given up on,
     //  and its task cancelled, so that the scenario ends.
     long long t0 = tu_now_ms ();
-    long long deadline = t0 + s_ms (5000);
+    long long deadline = t0 + tu_ms (5000);
     while (!(obs->cancellers [0].done && obs->cancellers [1].done) && tu_now_ms () < deadline)
         tr_sleep (ctx, 5);
     obs->wait_ms = tu_now_ms () - t0;
@@ -229,7 +192,7 @@ s_interrupted_root (tr_actor_t *self, void *arg)
     }
     //  A spawner's process exists once it parks for the hello, which from
     //  /bin/cat never comes.
-    long long deadline = tu_now_ms () + s_ms (5000);
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!obs->in_flight && tu_now_ms () < deadline) {
         tr_sleep (ctx, 1);
         bool entered = true;
@@ -258,11 +221,11 @@ static void
 s_run_interrupted (s_interrupted_t *obs)
 {
     tu_subreaper ();
-    s_stdin_pipe ();
+    tu_stdin_pipe ();
     tr_config_t config = tu_config ();
     config.hello_ms = 20000;
     int rc = tr_run (&config, 0, NULL, s_interrupted_root, obs);
-    s_stdin_close ();
+    tu_stdin_close ();
     ck_assert_int_eq (rc, 0);
     ck_assert_msg (obs->in_flight, "the spawns were never all waiting for their hello");
     ck_assert_msg (obs->nursery_null, "the close left the nursery");
@@ -344,7 +307,7 @@ s_sigint_root (tr_actor_t *self, void *arg)
     //  Once every task has started its spawn, Ctrl-C comes from a thread
     //  of its own, as from a terminal: some children have said hello by
     //  then, others not yet.
-    long long deadline = tu_now_ms () + s_ms (5000);
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!obs->in_flight && tu_now_ms () < deadline) {
         tr_sleep (ctx, 0);
         bool entered = true;
@@ -443,13 +406,13 @@ s_cancel_one_root (tr_actor_t *self, void *arg)
         }
     obs->sleeping = true;
     for (int i = 0; i <= SIBLINGS; i++)
-        obs->sleeping &= tu_wait_sleeping (ctx, p [i], 1, (int) s_ms (5000));
+        obs->sleeping &= tu_wait_sleeping (ctx, p [i], 1, (int) tu_ms (5000));
     tr_task_t *tasks [SIBLINGS];
     for (int i = 0; i < SIBLINGS; i++) {
         obs->readers [i].p = p [i + 1];
         tr_task_spawn (self, s_reader, &obs->readers [i], &tasks [i]);
     }
-    obs->cancel_rc = tr_portal_cancel_actor (p [0], (int) s_ms (5000));
+    obs->cancel_rc = tr_portal_cancel_actor (p [0], (int) tu_ms (5000));
     obs->close_rc = tu_nursery_close (&n, &obs->close_errors, &obs->close_error);
     for (int i = 0; i < SIBLINGS; i++)
         tr_task_join (&tasks [i], NULL);
@@ -524,7 +487,7 @@ s_hog (tr_ctx_t *ctx, void *arg)
     for (int i = 0; i < 2; i++)
         if (tr_sleep (ctx, 0))
             return 0;
-    long long deadline = tu_now_ms () + s_ms (5000);
+    long long deadline = tu_now_ms () + tu_ms (5000);
     while (!self->all_exited && tu_now_ms () < deadline) {
         bool all = true;
         for (int i = 0; i < self->count && all; i++)
@@ -556,7 +519,7 @@ s_failers_root (tr_actor_t *self, void *arg)
     //  its exit.
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
-    int64_t at = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000 + s_ms (1500);
+    int64_t at = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000 + tu_ms (1500);
     s_hog_t hog = { .count = 0 };
     tr_portal_t *p;
     obs->start_rc [0] = s_run_in (n, "failer", "fail", tr_pack ("[i]", -1), &p);
@@ -646,11 +609,11 @@ s_ack_then_exit_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         obs->calls [i].p = p;
         tr_task_spawn (actor, s_acked_call, &obs->calls [i], &tasks [i]);
     }
-    obs->sleeping = tu_wait_sleeping (ctx, p, ACKED_CALLS, (int) s_ms (5000));
+    obs->sleeping = tu_wait_sleeping (ctx, p, ACKED_CALLS, (int) tu_ms (5000));
     s_hog_t hog = { .pids = { tr_portal_pid (p) }, .count = 1 };
     tr_task_t *task;
     tr_task_spawn (actor, s_hog, &hog, &task);
-    obs->cancel_rc = tr_portal_cancel_actor (p, (int) s_ms (5000));
+    obs->cancel_rc = tr_portal_cancel_actor (p, (int) tu_ms (5000));
     if (obs->cancel_rc)
         tu_err_copy (&obs->cancel_error, tr_portal_error (p));
     tr_task_join (&task, NULL);
@@ -728,7 +691,7 @@ s_cancel_close_root (tr_actor_t *self, void *arg)
     tr_task_t *task;
     if (tr_task_spawn (self, s_closer, &obs->closer, &task))
         return 1;
-    obs->in_close = s_wait_flag (ctx, &obs->closer.closing, s_ms (5000));
+    obs->in_close = s_wait_flag (ctx, &obs->closer.closing, tu_ms (5000));
     tr_task_cancel (task);
     obs->join_rc = tr_task_join (&task, NULL);
     return 0;
@@ -812,7 +775,7 @@ s_fail_a (tr_ctx_t *ctx, void *arg)
     s_two_failures_t *obs = arg;
     obs->a_rc = tu_call (obs->p, "fail", tr_pack ("[i]", -4), NULL);
     obs->a_failed = true;
-    obs->a_waited = s_wait_flag (ctx, &obs->b_failed, s_ms (5000));
+    obs->a_waited = s_wait_flag (ctx, &obs->b_failed, tu_ms (5000));
     tu_err_copy (&obs->a_error, tr_portal_error (obs->p));
     return 0;
 }
@@ -821,7 +784,7 @@ static int
 s_fail_b (tr_ctx_t *ctx, void *arg)
 {
     s_two_failures_t *obs = arg;
-    obs->b_waited = s_wait_flag (ctx, &obs->a_failed, s_ms (5000));
+    obs->b_waited = s_wait_flag (ctx, &obs->a_failed, tu_ms (5000));
     obs->b_rc = tu_call (obs->p, "nope", NULL, NULL);
     tu_err_copy (&obs->b_error, tr_portal_error (obs->p));
     obs->b_failed = true;

@@ -11,25 +11,6 @@
 */
 #include "testutil.h"
 
-//  /bin/cat with stdin on a pipe nobody writes to blocks for ever without
-//  a hello: the test process holds the write end open.
-static int s_stdin_writer = -1;
-
-static void
-s_stdin_pipe (void)
-{
-    int fds [2];
-    ck_assert_int_eq (pipe2 (fds, O_CLOEXEC), 0);
-    if (fds [0] == STDIN_FILENO)
-        //  stdin was closed: the pipe took its place; let children have it.
-        ck_assert_int_eq (fcntl (STDIN_FILENO, F_SETFD, 0), 0);
-    else {
-        ck_assert_int_eq (dup2 (fds [0], STDIN_FILENO), STDIN_FILENO);
-        close (fds [0]);
-    }
-    s_stdin_writer = fds [1];
-}
-
 #define SPAWNERS 4
 
 typedef struct {
@@ -107,11 +88,11 @@ static void
 s_check_midspawn (s_midspawn_t *obs)
 {
     tu_subreaper ();
-    s_stdin_pipe ();
+    tu_stdin_pipe ();
     tr_config_t config = tu_config ();
     config.hello_ms = 20000;
     int rc = tr_run (&config, 0, NULL, s_midspawn_root, obs);
-    close (s_stdin_writer);
+    tu_stdin_close ();
     ck_assert_int_eq (rc, 0);
     ck_assert_msg (obs->saw_processes, "the spawning tasks never started their processes");
     ck_assert_tr_ok (obs->cancel_rc);

@@ -271,29 +271,10 @@ START_TEST (a_worker_that_exits_before_hello_fails_the_spawn_as_crashed)
 }
 END_TEST
 
-//  /bin/cat with stdin on a pipe nobody writes to blocks for ever without
-//  a hello: the test process holds the write end open.
-static int s_stdin_writer = -1;
-
-static void
-s_stdin_pipe (void)
-{
-    int fds [2];
-    ck_assert_int_eq (pipe2 (fds, O_CLOEXEC), 0);
-    if (fds [0] == STDIN_FILENO)
-        //  stdin was closed: the pipe took its place; let children have it.
-        ck_assert_int_eq (fcntl (STDIN_FILENO, F_SETFD, 0), 0);
-    else {
-        ck_assert_int_eq (dup2 (fds [0], STDIN_FILENO), STDIN_FILENO);
-        close (fds [0]);
-    }
-    s_stdin_writer = fds [1];
-}
-
 START_TEST (a_child_that_never_says_hello_is_killed_after_the_hello_deadline)
 {
     tu_subreaper ();
-    s_stdin_pipe ();
+    tu_stdin_pipe ();
     s_nohello_t obs;
     memset (&obs, 0, sizeof obs);
     obs.opts.worker_path = "/bin/cat";
@@ -304,7 +285,7 @@ START_TEST (a_child_that_never_says_hello_is_killed_after_the_hello_deadline)
     ck_assert_msg (strstr (obs.error.message, "300 ms"), "message '%s'", obs.error.message);
     ck_assert_msg (obs.start_ms >= 280 && obs.start_ms < tu_ms (1500),
                    "spawn gave up after %lld ms, hello_ms is 300", obs.start_ms);
-    close (s_stdin_writer);
+    tu_stdin_close ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -370,7 +351,7 @@ s_cancel_spawn_root (tr_actor_t *self, void *arg)
 START_TEST (a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child)
 {
     tu_subreaper ();
-    s_stdin_pipe ();
+    tu_stdin_pipe ();
     s_cancel_spawn_t obs;
     memset (&obs, 0, sizeof obs);
     obs.wait_for_process = true;
@@ -385,7 +366,7 @@ START_TEST (a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child)
     ck_assert_msg (obs.cancel_ms < tu_ms (2000), "cancel took %lld ms", obs.cancel_ms);
     ck_assert_int_eq (obs.children_after, 0);
     ck_assert_tr_ok (obs.close_rc);
-    close (s_stdin_writer);
+    tu_stdin_close ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -446,7 +427,7 @@ s_nursery_cancel_spawn_root (tr_actor_t *self, void *arg)
 START_TEST (a_spawn_interrupted_by_a_nursery_cancel_from_another_task_fails_as_cancelled)
 {
     tu_subreaper ();
-    s_stdin_pipe ();
+    tu_stdin_pipe ();
     s_nursery_cancel_spawn_t obs;
     memset (&obs, 0, sizeof obs);
     tr_config_t config = tu_config ();
@@ -471,7 +452,7 @@ START_TEST (a_spawn_interrupted_by_a_nursery_cancel_from_another_task_fails_as_c
     //  A cancelled nursery's children are no one's failure.
     ck_assert_tr_ok (obs.close_rc);
     ck_assert_int_eq (obs.close_errors, 0);
-    close (s_stdin_writer);
+    tu_stdin_close ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST

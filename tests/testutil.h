@@ -158,6 +158,35 @@ tu_assert_no_procs_left (int orphan_wait_ms)
     }
 }
 
+//  /bin/cat with stdin on a pipe nobody writes to never says hello: a
+//  spawn of it waits for its hello until it is interrupted. The test
+//  process holds the write end open (tu_stdin_pipe) until it closes it
+//  (tu_stdin_close), which lets such a child end.
+static int tu_stdin_writer = -1;
+
+static inline void
+tu_stdin_pipe (void)
+{
+    int fds [2];
+    ck_assert_int_eq (pipe2 (fds, O_CLOEXEC), 0);
+    if (fds [0] == STDIN_FILENO)
+        //  stdin was closed: the pipe took its place; let children have it.
+        ck_assert_int_eq (fcntl (STDIN_FILENO, F_SETFD, 0), 0);
+    else {
+        ck_assert_int_eq (dup2 (fds [0], STDIN_FILENO), STDIN_FILENO);
+        close (fds [0]);
+    }
+    tu_stdin_writer = fds [1];
+}
+
+static inline void
+tu_stdin_close (void)
+{
+    if (tu_stdin_writer >= 0)
+        close (tu_stdin_writer);
+    tu_stdin_writer = -1;
+}
+
 //  --------------------------------------------------------------------------
 //  Scenarios
 
