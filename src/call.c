@@ -5,8 +5,9 @@
     it; the channel routes every answer with that cid here. The call ends
     with its final message (return, error, or the ack of a cancel) or with
     a failure: the channel closed and its drain period passed, or the
-    answer could not be read. Frames that are not final (a stream's, once
-    there are streams) wait in the call's queue.
+    answer could not be read. Every frame a plain call gets is final; a
+    stream, which gets many, will be an endpoint of its own kind with its
+    own operations and its own queue of frames.
     =========================================================================
 */
 #include "troupe_private.h"

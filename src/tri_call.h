@@ -1,9 +1,9 @@
 /*  =========================================================================
     tri_call.h - the caller's side of a call (call.c)
 
-    A call is an endpoint (TRI_DIR_OUT, a fresh cid) on a channel, with a
-    queue of the messages that came for it and a wait queue of the tasks
-    waiting for its end. Any number of tasks may wait on one call.
+    A call is an endpoint (TRI_DIR_OUT, a fresh cid) on a channel, with
+    its final message once it came and a wait queue of the tasks waiting
+    for its end. Any number of tasks may wait on one call.
     =========================================================================
 */
 #ifndef TRI_CALL_H_INCLUDED
