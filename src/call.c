@@ -24,18 +24,14 @@ struct tri_call {
 };
 
 //  Records of ended calls, kept for the next (runtime thread only).
-#define SPARES_MAX 256
-static tri_call_t *s_spares;
-static size_t s_nspares;
+static tri_spares_t s_spares = { NULL, 0, TRI_SPARES_MAX };
 
 static tri_call_t *
 s_call_alloc (void)
 {
-    tri_call_t *self = s_spares;
+    tri_call_t *self = tri_spares_pop (&s_spares);
     if (!self)
         return calloc (1, sizeof *self);
-    s_spares = self->arg;
-    s_nspares--;
     memset (self, 0, sizeof *self);
     return self;
 }
@@ -43,24 +39,14 @@ s_call_alloc (void)
 static void
 s_call_free (tri_call_t *self)
 {
-    if (s_nspares < SPARES_MAX && tri_rt_running ()) {
-        self->arg = s_spares;
-        s_spares = self;
-        s_nspares++;
-    }
-    else
+    if (!tri_rt_running () || !tri_spares_push (&s_spares, self))
         free (self);
 }
 
 void
 tri_call_spares_free (void)
 {
-    while (s_spares) {
-        tri_call_t *self = s_spares;
-        s_spares = self->arg;
-        free (self);
-    }
-    s_nspares = 0;
+    tri_spares_drain (&s_spares, free);
 }
 
 static void

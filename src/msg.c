@@ -57,25 +57,25 @@ tri_msg_peek (const void *data, size_t size, int *type, uint64_t *cid)
 //  Decode a frame into a message; the message takes the frame.
 
 //  Spare message records of this thread (see tri_msg_spares).
-#define SPARES_MAX          256
 #define SPARE_FRAME_MAX     (64 * 1024)
 
-static _Thread_local struct {
-    tri_msg_t *head;
-    size_t count;
-    bool on;
-} s_spares;
+//  max stays 0 (keep none) until tri_msg_spares turns them on.
+static _Thread_local tri_spares_t s_spares;
+
+static void
+s_msg_free_record (void *record)
+{
+    tri_msg_t *msg = record;
+    msgpack_zone_destroy (&msg->zone);
+    free (msg);
+}
 
 //  A message record with an empty zone and an empty frame.
 static tri_msg_t *
 s_msg_alloc (void)
 {
-    tri_msg_t *msg = s_spares.head;
-    if (msg) {
-        s_spares.head = msg->next_spare;
-        s_spares.count--;
-    }
-    else {
+    tri_msg_t *msg = tri_spares_pop (&s_spares);
+    if (!msg) {
         msg = malloc (sizeof *msg);
         if (!msg)
             return NULL;
@@ -162,34 +162,22 @@ tri_msg_destroy (tri_msg_t **msg_p)
         return;
     *msg_p = NULL;
     //  A record whose zone grew for a large frame is not worth keeping.
-    bool keep = s_spares.on && s_spares.count < SPARES_MAX
-             && zmq_msg_size (&msg->frame) <= SPARE_FRAME_MAX;
+    bool small = zmq_msg_size (&msg->frame) <= SPARE_FRAME_MAX;
     zmq_msg_close (&msg->frame);
-    if (keep) {
+    if (small && s_spares.count < s_spares.max) {
         msgpack_zone_clear (&msg->zone);
-        msg->next_spare = s_spares.head;
-        s_spares.head = msg;
-        s_spares.count++;
+        tri_spares_push (&s_spares, msg);
     }
-    else {
-        msgpack_zone_destroy (&msg->zone);
-        free (msg);
-    }
+    else
+        s_msg_free_record (msg);
 }
 
 void
 tri_msg_spares (bool on)
 {
-    s_spares.on = on;
-    if (on)
-        return;
-    while (s_spares.head) {
-        tri_msg_t *msg = s_spares.head;
-        s_spares.head = msg->next_spare;
-        msgpack_zone_destroy (&msg->zone);
-        free (msg);
-    }
-    s_spares.count = 0;
+    s_spares.max = on? TRI_SPARES_MAX: 0;
+    if (!on)
+        tri_spares_drain (&s_spares, s_msg_free_record);
 }
 
 static void

@@ -28,17 +28,14 @@ typedef struct {
     tri_node_t node;                //  in s_serve.all
 } serve_t;
 
-#define SPARES_MAX 256
-
 static struct {
-    serve_t *spares;                //  records of ended calls, by msg
-    size_t nspares;
+    tri_spares_t spares;            //  records of ended calls
     const tr_export_t *user;
     const tr_export_t *internal [TRI_INTERNAL_TABLES];
     size_t ninternal;
     bool stopping;
     tri_list_t all;
-} s_serve = { .all = { &s_serve.all, &s_serve.all } };
+} s_serve = { .spares = { NULL, 0, TRI_SPARES_MAX }, .all = { &s_serve.all, &s_serve.all } };
 
 //  --------------------------------------------------------------------------
 //  Export tables
@@ -81,11 +78,9 @@ tri_serve_add_internal (const tr_export_t *table)
 static serve_t *
 s_serve_alloc (void)
 {
-    serve_t *self = s_serve.spares;
+    serve_t *self = tri_spares_pop (&s_serve.spares);
     if (!self)
         return calloc (1, sizeof *self);
-    s_serve.spares = (serve_t *) self->msg;
-    s_serve.nspares--;
     memset (self, 0, sizeof *self);
     return self;
 }
@@ -93,12 +88,7 @@ s_serve_alloc (void)
 static void
 s_serve_free (serve_t *self)
 {
-    if (s_serve.nspares < SPARES_MAX) {
-        self->msg = (tri_msg_t *) s_serve.spares;
-        s_serve.spares = self;
-        s_serve.nspares++;
-    }
-    else
+    if (!tri_spares_push (&s_serve.spares, self))
         free (self);
 }
 
@@ -286,12 +276,7 @@ void
 tri_serve_reset (void)
 {
     assert (tri_list_empty (&s_serve.all));
-    while (s_serve.spares) {
-        serve_t *self = s_serve.spares;
-        s_serve.spares = (serve_t *) self->msg;
-        free (self);
-    }
-    s_serve.nspares = 0;
+    tri_spares_drain (&s_serve.spares, free);
     s_serve.user = NULL;
     s_serve.ninternal = 0;
     s_serve.stopping = false;

@@ -69,7 +69,6 @@
 #endif
 
 #define STACK_CACHE_MAX     64          //  default-sized stacks kept free
-#define SPARE_MAX           256         //  task records kept for reuse
 #define NOT_IN_HEAP         SIZE_MAX
 
 typedef enum {
@@ -136,8 +135,7 @@ static uint64_t s_park_seq;
 static cached_stack_t s_cache [STACK_CACHE_MAX];
 static size_t s_cached;
 static size_t s_mapped;                 //  stacks mmap'ed since init
-static tri_task_t *s_spare;             //  freed records, by ready_next
-static size_t s_nspare;
+static tri_spares_t s_spares = { NULL, 0, TRI_SPARES_MAX };   //  task records
 #ifdef TRI_TASK_ASAN
 static const void *s_loop_bottom;       //  the loop's stack, learnt by the
 static size_t s_loop_size;              //  first task switched to
@@ -601,12 +599,7 @@ static void
 s_task_free (tri_task_t *task)
 {
     s_unlink (task);
-    if (s_nspare < SPARE_MAX) {
-        task->ready_next = s_spare;
-        s_spare = task;
-        s_nspare++;
-    }
-    else
+    if (!tri_spares_push (&s_spares, task))
         free (task);
 }
 
@@ -623,11 +616,9 @@ s_task_ended (tri_task_t *task)
 static tri_task_t *
 s_task_alloc (void)
 {
-    tri_task_t *task = s_spare;
+    tri_task_t *task = tri_spares_pop (&s_spares);
     if (!task)
         return calloc (1, sizeof *task);
-    s_spare = task->ready_next;
-    s_nspare--;
     memset (task, 0, sizeof *task);
     return task;
 }
@@ -664,12 +655,7 @@ tri_sched_term (void)
         s_unlink (task);
         free (task);
     }
-    while (s_spare) {
-        tri_task_t *task = s_spare;
-        s_spare = task->ready_next;
-        free (task);
-    }
-    s_nspare = 0;
+    tri_spares_drain (&s_spares, free);
     s_cache_flush ();
     free (s_heap);
     s_heap = NULL;

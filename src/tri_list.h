@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct tri_node {
     struct tri_node *next, *prev;
@@ -104,5 +105,51 @@ tri_list_size (const tri_list_t *list)
 #define tri_list_each(node, next_node, list) \
     for (tri_node_t *node = (list)->next, *next_node = node->next; \
          node != (list); node = next_node, next_node = node->next)
+
+//  --------------------------------------------------------------------------
+//  Spares: a stack of freed records kept for reuse, so that the hot path
+//  does not go to malloc. A spare record's first bytes hold the link; at
+//  most max are kept (0 keeps none).
+
+#define TRI_SPARES_MAX 256
+
+typedef struct {
+    void *head;
+    size_t count;
+    size_t max;
+} tri_spares_t;
+
+//  A spare record (its contents are whatever they were), or NULL.
+static inline void *
+tri_spares_pop (tri_spares_t *self)
+{
+    void *record = self->head;
+    if (record) {
+        memcpy (&self->head, record, sizeof self->head);
+        self->count--;
+    }
+    return record;
+}
+
+//  Keep record for reuse; false (nothing done) when the stack is full.
+static inline bool
+tri_spares_push (tri_spares_t *self, void *record)
+{
+    if (self->count >= self->max)
+        return false;
+    memcpy (record, &self->head, sizeof self->head);
+    self->head = record;
+    self->count++;
+    return true;
+}
+
+//  Give every spare record to destroy (free, or a destructor).
+static inline void
+tri_spares_drain (tri_spares_t *self, void (*destroy) (void *record))
+{
+    void *record;
+    while ((record = tri_spares_pop (self)))
+        destroy (record);
+}
 
 #endif

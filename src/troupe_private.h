@@ -344,7 +344,6 @@ typedef struct {
     zmq_msg_t frame;                //  the bytes body points into
     msgpack_zone zone;              //  what body's objects live in
     tr_value_t value;               //  handed out by tri_msg_to_value
-    void *next_spare;               //  in this thread's spare messages
 } tri_msg_t;
 
 const char *
