@@ -324,19 +324,6 @@ typedef struct {
     long long again_ms;
 } s_result_t;
 
-static bool
-s_process_gone (tr_ctx_t *ctx, int pid, int timeout_ms)
-{
-    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d", pid);
-    while (access (path, F_OK) == 0) {
-        if (tu_now_ms () >= deadline || tr_sleep (ctx, 10))
-            return false;
-    }
-    return true;
-}
-
 static int
 s_result_root (tr_actor_t *self, void *arg)
 {
@@ -359,8 +346,8 @@ s_result_root (tr_actor_t *self, void *arg)
             tr_unpack (a1, "I", &obs->sum);
         //  The children answered and were let go; once they are gone the
         //  results must still be there, without another wait.
-        obs->gone = s_process_gone (ctx, tr_portal_pid (pnil), 5000)
-                 && s_process_gone (ctx, tr_portal_pid (padd), 5000);
+        obs->gone = tu_process_gone (ctx, tr_portal_pid (pnil), 5000)
+                 && tu_process_gone (ctx, tr_portal_pid (padd), 5000);
         long long t0 = tu_now_ms ();
         obs->nil_again_rc = tr_portal_result (pnil, &v2);
         obs->add_again_rc = tr_portal_result (padd, &a2);
@@ -768,7 +755,7 @@ s_cancel_actor_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     obs->cancel_rc = tr_portal_cancel_actor (p, tu_ms (5000));
     obs->cancel_ms = tu_now_ms () - t0;
     obs->again_rc = tr_portal_cancel_actor (p, tu_ms (5000));
-    obs->gone = s_process_gone (ctx, tr_portal_pid (p), 5000);
+    obs->gone = tu_process_gone (ctx, tr_portal_pid (p), 5000);
     obs->call_rc = tu_call (p, "add", tr_pack ("[ii]", 1, 2), NULL);
     tu_err_copy (&obs->call_error, tr_portal_error (p));
     return 0;

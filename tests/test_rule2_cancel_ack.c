@@ -11,21 +11,6 @@
 */
 #include "testutil.h"
 
-//  Whether pid, our child, has gone from /proc (reaped) by timeout_ms
-//  (scaled): its exit is seen by the runtime's loop while we park.
-static bool
-s_process_gone (tr_ctx_t *ctx, int pid, int timeout_ms)
-{
-    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d", pid);
-    while (access (path, F_OK) == 0) {
-        if (tu_now_ms () >= deadline || tr_sleep (ctx, 10))
-            return false;
-    }
-    return true;
-}
-
 //  A task of the root that runs fn([arg..., 20000]) in the child.
 typedef struct {
     tr_portal_t *p;
@@ -89,7 +74,7 @@ s_acked_root (tr_actor_t *self, void *arg)
             tu_burners_stop (&obs->burners);
             if (task)
                 obs->join_rc = tr_task_join (&task, NULL);
-            obs->gone = s_process_gone (ctx, tr_portal_pid (p), 5000);
+            obs->gone = tu_process_gone (ctx, tr_portal_pid (p), 5000);
             obs->after_rc = tu_call (p, "add", tr_pack ("[ii]", 1, 2), NULL);
             tu_err_copy (&obs->after_error, tr_portal_error (p));
         }
@@ -213,7 +198,7 @@ s_dead_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     s_dead_t *obs = arg;
     kill (tr_portal_pid (p), SIGKILL);
-    obs->gone = s_process_gone (ctx, tr_portal_pid (p), 5000);
+    obs->gone = tu_process_gone (ctx, tr_portal_pid (p), 5000);
     long long t0 = tu_now_ms ();
     obs->cancel_rc = tr_portal_cancel_actor (p, tu_ms (5000));
     obs->cancel_ms = tu_now_ms () - t0;

@@ -308,6 +308,21 @@ tu_wait_sleeping (tr_ctx_t *ctx, tr_portal_t *p, int want, int timeout_ms)
     return false;
 }
 
+//  Whether pid, our child, has gone from /proc (reaped) by timeout_ms
+//  (scaled): its exit is seen by the runtime's loop while the task parks.
+static inline bool
+tu_process_gone (tr_ctx_t *ctx, int pid, int timeout_ms)
+{
+    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d", pid);
+    while (access (path, F_OK) == 0) {
+        if (tu_now_ms () >= deadline || tr_sleep (ctx, 10))
+            return false;
+    }
+    return true;
+}
+
 //  The frame most scenarios share: open a nursery, start one child, run
 //  the body against its portal, close the nursery. Run it as the root
 //  with tr_run (..., tu_frame_root, frame); the test checks the rcs.
