@@ -131,12 +131,6 @@ tri_call_wait (tri_call_t *self, int64_t deadline)
     return 0;
 }
 
-bool
-tri_call_done (const tri_call_t *self)
-{
-    return self->done;
-}
-
 void
 tri_call_cancel (tri_call_t *self)
 {

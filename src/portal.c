@@ -354,12 +354,6 @@ tri_portal_send_cancel (tr_portal_t *self)
 }
 
 bool
-tri_portal_cancel_called (const tr_portal_t *self)
-{
-    return self->cancel_called;
-}
-
-bool
 tri_portal_acked (const tr_portal_t *self)
 {
     return self->acked;

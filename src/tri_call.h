@@ -20,8 +20,6 @@ int
 //  Park until the call has ended. Returns 0, TR_ECANCELED or TR_ETIMEDOUT.
 int
     tri_call_wait (tri_call_t *self, int64_t deadline);
-bool
-    tri_call_done (const tri_call_t *self);
 //  Cancel the remote task and wait, shielded, up to the cancel-ack
 //  period for its ack (or any end of the call).
 void

@@ -32,9 +32,7 @@ int
 //  Ask the actor to cancel, once; never parks (rule 2).
 void
     tri_portal_send_cancel (tr_portal_t *self);
-//  We asked it to cancel; it acknowledged.
-bool
-    tri_portal_cancel_called (const tr_portal_t *self);
+//  It acknowledged the cancel we asked for.
 bool
     tri_portal_acked (const tr_portal_t *self);
 //  Wait (in a task, shielded) until nothing is in flight on the portal:
