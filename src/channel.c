@@ -9,10 +9,21 @@
     calls it served at once, and the calls it made after the drain period
     (rule 3), so answers already on their way still arrive. Bad frames are
     answered with errors and never with silence, errors never with errors.
+
+    Frames that leave together travel together. A frame sent while other
+    tasks are ready to run is held, and goes out with those sent after it
+    in one ZeroMQ message of several parts (one frame each) when the last
+    ready task has run, or when 32 are held: a burst of answers or
+    requests then costs libzmq's I/O thread one wake-up and one write
+    instead of one per frame. A frame sent when nothing else is ready
+    goes out at once, so a lone call waits for nothing. Peers that speak
+    protocol 1.0 get one frame per message.
     =========================================================================
 */
 #include "troupe_private.h"
 #include <czmq.h>
+
+#define TRI_HOLD_MAX 32         //  frames per message at most
 
 struct tri_channel {
     void *socket;               //  our ROUTER, or a DEALER of ours
@@ -32,7 +43,15 @@ struct tri_channel {
     tri_list_t in_list, out_list;
     tri_timer_t drain;          //  fails the out endpoints
     void (*on_released) (tri_channel_t *self);
+    bool batching;              //  the peer reads several frames per message
+    int held;                   //  frames held for the next message
+    tri_node_t holding_node;    //  in s_holding while held > 0
+    zmq_msg_t *hold;            //  TRI_HOLD_MAX of them, once batching
 };
+
+//  Channels holding frames, flushed when the ready tasks have run.
+static tri_list_t s_holding = { &s_holding, &s_holding };
+static int s_flush (tri_channel_t *self);
 
 static void (*s_on_request) (tri_channel_t *channel, tri_msg_t *msg) = NULL;
 static void (*s_on_stop) (tri_channel_t *channel) = NULL;
@@ -58,6 +77,7 @@ tri_channel_new (void *socket, tri_watch_t *watch, const uint8_t *rid, size_t ri
     tri_channel_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    tri_loop_on_ran (tri_channel_flush_all);
     self->socket = socket;
     self->watch = watch;
     self->refs = 1;
@@ -68,6 +88,7 @@ tri_channel_new (void *socket, tri_watch_t *watch, const uint8_t *rid, size_t ri
     tri_list_init (&self->in_list);
     tri_list_init (&self->out_list);
     tri_node_init (&self->drain.node);
+    tri_node_init (&self->holding_node);
     return self;
 }
 
@@ -88,6 +109,11 @@ tri_channel_unref (tri_channel_t **self_p)
         return;
     assert (tri_list_empty (&self->in_list) && tri_list_empty (&self->out_list) && !self->cancel);
     tri_timer_stop (&self->drain);
+    //  Its socket may be closed by now: what it still holds is dropped.
+    for (int i = 0; i < self->held; i++)
+        zmq_msg_close (&self->hold [i]);
+    tri_node_unlink (&self->holding_node);
+    free (self->hold);
     tri_idmap_fini (&self->in);
     tri_idmap_fini (&self->out);
     tr_error_destroy (&self->death);
@@ -291,6 +317,9 @@ tri_channel_close (tri_channel_t *self, tr_error_t *death, bool drain)
         tr_error_destroy (&self->death);
         self->death = death;
     }
+    //  What was held for the peer leaves first (if it is gone, libzmq
+    //  drops it).
+    s_flush (self);
     if (self->closed) {
         //  Closed again without drain: the drain period ends now.
         if (!drain && tri_timer_active (&self->drain))
@@ -355,16 +384,81 @@ s_send_block (tri_channel_t *self, char *base, char *start, size_t size)
     return 0;
 }
 
+//  Send the held frames as one message: the routing id, then a part per
+//  frame. Returns 0 or -1 with errno set (the frames are gone either way).
+static int
+s_flush (tri_channel_t *self)
+{
+    int held = self->held;
+    if (!held)
+        return 0;
+    self->held = 0;
+    tri_node_unlink (&self->holding_node);
+    tri_loop_touch (self->watch);
+    int rc = 0, i = 0;
+    if (self->rid_size
+    &&  zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    for (; rc == 0 && i < held; i++)
+        if (zmq_msg_send (&self->hold [i], self->socket,
+                          (i + 1 < held? ZMQ_SNDMORE: 0) | ZMQ_DONTWAIT) < 0)
+            rc = -1;
+    int saved = errno;
+    for (; i < held; i++)
+        zmq_msg_close (&self->hold [i]);
+    errno = saved;
+    return rc;
+}
+
+//  Hold a frame for the next message; it goes now if nothing else will
+//  run before the loop waits, or if the message is full.
+static int
+s_hold (tri_channel_t *self, tri_frame_t *frame)
+{
+    zmq_msg_t *msg = &self->hold [self->held];
+    if (frame->data == frame->local) {
+        if (zmq_msg_init_size (msg, frame->size))
+            return -1;
+        memcpy (zmq_msg_data (msg), frame->data, frame->size);
+    }
+    else {
+        size_t size = frame->size;
+        char *data = tri_frame_detach (frame);
+        if (zmq_msg_init_data (msg, data, size, s_free_frame, data)) {
+            free (data);
+            return -1;
+        }
+    }
+    if (self->held++ == 0)
+        tri_list_push_back (&s_holding, &self->holding_node);
+    if (self->held == TRI_HOLD_MAX || !tri_sched_has_ready ())
+        return s_flush (self);
+    return 0;
+}
+
 //  A frame that outgrew its inside buffer is handed to libzmq as it is.
 static int
 s_send_frame (tri_channel_t *self, tri_frame_t *frame)
 {
+    if (self->batching && (self->held || tri_sched_has_ready ()))
+        return s_hold (self, frame);
     if (frame->data == frame->local)
         return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
                            frame->data, frame->size);
     size_t size = frame->size;
     char *data = tri_frame_detach (frame);
     return s_send_block (self, data, data, size);
+}
+
+//  A send that failed: the peer is gone if it is no longer connected.
+static void
+s_send_failed (tri_channel_t *self)
+{
+    tri_log_debug ("TR-SEND", "send to %s failed: %s", tri_channel_uid (self),
+                   zmq_strerror (errno));
+    if (errno == EHOSTUNREACH)
+        tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
+                           "%s is no longer connected", tri_channel_uid (self)), true);
 }
 
 int
@@ -378,15 +472,37 @@ tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
         rc = TR_ECLOSED;
     else
     if (s_send_frame (self, frame)) {
-        tri_log_debug ("TR-SEND", "send to %s failed: %s", tri_channel_uid (self),
-                       zmq_strerror (errno));
         rc = TR_ECLOSED;
-        if (errno == EHOSTUNREACH)
-            tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
-                               "%s is no longer connected", tri_channel_uid (self)), true);
+        s_send_failed (self);
     }
     tri_frame_fini (frame);
     return rc;
+}
+
+void
+tri_channel_flush (tri_channel_t *self)
+{
+    if (self->held && s_flush (self))
+        s_send_failed (self);
+}
+
+void
+tri_channel_flush_all (void)
+{
+    tri_node_t *node;
+    while ((node = tri_list_first (&s_holding)))
+        tri_channel_flush (tri_list_entry (node, tri_channel_t, holding_node));
+}
+
+void
+tri_channel_set_batching (tri_channel_t *self, bool on)
+{
+    if (!on)
+        tri_channel_flush (self);
+    else
+    if (!self->hold && !(self->hold = malloc (TRI_HOLD_MAX * sizeof (zmq_msg_t))))
+        on = false;             //  one frame per message will do
+    self->batching = on;
 }
 
 int
@@ -396,10 +512,13 @@ tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t siz
         free (base);
         return TR_ECLOSED;
     }
-    if (s_send_block (self, base, start, size)) {
-        if (errno == EHOSTUNREACH)
-            tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
-                               "%s is no longer connected", tri_channel_uid (self)), true);
+    int rc = s_flush (self);
+    if (rc)
+        free (base);
+    else
+        rc = s_send_block (self, base, start, size);
+    if (rc) {
+        s_send_failed (self);
         return TR_ECLOSED;
     }
     return 0;

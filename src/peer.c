@@ -93,6 +93,7 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
         return;
     }
     tri_channel_on_released (channel, s_router_released);
+    tri_channel_set_batching (channel, hello.minor >= 1);
     s_peer.last = channel;
     tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
     //  Answer with ours, so the peer knows who and what version we are.
@@ -157,6 +158,7 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
 }
 
 //  Read one message, or (drain) up to a batch until the socket is empty.
+//  After its routing id, each part of a message is one frame.
 static void
 s_on_router (tri_watch_t *watch, bool drain)
 {
@@ -171,29 +173,18 @@ s_on_router (tri_watch_t *watch, bool drain)
             return;
         }
         tri_loop_touch (watch);
-        zmq_msg_init (&frame);
-        if (!zmq_msg_more (&rid) || zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            zmq_msg_close (&rid);
-            continue;
-        }
         const uint8_t *id = zmq_msg_data (&rid);
         size_t id_size = zmq_msg_size (&rid);
-        if (zmq_msg_more (&frame)) {
-            //  One frame per message: drop the rest and say so.
-            zmq_msg_t extra;
-            zmq_msg_init (&extra);
-            while (zmq_msg_more (&frame) && zmq_msg_recv (&extra, router, ZMQ_DONTWAIT) >= 0)
-                if (!zmq_msg_more (&extra))
-                    break;
-            zmq_msg_close (&extra);
-            zmq_msg_close (&frame);
-            tri_channel_log_bad (NULL, "multipart message");
-            tri_socket_reply_error (router, watch, id, id_size, 0, TR_EPROTO, "ProtocolError",
-                                    "a message must be one frame");
-        }
-        else
+        bool more = zmq_msg_more (&rid);
+        while (more) {
+            zmq_msg_init (&frame);
+            if (zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close (&frame);
+                break;
+            }
+            more = zmq_msg_more (&frame);
             s_on_router_frame (id, id_size, &frame);
+        }
         zmq_msg_close (&rid);
     }
 }
@@ -261,8 +252,10 @@ s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
     &&  tri_msg_read_hello (msg, &hello, why, sizeof why) == 0) {
         if (tri_channel_set_peer (self->channel, hello.uid, hello.endpoint, (int) hello.pid))
             self->hello_rc = TR_ENOMEM;
-        else
+        else {
             self->hello_done = true;
+            tri_channel_set_batching (self->channel, hello.minor >= 1);
+        }
         tri_waitq_wake_all (&self->hello_waiters, 0);
         tri_msg_destroy (&msg);
     }
@@ -280,11 +273,14 @@ s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
         tri_channel_dispatch (self->channel, msg);
 }
 
+//  Read one message, or (drain) up to a batch until the socket is empty;
+//  each part of a message is one frame.
 static void
 s_on_dealer (tri_watch_t *watch, bool drain)
 {
     tri_dealer_t *self = watch->arg;
-    for (int i = 0; i < (drain? TRI_BATCH: 1) && watch->active; i++) {
+    bool more = false;
+    for (int i = 0; (more || i < (drain? TRI_BATCH: 1)) && watch->active; i++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, self->socket, ZMQ_DONTWAIT) < 0) {
@@ -294,6 +290,7 @@ s_on_dealer (tri_watch_t *watch, bool drain)
             return;
         }
         tri_loop_touch (watch);
+        more = zmq_msg_more (&frame);
         s_on_dealer_frame (self, &frame);
     }
 }

@@ -49,6 +49,7 @@ static struct {
     int nevents;                //  events of this wake-up not yet handled
     int at;                     //  next of them to handle
     bool running;
+    void (*on_ran) (void);      //  after each run of the ready tasks
 } s_rt = { .epfd = -1 };
 
 //  --------------------------------------------------------------------------
@@ -257,6 +258,12 @@ tri_rt_stop (void)
 //  --------------------------------------------------------------------------
 //  Watchers
 
+void
+tri_loop_on_ran (void (*fn) (void))
+{
+    s_rt.on_ran = fn;
+}
+
 int
 tri_loop_watch (tri_watch_t *self, int fd, tri_watch_fn *fn, void *arg)
 {
@@ -428,6 +435,8 @@ tri_loop_run (bool (*done) (void))
     int skipped = 0;
     while (true) {
         tri_sched_run ();
+        if (s_rt.on_ran)
+            s_rt.on_ran ();
         if (done ())
             break;
         bool ready = !tri_list_empty (&s_rt.touched) && s_probe_touched ();

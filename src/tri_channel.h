@@ -86,6 +86,18 @@ const tr_error_t *
 void
     tri_channel_on_released (tri_channel_t *self, void (*fn) (tri_channel_t *channel));
 
+//  The peer reads several frames per ZeroMQ message (its hello says
+//  protocol 1.1 or later): frames sent in a burst may then travel together.
+void
+    tri_channel_set_batching (tri_channel_t *self, bool on);
+//  Send what the channel holds now.
+void
+    tri_channel_flush (tri_channel_t *self);
+//  Send what every channel holds: the loop calls it once the ready tasks
+//  have run.
+void
+    tri_channel_flush_all (void);
+
 //  The peer is gone. death (taken) says why; closing a draining channel
 //  again without drain ends its drain period now. TRI_DIR_IN endpoints fail at
 //  once; with drain, TRI_DIR_OUT endpoints stay routable for the drain

@@ -97,6 +97,11 @@ void
 //  of the ready tasks).
 void
     tri_loop_run (bool (*done) (void));
+//  Call fn each time the ready tasks have all run, before the loop looks
+//  at its sockets (the channel layer sends the frames it held then). One
+//  hook; NULL removes it.
+void
+    tri_loop_on_ran (void (*fn) (void));
 //  Watch fd (socket NULL), or the ZeroMQ socket (its ZMQ_FD). Returns 0
 //  or TR_ESYS.
 int

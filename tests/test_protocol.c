@@ -133,6 +133,7 @@ typedef struct {
     int major, minor;
     bool body_nil;
     char echo [64];             //  return of echo ["..."]
+    bool more;                  //  more frames followed in its message
 } s_reply_t;
 
 //  Wait up to timeout_ms for one frame and decode it.
@@ -150,6 +151,7 @@ s_raw_recv (s_raw_t *self, s_reply_t *reply, int timeout_ms)
         return;
     }
     reply->got = true;
+    reply->more = zmq_msg_more (&frame);
     tr_value_t *value = tr_value_decode (zmq_msg_data (&frame), zmq_msg_size (&frame));
     zmq_msg_close (&frame);
     const msgpack_object *body;
@@ -263,7 +265,7 @@ s_run_frame (s_frame_t *frame)
 
 typedef struct {
     s_reply_t garbage, not_triple, scalar, unknown_type, huge_array, deep,
-              multipart, truncated, trailing;
+              multipart_first, multipart_second, truncated, trailing;
 } s_malformed_t;
 
 static void
@@ -292,11 +294,14 @@ s_malformed_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
     s_exchange (raw, "\x93\x02\x04\xd9\xc8" "abc", 8, &obs->truncated);
     //  A good frame with a byte after it.
     s_exchange (raw, "\x93\x0a\x04\xc0\xc0", 5, &obs->trailing);
-    //  Two frames in one message.
-    memset (&obs->multipart, 0, sizeof obs->multipart);
+    //  Two frames in one message, the second bad: each is one frame.
+    memset (&obs->multipart_first, 0, sizeof obs->multipart_first);
+    memset (&obs->multipart_second, 0, sizeof obs->multipart_second);
     if (zmq_send (raw->dealer, "\x93\x0a\x01\xc0", 4, ZMQ_SNDMORE) == 4
-    &&  zmq_send (raw->dealer, "\x93\x0a\x02\xc0", 4, 0) == 4)
-        s_raw_recv (raw, &obs->multipart, 5000);
+    &&  zmq_send (raw->dealer, "\xc1\xc1", 2, 0) == 2) {
+        s_raw_recv (raw, &obs->multipart_first, 5000);
+        s_raw_recv (raw, &obs->multipart_second, 5000);
+    }
 }
 
 START_TEST (malformed_frames_are_answered_with_an_error_saying_what_is_wrong)
@@ -317,7 +322,11 @@ START_TEST (malformed_frames_are_answered_with_an_error_saying_what_is_wrong)
     s_assert_error (&obs.deep, "40 deep", 9, TR_ETOOBIG, "deeper than 32");
     s_assert_error (&obs.truncated, "truncated str", 4, TR_EPROTO, "200 bytes");
     s_assert_error (&obs.trailing, "trailing byte", 4, TR_EPROTO, "trailing");
-    s_assert_error (&obs.multipart, "multipart", 0, TR_EPROTO, "one frame");
+    //  Each part of a message is a frame of its own, answered on its own.
+    s_assert_error (&obs.multipart_first, "ping before hello, part 1", 1, TR_EPROTO,
+                    "before hello");
+    s_assert_error (&obs.multipart_second, "garbage, part 2", 0, TR_EPROTO,
+                    "invalid msgpack byte 0xc1");
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -360,13 +369,15 @@ START_TEST (a_peer_must_say_hello_first_and_speak_the_same_major_version)
     s_run_frame (&frame);
     s_assert_error (&obs.before_hello, "cmd before hello", 4, TR_EPROTO, "before hello");
     s_assert_error (&obs.bad_version, "hello 2.0", 0, TR_EVERSION, "2.0");
-    ck_assert_msg (strstr (obs.bad_version.msg, "1.0"), "'%s'", obs.bad_version.msg);
+    char ours [32];
+    snprintf (ours, sizeof ours, "%d.%d", TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+    ck_assert_msg (strstr (obs.bad_version.msg, ours), "'%s'", obs.bad_version.msg);
     ck_assert_msg (strstr (obs.bad_version.msg, "raw@future"), "'%s'", obs.bad_version.msg);
     ck_assert_msg (obs.hello.got && obs.hello.type == T_HELLO,
                    "no hello back (type %d, '%s')", obs.hello.type, obs.hello.msg);
     ck_assert_str_eq (obs.hello.uid, frame.base.uid);
-    ck_assert_int_eq (obs.hello.major, 1);
-    ck_assert_int_eq (obs.hello.minor, 0);
+    ck_assert_int_eq (obs.hello.major, TR_PROTOCOL_MAJOR);
+    ck_assert_int_eq (obs.hello.minor, TR_PROTOCOL_MINOR);
     ck_assert_msg (obs.echo.got && obs.echo.type == T_RETURN,
                    "echo: type %d, '%s'", obs.echo.type, obs.echo.msg);
     ck_assert_int_eq (obs.echo.cid, 5);
@@ -709,6 +720,71 @@ s_answers_root (tr_actor_t *self, void *arg)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Answers sent in a burst travel together to a peer that reads them so
+
+typedef struct {
+    s_reply_t hello [2], first [2], second [2];
+} s_burst_t;
+
+//  Two calls in one message from a peer of protocol 1.minor; both answers.
+static void
+s_burst_exchange (s_raw_t *raw, int minor, s_reply_t *hello, s_reply_t *first,
+                  s_reply_t *second)
+{
+    s_exchange_args (raw, s_hello (1, minor, minor? "raw@new": "raw@old"), hello);
+    tr_args_t *a = tr_pack ("[i i [s [s]]]", T_CMD, 21, "echo", "one");
+    tr_args_t *b = tr_pack ("[i i [s [s]]]", T_CMD, 22, "echo", "two");
+    if (a && b
+    &&  zmq_send (raw->dealer, tr_args_data (a), tr_args_size (a), ZMQ_SNDMORE) >= 0
+    &&  zmq_send (raw->dealer, tr_args_data (b), tr_args_size (b), 0) >= 0) {
+        s_raw_recv (raw, first, 5000);
+        s_raw_recv (raw, second, 5000);
+    }
+    tr_args_destroy (&a);
+    tr_args_destroy (&b);
+}
+
+static void
+s_burst_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
+{
+    (void) ctx;
+    s_burst_t *obs = arg;
+    s_burst_exchange (raw, 0, &obs->hello [0], &obs->first [0], &obs->second [0]);
+    s_raw_t other;
+    if (s_raw_open (&other, tr_portal_endpoint (p), "burst-new") == 0)
+        s_burst_exchange (&other, TR_PROTOCOL_MINOR, &obs->hello [1], &obs->first [1],
+                          &obs->second [1]);
+    s_raw_close (&other);
+}
+
+START_TEST (a_burst_of_answers_travels_in_one_message_to_a_peer_that_reads_them_so)
+{
+    tu_subreaper ();
+    s_burst_t obs;
+    memset (&obs, 0, sizeof obs);
+    s_frame_t frame = { .body = s_burst_body, .obs = &obs };
+    s_run_frame (&frame);
+    for (int i = 0; i < 2; i++) {
+        const char *who = i? "a 1.1 peer": "a 1.0 peer";
+        ck_assert_msg (obs.hello [i].got && obs.hello [i].type == T_HELLO, "%s: no hello", who);
+        ck_assert_msg (obs.first [i].got && obs.first [i].type == T_RETURN
+                   &&  obs.first [i].cid == 21 && strcmp (obs.first [i].echo, "one") == 0,
+                       "%s: first answer type %d cid %llu '%s'", who, obs.first [i].type,
+                       (unsigned long long) obs.first [i].cid, obs.first [i].echo);
+        ck_assert_msg (obs.second [i].got && obs.second [i].type == T_RETURN
+                   &&  obs.second [i].cid == 22 && strcmp (obs.second [i].echo, "two") == 0,
+                       "%s: second answer type %d cid %llu '%s'", who, obs.second [i].type,
+                       (unsigned long long) obs.second [i].cid, obs.second [i].echo);
+        ck_assert_msg (!obs.second [i].more, "%s: a part after the last answer", who);
+    }
+    //  Protocol 1.0 has one frame per message; 1.1 reads both as one.
+    ck_assert_msg (!obs.first [0].more, "a 1.0 peer got two frames in one message");
+    ck_assert_msg (obs.first [1].more, "a 1.1 peer got the burst's answers apart");
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 START_TEST (an_answer_that_cannot_be_read_fails_its_call_at_once)
 {
     tu_subreaper ();
@@ -776,6 +852,7 @@ s_suite (void)
     tcase_add_test (tc, reserved_message_types_and_export_kinds_are_refused_as_documented);
 
     tc = tu_tcase (s, "raw server", 20);
+    tcase_add_test (tc, a_burst_of_answers_travels_in_one_message_to_a_peer_that_reads_them_so);
     tcase_add_test (tc, an_answer_that_cannot_be_read_fails_its_call_at_once);
     tcase_add_test (tc, a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as_eversion);
     return s;
