@@ -288,8 +288,9 @@ TR_EXPORT int
 TR_EXPORT int
     tr_reply_pack (tr_reply_t *out, const char *fmt, ...);
 
-//  Set the call's result to a copy of a msgpack object. Returns 0,
-//  TR_ENOMEM or TR_EINVAL.
+//  Set the call's result to a copy of a msgpack object. The function's
+//  own args, passed back as they are, are not copied: the answer is sent
+//  from the bytes of the request. Returns 0, TR_ENOMEM or TR_EINVAL.
 TR_EXPORT int
     tr_reply_object (tr_reply_t *out, const msgpack_object *value);
 

@@ -365,23 +365,29 @@ s_free_frame (void *data, void *base)
 //  them: libzmq takes base and frees it once the frame has left (on
 //  failure it is freed here).
 static int
-s_send_block (tri_channel_t *self, char *base, char *start, size_t size)
+s_send_msg (tri_channel_t *self, zmq_msg_t *msg)
 {
     tri_loop_touch (self->watch);
+    if ((self->rid_size
+    &&   zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    ||  zmq_msg_send (msg, self->socket, ZMQ_DONTWAIT) < 0) {
+        int saved = errno;
+        zmq_msg_close (msg);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_send_block (tri_channel_t *self, char *base, char *start, size_t size)
+{
     zmq_msg_t msg;
     if (zmq_msg_init_data (&msg, start, size, s_free_frame, base)) {
         free (base);
         return -1;
     }
-    if ((self->rid_size
-    &&   zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-    ||  zmq_msg_send (&msg, self->socket, ZMQ_DONTWAIT) < 0) {
-        int saved = errno;
-        zmq_msg_close (&msg);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    return s_send_msg (self, &msg);
 }
 
 //  Send the held frames as one message: the routing id, then a part per
@@ -506,22 +512,33 @@ tri_channel_set_batching (tri_channel_t *self, bool on)
 }
 
 int
-tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t size)
+tri_channel_send_msg (tri_channel_t *self, zmq_msg_t *msg)
 {
     if (self->closed) {
-        free (base);
+        zmq_msg_close (msg);
         return TR_ECLOSED;
     }
     int rc = s_flush (self);
     if (rc)
-        free (base);
+        zmq_msg_close (msg);
     else
-        rc = s_send_block (self, base, start, size);
+        rc = s_send_msg (self, msg);
     if (rc) {
         s_send_failed (self);
         return TR_ECLOSED;
     }
     return 0;
+}
+
+int
+tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t size)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_data (&msg, start, size, s_free_frame, base)) {
+        free (base);
+        return TR_ENOMEM;
+    }
+    return tri_channel_send_msg (self, &msg);
 }
 
 int

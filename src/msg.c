@@ -53,6 +53,26 @@ tri_msg_peek (const void *data, size_t size, int *type, uint64_t *cid)
     *cid = c;
 }
 
+size_t
+tri_msg_cmd_args_at (const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    const uint8_t *end = p + size;
+    uint64_t type, cid;
+    if (size < 5 || *p++ != 0x93 || !s_peek_uint (&p, end, &type) || type != TRI_CMD
+    ||  !s_peek_uint (&p, end, &cid) || p >= end || *p++ != 0x92 || p >= end)
+        return 0;
+    uint8_t b = *p++;
+    int n = (b & 0xe0) == 0xa0? 0: b == 0xd9? 1: b == 0xda? 2: b == 0xdb? 4: -1;
+    if (n < 0 || end - p < n)
+        return 0;
+    uint64_t length = n? tri_be (p, n): (uint64_t) (b & 0x1f);
+    p += n;
+    if ((uint64_t) (end - p) <= length)
+        return 0;                   //  nothing left for args
+    return (size_t) (p + length - (const uint8_t *) data);
+}
+
 //  --------------------------------------------------------------------------
 //  Decode a frame into a message; the message takes the frame.
 

@@ -121,6 +121,51 @@ s_serve_in_thread (void *arg)
 }
 
 static void
+s_release_request (void *data, void *hint)
+{
+    (void) data;
+    zmq_msg_close (hint);
+    free (hint);
+}
+
+//  Answer with the call's own arguments, from the request: the return
+//  head is written over the cmd head just in front of them, and the
+//  request's buffer leaves as the answer. False when the request is
+//  small enough to copy (or its head is not laid out as expected).
+static bool
+s_reply_echo (serve_t *self)
+{
+    zmq_msg_t *request = &self->msg->frame;
+    size_t size = zmq_msg_size (request);
+    tri_frame_t head;
+    if (size <= sizeof head.local)
+        return false;
+    size_t at = tri_msg_cmd_args_at (zmq_msg_data (request), size);
+    tri_frame_begin (&head, TRI_RETURN, self->ep.cid);
+    zmq_msg_t *keep = NULL;
+    if (at < head.size || head.failed || !(keep = malloc (sizeof *keep))) {
+        tri_frame_fini (&head);
+        return false;
+    }
+    //  The args were checked when the request came; the head is ours.
+    zmq_msg_init (keep);
+    zmq_msg_move (keep, request);
+    char *start = (char *) zmq_msg_data (keep) + at - head.size;
+    memcpy (start, head.data, head.size);
+    size_t length = size - at + head.size;
+    tri_frame_fini (&head);
+    zmq_msg_t answer;
+    if (zmq_msg_init_data (&answer, start, length, s_release_request, keep)) {
+        s_release_request (NULL, keep);
+        tri_channel_reply_error (self->channel, self->ep.cid, TR_ENOMEM, "NoMemory",
+                                 "no memory for the result of %s", self->export->name);
+        return true;
+    }
+    tri_channel_send_msg (self->channel, &answer);
+    return true;
+}
+
+static void
 s_reply (serve_t *self, int rc)
 {
     tri_channel_t *channel = self->channel;
@@ -135,6 +180,15 @@ s_reply (serve_t *self, int rc)
             tri_channel_send_error (channel, cid, err);
         tr_error_destroy (&err);
         return;
+    }
+    if (self->reply.echo) {
+        if (s_reply_echo (self))
+            return;
+        if (!(self->reply.value = tr_args_from_object (self->args))) {
+            tri_channel_reply_error (channel, cid, TR_ENOMEM, "NoMemory",
+                                     "no memory for the result of %s", self->export->name);
+            return;
+        }
     }
     tri_frame_t frame;
     tri_frame_begin (&frame, TRI_RETURN, cid);
@@ -231,6 +285,7 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
         goto nomem;
     self->export = export;
     self->args = args;
+    self->reply.args = args;
     if (tri_endpoint_bind (&self->ep, channel, msg->cid, TRI_DIR_IN, &s_ops)) {
         s_serve_free (self);
         goto nomem;

@@ -156,6 +156,9 @@ int
 //  TR_ECLOSED.
 int
     tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t size);
+//  Send a whole frame already in a ZeroMQ message (taken).
+int
+    tri_channel_send_msg (tri_channel_t *self, zmq_msg_t *msg);
 //  [type, cid, nil]
 int
     tri_channel_send_empty (tri_channel_t *self, tri_type_t type, uint64_t cid);

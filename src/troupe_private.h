@@ -271,6 +271,8 @@ struct tr_value {
 
 struct tr_reply {
     tr_args_t *value;               //  NULL until set: nil
+    const msgpack_object *args;     //  the call's arguments
+    bool echo;                      //  the result is args, sent from the request
 };
 
 //  Format strings (value.c), shared by tr_pack and tr_unpack (unpack.c).
@@ -364,6 +366,10 @@ int
 //  it (0 and 0 where they cannot be read).
 void
     tri_msg_peek (const void *data, size_t size, int *type, uint64_t *cid);
+//  Where the args of a cmd frame [cmd, cid, [fn, args]] begin (they run to
+//  its end), or 0 if the frame does not start that way.
+size_t
+    tri_msg_cmd_args_at (const void *data, size_t size);
 //  Decode frame (taken on success and on failure). On failure *cid holds
 //  the cid if it could be read (else 0) and why the reason. Returns 0,
 //  TR_EPROTO or TR_ETOOBIG.

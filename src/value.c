@@ -690,6 +690,7 @@ s_reply_replace (tr_reply_t *out, tr_args_t *value)
 {
     tr_args_destroy (&out->value);
     out->value = value;
+    out->echo = false;
 }
 
 //  --------------------------------------------------------------------------
@@ -736,6 +737,13 @@ tr_reply_object (tr_reply_t *out, const msgpack_object *value)
 {
     if (!out || !value)
         return TR_EINVAL;
+    if (value == out->args) {
+        //  The arguments themselves: their bytes in the request are the
+        //  answer's (serve.c sends them from there, without a copy).
+        s_reply_replace (out, NULL);
+        out->echo = true;
+        return 0;
+    }
     tr_args_t *copy = tr_args_from_object (value);
     if (!copy)
         return TR_ENOMEM;

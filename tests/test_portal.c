@@ -667,6 +667,105 @@ START_TEST (a_thread_export_runs_on_a_worker_thread_and_returns_its_result)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  Large arguments echoed: answered from the request's own bytes
+
+#define ECHO_TASKS 8
+
+typedef struct {
+    int big_rc, thread_rc, small_rc, task_rc [ECHO_TASKS], after_rc;
+    bool big_same, thread_same, small_same, task_same [ECHO_TASKS];
+    int64_t after;
+} s_echo_big_t;
+
+typedef struct {
+    tr_portal_t *portal;
+    int seed;
+    int *rc;
+    bool *same;
+} s_echo_task_t;
+
+//  size bytes of a pattern that differs with seed.
+static char *
+s_pattern (size_t size, int seed)
+{
+    char *data = malloc (size);
+    for (size_t i = 0; data && i < size; i++)
+        data [i] = (char) ((i * 7 + (size_t) seed * 131 + (i >> 9)) & 0xff);
+    return data;
+}
+
+//  Call fn with [bytes]; true in *same if the answer is [the same bytes].
+static int
+s_echo_bytes (tr_portal_t *p, const char *fn, size_t size, int seed, bool *same)
+{
+    char *data = s_pattern (size, seed);
+    tr_value_t *v = NULL;
+    int rc = tu_call (p, fn, tr_pack ("[y]", data, size), &v);
+    const char *back = NULL;
+    size_t back_size = 0;
+    *same = rc == 0 && tr_unpack (tr_value_object (v), "[y]", &back, &back_size) == 0
+         && back_size == size && memcmp (back, data, size) == 0;
+    tr_value_destroy (&v);
+    free (data);
+    return rc;
+}
+
+static int
+s_echo_task (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_echo_task_t *t = arg;
+    *t->rc = s_echo_bytes (t->portal, "echo", 100 * 1000 + (size_t) t->seed, t->seed, t->same);
+    return 0;
+}
+
+static int
+s_echo_big_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_echo_big_t *obs = arg;
+    obs->big_rc = s_echo_bytes (p, "echo", 1024 * 1024, 1, &obs->big_same);
+    obs->thread_rc = s_echo_bytes (p, "echo_thread", 1024 * 1024, 2, &obs->thread_same);
+    obs->small_rc = s_echo_bytes (p, "echo", 100, 3, &obs->small_same);
+    //  Many in flight at once: each answer holds its own request's bytes.
+    s_echo_task_t tasks [ECHO_TASKS];
+    tr_task_t *handles [ECHO_TASKS] = { NULL };
+    for (int i = 0; i < ECHO_TASKS; i++) {
+        obs->task_rc [i] = TR_EINVAL;
+        tasks [i] = (s_echo_task_t) { p, 10 + i, &obs->task_rc [i], &obs->task_same [i] };
+        tr_task_spawn (tr_ctx_actor (ctx), s_echo_task, &tasks [i], &handles [i]);
+    }
+    for (int i = 0; i < ECHO_TASKS; i++)
+        if (handles [i])
+            tr_task_join (&handles [i], NULL);
+    obs->after_rc = s_call_int (p, "add", tr_pack ("[ii]", 2, 3), &obs->after);
+    return 0;
+}
+
+START_TEST (large_arguments_echoed_come_back_byte_for_byte)
+{
+    tu_subreaper ();
+    s_echo_big_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_echo_big_body, .obs = &obs };
+    s_run_frame (&frame, NULL);
+    ck_assert_tr_ok (obs.big_rc);
+    ck_assert_msg (obs.big_same, "1 MiB echoed: the bytes differ");
+    ck_assert_tr_ok (obs.thread_rc);
+    ck_assert_msg (obs.thread_same, "1 MiB echoed from a pool thread: the bytes differ");
+    ck_assert_tr_ok (obs.small_rc);
+    ck_assert_msg (obs.small_same, "100 bytes echoed: the bytes differ");
+    for (int i = 0; i < ECHO_TASKS; i++) {
+        ck_assert_tr_ok (obs.task_rc [i]);
+        ck_assert_msg (obs.task_same [i], "echo %d of %d in flight: the bytes differ", i,
+                       ECHO_TASKS);
+    }
+    ck_assert_tr_ok (obs.after_rc);
+    ck_assert_int_eq (obs.after, 5);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  Size limits
 
 typedef struct {
@@ -867,6 +966,7 @@ s_suite (void)
     tcase_add_test (tc, a_remote_error_comes_back_with_its_type_message_origin_and_frames);
     tcase_add_test (tc, an_error_relayed_by_a_child_keeps_its_origin_and_gains_a_hop);
     tcase_add_test (tc, calling_a_function_that_is_not_exported_fails_and_the_child_keeps_serving);
+    tcase_add_test (tc, large_arguments_echoed_come_back_byte_for_byte);
     tcase_add_test (tc, oversized_arguments_and_results_fail_with_etoobig_and_the_child_serves_on);
 
     tc = tu_tcase (s, "cancel", 30);

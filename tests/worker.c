@@ -31,6 +31,14 @@ s_echo (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_object (out, args);
 }
 
+//  TR_THREAD: its arguments back, answered from a pool thread.
+static int
+s_echo_thread (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx;
+    return tr_reply_object (out, args);
+}
+
 static int
 s_add (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
@@ -367,6 +375,7 @@ s_stubborn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 static const tr_export_t s_exports [] = {
     TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
+    TR_FN_THREAD ("echo_thread", s_echo_thread),
     TR_FN ("add", s_add),
     TR_FN ("nil", s_nil),
     TR_FN ("fail", s_fail),
