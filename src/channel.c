@@ -361,33 +361,40 @@ s_free_frame (void *data, void *base)
     free (base);
 }
 
-//  Send size bytes at start, inside the heap block base, without copying
-//  them: libzmq takes base and frees it once the frame has left (on
-//  failure it is freed here).
+//  A message of size bytes at start, inside the heap block base, without
+//  copying them: libzmq frees base once the frame has left. On failure
+//  base is freed here.
+static int
+s_block_msg (zmq_msg_t *msg, char *base, char *start, size_t size)
+{
+    if (zmq_msg_init_data (msg, start, size, s_free_frame, base)) {
+        free (base);
+        return -1;
+    }
+    return 0;
+}
+
+//  The routing id that starts every message to a ROUTER peer.
+static int
+s_send_rid (tri_channel_t *self)
+{
+    return self->rid_size
+        && zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+         ? -1: 0;
+}
+
+//  Send one frame already in a message (taken).
 static int
 s_send_msg (tri_channel_t *self, zmq_msg_t *msg)
 {
     tri_loop_touch (self->watch);
-    if ((self->rid_size
-    &&   zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-    ||  zmq_msg_send (msg, self->socket, ZMQ_DONTWAIT) < 0) {
+    if (s_send_rid (self) || zmq_msg_send (msg, self->socket, ZMQ_DONTWAIT) < 0) {
         int saved = errno;
         zmq_msg_close (msg);
         errno = saved;
         return -1;
     }
     return 0;
-}
-
-static int
-s_send_block (tri_channel_t *self, char *base, char *start, size_t size)
-{
-    zmq_msg_t msg;
-    if (zmq_msg_init_data (&msg, start, size, s_free_frame, base)) {
-        free (base);
-        return -1;
-    }
-    return s_send_msg (self, &msg);
 }
 
 //  Send the held frames as one message: the routing id, then a part per
@@ -401,10 +408,7 @@ s_flush (tri_channel_t *self)
     self->held = 0;
     tri_node_unlink (&self->holding_node);
     tri_loop_touch (self->watch);
-    int rc = 0, i = 0;
-    if (self->rid_size
-    &&  zmq_send (self->socket, self->rid, self->rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        rc = -1;
+    int rc = s_send_rid (self), i = 0;
     for (; rc == 0 && i < held; i++)
         if (zmq_msg_send (&self->hold [i], self->socket,
                           (i + 1 < held? ZMQ_SNDMORE: 0) | ZMQ_DONTWAIT) < 0)
@@ -430,10 +434,8 @@ s_hold (tri_channel_t *self, tri_frame_t *frame)
     else {
         size_t size = frame->size;
         char *data = tri_frame_detach (frame);
-        if (zmq_msg_init_data (msg, data, size, s_free_frame, data)) {
-            free (data);
+        if (s_block_msg (msg, data, data, size))
             return -1;
-        }
     }
     if (self->held++ == 0)
         tri_list_push_back (&s_holding, &self->holding_node);
@@ -453,7 +455,8 @@ s_send_frame (tri_channel_t *self, tri_frame_t *frame)
                            frame->data, frame->size);
     size_t size = frame->size;
     char *data = tri_frame_detach (frame);
-    return s_send_block (self, data, data, size);
+    zmq_msg_t msg;
+    return s_block_msg (&msg, data, data, size)? -1: s_send_msg (self, &msg);
 }
 
 //  A send that failed: the peer is gone if it is no longer connected.
@@ -501,8 +504,9 @@ tri_channel_flush_all (void)
 }
 
 void
-tri_channel_set_batching (tri_channel_t *self, bool on)
+tri_channel_set_minor (tri_channel_t *self, int minor)
 {
+    bool on = minor >= 1;       //  1.1 reads several frames per message
     if (!on)
         tri_channel_flush (self);
     else
@@ -534,10 +538,8 @@ int
 tri_channel_send_owned (tri_channel_t *self, char *base, char *start, size_t size)
 {
     zmq_msg_t msg;
-    if (zmq_msg_init_data (&msg, start, size, s_free_frame, base)) {
-        free (base);
+    if (s_block_msg (&msg, base, start, size))
         return TR_ENOMEM;
-    }
     return tri_channel_send_msg (self, &msg);
 }
 

@@ -93,7 +93,7 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
         return;
     }
     tri_channel_on_released (channel, s_router_released);
-    tri_channel_set_batching (channel, hello.minor >= 1);
+    tri_channel_set_minor (channel, (int) hello.minor);
     s_peer.last = channel;
     tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
     //  Answer with ours, so the peer knows who and what version we are.
@@ -254,7 +254,7 @@ s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
             self->hello_rc = TR_ENOMEM;
         else {
             self->hello_done = true;
-            tri_channel_set_batching (self->channel, hello.minor >= 1);
+            tri_channel_set_minor (self->channel, (int) hello.minor);
         }
         tri_waitq_wake_all (&self->hello_waiters, 0);
         tri_msg_destroy (&msg);

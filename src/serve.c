@@ -128,6 +128,13 @@ s_release_request (void *data, void *hint)
     free (hint);
 }
 
+static void
+s_reply_no_memory (serve_t *self)
+{
+    tri_channel_reply_error (self->channel, self->ep.cid, TR_ENOMEM, "NoMemory",
+                             "no memory for the result of %s", self->export->name);
+}
+
 //  Answer with the call's own arguments, from the request: the return
 //  head is written over the cmd head just in front of them, and the
 //  request's buffer leaves as the answer. False when the request is
@@ -157,8 +164,7 @@ s_reply_echo (serve_t *self)
     zmq_msg_t answer;
     if (zmq_msg_init_data (&answer, start, length, s_release_request, keep)) {
         s_release_request (NULL, keep);
-        tri_channel_reply_error (self->channel, self->ep.cid, TR_ENOMEM, "NoMemory",
-                                 "no memory for the result of %s", self->export->name);
+        s_reply_no_memory (self);
         return true;
     }
     tri_channel_send_msg (self->channel, &answer);
@@ -185,8 +191,7 @@ s_reply (serve_t *self, int rc)
         if (s_reply_echo (self))
             return;
         if (!(self->reply.value = tr_args_from_object (self->args))) {
-            tri_channel_reply_error (channel, cid, TR_ENOMEM, "NoMemory",
-                                     "no memory for the result of %s", self->export->name);
+            s_reply_no_memory (self);
             return;
         }
     }

@@ -86,10 +86,11 @@ const tr_error_t *
 void
     tri_channel_on_released (tri_channel_t *self, void (*fn) (tri_channel_t *channel));
 
-//  The peer reads several frames per ZeroMQ message (its hello says
-//  protocol 1.1 or later): frames sent in a burst may then travel together.
+//  The protocol minor version of the peer's hello. From 1.1 on it reads
+//  several frames per ZeroMQ message: frames sent in a burst then travel
+//  together.
 void
-    tri_channel_set_batching (tri_channel_t *self, bool on);
+    tri_channel_set_minor (tri_channel_t *self, int minor);
 //  Send what the channel holds now.
 void
     tri_channel_flush (tri_channel_t *self);
