@@ -102,6 +102,8 @@ typedef struct tr_error tr_error_t;         //  boxed error, maybe a list
 typedef struct tr_args tr_args_t;           //  an encoded value to send
 typedef struct tr_value tr_value_t;         //  a received value, owned
 typedef struct tr_reply tr_reply_t;         //  where a function puts its result
+typedef struct tr_context tr_context_t;     //  caller's handle on an open context
+typedef struct tr_stream tr_stream_t;       //  one side of a context's stream
 
 //  --------------------------------------------------------------------------
 //  Exported functions. Only functions in an actor's export table can be
@@ -119,7 +121,8 @@ typedef int (tr_fn) (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 
 typedef enum {
     TR_CALL = 0,        //  request/response (tr_portal_run)
-    TR_CONTEXT = 1,     //  bidirectional context: reserved, not served yet
+    TR_CONTEXT = 1,     //  a context: started, then a stream both ways
+                        //  (tr_portal_open_context)
     TR_STREAM = 2       //  one-way stream: reserved, not served yet
 } tr_kind_t;
 
@@ -138,6 +141,7 @@ typedef struct {
 
 #define TR_FN(name, fn)         { (name), (fn), TR_CALL, 0, 0 }
 #define TR_FN_THREAD(name, fn)  { (name), (fn), TR_CALL, TR_THREAD, 0 }
+#define TR_CTX_FN(name, fn)     { (name), (fn), TR_CONTEXT, 0, 0 }
 #define TR_EXPORTS_END          { NULL, NULL, TR_CALL, 0, 0 }
 
 //  --------------------------------------------------------------------------
@@ -170,6 +174,8 @@ typedef struct {
     int heartbeat_ivl_ms;       //  ZMTP heartbeat interval: 500
     int heartbeat_timeout_ms;   //  ZMTP heartbeat timeout: 3000
     int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
+    int stream_window;          //  values a stream's receiver lets its
+                                //  sender have in flight: 256 (at least 64)
 } tr_config_t;
 
 #define TR_CONFIG_INIT          { .size = sizeof (tr_config_t) }
@@ -322,6 +328,16 @@ TR_EXPORT int
     tr_nursery_start_actor (tr_nursery_t *self, const char *name,
                             const tr_spawn_opts_t *opts, tr_portal_t **portal);
 
+//  Start count children named name-0 ... name-(count-1) at once: every
+//  process is spawned before any hello is awaited, so they start in
+//  parallel. On 0, portals [i] (owned by the nursery) is child i's. If
+//  any fails to start, every other is killed and reaped, the array is
+//  left NULL and the first failure is returned (tr_nursery_error says
+//  why). Returns as tr_nursery_start_actor.
+TR_EXPORT int
+    tr_nursery_start_actors (tr_nursery_t *self, const char *name, size_t count,
+                             const tr_spawn_opts_t *opts, tr_portal_t **portals);
+
 //  Spawn a child actor and start fn(args) in it as its main task; its
 //  final message is kept by the portal (tr_portal_result) and the child is
 //  cancelled and reaped once it has answered. args is borrowed (NULL: no
@@ -416,6 +432,135 @@ TR_EXPORT const char *
     tr_portal_endpoint (const tr_portal_t *self);
 TR_EXPORT int
     tr_portal_pid (const tr_portal_t *self);
+
+//  --------------------------------------------------------------------------
+//  Contexts: a long conversation with one remote task. The caller opens a
+//  context on a function exported as TR_CONTEXT; the callee calls
+//  tr_ctx_started() once with a first value, which the caller's open
+//  returns; then either side may open the context's stream and send and
+//  receive until one of them closes it; the callee's return value or
+//  error is the context's result.
+//
+//  Rule 1: the callee calls tr_ctx_started exactly once, and before
+//  tr_ctx_open_stream. Calling started twice, or opening the stream
+//  first, returns TR_EPROTO, and the caller sees that error boxed (its
+//  open, receive or result returns TR_EREMOTE with a ProtocolError),
+//  whatever the function returns afterwards. A context function that
+//  returns without calling started fails the same way.
+
+//  Callee: send first (borrowed; NULL sends nil) to the caller, whose
+//  open then returns. Returns 0, TR_EPROTO (rule 1), TR_ECLOSED (the
+//  caller is gone), TR_ETOOBIG, TR_ECANCELED or TR_EINVAL (not in a
+//  context function).
+TR_EXPORT int
+    tr_ctx_started (tr_ctx_t *ctx, const tr_args_t *first);
+
+//  Callee: the stream of the context this task serves (owned by the
+//  context; tr_stream_close ends it, and it ends by itself when the
+//  function returns). Returns 0, TR_EPROTO (before started, rule 1) or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_ctx_open_stream (tr_ctx_t *ctx, tr_stream_t **stream);
+
+//  Caller: start fn(args) in the remote actor as a context and wait for
+//  its first value. On 0, *context is the caller's (close it with
+//  tr_context_close) and *first (if not NULL) the value the callee
+//  passed to started, borrowed from the context. If the callee fails
+//  before started, returns its error (TR_EREMOTE, TR_ENOTEXPOSED, ...)
+//  and tr_portal_error() has it. If the calling task is cancelled, the
+//  remote task is cancelled and its ack awaited before TR_ECANCELED.
+//  Returns as tr_portal_run.
+TR_EXPORT int
+    tr_portal_open_context (tr_portal_t *portal, const char *fn, const tr_args_t *args,
+                            tr_context_t **context, const msgpack_object **first);
+
+//  Caller: the context's stream (owned by the context). Returns 0,
+//  TR_ECLOSED (the context has ended) or TR_EINVAL.
+TR_EXPORT int
+    tr_context_open_stream (tr_context_t *self, tr_stream_t **stream);
+
+//  Caller: wait for the callee's final value. *value (if not NULL) is
+//  borrowed from the context; every later call returns the same outcome
+//  at once. Returns 0, TR_EREMOTE (the callee failed; tr_context_error
+//  says how), TR_ECANCELED (the context was cancelled: error type
+//  "ContextCancelled", not a failure of the callee; or the waiting task
+//  was cancelled), TR_ECRASHED or TR_ECLOSED (the peer died or the
+//  connection was lost) or TR_EINVAL.
+TR_EXPORT int
+    tr_context_result (tr_context_t *self, const msgpack_object **value);
+
+//  Caller: cancel the remote task (only it: its actor goes on serving)
+//  and wait, shielded, up to cancel_ack_ms for its ack. The result is
+//  then TR_ECANCELED with a "ContextCancelled" error, unless the final
+//  value came first. Returns 0 (acknowledged, or the context had already
+//  ended), TR_ETIMEDOUT (no ack in time) or TR_EINVAL.
+TR_EXPORT int
+    tr_context_cancel (tr_context_t *self);
+
+//  Caller: end the context and free it; sets *self to NULL. A context
+//  still running remotely is cancelled first (with its ack awaited, as
+//  tr_context_cancel). Returns 0 or TR_EINVAL (outside a task).
+TR_EXPORT int
+    tr_context_close (tr_context_t **self);
+
+//  The calling task's last failure on this context or its stream
+//  (borrowed), or NULL.
+TR_EXPORT const tr_error_t *
+    tr_context_error (const tr_context_t *self);
+
+//  Rule 10, gather: open fn(args) as a context on each of n portals,
+//  sending every request before waiting for any first value. On 0,
+//  contexts [i] and firsts [i] (firsts may be NULL) are those of portals
+//  [i]. If any open fails, every other context is cancelled (all cancels
+//  sent before any ack is awaited) and closed, the arrays are left NULL,
+//  and the first failure is returned (tr_portal_error of its portal has
+//  it).
+TR_EXPORT int
+    tr_contexts_open (tr_portal_t *const *portals, size_t n, const char *fn,
+                      const tr_args_t *args, tr_context_t **contexts,
+                      const msgpack_object **firsts);
+
+//  Close n contexts together: every stream still open is closed and every
+//  context still running remotely is cancelled, all cancels sent before
+//  any ack is awaited. Sets each contexts [i] to NULL. Returns 0 or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_contexts_close (tr_context_t **contexts, size_t n);
+
+//  --------------------------------------------------------------------------
+//  Streams: values sent in order both ways within one context, with
+//  per-stream credit flow control: a sender may have at most the
+//  receiver's stream_window values unread; past that, send parks until
+//  the receiver has read more. Closing either side ends the stream both
+//  ways: the other side receives every value sent before the close and
+//  then TR_ECLOSED, and its sends return TR_ECLOSED.
+
+//  Send value (borrowed). A checkpoint. Returns 0, TR_ECLOSED (the
+//  stream was closed by either side), TR_EREMOTE / TR_ECRASHED (the
+//  context ended in a failure), TR_ECANCELED, TR_ETOOBIG, TR_ENOMEM or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_stream_send (tr_stream_t *self, const tr_args_t *value);
+
+//  Send a value built from a tr_pack format, without a tr_args_t.
+//  Returns as tr_stream_send, or TR_EFORMAT.
+TR_EXPORT int
+    tr_stream_send_pack (tr_stream_t *self, const char *fmt, ...);
+
+//  Receive the next value; *value is borrowed until the next receive on
+//  this stream, or its close. A checkpoint. Returns 0, TR_ETIMEDOUT,
+//  TR_ECLOSED (the stream ended and every value sent before its end has
+//  been read), TR_EREMOTE (the callee failed: every value it sent before
+//  is read first), TR_ECRASHED or TR_ECLOSED (its peer is gone),
+//  TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms);
+
+//  Close this side: the other side is told (stop) and values not yet
+//  read are dropped. Sets *self to NULL. Never parks. Returns 0 or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_stream_close (tr_stream_t **self);
 
 //  --------------------------------------------------------------------------
 //  Values. tr_pack builds a msgpack value from a jansson-style format:

@@ -72,7 +72,12 @@ s_fill_defaults (tr_config_t *c)
     DEFAULT (heartbeat_ivl_ms, TRI_DEFAULT_HB_IVL_MS);
     DEFAULT (heartbeat_timeout_ms, TRI_DEFAULT_HB_TIMEOUT_MS);
     DEFAULT (linger_ms, TRI_DEFAULT_LINGER_MS);
+    DEFAULT (stream_window, TRI_DEFAULT_STREAM_WINDOW);
 #undef DEFAULT
+    //  Every stream starts with the protocol's credit; a window is never
+    //  smaller.
+    if (c->stream_window < TRI_STREAM_CREDIT0)
+        c->stream_window = TRI_STREAM_CREDIT0;
     //  msgpack-c cannot decode deeper values anyway.
     if (c->max_depth > TRI_DEFAULT_MAX_DEPTH)
         c->max_depth = TRI_DEFAULT_MAX_DEPTH;

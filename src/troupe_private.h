@@ -48,6 +48,9 @@
 #define TRI_DEFAULT_HB_IVL_MS       500
 #define TRI_DEFAULT_HB_TIMEOUT_MS   3000
 #define TRI_DEFAULT_LINGER_MS       1000
+#define TRI_DEFAULT_STREAM_WINDOW   256
+//  The credit each side of a stream starts with (doc/protocol.md).
+#define TRI_STREAM_CREDIT0          64
 
 //  Environment a parent hands its child.
 #define TRI_ENV_PARENT      "TROUPE_PARENT"        //  parent ROUTER endpoint
