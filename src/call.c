@@ -7,7 +7,7 @@
     a failure: the channel closed and its drain period passed, or the
     answer could not be read. Every frame a plain call gets is final; a
     stream, which gets many, will be an endpoint of its own kind with its
-    own operations and its own queue of frames.
+    own operations and its own queue of frames (context.c).
     =========================================================================
 */
 #include "troupe_private.h"
@@ -63,6 +63,14 @@ static void
 s_on_message (tri_endpoint_t *ep, tri_msg_t *msg)
 {
     tri_call_t *self = tri_list_entry (ep, tri_call_t, ep);
+    if (msg->type != TRI_RETURN && msg->type != TRI_ERROR && msg->type != TRI_ACK) {
+        //  started, yield, stop, credit: a plain call has no stream.
+        tri_channel_reply_error (self->channel, msg->cid, TR_EPROTO, "ProtocolError",
+                                 "%s (cid %llu) was not expected: it is a plain call",
+                                 tri_msg_type_name (msg->type), (unsigned long long) msg->cid);
+        tri_msg_destroy (&msg);
+        return;
+    }
     //  Every answer a plain call gets is final.
     self->answer = msg;
     s_done (self);
@@ -77,6 +85,27 @@ s_on_failed (tri_endpoint_t *ep, const tr_error_t *why)
 }
 
 static const tri_endpoint_ops_t s_ops = { s_on_message, s_on_failed };
+
+int
+tri_call_send_cmd (tri_channel_t *channel, uint64_t cid, const char *fn,
+                   const tr_args_t *args, tr_kind_t kind, tr_error_t **error)
+{
+    tri_frame_t frame;
+    tri_frame_init (&frame);
+    //  [2, cid, [fn, args]]: at most 13 bytes, the name, the arguments.
+    tri_frame_reserve (&frame, 26 + strlen (fn) + (args? tr_args_size (args): 1));
+    tri_msg_pack_cmd_pk (&frame.pk, cid, fn, args, kind);
+    //  What we would refuse to read, we do not send: the call fails here.
+    char why [256];
+    int rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
+    if (rc) {
+        tri_frame_fini (&frame);
+        if (error)
+            *error = tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (), "call of %s: %s", fn, why);
+        return rc;
+    }
+    return tri_channel_send (channel, &frame);
+}
 
 int
 tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
@@ -97,21 +126,7 @@ tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
     }
     self->channel = channel;
     tri_channel_ref (channel);
-    tri_frame_t frame;
-    tri_frame_init (&frame);
-    //  [2, cid, [fn, args]]: at most 13 bytes, the name, the arguments.
-    tri_frame_reserve (&frame, 24 + strlen (fn) + (args? tr_args_size (args): 1));
-    tri_msg_pack_cmd_pk (&frame.pk, cid, fn, args);
-    //  What we would refuse to read, we do not send: the call fails here.
-    char why [256];
-    rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
-    if (rc) {
-        tri_frame_fini (&frame);
-        if (error)
-            *error = tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (), "call of %s: %s", fn, why);
-    }
-    else
-        rc = tri_channel_send (channel, &frame);
+    rc = tri_call_send_cmd (channel, cid, fn, args, TR_CALL, error);
     if (rc) {
         tri_call_destroy (&self);
         return rc;

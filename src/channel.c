@@ -39,6 +39,7 @@ struct tri_channel {
     bool released;              //  closed and every endpoint failed
     tr_error_t *death;          //  why it closed
     tri_idmap_t in, out;        //  endpoints by cid
+    uint64_t in_cid_max;        //  the highest cid of a cmd the peer sent
     tri_endpoint_t *cancel;     //  TRI_DIR_OUT cid 0: our actor cancel
     tri_list_t in_list, out_list;
     tri_timer_t drain;          //  fails the out endpoints
@@ -676,6 +677,44 @@ s_stray_answer (tri_channel_t *self, tri_msg_t *msg)
                              (unsigned long long) msg->cid, tri_uid ());
 }
 
+//  The context a started, yield, stop or credit frame belongs to: started
+//  comes from the callee; the others say which side sent them. A frame
+//  no context claims is answered with an error here (NULL).
+static tri_endpoint_t *
+s_lookup_stream (tri_channel_t *self, tri_msg_t *msg)
+{
+    int side = 1;
+    const msgpack_object *value;
+    if (msg->type != TRI_STARTED && tri_msg_read_stream (msg, &side, &value)) {
+        tri_channel_log_bad (self, "stream frame body is not [side, value]");
+        tri_channel_reply_error (self, msg->cid, TR_EPROTO, "ProtocolError",
+                                 "%s (cid %llu): body is not [side, value]",
+                                 tri_msg_type_name (msg->type), (unsigned long long) msg->cid);
+        return NULL;
+    }
+    //  Side 1: the peer serves the cid, which is our call.
+    tri_endpoint_t *ep = msg->cid? s_lookup (self, msg->cid, side? TRI_DIR_OUT: TRI_DIR_IN): NULL;
+    //  A context that has just ended on one side still gets what the
+    //  other sent before it learnt so: dropped.
+    uint64_t opened_max = side? tri_cid_last (): self->in_cid_max;
+    if (!ep && msg->cid && msg->cid <= opened_max)
+        tri_log_debug ("TR-LATE", "%s sent %s for cid %llu after it ended",
+                       tri_channel_uid (self), tri_msg_type_name (msg->type),
+                       (unsigned long long) msg->cid);
+    else
+    if (!ep) {
+        char why [96];
+        snprintf (why, sizeof why, "%s for cid %llu, which no context holds",
+                  tri_msg_type_name (msg->type), (unsigned long long) msg->cid);
+        tri_channel_log_bad (self, why);
+        tri_channel_reply_error (self, msg->cid, TR_EPROTO, "ProtocolError",
+                                 "%s (cid %llu) was not expected: no stream or context "
+                                 "is open with that cid", tri_msg_type_name (msg->type),
+                                 (unsigned long long) msg->cid);
+    }
+    return ep;
+}
+
 void
 tri_channel_dispatch (tri_channel_t *self, tri_msg_t *msg)
 {
@@ -693,6 +732,8 @@ tri_channel_dispatch (tri_channel_t *self, tri_msg_t *msg)
                                          "cmd with cid 0: cids start at 1");
                 break;
             }
+            if (msg->cid > self->in_cid_max)
+                self->in_cid_max = msg->cid;
             s_on_request (self, msg);
             return;
         case TRI_CANCEL:
@@ -720,6 +761,15 @@ tri_channel_dispatch (tri_channel_t *self, tri_msg_t *msg)
             }
             s_stray_answer (self, msg);
             break;
+        case TRI_STARTED:
+        case TRI_YIELD:
+        case TRI_STOP:
+        case TRI_CREDIT:
+            if ((ep = s_lookup_stream (self, msg))) {
+                ep->ops->on_message (ep, msg);
+                return;
+            }
+            break;
         case TRI_PING:
             tri_channel_send_empty (self, TRI_PONG, msg->cid);
             break;
@@ -731,11 +781,6 @@ tri_channel_dispatch (tri_channel_t *self, tri_msg_t *msg)
                                      "hello already received from %s", tri_channel_uid (self));
             break;
         default:
-            tri_channel_log_bad (self, "unexpected message type");
-            tri_channel_reply_error (self, msg->cid, TR_EPROTO, "ProtocolError",
-                                     "%s (cid %llu) was not expected: no stream or context "
-                                     "is open with that cid", tri_msg_type_name (msg->type),
-                                     (unsigned long long) msg->cid);
             break;
     }
     tri_msg_destroy (&msg);

@@ -291,11 +291,14 @@ tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t 
 }
 
 void
-tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn, const tr_args_t *args)
+tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn, const tr_args_t *args,
+                     tr_kind_t kind)
 {
     tri_msg_begin (pk, TRI_CMD, cid);
-    msgpack_pack_array (pk, 2);
+    msgpack_pack_array (pk, kind == TR_CALL? 2: 3);
     tri_msg_pack_str (pk, fn);
+    if (kind != TR_CALL)
+        msgpack_pack_uint8 (pk, (uint8_t) kind);
     if (args && tri_args_len (args))
         pk->callback (pk->data, tri_args_bytes (args), tri_args_len (args));
     else
@@ -308,7 +311,7 @@ tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
 {
     msgpack_packer pk;
     msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
-    tri_msg_pack_cmd_pk (&pk, cid, fn, args);
+    tri_msg_pack_cmd_pk (&pk, cid, fn, args, TR_CALL);
 }
 
 const char *
@@ -414,19 +417,39 @@ tri_frame_fini (tri_frame_t *self)
 }
 
 int
-tri_msg_read_cmd (const tri_msg_t *msg, const char **fn,
-                  const msgpack_object **args, char *why, size_t why_size)
+tri_msg_read_cmd (const tri_msg_t *msg, const char **fn, const msgpack_object **args,
+                  tr_kind_t *kind, char *why, size_t why_size)
 {
-    assert (msg && fn && args);
+    assert (msg && fn && args && kind);
     const msgpack_object *body = &msg->body;
-    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 2
-    ||  body->via.array.ptr [0].type != MSGPACK_OBJECT_STR)
-        return tri_why (why, why_size, TR_EPROTO, "cmd body is not [fn, args]");
+    const msgpack_object *items = body->via.array.ptr;
+    if (body->type != MSGPACK_OBJECT_ARRAY
+    ||  (body->via.array.size != 2 && body->via.array.size != 3)
+    ||  items [0].type != MSGPACK_OBJECT_STR
+    ||  (body->via.array.size == 3
+         && (items [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+             || items [1].via.u64 != TR_CONTEXT)))
+        return tri_why (why, why_size, TR_EPROTO, "cmd body is not [fn, args] or [fn, 1, args]");
     //  "echo\0anything" must not call echo.
-    const msgpack_object *name = &body->via.array.ptr [0];
+    const msgpack_object *name = &items [0];
     if (memchr (name->via.str.ptr, '\0', name->via.str.size))
         return tri_why (why, why_size, TR_EPROTO, "cmd names a function with a NUL byte in it");
     *fn = name->via.str.ptr;
-    *args = &body->via.array.ptr [1];
+    *kind = body->via.array.size == 3? TR_CONTEXT: TR_CALL;
+    *args = &items [body->via.array.size - 1];
+    return 0;
+}
+
+int
+tri_msg_read_stream (const tri_msg_t *msg, int *side, const msgpack_object **value)
+{
+    assert (msg && side && value);
+    const msgpack_object *body = &msg->body;
+    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 2
+    ||  body->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+    ||  body->via.array.ptr [0].via.u64 > 1)
+        return TR_EPROTO;
+    *side = (int) body->via.array.ptr [0].via.u64;
+    *value = &body->via.array.ptr [1];
     return 0;
 }

@@ -106,6 +106,21 @@ s_closed (tr_portal_t *self)
     return tri_ctx_fail (self, err);
 }
 
+tri_channel_t *
+tri_portal_channel (tr_portal_t *self, int *rc)
+{
+    *rc = 0;
+    if (tri_task_cancelled (tri_task_current ()))
+        *rc = TR_ECANCELED;
+    else
+    if (self->closing)
+        *rc = TR_ECLOSED;
+    else
+    if (tri_channel_closed (self->channel) || self->cancel_called)
+        *rc = s_closed (self);
+    return *rc? NULL: self->channel;
+}
+
 static int
 s_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_value_t **out)
 {

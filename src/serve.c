@@ -8,6 +8,13 @@
     task, and the channel's close cancels it too (nobody is left to read
     the answer). An answer we would refuse to read is replaced by an error
     saying why.
+
+    A function exported as TR_CONTEXT is served the same way, with the
+    callee's side of the context besides: tr_ctx_started sends the first
+    value and makes the stream live, the stream's frames are routed to
+    it, and rule 1 is kept here: started exactly once, before the stream
+    opens. A breach is recorded on the served call and is its answer,
+    whatever the function returns after it.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -26,6 +33,11 @@ typedef struct {
     int rc;                         //  for TR_THREAD functions
     bool cancel_asked;              //  the caller sent cancel
     tri_node_t node;                //  in s_serve.all
+    //  a context (export kind TR_CONTEXT)
+    bool context;
+    bool started;                   //  tr_ctx_started sent the first value
+    tr_error_t *breach;             //  of rule 1: the answer, whatever fn returns
+    tr_stream_t stream;
 } serve_t;
 
 static struct {
@@ -96,21 +108,63 @@ static void
 s_on_message (tri_endpoint_t *ep, tri_msg_t *msg)
 {
     serve_t *self = tri_list_entry (ep, serve_t, ep);
-    //  The only frame a plain call takes is the caller's cancel.
-    self->cancel_asked = true;
-    tri_task_cancel (self->ctx.task);
-    tri_msg_destroy (&msg);
+    if (msg->type == TRI_CANCEL) {
+        self->cancel_asked = true;
+        tri_task_cancel (self->ctx.task);
+        tri_msg_destroy (&msg);
+        return;
+    }
+    //  yield, stop, credit: the caller's side of a context's stream.
+    char why [256];
+    int rc;
+    uint64_t cid = msg->cid;
+    if (!self->context) {
+        rc = tri_why (why, sizeof why, TR_EPROTO, "%s (cid %llu) was not expected: it is "
+                      "a plain call", tri_msg_type_name (msg->type), (unsigned long long) cid);
+        tri_msg_destroy (&msg);
+    }
+    else
+        rc = tri_stream_on_frame (&self->stream, msg, why, sizeof why);
+    if (rc) {
+        tri_channel_log_bad (self->channel, why);
+        tri_channel_reply_error (self->channel, cid, rc, "ProtocolError", "%s", why);
+    }
 }
 
 static void
 s_on_failed (tri_endpoint_t *ep, const tr_error_t *why)
 {
-    (void) why;
     serve_t *self = tri_list_entry (ep, serve_t, ep);
+    if (self->context)
+        tri_stream_end (&self->stream, tr_error_code (why), why);
     tri_task_cancel (self->ctx.task);
 }
 
 static const tri_endpoint_ops_t s_ops = { s_on_message, s_on_failed };
+
+//  Record a breach of rule 1 on the served context (the first one is its
+//  answer) and return TR_EPROTO.
+static int
+s_breach (serve_t *self, const char *fmt, ...) TR_PRINTF (2, 3);
+
+static int
+s_breach (serve_t *self, const char *fmt, ...)
+{
+    char text [256];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (text, sizeof text, fmt, ap);
+    va_end (ap);
+    tr_error_t *err = tri_error_new (TR_EPROTO, "ProtocolError", tri_uid (),
+                                     "%s: started comes exactly once, before the stream "
+                                     "opens (rule 1)", text);
+    if (!err)
+        return TR_EPROTO;
+    tri_error_capture_frames (err, 2);
+    if (!self->breach)
+        self->breach = tr_error_dup (err);
+    return tri_ctx_fail (NULL, err);
+}
 
 static void *
 s_serve_in_thread (void *arg)
@@ -180,6 +234,13 @@ s_reply (serve_t *self, int rc)
         tri_channel_send_empty (channel, TRI_ACK, cid);
         return;
     }
+    if (self->context && rc == 0 && !self->started && !self->breach)
+        s_breach (self, "context function '%s' returned without calling tr_ctx_started",
+                  self->export->name);
+    if (self->breach) {
+        tri_channel_send_error (channel, cid, self->breach);
+        return;
+    }
     if (rc) {
         tr_error_t *err = tri_ctx_reply_error (&self->ctx, rc, self->export->name);
         if (err)
@@ -247,11 +308,18 @@ s_serve_main (void *arg)
     }
     else
         rc = self->export->fn (&self->ctx, self->args, &self->reply);
+    //  The answer ends the stream on both sides: no stop is needed.
+    if (self->context)
+        tri_stream_end (&self->stream, TR_ECLOSED, NULL);
     //  Unbound: the channel closed, nobody reads an answer.
     if (tri_endpoint_bound (&self->ep))
         s_reply (self, rc);
     tri_endpoint_unbind (&self->ep);
     tri_node_unlink (&self->node);
+    if (self->context) {
+        tri_stream_fini (&self->stream);
+        tr_error_destroy (&self->breach);
+    }
     tri_ctx_clear (&self->ctx);
     tr_args_destroy (&self->reply.value);
     tri_msg_destroy (&self->msg);
@@ -259,13 +327,29 @@ s_serve_main (void *arg)
     s_serve_free (self);
 }
 
+//  Why export cannot be served as the kind the cmd asked for, or NULL.
+static const char *
+s_wrong_kind (const tr_export_t *export, tr_kind_t kind)
+{
+    if (export->kind == TR_STREAM)
+        return "is a one-way stream, which this version does not serve";
+    if (export->kind == TR_CONTEXT && (export->flags & TR_THREAD))
+        return "is a context exported with TR_THREAD: a context runs on the actor's thread";
+    if (export->kind == TR_CONTEXT && kind != TR_CONTEXT)
+        return "is a context function, not a plain call: open it with tr_portal_open_context";
+    if (export->kind == TR_CALL && kind == TR_CONTEXT)
+        return "is a plain call, not a context function: call it with tr_portal_run";
+    return NULL;
+}
+
 static void
 s_on_request (tri_channel_t *channel, tri_msg_t *msg)
 {
     const char *fn;
     const msgpack_object *args;
+    tr_kind_t kind;
     char why [256];
-    if (tri_msg_read_cmd (msg, &fn, &args, why, sizeof why)) {
+    if (tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why)) {
         tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError", "%s", why);
         goto done;
     }
@@ -275,9 +359,10 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
                                  "function '%s' is not exported by actor %s", fn, tri_uid ());
         goto done;
     }
-    if (export->kind != TR_CALL) {
+    const char *wrong = s_wrong_kind (export, kind);
+    if (wrong) {
         tri_channel_reply_error (channel, msg->cid, TR_EPROTO, "ProtocolError",
-                                 "function '%s' of actor %s is not a plain call", fn, tri_uid ());
+                                 "function '%s' of actor %s %s", fn, tri_uid (), wrong);
         goto done;
     }
     if (s_serve.stopping) {
@@ -305,6 +390,11 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
     self->channel = channel;
     tri_channel_ref (channel);
     tri_ctx_init (&self->ctx, task);
+    self->ctx.served = self;
+    if (export->kind == TR_CONTEXT) {
+        self->context = true;
+        tri_stream_init (&self->stream, channel, msg->cid, TRI_SIDE_CALLEE, NULL);
+    }
     tri_list_push_back (&s_serve.all, &self->node);
     return;
 nomem:
@@ -312,6 +402,68 @@ nomem:
                              "actor %s is out of memory", tri_uid ());
 done:
     tri_msg_destroy (&msg);
+}
+
+//  --------------------------------------------------------------------------
+//  The callee's side of a context
+
+//  The context the task of ctx serves, or NULL.
+static serve_t *
+s_served_context (tr_ctx_t *ctx)
+{
+    serve_t *self = ctx? ctx->served: NULL;
+    return self && self->context? self: NULL;
+}
+
+int
+tr_ctx_started (tr_ctx_t *ctx, const tr_args_t *first)
+{
+    serve_t *self = s_served_context (ctx);
+    if (!self || ctx != tri_ctx_current ())
+        return TR_EINVAL;
+    if (self->started)
+        return s_breach (self, "tr_ctx_started was called twice in '%s'", self->export->name);
+    if (tri_task_cancelled (ctx->task))
+        return TR_ECANCELED;
+    if (!tri_endpoint_bound (&self->ep))
+        return TR_ECLOSED;
+    tri_frame_t frame;
+    tri_frame_begin (&frame, TRI_STARTED, self->ep.cid);
+    size_t size = first? tri_args_len (first): 0;
+    tri_frame_reserve (&frame, frame.size + (size? size: 1));
+    if (size)
+        tri_frame_write (&frame, tri_args_bytes (first), size);
+    else
+        msgpack_pack_nil (&frame.pk);
+    char why [256];
+    int rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
+    if (rc) {
+        tri_frame_fini (&frame);
+        return tri_ctx_fail (NULL, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),
+                                                  "first value of %s: %s", self->export->name, why));
+    }
+    if ((rc = tri_channel_send (self->channel, &frame)))
+        return rc;
+    self->started = true;
+    tri_stream_start (&self->stream);
+    return 0;
+}
+
+int
+tr_ctx_open_stream (tr_ctx_t *ctx, tr_stream_t **stream)
+{
+    if (stream)
+        *stream = NULL;
+    serve_t *self = s_served_context (ctx);
+    if (!self || !stream)
+        return TR_EINVAL;
+    if (!self->started)
+        return s_breach (self, "tr_ctx_open_stream was called before tr_ctx_started in '%s'",
+                         self->export->name);
+    int rc = tri_stream_open (&self->stream);
+    if (rc == 0)
+        *stream = &self->stream;
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

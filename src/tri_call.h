@@ -17,6 +17,13 @@ typedef struct tri_call tri_call_t;
 int
     tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
                     tri_call_t **call, tr_error_t **error);
+//  Send the cmd that starts fn(args) under cid, as a plain call or a
+//  context (kind TR_CALL or TR_CONTEXT). On
+//  failure *error (if not NULL) says why. Returns 0, TR_ECLOSED,
+//  TR_ETOOBIG, TR_EPROTO or TR_ENOMEM.
+int
+    tri_call_send_cmd (tri_channel_t *channel, uint64_t cid, const char *fn,
+                       const tr_args_t *args, tr_kind_t kind, tr_error_t **error);
 //  Park until the call has ended. Returns 0, TR_ECANCELED or TR_ETIMEDOUT.
 int
     tri_call_wait (tri_call_t *self, int64_t deadline);

@@ -17,6 +17,7 @@ struct tr_ctx {
     tr_error_t *raised;         //  from tr_raise
     tr_error_t *error;          //  last failure of a blocking call
     const void *error_source;   //  the portal or nursery it failed on
+    void *served;               //  the call this task serves (serve.c's)
 };
 
 //  Bind ctx to task (its tri_task_data).

@@ -15,6 +15,11 @@ tr_portal_t *
     tri_portal_new (tri_channel_t *channel, int pid);
 void
     tri_portal_destroy (tr_portal_t **self_p);
+//  The channel a new call or context through the portal goes on, or NULL
+//  with *rc saying why not (recorded on the running task: the actor was
+//  asked to cancel, or is gone; or the task is cancelled).
+tri_channel_t *
+    tri_portal_channel (tr_portal_t *self, int *rc);
 //  Start fn(args) as the portal's main call; its answer is kept (rule 9)
 //  and on_done (arg) runs on the loop when it comes. On failure *error
 //  says why. Returns 0, TR_ECLOSED, TR_ETOOBIG or TR_ENOMEM.

@@ -409,13 +409,14 @@ void
     tri_msg_pack_hello (msgpack_packer *pk, const tri_hello_t *hello);
 int
     tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t why_size);
-//  Cmd body: [fn, args]
+//  Cmd body: [fn, args], or [fn, 1, args] to open a context (kind
+//  TR_CONTEXT)
 void
     tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
                       const tr_args_t *args);
 void
     tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn,
-                         const tr_args_t *args);
+                         const tr_args_t *args, tr_kind_t kind);
 //  The error type for a frame refused with rc: "TooBig" or "ProtocolError".
 const char *
     tri_msg_rc_type (int rc);
@@ -456,8 +457,13 @@ int
 void
     tri_frame_fini (tri_frame_t *self);
 int
-    tri_msg_read_cmd (const tri_msg_t *msg, const char **fn,
-                      const msgpack_object **args, char *why, size_t why_size);
+    tri_msg_read_cmd (const tri_msg_t *msg, const char **fn, const msgpack_object **args,
+                      tr_kind_t *kind, char *why, size_t why_size);
+//  The body [side, value] of a yield, stop or credit frame: side is 0
+//  when the caller of the cid sent it, 1 when its callee did. Returns 0
+//  or TR_EPROTO.
+int
+    tri_msg_read_stream (const tri_msg_t *msg, int *side, const msgpack_object **value);
 
 //  --------------------------------------------------------------------------
 //  error.c
@@ -514,7 +520,10 @@ int
 //      nursery      supervised children: start, run_in_actor, close
 //      portal       calls, main result cache, cancel with ack
 //      child        child processes: spawn, hello, exit, reaping
-//      call, serve  the caller's and the callee's side of a call
+//      context      the caller's side of a context, gather
+//      call, serve  the caller's and the callee's side of a call (serve
+//                   also serves contexts: started, the callee's stream)
+//      stream       one side of a context's stream, credit
 //      channel      peers, endpoints and routing (channel.c), sockets
 //                   and hello (peer.c)
 //      ctx          task contexts, user tasks, per-task error detail
@@ -529,6 +538,7 @@ int
 #include "tri_ctx.h"
 #include "tri_channel.h"
 #include "tri_peer.h"
+#include "tri_stream.h"
 #include "tri_call.h"
 #include "tri_serve.h"
 #include "tri_child.h"

@@ -1022,7 +1022,9 @@ START_TEST (test_decoded_strings_are_nul_terminated)
     ck_assert_int_eq (s_assert_cstrings (&msg->body), 9);
     const char *fn = NULL;
     const msgpack_object *args = NULL;
-    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &args, NULL, 0));
+    tr_kind_t kind;
+    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &args, &kind, NULL, 0));
+    ck_assert_int_eq (kind, TR_CALL);
     ck_assert_str_eq (fn, "fn");
     ck_assert_str_eq (args->via.array.ptr [0].via.str.ptr, "abc");
     ck_assert_str_eq (args->via.array.ptr [1].via.map.ptr [0].val.via.str.ptr, "value");
@@ -1209,8 +1211,10 @@ START_TEST (test_cmd_without_args_carries_an_empty_array)
     ck_assert (msg->cid == 77);
     const char *fn = NULL;
     const msgpack_object *args = NULL;
+    tr_kind_t kind;
     char why [256] = "";
-    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &args, why, sizeof why));
+    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why));
+    ck_assert_int_eq (kind, TR_CALL);
     ck_assert_str_eq (fn, "echo");
     ck_assert_int_eq (args->type, MSGPACK_OBJECT_ARRAY);
     ck_assert_uint_eq (args->via.array.size, 0);
@@ -1223,7 +1227,7 @@ START_TEST (test_cmd_without_args_carries_an_empty_array)
     msgpack_sbuffer_clear (&buf.sbuf);
     tri_msg_pack_cmd (&buf.sbuf, 78, "nil", empty);
     msg = s_decode_ok (buf.sbuf.data, buf.sbuf.size);
-    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &args, why, sizeof why));
+    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why));
     ck_assert_str_eq (fn, "nil");
     ck_assert_int_eq (args->type, MSGPACK_OBJECT_ARRAY);
     ck_assert_uint_eq (args->via.array.size, 0);
@@ -1244,8 +1248,9 @@ START_TEST (test_cmd_with_packed_args_round_trips)
     tri_msg_t *msg = s_decode_ok (buf.sbuf.data, buf.sbuf.size);
     ck_assert (msg->cid == UINT64_MAX);
     const char *fn = NULL;
+    tr_kind_t kind;
     const msgpack_object *got = NULL;
-    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &got, NULL, 0));
+    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &got, &kind, NULL, 0));
     ck_assert_str_eq (fn, "add");
 
     tr_value_t *want = tr_value_decode (tr_args_data (args), tr_args_size (args));
@@ -1274,7 +1279,7 @@ START_TEST (test_cmd_with_packed_args_round_trips)
     args = tr_pack ("i", 42);
     tri_msg_pack_cmd (&buf.sbuf, 2, "sleep", args);
     msg = s_decode_ok (buf.sbuf.data, buf.sbuf.size);
-    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &got, NULL, 0));
+    ck_assert_tr_ok (tri_msg_read_cmd (msg, &fn, &got, &kind, NULL, 0));
     ck_assert_int_eq (got->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
     ck_assert (got->via.u64 == 42);
     tri_msg_destroy (&msg);
@@ -1302,9 +1307,10 @@ START_TEST (test_cmd_bodies_other_than_fn_and_args_are_refused)
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         tri_msg_t *msg = s_decode_with_body (TRI_CMD, 1, cases [i].body);
         const char *fn = NULL;
+        tr_kind_t kind;
         const msgpack_object *args = NULL;
         char why [256] = "";
-        int rc = tri_msg_read_cmd (msg, &fn, &args, why, sizeof why);
+        int rc = tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why);
         ck_assert_msg (rc == TR_EPROTO, "case %zu: %s", i, tr_errname (rc));
         ck_assert_msg (strstr (why, cases [i].reason), "case %zu: reason '%s' lacks '%s'",
                        i, why, cases [i].reason);
@@ -1461,8 +1467,9 @@ s_exercise (tri_msg_t **msg_p)
         ck_assert_uint_gt (strlen (hello.uid), 0);
     }
     const char *fn;
+    tr_kind_t kind;
     const msgpack_object *args;
-    if (tri_msg_read_cmd (msg, &fn, &args, why, sizeof why) == 0)
+    if (tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why) == 0)
         ck_assert_ptr_nonnull (fn);
     tr_error_t *err = tri_error_unpack (&msg->body, "fuzz@peer");
     ck_assert_ptr_nonnull (err);

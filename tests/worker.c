@@ -6,8 +6,9 @@
     behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
     block a worker thread, call a grandchild, interleave tasks, read the
     environment, fail at an agreed moment, spin without a checkpoint (and
-    ignore SIGTERM), and two exports of the kinds that are reserved
-    (context, stream) and must be refused.
+    ignore SIGTERM), exports of kinds that must be refused, and context
+    functions: echo over a stream, count, flood, break rule 1 or fail at
+    a chosen moment, and a pipeline stage.
     =========================================================================
 */
 #include "troupe.h"
@@ -372,6 +373,205 @@ s_stubborn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return s_spin_with (ctx, args, out, SIG_IGN);
 }
 
+//  --------------------------------------------------------------------------
+//  Contexts
+
+static int s_produced = 0;      //  values ctx_flood has sent so far
+
+//  started with args, then every value received is sent back; returns
+//  how many came, once the stream ends.
+static int
+s_ctx_echo (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    tr_args_t *first = tr_args_from_object (args);
+    int rc = tr_ctx_started (ctx, first);
+    tr_args_destroy (&first);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    int64_t count = 0;
+    const msgpack_object *value;
+    s_sleeping++;
+    while ((rc = tr_stream_recv (stream, &value, -1)) == 0) {
+        s_sleeping--;
+        tr_args_t *back = tr_args_from_object (value);
+        rc = tr_stream_send (stream, back);
+        tr_args_destroy (&back);
+        if (rc)
+            break;
+        count++;
+        s_sleeping++;
+    }
+    if (rc == TR_ECLOSED || rc == TR_ECANCELED)
+        s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    tr_stream_close (&stream);
+    if (rc != TR_ECLOSED)
+        return rc;
+    return tr_reply_pack (out, "I", count);
+}
+
+//  [n, close]: started with "go", then the ints 0 .. n-1 on the stream;
+//  close (default true) closes it before returning n.
+static int
+s_ctx_count (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int64_t n = 0;
+    bool close = true;
+    if (tr_unpack (args, "[I ...]", &n))
+        return tr_raise (ctx, "TypeError", "ctx_count takes [n]");
+    tr_unpack (args, "[I b]", &n, &close);
+    tr_args_t *go = tr_pack ("s", "go");
+    int rc = tr_ctx_started (ctx, go);
+    tr_args_destroy (&go);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    for (int64_t i = 0; i < n && rc == 0; i++)
+        rc = tr_stream_send_pack (stream, "I", i);
+    if (close)
+        tr_stream_close (&stream);
+    if (rc)
+        return rc;
+    return tr_reply_pack (out, "I", n);
+}
+
+//  Sends until the caller closes the stream or cancels; counts in
+//  s_produced what it sent.
+static int
+s_ctx_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    int rc = tr_ctx_started (ctx, NULL);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    s_produced = 0;
+    s_sleeping++;
+    while ((rc = tr_stream_send_pack (stream, "i", s_produced)) == 0)
+        s_produced++;
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    if (rc != TR_ECLOSED)
+        return rc;
+    return tr_reply_pack (out, "i", s_produced);
+}
+
+static int
+s_produced_fn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx; (void) args;
+    return tr_reply_pack (out, "i", s_produced);
+}
+
+//  [how]: break rule 1 or fail at an agreed moment. "twice": started
+//  twice; "stream_first": open the stream first; "no_started": return
+//  without started; "before": raise before started; "mid": send three
+//  values, then raise; "after": read until the stream ends, then raise.
+//  "ignore": break rule 1 and go on as if nothing happened.
+static int
+s_ctx_bad (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    const char *how = "";
+    tr_unpack (args, "[s]", &how);
+    tr_stream_t *stream = NULL;
+    if (strcmp (how, "before") == 0)
+        return tr_raise (ctx, "ValueError", "failed before started");
+    if (strcmp (how, "no_started") == 0)
+        return tr_reply_pack (out, "s", "never started");
+    if (strcmp (how, "stream_first") == 0) {
+        int rc = tr_ctx_open_stream (ctx, &stream);
+        return rc? rc: tr_raise (ctx, "AssertionError", "open_stream before started worked");
+    }
+    if (strcmp (how, "ignore") == 0) {
+        tr_ctx_open_stream (ctx, &stream);
+        tr_ctx_started (ctx, NULL);
+        return tr_reply_pack (out, "s", "ignored");
+    }
+    int rc = tr_ctx_started (ctx, NULL);
+    if (rc)
+        return rc;
+    if (strcmp (how, "twice") == 0)
+        return tr_ctx_started (ctx, NULL);
+    if ((rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    if (strcmp (how, "mid") == 0) {
+        for (int i = 0; i < 3 && rc == 0; i++)
+            rc = tr_stream_send_pack (stream, "i", i);
+        return rc? rc: tr_raise (ctx, "ValueError", "failed mid-stream");
+    }
+    const msgpack_object *value;
+    while ((rc = tr_stream_recv (stream, &value, -1)) == 0)
+        ;
+    if (rc != TR_ECLOSED)
+        return rc;
+    return tr_raise (ctx, "ValueError", "failed after the stream");
+}
+
+//  [endpoints...]: one stage of a pipeline. Values read from the caller
+//  go, plus one, to a context on the next stage (opened at endpoints [0]
+//  with the rest); the last stage checks that they come in order. The
+//  result is the last stage's [count, in order, last value].
+static int
+s_ctx_stage (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    if (args->type != MSGPACK_OBJECT_ARRAY)
+        return tr_raise (ctx, "TypeError", "ctx_stage takes [endpoints...]");
+    tr_portal_t *next = NULL;
+    tr_context_t *down = NULL;
+    tr_stream_t *downstream = NULL;
+    int rc = 0;
+    if (args->via.array.size > 0) {
+        char endpoint [256];
+        const msgpack_object *e = &args->via.array.ptr [0];
+        snprintf (endpoint, sizeof endpoint, "%.*s", (int) e->via.str.size, e->via.str.ptr);
+        msgpack_object rest = *args;
+        rest.via.array.ptr++;
+        rest.via.array.size--;
+        tr_args_t *rest_args = tr_args_from_object (&rest);
+        if ((rc = tr_portal_open (tr_ctx_actor (ctx), endpoint, 5000, &next)) == 0
+        &&  (rc = tr_portal_open_context (next, "ctx_stage", rest_args, &down, NULL)) == 0)
+            rc = tr_context_open_stream (down, &downstream);
+        tr_args_destroy (&rest_args);
+    }
+    if (rc == 0)
+        rc = tr_ctx_started (ctx, NULL);
+    tr_stream_t *upstream;
+    if (rc == 0)
+        rc = tr_ctx_open_stream (ctx, &upstream);
+    int64_t count = 0, last = -1;
+    bool in_order = true;
+    const msgpack_object *value;
+    while (rc == 0 && (rc = tr_stream_recv (upstream, &value, -1)) == 0) {
+        int64_t v = 0;
+        tr_unpack (value, "I", &v);
+        if (downstream)
+            rc = tr_stream_send_pack (downstream, "I", v + 1);
+        else {
+            if (count > 0 && v != last + 1)
+                in_order = false;
+            last = v;
+            count++;
+        }
+    }
+    if (rc == TR_ECLOSED)
+        rc = 0;
+    if (down) {
+        tr_stream_close (&downstream);
+        const msgpack_object *result;
+        if (rc == 0 && (rc = tr_context_result (down, &result)) == 0)
+            rc = tr_reply_object (out, result);
+        tr_context_close (&down);
+    }
+    else
+    if (rc == 0)
+        rc = tr_reply_pack (out, "[I b I]", count, in_order, last);
+    tr_portal_close (&next);
+    return rc;
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
@@ -392,9 +592,17 @@ static const tr_export_t s_exports [] = {
     TR_FN ("big", s_big),
     TR_FN ("getenv", s_getenv),
     TR_FN ("fail_at", s_fail_at),
-    //  Kinds this version does not serve: calls to them are refused.
+    //  A context called as a plain call, a kind this version does not
+    //  serve, and a context on a thread: calls to them are refused.
     { "a_context", s_echo, TR_CONTEXT, 0, 0 },
     { "a_stream", s_echo, TR_STREAM, 0, 0 },
+    { "a_thread_context", s_echo, TR_CONTEXT, TR_THREAD, 0 },
+    TR_CTX_FN ("ctx_echo", s_ctx_echo),
+    TR_CTX_FN ("ctx_count", s_ctx_count),
+    TR_CTX_FN ("ctx_flood", s_ctx_flood),
+    TR_FN ("produced", s_produced_fn),
+    TR_CTX_FN ("ctx_bad", s_ctx_bad),
+    TR_CTX_FN ("ctx_stage", s_ctx_stage),
     TR_FN ("spin", s_spin),
     TR_FN ("stubborn", s_stubborn),
     TR_EXPORTS_END
