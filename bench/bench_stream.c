@@ -76,7 +76,7 @@ s_yield_frame (uint64_t cid, uint8_t **frame)
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
     tri_msg_begin (&pk, TRI_YIELD, cid);
     msgpack_pack_array (&pk, 2);
-    msgpack_pack_uint8 (&pk, 1);
+    msgpack_pack_uint8 (&pk, TRI_SIDE_CALLEE);
     msgpack_sbuffer_write (&sbuf, tr_args_data (s_value), tr_args_size (s_value));
     size_t size = sbuf.size;
     if (frame) {
@@ -183,6 +183,7 @@ typedef struct {
     uint8_t peer [256];             //  the source's routing id
     size_t peer_size;
     size_t size;                    //  of each message
+    bool owed;                      //  a chunk was asked for and not all received
     uint8_t buffer [BENCH_MAX_FRAME];
 } s_raw_stream_t;
 
@@ -225,6 +226,7 @@ s_raw_stream_chunk (s_raw_stream_t *self, int count)
     if (zmq_send (self->router.socket, self->peer, self->peer_size, ZMQ_SNDMORE) < 0
     ||  zmq_send (self->router.socket, request, (size_t) request_size, 0) < 0)
         return -1;
+    self->owed = true;
     for (int i = 0; i < count; i++) {
         uint8_t peer [256];
         if (zmq_recv (self->router.socket, peer, sizeof peer, 0) < 0)
@@ -237,18 +239,27 @@ s_raw_stream_chunk (s_raw_stream_t *self, int count)
             return -1;
         }
     }
+    self->owed = false;
     return 0;
 }
 
-//  Stop the source, reap it, close the socket.
+//  Stop the source, reap it, close the socket. A source cut short in a
+//  chunk (a signal, a failure) may be blocked sending and never read the
+//  stop: it is killed, and what is queued for it dropped.
 static void
 s_raw_stream_close (s_raw_stream_t *self)
 {
     if (self->pid > 0) {
         zmq_send (self->router.socket, self->peer, self->peer_size, ZMQ_SNDMORE);
         zmq_send (self->router.socket, "", 0, 0);
+        if (self->owed)
+            kill (self->pid, SIGKILL);
         bench_reap (self->pid);
         self->pid = 0;
+    }
+    if (self->router.socket) {
+        int linger = 0;
+        zmq_setsockopt (self->router.socket, ZMQ_LINGER, &linger, sizeof linger);
     }
     bench_unbind (&self->router);
     memset (&self->router, 0, sizeof self->router);
