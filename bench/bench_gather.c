@@ -20,10 +20,21 @@
     figure is the median of the rounds. The time to open and to close goes
     to stderr for each side, per round.
 
+    What the machine allows, on stderr after the figure: the same pattern
+    in raw libzmq. The root's ROUTER talks to 16 DEALERs, each in a copy
+    of this binary (--raw-echo) that answers every message; one operation
+    is two exchanges with each peer (troupe's open and close are one
+    round trip each), all sent before any answer is awaited, against the
+    same exchanges one peer at a time; the ratio of the two medians is
+    the floor a gather can reach here. On a 2-CPU machine every peer runs
+    on the one CPU the root does not, so a gather is bounded by the
+    peers' wake-ups there, in troupe and in libzmq alike.
+
     BENCH_CHILDREN overrides the number of children.
     BENCH_ONLY=troupe (the gather) or BENCH_ONLY=raw (the sequence) times
     one side only (for profiling).
-    This binary is also the child actor (tr_run serves its exports).
+    This binary is also the child actor (tr_run serves its exports) and,
+    with --raw-echo ENDPOINT, a raw peer.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -34,6 +45,7 @@
 #define DEFAULT_CHILDREN    16
 #define MAX_CHILDREN        256
 #define WARMUP_OPS          3
+#define RAW_FRAME           13      //  bytes in a raw request and answer: a cmd's size
 
 typedef struct {
     bench_run_t bench;              //  troupe: gather; raw: one at a time
@@ -98,6 +110,164 @@ s_sequence (tr_portal_t **portals, int n, s_split_t *split)
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Raw libzmq, the same pattern: what the machine allows
+
+//  A raw peer: connect a DEALER to endpoint, say hello (an empty message),
+//  answer every message with RAW_FRAME bytes until an empty one. Returns
+//  main's exit code.
+static int
+s_raw_echo (const char *endpoint)
+{
+    uint8_t frame [BENCH_MAX_FRAME];
+    memset (frame, 0xc0, sizeof frame);
+    void *ctx = zmq_ctx_new ();
+    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
+    int rc = 0;
+    if (!dealer || zmq_connect (dealer, endpoint) || zmq_send (dealer, "", 0, 0) < 0) {
+        fprintf (stderr, "raw echo: cannot reach %s: %s\n", endpoint, zmq_strerror (errno));
+        rc = 1;
+    }
+    while (rc == 0) {
+        int size = zmq_recv (dealer, frame, sizeof frame, 0);
+        if (size <= 0 || zmq_send (dealer, frame, RAW_FRAME, 0) < 0)
+            break;
+    }
+    if (dealer)
+        zmq_close (dealer);
+    zmq_ctx_term (ctx);
+    return rc;
+}
+
+typedef struct {
+    bench_bound_t router;
+    int peers;
+    pid_t pids [MAX_CHILDREN];
+    uint8_t ids [MAX_CHILDREN][256];    //  the peers' routing ids
+    size_t id_sizes [MAX_CHILDREN];
+} s_raw_t;
+
+static int
+s_raw_send (s_raw_t *self, int peer)
+{
+    static const uint8_t request [RAW_FRAME] = { 0 };
+    return zmq_send (self->router.socket, self->ids [peer], self->id_sizes [peer],
+                     ZMQ_SNDMORE) < 0
+        || zmq_send (self->router.socket, request, sizeof request, 0) < 0? -1: 0;
+}
+
+static int
+s_raw_answer (s_raw_t *self)
+{
+    uint8_t frame [BENCH_MAX_FRAME];
+    return zmq_recv (self->router.socket, frame, sizeof frame, 0) < 0
+        || zmq_recv (self->router.socket, frame, sizeof frame, 0) < 0? -1: 0;
+}
+
+//  Bind, start the peers, learn their routing ids from their hellos.
+static int
+s_raw_open (s_raw_t *self, int peers)
+{
+    memset (self, 0, sizeof *self);
+    if (bench_bind (&self->router, ZMQ_ROUTER, "ipc", "gather"))
+        return -1;
+    for (; self->peers < peers; self->peers++) {
+        char *argv [] = { "bench", "--raw-echo", self->router.endpoint, NULL };
+        if ((self->pids [self->peers] = bench_spawn_self (argv)) < 0)
+            return -1;
+    }
+    for (int i = 0; i < peers; i++) {
+        uint8_t hello [BENCH_MAX_FRAME];
+        int size = zmq_recv (self->router.socket, self->ids [i], sizeof self->ids [i], 0);
+        if (size <= 0 || zmq_recv (self->router.socket, hello, sizeof hello, 0) != 0)
+            return -1;
+        self->id_sizes [i] = (size_t) size;
+    }
+    return 0;
+}
+
+static void
+s_raw_close (s_raw_t *self)
+{
+    for (int i = 0; i < self->peers; i++)
+        if (self->id_sizes [i]) {
+            zmq_send (self->router.socket, self->ids [i], self->id_sizes [i], ZMQ_SNDMORE);
+            zmq_send (self->router.socket, "", 0, 0);
+        }
+        else
+        if (self->pids [i] > 0)
+            kill (self->pids [i], SIGKILL);     //  never said hello
+    for (int i = 0; i < self->peers; i++)
+        if (self->pids [i] > 0)
+            bench_reap (self->pids [i]);
+    if (self->router.socket) {
+        int linger = 0;
+        zmq_setsockopt (self->router.socket, ZMQ_LINGER, &linger, sizeof linger);
+    }
+    bench_unbind (&self->router);
+}
+
+//  One raw operation: two exchanges with every peer, all at once (gather)
+//  or one peer at a time.
+static int
+s_raw_op (s_raw_t *self, bool gather)
+{
+    for (int exchange = 0; exchange < 2; exchange++) {
+        for (int i = 0; i < self->peers; i++)
+            if (s_raw_send (self, i) || (!gather && s_raw_answer (self)))
+                return -1;
+        for (int i = 0; gather && i < self->peers; i++)
+            if (s_raw_answer (self))
+                return -1;
+    }
+    return 0;
+}
+
+//  The raw pattern's figures, to stderr.
+static void
+s_raw_floor (s_run_t *run)
+{
+    bench_run_t *bench = &run->bench;
+    s_raw_t *raw = calloc (1, sizeof *raw);
+    double gather [BENCH_MAX_ROUNDS], sequence [BENCH_MAX_ROUNDS];
+    if (!raw || s_raw_open (raw, run->children)) {
+        fprintf (stderr, "bench_gather: cannot start the raw peers\n");
+        goto done;
+    }
+    for (int i = 0; i < WARMUP_OPS; i++)
+        if (s_raw_op (raw, true) || s_raw_op (raw, false))
+            goto failed;
+    for (int r = 0; r < bench->rounds; r++) {
+        int64_t gather_ns = 0, sequence_ns = 0;
+        for (int op = 0; op < bench->per_round; op++) {
+            int64_t start = bench_now_ns ();
+            if (s_raw_op (raw, true))
+                goto failed;
+            int64_t middle = bench_now_ns ();
+            if (s_raw_op (raw, false))
+                goto failed;
+            gather_ns += middle - start;
+            sequence_ns += bench_now_ns () - middle;
+        }
+        gather [r] = gather_ns / 1e6 / bench->per_round;
+        sequence [r] = sequence_ns / 1e6 / bench->per_round;
+    }
+    double g = bench_median (gather, bench->rounds);
+    double q = bench_median (sequence, bench->rounds);
+    fprintf (stderr, "bench: %s: raw libzmq, 2 exchanges with each of %d peers: all at once "
+             "%.3f ms, one peer at a time %.3f ms, ratio %.2f\n", bench->name,
+             run->children, g, q, q > 0? g / q: 0.0);
+    goto done;
+failed:
+    fprintf (stderr, "bench_gather: raw exchange failed: %s\n", zmq_strerror (errno));
+done:
+    if (raw)
+        s_raw_close (raw);
+    free (raw);
+}
+
+//  --------------------------------------------------------------------------
+
 static int
 s_root (tr_actor_t *self, void *arg)
 {
@@ -149,6 +319,8 @@ s_root (tr_actor_t *self, void *arg)
                  sequence.open_ns / per, sequence.close_ns / per);
     }
     bench->failed = false;
+    if (gather_on && sequence_on)
+        s_raw_floor (run);
 done:
     if (nursery)
         tr_nursery_close (&nursery, NULL);
@@ -159,6 +331,8 @@ int
 main (int argc, char **argv)
 {
     bench_pin ();
+    if (argc == 3 && strcmp (argv [1], "--raw-echo") == 0)
+        return s_raw_echo (argv [2]);
     static const tr_export_t exports [] = {
         TR_FN ("nil", bench_nil),
         TR_CTX_FN ("hold", s_hold),
