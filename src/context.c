@@ -371,11 +371,13 @@ tr_contexts_close (tr_context_t **contexts, size_t n)
 {
     if (!contexts || !tri_task_current ())
         return TR_EINVAL;
-    //  Every cancel leaves before any ack is awaited.
+    //  Every cancel leaves before any ack is awaited. The cancel ends the
+    //  remote side of the stream too: no stop is sent.
     for (size_t i = 0; i < n; i++)
         if (contexts [i]) {
-            tri_stream_shut (&contexts [i]->stream);
             s_send_cancel (contexts [i]);
+            tri_stream_end (&contexts [i]->stream, TR_ECLOSED, NULL);
+            tri_stream_shut (&contexts [i]->stream);
         }
     int64_t deadline = tri_now_ms () + tri_config ()->cancel_ack_ms;
     for (size_t i = 0; i < n; i++)

@@ -510,6 +510,29 @@ s_ctx_bad (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_raise (ctx, "ValueError", "failed after the stream");
 }
 
+//  [name]: fails before started in the actor named name; elsewhere
+//  starts and waits on its stream until it ends or is cancelled.
+static int
+s_ctx_fail_in (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    const char *name = "";
+    tr_unpack (args, "[s]", &name);
+    if (strcmp (name, tr_actor_name (tr_ctx_actor (ctx))) == 0)
+        return tr_raise (ctx, "ValueError", "%s fails at started", name);
+    int rc = tr_ctx_started (ctx, NULL);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    const msgpack_object *value;
+    s_sleeping++;
+    while ((rc = tr_stream_recv (stream, &value, -1)) == 0)
+        ;
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    return rc == TR_ECLOSED? tr_reply_pack (out, "s", "closed"): rc;
+}
+
 //  [endpoints...]: one stage of a pipeline. Values read from the caller
 //  go, plus one, to a context on the next stage (opened at endpoints [0]
 //  with the rest); the last stage checks that they come in order. The
@@ -603,6 +626,7 @@ static const tr_export_t s_exports [] = {
     TR_FN ("produced", s_produced_fn),
     TR_CTX_FN ("ctx_bad", s_ctx_bad),
     TR_CTX_FN ("ctx_stage", s_ctx_stage),
+    TR_CTX_FN ("ctx_fail_in", s_ctx_fail_in),
     TR_FN ("spin", s_spin),
     TR_FN ("stubborn", s_stubborn),
     TR_EXPORTS_END
