@@ -32,7 +32,13 @@ struct tr_context {
     tr_error_t *error;
     tri_waitq_t waiters;        //  for started or the end
     tr_stream_t stream;
+    tr_ctx_t *owner;            //  the task that opened it
+    tri_node_t node;            //  in s_open
 };
+
+//  Contexts not closed yet: those a task leaves open when its function
+//  returns are closed then (the remote task cancelled, its ack awaited).
+static tri_list_t s_open = { &s_open, &s_open };
 
 //  --------------------------------------------------------------------------
 //  What comes from the callee
@@ -157,6 +163,7 @@ s_destroy (tr_context_t **self_p)
         return;
     *self_p = NULL;
     assert (tri_waitq_empty (&self->waiters));
+    tri_node_unlink (&self->node);
     tri_endpoint_unbind (&self->ep);
     tri_stream_fini (&self->stream);
     tri_channel_unref (&self->channel);
@@ -166,6 +173,24 @@ s_destroy (tr_context_t **self_p)
     tr_error_destroy (&self->error);
     free (self->fn);
     free (self);
+}
+
+//  The task of ctx ends: close what it left open, together.
+static void
+s_close_left (tr_ctx_t *ctx)
+{
+    while (true) {
+        tr_context_t *left = NULL;
+        tri_list_each (node, next, &s_open)
+            if (tri_list_entry (node, tr_context_t, node)->owner == ctx) {
+                left = tri_list_entry (node, tr_context_t, node);
+                break;
+            }
+        if (!left)
+            return;
+        tri_log_debug ("TR-CONTEXT", "context %s left open: closed", left->fn);
+        tr_context_close (&left);
+    }
 }
 
 //  Send the cmd of fn(args) on the portal's channel. On failure the
@@ -184,6 +209,9 @@ s_start (tr_portal_t *portal, const char *fn, const tr_args_t *args, tr_context_
         return TR_ENOMEM;
     }
     tri_waitq_init (&self->waiters);
+    self->owner = tri_ctx_current ();
+    tri_list_push_back (&s_open, &self->node);
+    tri_ctx_on_end (s_close_left);
     uint64_t cid = tri_cid_next ();
     self->channel = channel;
     tri_channel_ref (channel);

@@ -35,6 +35,21 @@ tri_ctx_init (tr_ctx_t *ctx, tri_task_t *task)
     tri_task_set_data (task, ctx);
 }
 
+static void (*s_on_end) (tr_ctx_t *ctx) = NULL;
+
+void
+tri_ctx_on_end (void (*fn) (tr_ctx_t *ctx))
+{
+    s_on_end = fn;
+}
+
+void
+tri_ctx_end (tr_ctx_t *ctx)
+{
+    if (s_on_end)
+        s_on_end (ctx);
+}
+
 void
 tri_ctx_clear (tr_ctx_t *ctx)
 {
@@ -190,6 +205,7 @@ s_task_main (void *arg)
 {
     tr_task_t *self = arg;
     self->result = self->fn (&self->ctx, self->arg);
+    tri_ctx_end (&self->ctx);
 }
 
 int

@@ -308,6 +308,7 @@ s_serve_main (void *arg)
     }
     else
         rc = self->export->fn (&self->ctx, self->args, &self->reply);
+    tri_ctx_end (&self->ctx);
     //  The answer ends the stream on both sides: no stop is needed.
     if (self->context)
         tri_stream_end (&self->stream, TR_ECLOSED, NULL);

@@ -495,6 +495,83 @@ START_TEST (cancelling_a_context_whose_callee_waits_in_send_is_acknowledged)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A caller's task that is cancelled, or fails, with a context open
+
+typedef struct {
+    tr_portal_t *p;
+    int open_rc, recv_rc;
+    bool fail;                      //  return an error instead of waiting
+} s_leaver_t;
+
+//  Opens a context and leaves it open: waits in receive until cancelled,
+//  or fails at once.
+static int
+s_leaver (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_leaver_t *self = arg;
+    tr_context_t *c;
+    if ((self->open_rc = tr_portal_open_context (self->p, "ctx_echo", NULL, &c, NULL)))
+        return self->open_rc;
+    if (self->fail)
+        return TR_EINVAL;
+    tr_stream_t *s;
+    tr_context_open_stream (c, &s);
+    const msgpack_object *value;
+    self->recv_rc = tr_stream_recv (s, &value, -1);
+    return self->recv_rc;
+}
+
+typedef struct {
+    s_leaver_t waiting, failing;
+    int parked_rc, join_rc [2], result [2];
+    int counters_rc, cancels, sleeping;
+    bool parked;
+} s_left_t;
+
+static int
+s_left_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_left_t *obs = arg;
+    obs->waiting.p = obs->failing.p = p;
+    obs->failing.fail = true;
+    tr_task_t *waiting, *failing;
+    tr_task_spawn (tr_ctx_actor (ctx), s_leaver, &obs->waiting, &waiting);
+    tr_task_spawn (tr_ctx_actor (ctx), s_leaver, &obs->failing, &failing);
+    obs->join_rc [1] = tr_task_join (&failing, &obs->result [1]);
+    //  Both callees waited in receive; the failing task's one is gone.
+    obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
+    tr_task_cancel (waiting);
+    obs->join_rc [0] = tr_task_join (&waiting, &obs->result [0]);
+    obs->counters_rc = tu_cancels (p, &obs->cancels, &obs->sleeping);
+    return 0;
+}
+
+START_TEST (a_task_that_ends_with_a_context_open_cancels_the_remote_task)
+{
+    tu_subreaper ();
+    s_left_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_left_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.waiting.open_rc);
+    ck_assert_tr_ok (obs.failing.open_rc);
+    ck_assert_tr_ok (obs.join_rc [1]);
+    ck_assert_tr_rc (obs.result [1], TR_EINVAL);
+    ck_assert_msg (obs.parked, "the remaining callee is not waiting in receive");
+    ck_assert_tr_ok (obs.join_rc [0]);
+    ck_assert_tr_rc (obs.result [0], TR_ECANCELED);
+    ck_assert_tr_rc (obs.waiting.recv_rc, TR_ECANCELED);
+    //  Each remote task was cancelled when its caller's task ended, and
+    //  the cancel was acknowledged before the task was gone.
+    ck_assert_tr_ok (obs.counters_rc);
+    ck_assert_int_eq (obs.cancels, 2);
+    ck_assert_int_eq (obs.sleeping, 0);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  A child killed mid-stream
 
 typedef struct {
@@ -797,6 +874,7 @@ main (void)
     tcase_add_test (tc, cancelling_a_context_whose_callee_waits_in_receive_is_acknowledged);
     tcase_add_test (tc, cancelling_a_context_whose_callee_waits_in_send_is_acknowledged);
     tcase_add_test (tc, a_child_killed_mid_stream_ends_the_receive_with_crashed);
+    tcase_add_test (tc, a_task_that_ends_with_a_context_open_cancels_the_remote_task);
     tc = tu_tcase (suite, "flow_gather_pipeline", 60);
     tcase_add_test (tc, a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pace);
     tcase_add_test (tc, gather_on_eight_actors_where_one_fails_cancels_the_other_seven);
