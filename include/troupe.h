@@ -41,7 +41,7 @@ extern "C" {
 //  Wire protocol version carried in every hello. A peer with another
 //  major version is refused.
 #define TR_PROTOCOL_MAJOR 1
-#define TR_PROTOCOL_MINOR 1
+#define TR_PROTOCOL_MINOR 2
 
 #if defined(TROUPE_BUILD) && defined(__GNUC__)
 #   define TR_EXPORT __attribute__ ((visibility ("default")))
@@ -444,8 +444,8 @@ TR_EXPORT int
 //  Rule 1: the callee calls tr_ctx_started exactly once, and before
 //  tr_ctx_open_stream. Calling started twice, or opening the stream
 //  first, returns TR_EPROTO, and the caller sees that error boxed (its
-//  open, receive or result returns TR_EREMOTE with a ProtocolError),
-//  whatever the function returns afterwards. A context function that
+//  open, receive or result returns TR_EPROTO with a ProtocolError from
+//  the callee), whatever the function returns afterwards. A context function that
 //  returns without calling started fails the same way.
 
 //  Callee: send first (borrowed; NULL sends nil) to the caller, whose
