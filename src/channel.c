@@ -53,6 +53,7 @@ struct tri_channel {
 //  Channels holding frames, flushed when the ready tasks have run.
 static tri_list_t s_holding = { &s_holding, &s_holding };
 static int s_flush (tri_channel_t *self);
+static int s_held (tri_channel_t *self, bool burst);
 
 static void (*s_on_request) (tri_channel_t *channel, tri_msg_t *msg) = NULL;
 static void (*s_on_stop) (tri_channel_t *channel) = NULL;
@@ -79,6 +80,7 @@ tri_channel_new (void *socket, tri_watch_t *watch, const uint8_t *rid, size_t ri
     if (!self)
         return NULL;
     tri_loop_on_ran (tri_channel_flush_all);
+    tri_ctx_on_checkpoint (tri_channel_flush_all);
     self->socket = socket;
     self->watch = watch;
     self->refs = 1;
@@ -424,7 +426,7 @@ s_flush (tri_channel_t *self)
 //  Hold a frame for the next message; it goes now if nothing else will
 //  run before the loop waits, or if the message is full.
 static int
-s_hold (tri_channel_t *self, tri_frame_t *frame)
+s_hold (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
     zmq_msg_t *msg = &self->hold [self->held];
     if (frame->data == frame->local) {
@@ -438,19 +440,30 @@ s_hold (tri_channel_t *self, tri_frame_t *frame)
         if (s_block_msg (msg, data, data, size))
             return -1;
     }
+    return s_held (self, burst);
+}
+
+//  The frame in the next hold slot is ready: count it, and send the held
+//  frames if the message is full or, unless burst, nothing else will run
+//  before the loop waits.
+static int
+s_held (tri_channel_t *self, bool burst)
+{
     if (self->held++ == 0)
         tri_list_push_back (&s_holding, &self->holding_node);
-    if (self->held == TRI_HOLD_MAX || !tri_sched_has_ready ())
+    if (self->held == TRI_HOLD_MAX || (!burst && !tri_sched_has_ready ()))
         return s_flush (self);
     return 0;
 }
 
 //  A frame that outgrew its inside buffer is handed to libzmq as it is.
+//  burst: hold it even when no other task is ready (the running task
+//  sends more).
 static int
-s_send_frame (tri_channel_t *self, tri_frame_t *frame)
+s_send_frame (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
-    if (self->batching && (self->held || tri_sched_has_ready ()))
-        return s_hold (self, frame);
+    if (self->batching && (burst || self->held || tri_sched_has_ready ()))
+        return s_hold (self, frame, burst);
     if (frame->data == frame->local)
         return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
                            frame->data, frame->size);
@@ -471,8 +484,8 @@ s_send_failed (tri_channel_t *self)
                            "%s is no longer connected", tri_channel_uid (self)), true);
 }
 
-int
-tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
+static int
+s_send (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
     int rc = 0;
     if (frame->failed)
@@ -481,12 +494,44 @@ tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
     if (self->closed)
         rc = TR_ECLOSED;
     else
-    if (s_send_frame (self, frame)) {
+    if (s_send_frame (self, frame, burst)) {
         rc = TR_ECLOSED;
         s_send_failed (self);
     }
     tri_frame_fini (frame);
     return rc;
+}
+
+int
+tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
+{
+    return s_send (self, frame, false);
+}
+
+int
+tri_channel_send_burst (tri_channel_t *self, tri_frame_t *frame)
+{
+    return s_send (self, frame, true);
+}
+
+int
+tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
+                        const void *body, size_t body_size, bool burst)
+{
+    if (self->closed)
+        return TR_ECLOSED;
+    bool hold = self->batching && (burst || self->held || tri_sched_has_ready ());
+    zmq_msg_t direct;
+    zmq_msg_t *msg = hold? &self->hold [self->held]: &direct;
+    if (zmq_msg_init_size (msg, head_size + body_size))
+        return TR_ENOMEM;
+    memcpy (zmq_msg_data (msg), head, head_size);
+    memcpy ((char *) zmq_msg_data (msg) + head_size, body, body_size);
+    if (hold? s_held (self, burst): s_send_msg (self, msg)) {
+        s_send_failed (self);
+        return TR_ECLOSED;
+    }
+    return 0;
 }
 
 void

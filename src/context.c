@@ -348,6 +348,8 @@ tr_context_open_stream (tr_context_t *self, tr_stream_t **stream)
     return rc;
 }
 
+static int s_result (tr_context_t *self, const msgpack_object **value);
+
 int
 tr_context_result (tr_context_t *self, const msgpack_object **value)
 {
@@ -355,6 +357,13 @@ tr_context_result (tr_context_t *self, const msgpack_object **value)
         *value = NULL;
     if (!self || !tri_task_current ())
         return TR_EINVAL;
+    tri_stream_enter (&self->stream);
+    return tri_stream_leave (&self->stream, s_result (self, value));
+}
+
+static int
+s_result (tr_context_t *self, const msgpack_object **value)
+{
     while (!self->done) {
         int rc = tri_waitq_wait (&self->waiters, -1);
         if (rc == TR_ECANCELED) {
@@ -381,7 +390,9 @@ tr_context_cancel (tr_context_t *self)
     if (self->done)
         return 0;
     s_send_cancel (self);
-    return s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms)? 0: TR_ETIMEDOUT;
+    tri_stream_enter (&self->stream);
+    bool ended = s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms);
+    return tri_stream_leave (&self->stream, ended? 0: TR_ETIMEDOUT);
 }
 
 int
@@ -410,10 +421,19 @@ tr_contexts_close (tr_context_t **contexts, size_t n)
     int64_t deadline = tri_now_ms () + tri_config ()->cancel_ack_ms;
     for (size_t i = 0; i < n; i++)
         if (contexts [i]) {
-            if (!s_await_end (contexts [i], deadline))
+            tr_context_t *self = contexts [i];
+            if (!s_await_end (self, deadline)) {
+                const char *peer = tri_channel_uid (self->channel);
                 tri_log_warn ("TR-CANCEL-ACK", "context %s in %s: no ack in %d ms",
-                              contexts [i]->fn, tri_channel_uid (contexts [i]->channel),
-                              tri_config ()->cancel_ack_ms);
+                              self->fn, peer, tri_config ()->cancel_ack_ms);
+                //  Given up on: it ends here, for every task waiting on it.
+                self->failure = tri_error_new (TR_ETIMEDOUT, "Cancelled", peer,
+                                               "context %s in %s: no ack to its cancel in %d ms",
+                                               self->fn, peer, tri_config ()->cancel_ack_ms);
+                s_end (self);
+            }
+            //  Tasks still inside a call on it leave before it is freed.
+            tri_stream_quiesce (&self->stream);
             s_destroy (&contexts [i]);
         }
     return 0;

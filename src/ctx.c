@@ -36,6 +36,13 @@ tri_ctx_init (tr_ctx_t *ctx, tri_task_t *task)
 }
 
 static void (*s_on_end) (tr_ctx_t *ctx) = NULL;
+static void (*s_on_checkpoint) (void) = NULL;
+
+void
+tri_ctx_on_checkpoint (void (*fn) (void))
+{
+    s_on_checkpoint = fn;
+}
 
 void
 tri_ctx_on_end (void (*fn) (tr_ctx_t *ctx))
@@ -146,6 +153,8 @@ tr_checkpoint (tr_ctx_t *ctx)
 {
     if (!ctx || !ctx->task)
         return TR_EINVAL;
+    if (s_on_checkpoint && tri_rt_this_thread ())
+        s_on_checkpoint ();
     return tri_task_cancelled (ctx->task)? TR_ECANCELED: 0;
 }
 

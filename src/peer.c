@@ -108,8 +108,7 @@ static int
 s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
           char *why, size_t why_size)
 {
-    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), type, cid);
-    return tri_msg_decode (frame, tri_limits (), msg, cid, why, why_size);
+    return tri_msg_decode_typed (frame, tri_limits (), msg, type, cid, why, why_size);
 }
 
 //  One frame from the ROUTER (rid already read).

@@ -318,6 +318,8 @@ s_serve_main (void *arg)
     tri_endpoint_unbind (&self->ep);
     tri_node_unlink (&self->node);
     if (self->context) {
+        //  Another task of ours may still be inside a call on the stream.
+        tri_stream_quiesce (&self->stream);
         tri_stream_fini (&self->stream);
         tr_error_destroy (&self->breach);
     }

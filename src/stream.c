@@ -35,6 +35,28 @@ tri_stream_init (tr_stream_t *self, tri_channel_t *channel, uint64_t cid, int si
     self->window = (uint32_t) tri_config ()->stream_window;
     tri_waitq_init (&self->readers);
     tri_waitq_init (&self->writers);
+    tri_waitq_init (&self->idle);
+}
+
+void
+tri_stream_enter (tr_stream_t *self)
+{
+    self->users++;
+}
+
+int
+tri_stream_leave (tr_stream_t *self, int rc)
+{
+    if (--self->users == 0)
+        tri_waitq_wake_all (&self->idle, 0);
+    return rc;
+}
+
+void
+tri_stream_quiesce (tr_stream_t *self)
+{
+    while (self->users > 0)
+        tri_waitq_wait_shielded (&self->idle, -1);
 }
 
 static void
@@ -51,6 +73,7 @@ s_drop_unread (tr_stream_t *self)
 void
 tri_stream_fini (tr_stream_t *self)
 {
+    assert (self->users == 0);
     assert (tri_waitq_empty (&self->readers) && tri_waitq_empty (&self->writers));
     if (self->ring)
         s_drop_unread (self);
@@ -215,11 +238,20 @@ s_ended (tr_stream_t *self)
     return self->ended? self->end_rc: TR_ECLOSED;
 }
 
+static int s_send_value (tr_stream_t *self, const tr_args_t *value);
+
 int
 tr_stream_send (tr_stream_t *self, const tr_args_t *value)
 {
     if (!self || !self->opened || !tri_task_current ())
         return TR_EINVAL;
+    tri_stream_enter (self);
+    return tri_stream_leave (self, s_send_value (self, value));
+}
+
+static int
+s_send_value (tr_stream_t *self, const tr_args_t *value)
+{
     while (true) {
         if (tri_task_cancelled (tri_task_current ()))
             return TR_ECANCELED;
@@ -231,25 +263,26 @@ tr_stream_send (tr_stream_t *self, const tr_args_t *value)
         if (rc)
             return rc;
     }
-    size_t size = value? tri_args_len (value): 0;
-    tri_frame_t frame;
-    tri_frame_begin (&frame, TRI_YIELD, self->cid);
-    tri_frame_reserve (&frame, frame.size + 2 + (size? size: 1));
-    msgpack_pack_array (&frame.pk, 2);
-    msgpack_pack_uint8 (&frame.pk, (uint8_t) self->side);
-    if (size)
-        tri_frame_write (&frame, tri_args_bytes (value), size);
-    else
-        msgpack_pack_nil (&frame.pk);
-    char why [256];
-    int rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
-    if (rc) {
-        tri_frame_fini (&frame);
-        return tri_ctx_fail (self->source, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),
-                                                          "stream value: %s", why));
+    //  [yield, cid, [side, value]]: the head here, the value from the
+    //  args, checked once for all the frames it goes into.
+    uint8_t head [16];
+    size_t head_size = tri_msg_head (head, TRI_YIELD, self->cid);
+    head [head_size++] = 0x92;
+    head [head_size++] = (uint8_t) self->side;
+    static const uint8_t nil = 0xc0;
+    const void *body = &nil;
+    size_t body_size = 1;
+    if (value && tri_args_len (value)) {
+        char why [256];
+        int rc = tri_args_check ((tr_args_t *) value, head_size, 2, tri_limits (), why, sizeof why);
+        if (rc)
+            return tri_ctx_fail (self->source, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),
+                                                              "stream value: %s", why));
+        body = tri_args_bytes (value);
+        body_size = tri_args_len (value);
     }
     self->credit--;
-    rc = tri_channel_send (self->channel, &frame);
+    int rc = tri_channel_send_parts (self->channel, head, head_size, body, body_size, true);
     return rc == TR_ECLOSED && self->ended? s_ended (self): rc;
 }
 
@@ -269,6 +302,8 @@ tr_stream_send_pack (tr_stream_t *self, const char *fmt, ...)
     return rc;
 }
 
+static int s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms);
+
 int
 tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
 {
@@ -276,6 +311,13 @@ tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
         *value = NULL;
     if (!self || !value || !self->opened || !tri_task_current ())
         return TR_EINVAL;
+    tri_stream_enter (self);
+    return tri_stream_leave (self, s_recv_value (self, value, timeout_ms));
+}
+
+static int
+s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
+{
     tri_msg_destroy (&self->current);
     int64_t deadline = tri_deadline (timeout_ms);
     while (!self->count) {

@@ -152,6 +152,17 @@ void
 //  closes) or TR_ENOMEM (the frame could not be built).
 int
     tri_channel_send (tri_channel_t *self, tri_frame_t *frame);
+//  Send frame as one of a burst the running task is sending: to a peer
+//  that reads several frames per message it is held, even when no other
+//  task is ready, until 32 are held, the task parks (the loop runs) or
+//  calls tr_checkpoint. Returns as tri_channel_send.
+int
+    tri_channel_send_burst (tri_channel_t *self, tri_frame_t *frame);
+//  Send the frame made of head then body (both copied), as
+//  tri_channel_send, or tri_channel_send_burst when burst is true.
+int
+    tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
+                            const void *body, size_t body_size, bool burst);
 //  Send the size bytes at start, inside the heap block base, without a
 //  copy; base is taken (freed once sent, or now on failure). Returns 0 or
 //  TR_ECLOSED.

@@ -32,6 +32,11 @@ void
     tri_ctx_end (tr_ctx_t *ctx);
 void
     tri_ctx_on_end (void (*fn) (tr_ctx_t *ctx));
+//  fn runs at every tr_checkpoint on the loop's thread: what a running
+//  task holds back to send in a burst leaves then (registered by the
+//  channel layer).
+void
+    tri_ctx_on_checkpoint (void (*fn) (void));
 //  The running task's context, or NULL on the loop.
 tr_ctx_t *
     tri_ctx_current (void);

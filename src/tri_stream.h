@@ -45,6 +45,10 @@ struct tr_stream {
     bool ended;                 //  the context ended
     int end_rc;                 //  then: what recv returns once drained
     tr_error_t *end_error;      //  and why (NULL for TR_ECLOSED)
+    //  tasks inside a call on the stream or its context, which must
+    //  have left before either is freed
+    int users;
+    tri_waitq_t idle;           //  woken when users drops to 0
 };
 
 //  A stream that is not live yet, for cid on channel; side is ours.
@@ -71,6 +75,16 @@ int
 //  read (TR_ECLOSED for a return), err (copied; may be NULL) why.
 void
     tri_stream_end (tr_stream_t *self, int rc, const tr_error_t *err);
+//  A task enters or leaves a call that may park on the stream or its
+//  context (leave returns rc).
+void
+    tri_stream_enter (tr_stream_t *self);
+int
+    tri_stream_leave (tr_stream_t *self, int rc);
+//  Wait, shielded, until no task is inside a call on the stream: the
+//  owner calls it once the stream has ended, before freeing it.
+void
+    tri_stream_quiesce (tr_stream_t *self);
 //  Close our side if the user has not: send stop (unless the context
 //  ended) and drop what is unread.
 void

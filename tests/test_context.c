@@ -13,6 +13,26 @@
 #include <signal.h>
 #include <stdbool.h>
 
+//  Open a context with args (taken).
+static int
+s_open (tr_portal_t *p, const char *fn, tr_args_t *args, tr_context_t **c,
+        const msgpack_object **first)
+{
+    int rc = tr_portal_open_context (p, fn, args, c, first);
+    tr_args_destroy (&args);
+    return rc;
+}
+
+//  Gather with args (taken).
+static int
+s_gather (tr_portal_t **portals, size_t n, const char *fn, tr_args_t *args,
+          tr_context_t **contexts, const msgpack_object **firsts)
+{
+    int rc = tr_contexts_open (portals, n, fn, args, contexts, firsts);
+    tr_args_destroy (&args);
+    return rc;
+}
+
 static void
 s_run_frame (tu_frame_t *frame)
 {
@@ -331,7 +351,7 @@ s_close_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
             tr_unpack (value, "I", &obs->echoed);
         tr_context_close (&c);
     }
-    obs->count_rc = tr_portal_open_context (p, "ctx_count", tr_pack ("[i]", 5), &c, NULL);
+    obs->count_rc = s_open (p, "ctx_count", tr_pack ("[i]", 5), &c, NULL);
     if (obs->count_rc == 0) {
         tr_context_open_stream (c, &s);
         while ((obs->end_rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0)
@@ -343,7 +363,7 @@ s_close_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
             tr_unpack (value, "I", &obs->counted);
         tr_context_close (&c);
     }
-    obs->open_rc = tr_portal_open_context (p, "ctx_count", tr_pack ("[i b]", 4, false), &c, NULL);
+    obs->open_rc = s_open (p, "ctx_count", tr_pack ("[i b]", 4, false), &c, NULL);
     if (obs->open_rc == 0) {
         tr_context_open_stream (c, &s);
         while ((obs->end2_rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0)
@@ -572,6 +592,71 @@ START_TEST (a_task_that_ends_with_a_context_open_cancels_the_remote_task)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A context closed while another task waits on it
+
+typedef struct {
+    tr_context_t *c;
+    int recv_rc, result_rc;
+    bool returned;
+} s_borrower_t;
+
+//  Waits on a context another task owns: its stream, then its result.
+static int
+s_borrower (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_borrower_t *self = arg;
+    tr_stream_t *s;
+    tr_context_open_stream (self->c, &s);
+    const msgpack_object *value;
+    self->recv_rc = tr_stream_recv (s, &value, -1);
+    self->result_rc = tr_context_result (self->c, NULL);
+    self->returned = true;
+    return 0;
+}
+
+typedef struct {
+    s_borrower_t borrower;
+    int open_rc, close_rc, join_rc;
+    bool parked;
+} s_borrow_t;
+
+static int
+s_borrow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_borrow_t *obs = arg;
+    obs->open_rc = tr_portal_open_context (p, "ctx_echo", NULL, &obs->borrower.c, NULL);
+    if (obs->open_rc)
+        return 0;
+    tr_task_t *task;
+    tr_task_spawn (tr_ctx_actor (ctx), s_borrower, &obs->borrower, &task);
+    obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
+    //  The borrower waits in receive: the close ends the context for it,
+    //  and frees it only once the borrower has left every call on it.
+    obs->close_rc = tr_context_close (&obs->borrower.c);
+    obs->join_rc = tr_task_join (&task, NULL);
+    return 0;
+}
+
+START_TEST (a_context_closed_while_another_task_waits_on_it_wakes_that_task_first)
+{
+    tu_subreaper ();
+    s_borrow_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_borrow_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_msg (obs.parked, "the callee did not wait in receive");
+    ck_assert_tr_ok (obs.close_rc);
+    ck_assert_tr_ok (obs.join_rc);
+    ck_assert_msg (obs.borrower.returned, "the borrowing task did not return");
+    ck_assert_tr_rc (obs.borrower.recv_rc, TR_ECLOSED);
+    ck_assert_tr_rc (obs.borrower.result_rc, TR_ECANCELED);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  A child killed mid-stream
 
 typedef struct {
@@ -586,7 +671,7 @@ s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     (void) ctx;
     s_killed_t *obs = arg;
     tr_context_t *c;
-    obs->open_rc = tr_portal_open_context (p, "ctx_count", tr_pack ("[I]", (int64_t) 1 << 40),
+    obs->open_rc = s_open (p, "ctx_count", tr_pack ("[I]", (int64_t) 1 << 40),
                                            &c, NULL);
     if (obs->open_rc)
         return 0;
@@ -644,7 +729,7 @@ static int
 s_count_rate (tr_portal_t *p, int n, double *per_s)
 {
     tr_context_t *c;
-    int rc = tr_portal_open_context (p, "ctx_count", tr_pack ("[i]", n), &c, NULL);
+    int rc = s_open (p, "ctx_count", tr_pack ("[i]", n), &c, NULL);
     if (rc)
         return rc;
     tr_stream_t *s;
@@ -734,7 +819,7 @@ s_gather_root (tr_actor_t *self, void *arg)
         tr_context_t *contexts [GATHERED];
         const msgpack_object *firsts [GATHERED];
         //  All eight start: gather returns them all.
-        obs->ok_rc = tr_contexts_open (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "none"),
+        obs->ok_rc = s_gather (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "none"),
                                        contexts, firsts);
         obs->firsts_nil = true;
         for (int i = 0; i < GATHERED && !obs->ok_rc; i++)
@@ -743,7 +828,7 @@ s_gather_root (tr_actor_t *self, void *arg)
         if (!obs->ok_rc)
             obs->ok_close_rc = tr_contexts_close (contexts, GATHERED);
         //  kid-5 fails at started: the other seven are cancelled.
-        obs->open_rc = tr_contexts_open (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "kid-5"),
+        obs->open_rc = s_gather (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "kid-5"),
                                          contexts, firsts);
         tu_err_copy (&obs->open_error, tr_portal_error (portals [5]));
         obs->all_null = true;
@@ -875,6 +960,7 @@ main (void)
     tcase_add_test (tc, cancelling_a_context_whose_callee_waits_in_send_is_acknowledged);
     tcase_add_test (tc, a_child_killed_mid_stream_ends_the_receive_with_crashed);
     tcase_add_test (tc, a_task_that_ends_with_a_context_open_cancels_the_remote_task);
+    tcase_add_test (tc, a_context_closed_while_another_task_waits_on_it_wakes_that_task_first);
     tc = tu_tcase (suite, "flow_gather_pipeline", 60);
     tcase_add_test (tc, a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pace);
     tcase_add_test (tc, gather_on_eight_actors_where_one_fails_cancels_the_other_seven);
