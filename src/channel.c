@@ -24,6 +24,8 @@
 #include <czmq.h>
 
 #define TRI_HOLD_MAX 32         //  frames per message at most
+#define TRI_BATCH_VALUES 64     //  stream values per yield frame at most
+#define TRI_BATCH_BYTES 8192    //  and their bytes, unless one is larger
 
 struct tri_channel {
     void *socket;               //  our ROUTER, or a DEALER of ours
@@ -46,8 +48,15 @@ struct tri_channel {
     void (*on_released) (tri_channel_t *self);
     bool batching;              //  the peer reads several frames per message
     int held;                   //  frames held for the next message
-    tri_node_t holding_node;    //  in s_holding while held > 0
+    tri_node_t holding_node;    //  in s_holding while held > 0 or batch
     zmq_msg_t *hold;            //  TRI_HOLD_MAX of them, once batching
+    //  the yield frame being filled with a burst's values, or NULL
+    char *batch;
+    size_t batch_size, batch_alloc;
+    size_t batch_count_at;      //  where its array16 count is
+    uint64_t batch_cid;
+    int batch_side;
+    int batch_values;
 };
 
 //  Channels holding frames, flushed when the ready tasks have run.
@@ -117,6 +126,7 @@ tri_channel_unref (tri_channel_t **self_p)
         zmq_msg_close (&self->hold [i]);
     tri_node_unlink (&self->holding_node);
     free (self->hold);
+    free (self->batch);
     tri_idmap_fini (&self->in);
     tri_idmap_fini (&self->out);
     tr_error_destroy (&self->death);
@@ -400,11 +410,32 @@ s_send_msg (tri_channel_t *self, zmq_msg_t *msg)
     return 0;
 }
 
+//  The open batch of values becomes the next held frame (there is a slot
+//  for it: a full hold is always sent at once).
+static int
+s_put_batch (tri_channel_t *self)
+{
+    if (!self->batch)
+        return 0;
+    //  [yield, cid, [side, value ...]]: the count covers the side.
+    uint16_t items = (uint16_t) (self->batch_values + 1);
+    self->batch [self->batch_count_at] = (char) (items >> 8);
+    self->batch [self->batch_count_at + 1] = (char) (items & 0xff);
+    char *data = self->batch;
+    self->batch = NULL;
+    if (s_block_msg (&self->hold [self->held], data, data, self->batch_size))
+        return -1;
+    self->held++;
+    return 0;
+}
+
 //  Send the held frames as one message: the routing id, then a part per
 //  frame. Returns 0 or -1 with errno set (the frames are gone either way).
 static int
 s_flush (tri_channel_t *self)
 {
+    if (s_put_batch (self))
+        return -1;
     int held = self->held;
     if (!held)
         return 0;
@@ -425,10 +456,23 @@ s_flush (tri_channel_t *self)
 
 //  Hold a frame for the next message; it goes now if nothing else will
 //  run before the loop waits, or if the message is full.
+//  The next hold slot, after the open batch of values (which the frame
+//  to hold must follow); NULL if a flush it took failed.
+static zmq_msg_t *
+s_slot (tri_channel_t *self)
+{
+    if (self->batch
+    &&  (s_put_batch (self) || (self->held == TRI_HOLD_MAX && s_flush (self))))
+        return NULL;
+    return &self->hold [self->held];
+}
+
 static int
 s_hold (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
-    zmq_msg_t *msg = &self->hold [self->held];
+    zmq_msg_t *msg = s_slot (self);
+    if (!msg)
+        return -1;
     if (frame->data == frame->local) {
         if (zmq_msg_init_size (msg, frame->size))
             return -1;
@@ -449,7 +493,8 @@ s_hold (tri_channel_t *self, tri_frame_t *frame, bool burst)
 static int
 s_held (tri_channel_t *self, bool burst)
 {
-    if (self->held++ == 0)
+    self->held++;
+    if (!tri_node_linked (&self->holding_node))
         tri_list_push_back (&s_holding, &self->holding_node);
     if (self->held == TRI_HOLD_MAX || (!burst && !tri_sched_has_ready ()))
         return s_flush (self);
@@ -462,7 +507,7 @@ s_held (tri_channel_t *self, bool burst)
 static int
 s_send_frame (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
-    if (self->batching && (burst || self->held || tri_sched_has_ready ()))
+    if (self->batching && (burst || self->held || self->batch || tri_sched_has_ready ()))
         return s_hold (self, frame, burst);
     if (frame->data == frame->local)
         return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
@@ -520,9 +565,13 @@ tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
 {
     if (self->closed)
         return TR_ECLOSED;
-    bool hold = self->batching && (burst || self->held || tri_sched_has_ready ());
+    bool hold = self->batching && (burst || self->held || self->batch || tri_sched_has_ready ());
     zmq_msg_t direct;
-    zmq_msg_t *msg = hold? &self->hold [self->held]: &direct;
+    zmq_msg_t *msg = hold? s_slot (self): &direct;
+    if (!msg) {
+        s_send_failed (self);
+        return TR_ECLOSED;
+    }
     if (zmq_msg_init_size (msg, head_size + body_size))
         return TR_ENOMEM;
     memcpy (zmq_msg_data (msg), head, head_size);
@@ -534,10 +583,57 @@ tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
     return 0;
 }
 
+int
+tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
+                        const void *value, size_t size)
+{
+    if (self->closed)
+        return TR_ECLOSED;
+    uint8_t head [24];
+    size_t head_size = tri_msg_head (head, TRI_YIELD, cid);
+    if (!self->batching) {
+        head [head_size++] = 0x92;
+        head [head_size++] = (uint8_t) side;
+        return tri_channel_send_parts (self, head, head_size, value, size, true);
+    }
+    if (self->batch
+    &&  (self->batch_cid != cid || self->batch_side != side
+         || self->batch_values == TRI_BATCH_VALUES
+         || self->batch_size + size > TRI_BATCH_BYTES)) {
+        if (s_put_batch (self) || (self->held == TRI_HOLD_MAX && s_flush (self))) {
+            s_send_failed (self);
+            return TR_ECLOSED;
+        }
+    }
+    if (!self->batch) {
+        //  [yield, cid, array16 [side, ...: the count is written when it
+        //  is sealed.
+        size_t need = head_size + 4 + size;
+        size_t alloc = need > TRI_BATCH_BYTES? need: TRI_BATCH_BYTES;
+        if (!(self->batch = malloc (alloc)))
+            return TR_ENOMEM;
+        self->batch_alloc = alloc;
+        memcpy (self->batch, head, head_size);
+        self->batch [head_size] = (char) 0xdc;
+        self->batch_count_at = head_size + 1;
+        self->batch [head_size + 3] = (char) side;
+        self->batch_size = head_size + 4;
+        self->batch_cid = cid;
+        self->batch_side = side;
+        self->batch_values = 0;
+        if (!tri_node_linked (&self->holding_node))
+            tri_list_push_back (&s_holding, &self->holding_node);
+    }
+    memcpy (self->batch + self->batch_size, value, size);
+    self->batch_size += size;
+    self->batch_values++;
+    return 0;
+}
+
 void
 tri_channel_flush (tri_channel_t *self)
 {
-    if (self->held && s_flush (self))
+    if ((self->held || self->batch) && s_flush (self))
         s_send_failed (self);
 }
 

@@ -461,7 +461,8 @@ tri_msg_read_stream (const tri_msg_t *msg, int *side, const msgpack_object **val
 {
     assert (msg && side && value);
     const msgpack_object *body = &msg->body;
-    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 2
+    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size < 2
+    ||  (msg->type != TRI_YIELD && body->via.array.size != 2)
     ||  body->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
     ||  body->via.array.ptr [0].via.u64 > 1)
         return TR_EPROTO;

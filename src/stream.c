@@ -62,12 +62,13 @@ tri_stream_quiesce (tr_stream_t *self)
 static void
 s_drop_unread (tr_stream_t *self)
 {
-    while (self->count) {
+    while (self->queued) {
         tri_msg_destroy (&self->ring [self->head]);
         self->head = (self->head + 1) % self->window;
-        self->count--;
+        self->queued--;
     }
     tri_msg_destroy (&self->current);
+    self->count = 0;
 }
 
 void
@@ -166,18 +167,27 @@ tri_stream_on_frame (tr_stream_t *self, tri_msg_t *msg, char *why, size_t why_si
                               (unsigned long long) self->cid);
                 break;
             }
-            if (self->peer_credit == 0 || self->count == self->window) {
-                rc = tri_why (why, why_size, TR_EPROTO,
-                              "yield (cid %llu) beyond the credit granted (window %u)",
-                              (unsigned long long) self->cid, self->window);
-                break;
+            {
+                uint32_t values = msg->body.via.array.size - 1;
+                if (values > self->peer_credit || self->queued == self->window) {
+                    rc = tri_why (why, why_size, TR_EPROTO,
+                                  "yield (cid %llu) beyond the credit granted (window %u)",
+                                  (unsigned long long) self->cid, self->window);
+                    break;
+                }
+                self->peer_credit -= values;
+                self->ring [(self->head + self->queued) % self->window] = msg;
+                self->queued++;
+                self->count += values;
             }
-            self->peer_credit--;
-            self->ring [(self->head + self->count) % self->window] = msg;
-            self->count++;
             tri_waitq_wake_one (&self->readers, 0);
             return 0;
         case TRI_STOP:
+            if (!self->live) {
+                rc = tri_why (why, why_size, TR_EPROTO, "stop (cid %llu) before started",
+                              (unsigned long long) self->cid);
+                break;
+            }
             self->peer_stopped = true;
             tri_waitq_wake_all (&self->readers, 0);
             tri_waitq_wake_all (&self->writers, 0);
@@ -263,18 +273,14 @@ s_send_value (tr_stream_t *self, const tr_args_t *value)
         if (rc)
             return rc;
     }
-    //  [yield, cid, [side, value]]: the head here, the value from the
-    //  args, checked once for all the frames it goes into.
-    uint8_t head [16];
-    size_t head_size = tri_msg_head (head, TRI_YIELD, self->cid);
-    head [head_size++] = 0x92;
-    head [head_size++] = (uint8_t) self->side;
+    //  The value's bytes, checked once for all the frames they go into
+    //  (at nesting 2: [yield, cid, [side, value ...]]).
     static const uint8_t nil = 0xc0;
     const void *body = &nil;
     size_t body_size = 1;
     if (value && tri_args_len (value)) {
         char why [256];
-        int rc = tri_args_check ((tr_args_t *) value, head_size, 2, tri_limits (), why, sizeof why);
+        int rc = tri_args_check ((tr_args_t *) value, 16, 2, tri_limits (), why, sizeof why);
         if (rc)
             return tri_ctx_fail (self->source, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),
                                                               "stream value: %s", why));
@@ -282,7 +288,7 @@ s_send_value (tr_stream_t *self, const tr_args_t *value)
         body_size = tri_args_len (value);
     }
     self->credit--;
-    int rc = tri_channel_send_parts (self->channel, head, head_size, body, body_size, true);
+    int rc = tri_channel_send_value (self->channel, self->cid, self->side, body, body_size);
     return rc == TR_ECLOSED && self->ended? s_ended (self): rc;
 }
 
@@ -318,7 +324,6 @@ tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
 static int
 s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
 {
-    tri_msg_destroy (&self->current);
     int64_t deadline = tri_deadline (timeout_ms);
     while (!self->count) {
         if (tri_task_cancelled (tri_task_current ()))
@@ -333,11 +338,18 @@ s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
     }
     if (tri_task_cancelled (tri_task_current ()))
         return TR_ECANCELED;
-    self->current = self->ring [self->head];
-    self->ring [self->head] = NULL;
-    self->head = (self->head + 1) % self->window;
+    //  The values of one frame in turn, then the next frame; the value
+    //  handed out before lives as long as its frame.
+    if (!self->current || self->current_at == self->current->body.via.array.size) {
+        tri_msg_destroy (&self->current);
+        self->current = self->ring [self->head];
+        self->ring [self->head] = NULL;
+        self->head = (self->head + 1) % self->window;
+        self->queued--;
+        self->current_at = 1;
+    }
+    *value = &self->current->body.via.array.ptr [self->current_at++];
     self->count--;
-    *value = &self->current->body.via.array.ptr [1];
     s_grant (self);
     return 0;
 }

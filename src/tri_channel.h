@@ -158,6 +158,14 @@ int
 //  calls tr_checkpoint. Returns as tri_channel_send.
 int
     tri_channel_send_burst (tri_channel_t *self, tri_frame_t *frame);
+//  Send one value (its size encoded bytes, copied) of the stream of
+//  context cid, sent by side: as a burst (tri_channel_send_burst), and
+//  to a peer that reads several frames per message, in one yield frame
+//  with the values sent after it on the same stream, up to 64 values or
+//  8 KiB. Returns as tri_channel_send.
+int
+    tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
+                            const void *value, size_t size);
 //  Send the frame made of head then body (both copied), as
 //  tri_channel_send, or tri_channel_send_burst when burst is true.
 int

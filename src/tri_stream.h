@@ -12,7 +12,8 @@
     On the wire a stream frame's body is [side, value]: the side that sent
     it (TRI_SIDE_CALLER, the one that opened the context, or
     TRI_SIDE_CALLEE), which tells the receiver whether the cid is a call it
-    made or one it serves.
+    made or one it serves. A yield may carry several values, [side, value,
+    value, ...]: those a task sent in a burst.
     =========================================================================
 */
 #ifndef TRI_STREAM_H_INCLUDED
@@ -26,13 +27,15 @@ struct tr_stream {
     uint64_t cid;
     int side;                   //  ours
     const void *source;         //  failures are recorded against it
-    //  receiving
-    tri_msg_t **ring;           //  values received, not read yet
+    //  receiving: yield frames (each of one or more values) in a ring
+    tri_msg_t **ring;           //  frames received, not read yet
     uint32_t head;
-    uint32_t count;
+    uint32_t queued;            //  frames in the ring
+    uint32_t count;             //  values not read yet, current's included
     uint32_t window;            //  the ring's size
     uint32_t peer_credit;       //  values the peer may still send
-    tri_msg_t *current;         //  handed out by the last recv
+    tri_msg_t *current;         //  the frame the last recv read from
+    uint32_t current_at;        //  its next value
     tri_waitq_t readers;
     //  sending
     uint32_t credit;            //  values we may still send

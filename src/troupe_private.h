@@ -480,9 +480,10 @@ void
 int
     tri_msg_read_cmd (const tri_msg_t *msg, const char **fn, const msgpack_object **args,
                       tr_kind_t *kind, char *why, size_t why_size);
-//  The body [side, value] of a yield, stop or credit frame: side is 0
-//  when the caller of the cid sent it, 1 when its callee did. Returns 0
-//  or TR_EPROTO.
+//  The body [side, value] of a yield, stop or credit frame ([side,
+//  value, ...] for a yield of several values): side is 0 when the caller
+//  of the cid sent it, 1 when its callee did; value is the first. Returns
+//  0 or TR_EPROTO.
 int
     tri_msg_read_stream (const tri_msg_t *msg, int *side, const msgpack_object **value);
 
