@@ -84,19 +84,14 @@ tri_stream_fini (tr_stream_t *self)
     tr_error_destroy (&self->end_error);
 }
 
-//  Frames of the stream: [type, cid, [side, body]]
+//  [stop, cid, [side, nil]] or [credit, cid, [side, n]]
 static int
-s_send (tr_stream_t *self, tri_type_t type, const void *bytes, size_t size, uint64_t n)
+s_send_control (tr_stream_t *self, tri_type_t type, uint64_t n)
 {
     tri_frame_t frame;
     tri_frame_begin (&frame, type, self->cid);
-    if (bytes)
-        tri_frame_reserve (&frame, frame.size + 2 + size);
     msgpack_pack_array (&frame.pk, 2);
     msgpack_pack_uint8 (&frame.pk, (uint8_t) self->side);
-    if (bytes && size)
-        tri_frame_write (&frame, bytes, size);
-    else
     if (type == TRI_CREDIT)
         msgpack_pack_uint64 (&frame.pk, n);
     else
@@ -104,18 +99,20 @@ s_send (tr_stream_t *self, tri_type_t type, const void *bytes, size_t size, uint
     return tri_channel_send (self->channel, &frame);
 }
 
-//  Top the peer's credit up to our window once half of it is free.
+//  Top the peer's credit up to our window once the values it may still
+//  send and those we have not read fall to below (all of it at the start,
+//  half of it after).
 static void
-s_grant (tr_stream_t *self)
+s_grant (tr_stream_t *self, uint32_t below)
 {
     if (!self->live || self->closed || self->ended || self->peer_stopped)
         return;
     uint32_t outstanding = self->peer_credit + self->count;
-    if (outstanding > self->window / 2)
+    if (outstanding > below || outstanding >= self->window)
         return;
     uint32_t more = self->window - outstanding;
     self->peer_credit += more;
-    s_send (self, TRI_CREDIT, NULL, 0, more);
+    s_send_control (self, TRI_CREDIT, more);
 }
 
 void
@@ -130,12 +127,7 @@ tri_stream_start (tr_stream_t *self)
         self->window = 0;
         return;
     }
-    uint32_t outstanding = self->peer_credit + self->count;
-    if (outstanding < self->window) {
-        uint32_t more = self->window - outstanding;
-        self->peer_credit += more;
-        s_send (self, TRI_CREDIT, NULL, 0, more);
-    }
+    s_grant (self, self->window);
 }
 
 int
@@ -229,7 +221,7 @@ tri_stream_shut (tr_stream_t *self)
     self->closed = true;
     self->opened = false;
     if (self->live && !self->ended && !self->peer_stopped)
-        s_send (self, TRI_STOP, NULL, 0, 0);
+        s_send_control (self, TRI_STOP, 0);
     if (self->ring)
         s_drop_unread (self);
     tri_waitq_wake_all (&self->readers, 0);
@@ -350,7 +342,7 @@ s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
     }
     *value = &self->current->body.via.array.ptr [self->current_at++];
     self->count--;
-    s_grant (self);
+    s_grant (self, self->window / 2);
     return 0;
 }
 
