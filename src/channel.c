@@ -50,9 +50,11 @@ struct tri_channel {
     int held;                   //  frames held for the next message
     tri_node_t holding_node;    //  in s_holding while held > 0 or batch
     zmq_msg_t *hold;            //  TRI_HOLD_MAX of them, once batching
-    //  the yield frame being filled with a burst's values, or NULL
-    char *batch;
-    size_t batch_size, batch_alloc;
+    //  the yield frame being filled with a burst's values (batch_open),
+    //  in a buffer kept for the next
+    char *batch;                //  TRI_BATCH_BYTES
+    bool batch_open;
+    size_t batch_size;
     size_t batch_count_at;      //  where its array16 count is
     uint64_t batch_cid;
     int batch_side;
@@ -415,16 +417,18 @@ s_send_msg (tri_channel_t *self, zmq_msg_t *msg)
 static int
 s_put_batch (tri_channel_t *self)
 {
-    if (!self->batch)
+    if (!self->batch_open)
         return 0;
+    self->batch_open = false;
     //  [yield, cid, [side, value ...]]: the count covers the side.
     uint16_t items = (uint16_t) (self->batch_values + 1);
     self->batch [self->batch_count_at] = (char) (items >> 8);
     self->batch [self->batch_count_at + 1] = (char) (items & 0xff);
-    char *data = self->batch;
-    self->batch = NULL;
-    if (s_block_msg (&self->hold [self->held], data, data, self->batch_size))
+    //  Copied out, so that the buffer serves the next burst.
+    zmq_msg_t *msg = &self->hold [self->held];
+    if (zmq_msg_init_size (msg, self->batch_size))
         return -1;
+    memcpy (zmq_msg_data (msg), self->batch, self->batch_size);
     self->held++;
     return 0;
 }
@@ -461,7 +465,7 @@ s_flush (tri_channel_t *self)
 static zmq_msg_t *
 s_slot (tri_channel_t *self)
 {
-    if (self->batch
+    if (self->batch_open
     &&  (s_put_batch (self) || (self->held == TRI_HOLD_MAX && s_flush (self))))
         return NULL;
     return &self->hold [self->held];
@@ -507,7 +511,7 @@ s_held (tri_channel_t *self, bool burst)
 static int
 s_send_frame (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
-    if (self->batching && (burst || self->held || self->batch || tri_sched_has_ready ()))
+    if (self->batching && (burst || self->held || self->batch_open || tri_sched_has_ready ()))
         return s_hold (self, frame, burst);
     if (frame->data == frame->local)
         return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
@@ -565,7 +569,8 @@ tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
 {
     if (self->closed)
         return TR_ECLOSED;
-    bool hold = self->batching && (burst || self->held || self->batch || tri_sched_has_ready ());
+    bool hold = self->batching
+             && (burst || self->held || self->batch_open || tri_sched_has_ready ());
     zmq_msg_t direct;
     zmq_msg_t *msg = hold? s_slot (self): &direct;
     if (!msg) {
@@ -591,12 +596,13 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
         return TR_ECLOSED;
     uint8_t head [24];
     size_t head_size = tri_msg_head (head, TRI_YIELD, cid);
-    if (!self->batching) {
+    if (!self->batching || head_size + 4 + size > TRI_BATCH_BYTES) {
+        //  A value alone (a large one, after those held before it).
         head [head_size++] = 0x92;
         head [head_size++] = (uint8_t) side;
         return tri_channel_send_parts (self, head, head_size, value, size, true);
     }
-    if (self->batch
+    if (self->batch_open
     &&  (self->batch_cid != cid || self->batch_side != side
          || self->batch_values == TRI_BATCH_VALUES
          || self->batch_size + size > TRI_BATCH_BYTES)) {
@@ -605,14 +611,12 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
             return TR_ECLOSED;
         }
     }
-    if (!self->batch) {
+    if (!self->batch_open) {
         //  [yield, cid, array16 [side, ...: the count is written when it
         //  is sealed.
-        size_t need = head_size + 4 + size;
-        size_t alloc = need > TRI_BATCH_BYTES? need: TRI_BATCH_BYTES;
-        if (!(self->batch = malloc (alloc)))
+        if (!self->batch && !(self->batch = malloc (TRI_BATCH_BYTES)))
             return TR_ENOMEM;
-        self->batch_alloc = alloc;
+        self->batch_open = true;
         memcpy (self->batch, head, head_size);
         self->batch [head_size] = (char) 0xdc;
         self->batch_count_at = head_size + 1;
@@ -633,7 +637,7 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
 void
 tri_channel_flush (tri_channel_t *self)
 {
-    if ((self->held || self->batch) && s_flush (self))
+    if ((self->held || self->batch_open) && s_flush (self))
         s_send_failed (self);
 }
 
