@@ -113,6 +113,18 @@ s_env_free (char ***env_p)
 //  --------------------------------------------------------------------------
 //  Hello and exit, as the loop sees them
 
+//  The child is reaped and has a channel: close the channel with its
+//  death (drained: its last frames are still read).
+static void
+s_close_channel (tri_child_t *self)
+{
+    //  A child that died without closing its ROUTER leaves its ipc file (a
+    //  child that exited cleanly has already taken it away).
+    tri_ipc_unlink (tri_channel_endpoint (self->channel));
+    if (!tri_channel_closed (self->channel))
+        tri_channel_close (self->channel, tri_child_death (self), true);
+}
+
 static void
 s_on_hello (const char *uid, tri_channel_t *channel, int rc)
 {
@@ -125,6 +137,10 @@ s_on_hello (const char *uid, tri_channel_t *channel, int rc)
         else {
             self->channel = channel;
             tri_channel_ref (channel);
+            //  Its exit was seen before its hello was read: the channel
+            //  learns of its death now, as s_reaped would have told it.
+            if (self->exited)
+                s_close_channel (self);
         }
         tri_waitq_wake_all (&self->hello_waiters, 0);
         return;
@@ -141,16 +157,12 @@ s_reaped (tri_child_t *self, const siginfo_t *info)
     tri_loop_unwatch (&self->watch);
     close (self->pidfd);
     self->pidfd = -1;
-    //  A child that died without closing its ROUTER leaves its ipc file (a
-    //  child that exited cleanly has already taken it away).
-    if (self->channel)
-        tri_ipc_unlink (tri_channel_endpoint (self->channel));
     tri_log_debug ("TR-REAP", "%s (pid %d) %s %d", self->uid, (int) self->pid,
                    self->code == CLD_EXITED? "exited with": "killed by signal", self->status);
     tri_waitq_wake_all (&self->hello_waiters, 0);
     tri_waitq_wake_all (&self->exit_waiters, 0);
-    if (self->channel && !tri_channel_closed (self->channel))
-        tri_channel_close (self->channel, tri_child_death (self), true);
+    if (self->channel)
+        s_close_channel (self);
 }
 
 //  Reap it if it has exited; true if it is reaped.
