@@ -6,9 +6,10 @@
     behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
     block a worker thread, call a grandchild, interleave tasks, read the
     environment, fail at an agreed moment, spin without a checkpoint (and
-    ignore SIGTERM), exports of kinds that must be refused, and context
-    functions: echo over a stream, count, flood, break rule 1 or fail at
-    a chosen moment, and a pipeline stage.
+    ignore SIGTERM), fail or be slow to start when the environment says
+    so, exports of kinds that must be refused, and context functions:
+    echo over a stream, count, flood, break rule 1 or fail at a chosen
+    moment, and a pipeline stage.
     =========================================================================
 */
 #include "troupe.h"
@@ -632,9 +633,36 @@ static const tr_export_t s_exports [] = {
     TR_EXPORTS_END
 };
 
+//  Whether this child's name (its uid up to '@') is the value of the
+//  environment variable var: how a scenario picks one child of a cluster,
+//  whose children all get the same environment.
+static bool
+s_named_by (const char *var)
+{
+    const char *name = getenv (var);
+    const char *uid = getenv ("TROUPE_UID");
+    size_t len = name? strlen (name): 0;
+    return len && uid && strncmp (uid, name, len) == 0 && uid [len] == '@';
+}
+
 int
 main (int argc, char **argv)
 {
+    //  Fail to start, before any hello: exit with status 7, or never say
+    //  hello (until killed).
+    if (s_named_by ("TU_EXIT_BEFORE_HELLO"))
+        _exit (7);
+    if (s_named_by ("TU_HANG_BEFORE_HELLO"))
+        while (true)
+            pause ();
+    //  A start that takes this long without using the CPU, as a child
+    //  that loads more or waits on something would.
+    const char *delay = getenv ("TU_HELLO_DELAY_MS");
+    if (delay && atoi (delay) > 0) {
+        struct timespec ts = { atoi (delay) / 1000, (atoi (delay) % 1000) * 1000000L };
+        while (nanosleep (&ts, &ts) && errno == EINTR)
+            ;
+    }
     tr_config_t config = { .exports = s_exports };
     return tr_run (&config, argc, argv, NULL, NULL);
 }
