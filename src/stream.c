@@ -7,7 +7,7 @@
     protocol's), and a receiver grants more with credit frames as its
     user reads, in batches (when half its window is free, it tops the
     peer up), so a stream in full flow costs one credit frame per half
-    window. A slow reader therefore bounds what is queued on both sides,
+    window, and a context that streams little costs none. A slow reader therefore bounds what is queued on both sides,
     and a sender out of credit parks in send, where a cancel still
     reaches it. Values received are kept in the order they came in a ring
     the size of the window; a peer that sends past its credit breaks the
@@ -100,8 +100,7 @@ s_send_control (tr_stream_t *self, tri_type_t type, uint64_t n)
 }
 
 //  Top the peer's credit up to our window once the values it may still
-//  send and those we have not read fall to below (all of it at the start,
-//  half of it after).
+//  send and those we have not read fall to below.
 static void
 s_grant (tr_stream_t *self, uint32_t below)
 {
@@ -127,7 +126,6 @@ tri_stream_start (tr_stream_t *self)
         self->window = 0;
         return;
     }
-    s_grant (self, self->window);
 }
 
 int

@@ -61,8 +61,7 @@ void
 //  Free what it holds.
 void
     tri_stream_fini (tr_stream_t *self);
-//  The context started: frames may flow. Grants the peer the rest of our
-//  window.
+//  The context started: frames may flow.
 void
     tri_stream_start (tr_stream_t *self);
 //  The user asks for the stream: returns 0, or TR_ECLOSED if it was

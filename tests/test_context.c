@@ -10,6 +10,7 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "troupe_private.h"         //  a stream's counts, for the flow test
 #include <signal.h>
 #include <stdbool.h>
 
@@ -442,12 +443,9 @@ s_cancel_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     tr_stream_t *s;
     tr_context_open_stream (c, &s);
     if (strcmp (obs->fn, "ctx_flood") == 0) {
-        //  Nobody reads: the producer parks once the window is spent,
-        //  and never sends past it.
-        int window = 256;
-        obs->parked = s_wait_produced (ctx, p, window, &obs->produced);
-        tr_sleep (ctx, 20);
-        s_wait_produced (ctx, p, window, &obs->produced);
+        //  Nobody reads, so no credit is granted beyond the 64 every
+        //  stream starts with: the producer waits in send after those.
+        obs->parked = s_wait_produced (ctx, p, 64, &obs->produced);
     }
     else
         obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
@@ -717,8 +715,11 @@ END_TEST
 
 #define PACE_VALUES 20000
 
+#define FLOOD_READ 300
+
 typedef struct {
-    int open_rc, flood_rc;
+    int open_rc, flood_rc, read;
+    int allowed;                    //  read + unread + credit left
     int produced_before, produced_after;
     double alone_per_s, beside_per_s;
     int alone_rc, beside_rc;
@@ -756,10 +757,21 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     obs->flood_rc = tr_portal_open_context (p, "ctx_flood", NULL, &flood, NULL);
     if (obs->flood_rc)
         return 0;
-    //  Never read: the producer stops at the window.
-    s_wait_produced (ctx, p, 256, &obs->produced_before);
+    //  Read a few hundred, then no more: the producer stops when the
+    //  window (256 by default) is unread, that is between read + 129 and
+    //  read + 256 values, since credit is topped up when half of it is
+    //  free.
+    tr_stream_t *s;
+    tr_context_open_stream (flood, &s);
+    const msgpack_object *value;
+    while (obs->read < FLOOD_READ && tr_stream_recv (s, &value, tu_ms (5000)) == 0)
+        obs->read++;
+    //  What the producer may have sent by now, as this side counts it:
+    //  what was read, what came and waits, and the credit not yet spent.
+    obs->allowed = obs->read + (int) (s->count + s->peer_credit);
+    s_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
     obs->beside_rc = s_count_rate (p, PACE_VALUES, &obs->beside_per_s);
-    s_wait_produced (ctx, p, 256, &obs->produced_after);
+    s_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
     tr_context_close (&flood);
     fprintf (stderr, "flow: a stream alone %.0f values/s, beside a stalled one %.0f values/s; "
              "the stalled producer sent %d\n", obs->alone_per_s, obs->beside_per_s,
@@ -776,10 +788,14 @@ START_TEST (a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pac
     s_run_frame (&frame);
     ck_assert_tr_ok (obs.alone_rc);
     ck_assert_tr_ok (obs.flood_rc);
-    //  Exactly the window (256 by default), before and after another
-    //  stream of 20,000 values went by on the same channel.
-    ck_assert_int_eq (obs.produced_before, 256);
-    ck_assert_int_eq (obs.produced_after, 256);
+    //  The window bounds what the producer sent past what was read,
+    //  before and after another stream of 20,000 values went by on the
+    //  same channel, and it stopped there.
+    ck_assert_int_eq (obs.read, FLOOD_READ);
+    ck_assert_int_gt (obs.allowed, FLOOD_READ + 128);
+    ck_assert_int_le (obs.allowed, FLOOD_READ + 256);
+    ck_assert_int_eq (obs.produced_before, obs.allowed);
+    ck_assert_int_eq (obs.produced_after, obs.allowed);
     ck_assert_tr_ok (obs.beside_rc);
     ck_assert_msg (obs.beside_per_s > 0.5 * obs.alone_per_s,
                    "beside a stalled stream %.0f/s, alone %.0f/s",
