@@ -1,15 +1,28 @@
 /*  =========================================================================
-    showcase.c - a parallel job over a tree of actors
+    showcase.c - a parallel job over a tree of actors, streaming its progress
 
     Reads the regular files under a directory (/usr/share by default, at
     most 20000 files or 500 MB) and counts their bytes, lines and words,
     with a CRC-32 of each file summed into a checksum of the whole set.
 
     The root walks the directory and starts N workers: this same binary,
-    which tr_run turns into a child actor serving "scan". One task per
-    worker pulls batches of paths and runs "scan" in its worker, so the
-    workers read in parallel and a fast one takes more batches. A file that
-    cannot be read is counted, not fatal; a failed batch fails the job.
+    which tr_run turns into a child actor serving "scan". What it shows:
+
+    - contexts: "scan" is a long conversation with one task in a worker,
+      not a single call. The worker calls tr_ctx_started once (the root's
+      open returns then), and its return value is the context's result:
+      the worker's final totals.
+    - gather: the root opens the contexts on all workers at once with
+      tr_contexts_open, which sends every request before it waits for any
+      worker, and closes them together with tr_contexts_close.
+    - streams both ways: over each context's stream the root sends batches
+      of paths and the worker sends back the totals of each batch as soon
+      as it has read it; those partial totals drive the live progress
+      line. One task per worker keeps two batches in its stream, so a
+      fast worker takes more of them.
+
+    A file that cannot be read is counted, not fatal; a worker that fails
+    fails the job, and its error is printed with the worker's traceback.
     Ctrl-C cancels every task and child; the nursery reaps them all.
     =========================================================================
 */
@@ -50,8 +63,9 @@ s_add (totals_t *sum, const totals_t *more)
 
 static uint32_t s_crc_table [256];      //  CRC-32 (IEEE 802.3), made by main
 
-//  Read one file in 64 KiB chunks, with a checkpoint after each so that a
-//  cancel stops even a big file. Returns 0, TR_ECANCELED or an errno.
+//  Read one file in 64 KiB chunks, with a yield after each: the reads run
+//  on the actor's one thread, and the yield lets its loop hear a cancel,
+//  which then stops even a big file. Returns 0, TR_ECANCELED or an errno.
 static int
 s_scan_file (tr_ctx_t *ctx, const char *path, totals_t *totals)
 {
@@ -63,7 +77,7 @@ s_scan_file (tr_ctx_t *ctx, const char *path, totals_t *totals)
     uint32_t crc = 0xFFFFFFFFu;
     bool in_word = false;
     ssize_t size;
-    while ((size = read (fd, chunk, sizeof chunk)) > 0 && !tr_checkpoint (ctx)) {
+    while ((size = read (fd, chunk, sizeof chunk)) > 0 && tr_sleep (ctx, 0) == 0) {
         for (ssize_t i = 0; i < size; i++) {
             bool space = chunk [i] == ' ' || (chunk [i] >= '\t' && chunk [i] <= '\r');
             crc = s_crc_table [(crc ^ chunk [i]) & 0xFF] ^ (crc >> 8);
@@ -85,34 +99,49 @@ s_scan_file (tr_ctx_t *ctx, const char *path, totals_t *totals)
     return error;
 }
 
-//  scan [paths] -> [files, bytes, lines, words, crcs, unreadable, why]:
-//  paths holds NUL-ended paths one after another; why tells what stopped
-//  the first unreadable file ("" if none).
-//  Exported with TR_THREAD: the whole function runs on a pool thread, so
-//  its blocking reads never stall the actor's own thread, which goes on
-//  answering its parent (heartbeats, cancels). tr_to_thread around the
-//  reads would do that too, but a cancel ends its wait at once while the
-//  thread still uses the paths and counters the call owns; under TR_THREAD
-//  the runtime waits for the function, which sees the cancel in
-//  tr_checkpoint.
+//  scan, a context. Started with nil, it opens its stream and reads each
+//  batch the root sends there (NUL-ended paths one after another, as
+//  bytes), answering with that batch's [files, bytes, lines, words, crcs,
+//  unreadable, why], where why tells what stopped the batch's first
+//  unreadable file ("" if none). Once the root closes the stream it
+//  returns the totals of all its batches, [files, bytes, lines, words,
+//  crcs, unreadable], as the context's result.
+//  A context function runs on the actor's thread (TR_THREAD is for plain
+//  calls). tr_to_thread could take the reads off it, but a cancel ends
+//  its wait at once while the thread would still read the batch, which
+//  the stream owns; so the reads stay here and yield as they go.
 static int
 s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
-    const char *paths;
-    size_t size;
-    if (tr_unpack (args, "[y]", &paths, &size) || size == 0 || paths [size - 1])
-        return tr_raise (ctx, "TypeError", "scan takes [NUL-ended paths as bytes]");
-    totals_t t = { 0 };
-    char why [PATH_MAX + 100] = "";
-    for (const char *path = paths; path < paths + size; path += strlen (path) + 1) {
-        int rc = s_scan_file (ctx, path, &t);
-        if (rc < 0)
-            return rc;
-        if (rc > 0 && t.unreadable++ == 0)
-            snprintf (why, sizeof why, "%s: %s", path, strerror (rc));
+    (void) args;
+    tr_stream_t *stream;
+    int rc = tr_ctx_started (ctx, NULL);
+    if (rc == 0)
+        rc = tr_ctx_open_stream (ctx, &stream);
+    totals_t all = { 0 };
+    const msgpack_object *batch;
+    while (rc == 0 && (rc = tr_stream_recv (stream, &batch, -1)) == 0) {
+        const char *paths;
+        size_t size;
+        if (tr_unpack (batch, "y", &paths, &size) || size == 0 || paths [size - 1])
+            return tr_raise (ctx, "TypeError", "a batch is NUL-ended paths, as bytes");
+        totals_t t = { 0 };
+        char why [PATH_MAX + 100] = "";
+        for (const char *path = paths; path < paths + size; path += strlen (path) + 1) {
+            int error = s_scan_file (ctx, path, &t);
+            if (error < 0)
+                return error;
+            if (error > 0 && t.unreadable++ == 0)
+                snprintf (why, sizeof why, "%s: %s", path, strerror (error));
+        }
+        s_add (&all, &t);
+        rc = tr_stream_send_pack (stream, "[uuuuuus]", t.files, t.bytes, t.lines,
+                                  t.words, t.crcs, t.unreadable, why);
     }
-    return tr_reply_pack (out, "[uuuuuus]", t.files, t.bytes, t.lines, t.words,
-                          t.crcs, t.unreadable, why);
+    if (rc != TR_ECLOSED)               //  the root's close ends the stream
+        return rc;
+    return tr_reply_pack (out, "[uuuuuu]", all.files, all.bytes, all.lines, all.words,
+                          all.crcs, all.unreadable);
 }
 
 //  --------------------------------------------------------------------------
@@ -129,22 +158,22 @@ typedef struct {
     size_t *starts;             //  count + 1 of them
     size_t count;
     uint64_t found_bytes;
-    //  The pullers share the rest without a lock: every task of an actor
+    //  The feeders share the rest without a lock: every task of an actor
     //  runs on its one thread, and they switch only in a blocking call.
     size_t next;                //  the first file not handed out yet
-    totals_t done;
+    totals_t done;              //  the sum of the partial totals so far
     char *why;                  //  why the first unreadable file was so
-    int failed;                 //  a batch failed: stop pulling
+    int failed;                 //  a worker failed: stop feeding
     double started, shown;
 } job_t;
 
 typedef struct {
     job_t *job;
-    tr_portal_t *portal;
-    tr_task_t *puller;
+    tr_context_t *context;      //  its "scan", which s_run owns
+    tr_task_t *feeder;
     char uid [128];             //  outlives the portal, for the summary
     int pid;
-    totals_t done;
+    totals_t done;              //  the sum of its partial totals
 } worker_t;
 
 static double
@@ -207,85 +236,133 @@ s_progress (job_t *job, bool last)
     }
 }
 
-//  One task per worker: take the next 32 files, scan them in the worker,
-//  repeat. Taking batches as workers become free, rather than dealing out
-//  shares up front, gives a faster worker more of them.
+//  Send the next 32 files, a slice of job->paths as it is.
 static int
-s_pull (tr_ctx_t *ctx, void *arg)
+s_send_batch (job_t *job, tr_stream_t *stream)
+{
+    size_t first = job->next;
+    job->next = first + 32 < job->count? first + 32: job->count;
+    return tr_stream_send_pack (stream, "y", job->paths + job->starts [first],
+                                job->starts [job->next] - job->starts [first]);
+}
+
+//  Receive the totals of one batch and add them up.
+static int
+s_recv_totals (worker_t *self, tr_stream_t *stream)
+{
+    job_t *job = self->job;
+    const msgpack_object *partial;
+    totals_t t;
+    const char *why;
+    int rc = tr_stream_recv (stream, &partial, -1);
+    if (rc)
+        return rc;
+    if (tr_unpack (partial, "[uuuuuus]", &t.files, &t.bytes, &t.lines, &t.words,
+                   &t.crcs, &t.unreadable, &why))
+        return TR_EPROTO;               //  not what scan sends
+    s_add (&job->done, &t);
+    s_add (&self->done, &t);
+    if (*why && !job->why)
+        job->why = strdup (why);
+    s_progress (job, false);
+    return 0;
+}
+
+//  One task per worker feeds its stream: two batches at first, so that
+//  the worker has the next one at hand when it ends one, then another for
+//  each batch's totals that come back. When no batch is left it closes
+//  the stream, which ends the worker's loop, and checks the worker's
+//  result, its final totals, against the partial ones.
+static int
+s_feed (tr_ctx_t *ctx, void *arg)
 {
     (void) ctx;
     worker_t *self = arg;
     job_t *job = self->job;
-    while (!job->failed && job->next < job->count) {
-        size_t first = job->next;
-        job->next = first + 32 < job->count? first + 32: job->count;
-        tr_args_t *args = tr_pack ("[y]", job->paths + job->starts [first],
-                                   job->starts [job->next] - job->starts [first]);
-        tr_value_t *answer = NULL;
-        int rc = tr_portal_run (self->portal, "scan", args, &answer);
-        tr_args_destroy (&args);
-        totals_t t;
-        const char *why;
-        if (rc == 0 && tr_unpack (tr_value_object (answer), "[uuuuuus]", &t.files, &t.bytes,
-                                  &t.lines, &t.words, &t.crcs, &t.unreadable, &why))
-            rc = TR_EPROTO;             //  not what scan answers
-        if (rc == 0) {
-            s_add (&job->done, &t);
-            s_add (&self->done, &t);
-            if (*why && !job->why)
-                job->why = strdup (why);
-            s_progress (job, false);
+    tr_stream_t *stream = NULL;
+    int rc = tr_context_open_stream (self->context, &stream);
+    int queued = 0;                     //  batches sent, totals not back yet
+    while (rc == 0 && !job->failed) {
+        while (rc == 0 && queued < 2 && job->next < job->count) {
+            rc = s_send_batch (job, stream);
+            queued++;
         }
-        else
-        if (rc != TR_ECANCELED) {       //  cancelled: the root says so
-            s_print_error ("a batch failed; the job stops", tr_portal_error (self->portal), rc);
-            job->failed = rc;
-        }
-        tr_value_destroy (&answer);
-        if (rc)
-            return rc;
+        if (rc || queued == 0)
+            break;
+        rc = s_recv_totals (self, stream);
+        queued--;
     }
-    return 0;
+    tr_stream_close (&stream);
+    const msgpack_object *result;
+    totals_t t;
+    if (rc == 0 && !job->failed
+    &&  (rc = tr_context_result (self->context, &result)) == 0
+    &&  (tr_unpack (result, "[uuuuuu]", &t.files, &t.bytes, &t.lines, &t.words,
+                    &t.crcs, &t.unreadable)
+         || memcmp (&t, &self->done, sizeof t)))
+        rc = TR_EPROTO;                 //  not the sum of what it sent
+    if (rc && rc != TR_ECANCELED && !job->failed) {     //  cancelled: the root says so
+        s_print_error ("a worker failed; the job stops", tr_context_error (self->context), rc);
+        job->failed = rc;
+    }
+    return rc;
 }
 
-//  Start the workers and a puller for each, and wait for the pullers. The
-//  close then cancels the workers (they serve until told) and reaps them.
-//  After a Ctrl-C this task is cancelled and tr_task_join returns at once,
-//  so the close comes first: it returns once the workers are reaped and no
-//  call through their portals is in flight, so every puller has ended.
+//  Start the workers, open "scan" in all of them together and feed each
+//  from its own task. Once every feeder is done with its context, the
+//  contexts are closed together, then the nursery, which cancels the
+//  workers (they serve until told) and reaps them.
+//  After a Ctrl-C this task is cancelled and its waits return at once,
+//  tr_task_join included, except the nursery's close, which waits for the
+//  workers' exit. So then the nursery is closed first: by the time it
+//  returns, every stream has ended with its worker and every feeder has
+//  returned, and the contexts they used can go.
 static void
 s_run (tr_actor_t *self, job_t *job, worker_t *workers)
 {
+    size_t n = (size_t) job->workers;
+    tr_portal_t *portals [64];          //  --workers is at most 64
+    tr_context_t *contexts [64] = { NULL };
     tr_nursery_t *nursery = NULL;
     int rc = tr_nursery_open (self, &nursery);
-    for (int i = 0; rc == 0 && i < job->workers; i++) {
-        worker_t *worker = &workers [i];
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         char name [32];
-        snprintf (name, sizeof name, "worker-%d", i + 1);
-        if ((rc = tr_nursery_start_actor (nursery, name, NULL, &worker->portal)) == 0) {
-            worker->job = job;
-            worker->pid = tr_portal_pid (worker->portal);
-            snprintf (worker->uid, sizeof worker->uid, "%s", tr_portal_uid (worker->portal));
-            rc = tr_task_spawn (self, s_pull, worker, &worker->puller);
+        snprintf (name, sizeof name, "worker-%zu", i + 1);
+        if ((rc = tr_nursery_start_actor (nursery, name, NULL, &portals [i])) == 0) {
+            workers [i].job = job;
+            workers [i].pid = tr_portal_pid (portals [i]);
+            snprintf (workers [i].uid, sizeof workers [i].uid, "%s", tr_portal_uid (portals [i]));
         }
         else
         if (rc != TR_ECANCELED)
             s_print_error ("cannot start a worker", tr_nursery_error (nursery), rc);
     }
+    //  Gather: every request leaves before any worker is waited for.
+    if (rc == 0 && (rc = tr_contexts_open (portals, n, "scan", NULL, contexts, NULL))
+    &&  rc != TR_ECANCELED)
+        s_print_error ("cannot open scan", tr_ctx_error (tr_actor_ctx (self)), rc);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        workers [i].context = contexts [i];
+        rc = tr_task_spawn (self, s_feed, &workers [i], &workers [i].feeder);
+    }
     if (rc)
-        job->failed = rc;               //  the pullers take no more batches
-    for (int i = 0; i < job->workers; i++)
-        if (workers [i].puller && tr_task_join (&workers [i].puller, NULL))
-            break;
+        job->failed = rc;               //  the feeders send no more batches
+    bool joined = true;
+    for (size_t i = 0; i < n && joined; i++)
+        if (workers [i].feeder && tr_task_join (&workers [i].feeder, NULL))
+            joined = false;
+    if (joined)
+        tr_contexts_close (contexts, n);
     tr_error_t *errors = NULL;
     if (nursery && tr_nursery_close (&nursery, &errors) && errors && !job->failed) {
         s_print_error ("a worker failed", errors, tr_error_code (errors));
         job->failed = tr_error_code (errors);
     }
     tr_error_destroy (&errors);
-    for (int i = 0; i < job->workers; i++)
-        if (workers [i].puller)
-            tr_task_join (&workers [i].puller, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (workers [i].feeder)
+            tr_task_join (&workers [i].feeder, NULL);
+    tr_contexts_close (contexts, n);    //  after a Ctrl-C
 }
 
 static void
@@ -373,7 +450,7 @@ main (int argc, char **argv)
         s_crc_table [n] = crc;
     }
     static const tr_export_t exports [] = {
-        TR_FN_THREAD ("scan", s_scan),
+        TR_CTX_FN ("scan", s_scan),
         TR_EXPORTS_END
     };
     tr_config_t config = TR_CONFIG_INIT;

@@ -41,7 +41,7 @@ extern "C" {
 //  Wire protocol version carried in every hello. A peer with another
 //  major version is refused.
 #define TR_PROTOCOL_MAJOR 1
-#define TR_PROTOCOL_MINOR 1
+#define TR_PROTOCOL_MINOR 2
 
 #if defined(TROUPE_BUILD) && defined(__GNUC__)
 #   define TR_EXPORT __attribute__ ((visibility ("default")))
@@ -444,8 +444,8 @@ TR_EXPORT int
 //  Rule 1: the callee calls tr_ctx_started exactly once, and before
 //  tr_ctx_open_stream. Calling started twice, or opening the stream
 //  first, returns TR_EPROTO, and the caller sees that error boxed (its
-//  open, receive or result returns TR_EREMOTE with a ProtocolError),
-//  whatever the function returns afterwards. A context function that
+//  open, receive or result returns TR_EPROTO with a ProtocolError from
+//  the callee), whatever the function returns afterwards. A context function that
 //  returns without calling started fails the same way.
 
 //  Callee: send first (borrowed; NULL sends nil) to the caller, whose
@@ -535,7 +535,9 @@ TR_EXPORT int
 //  ways: the other side receives every value sent before the close and
 //  then TR_ECLOSED, and its sends return TR_ECLOSED.
 
-//  Send value (borrowed). A checkpoint. Returns 0, TR_ECLOSED (the
+//  Send value (borrowed). A checkpoint. Values sent in a row leave
+//  together when the task parks or calls tr_checkpoint, or after 64
+//  values or 8 KiB. Returns 0, TR_ECLOSED (the
 //  stream was closed by either side), TR_EREMOTE / TR_ECRASHED (the
 //  context ended in a failure), TR_ECANCELED, TR_ETOOBIG, TR_ENOMEM or
 //  TR_EINVAL.

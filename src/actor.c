@@ -289,6 +289,7 @@ s_root_main (void *arg)
 {
     (void) arg;
     s_actor.root_rc = s_actor.root_main (tri_actor (), s_actor.root_arg);
+    tri_ctx_end (&s_actor.root_ctx);
     s_actor.root_done = true;
     //  Structured concurrency: nothing outlives the root's main function.
     s_stop ("root returned", NULL);

@@ -24,6 +24,8 @@
 #include <czmq.h>
 
 #define TRI_HOLD_MAX 32         //  frames per message at most
+#define TRI_BATCH_VALUES 64     //  stream values per yield frame at most
+#define TRI_BATCH_BYTES 8192    //  and their bytes, unless one is larger
 
 struct tri_channel {
     void *socket;               //  our ROUTER, or a DEALER of ours
@@ -46,13 +48,23 @@ struct tri_channel {
     void (*on_released) (tri_channel_t *self);
     bool batching;              //  the peer reads several frames per message
     int held;                   //  frames held for the next message
-    tri_node_t holding_node;    //  in s_holding while held > 0
+    tri_node_t holding_node;    //  in s_holding while held > 0 or batch
     zmq_msg_t *hold;            //  TRI_HOLD_MAX of them, once batching
+    //  the yield frame being filled with a burst's values (batch_open),
+    //  in a buffer kept for the next
+    char *batch;                //  TRI_BATCH_BYTES
+    bool batch_open;
+    size_t batch_size;
+    size_t batch_count_at;      //  where its array16 count is
+    uint64_t batch_cid;
+    int batch_side;
+    int batch_values;
 };
 
 //  Channels holding frames, flushed when the ready tasks have run.
 static tri_list_t s_holding = { &s_holding, &s_holding };
 static int s_flush (tri_channel_t *self);
+static int s_held (tri_channel_t *self, bool burst);
 
 static void (*s_on_request) (tri_channel_t *channel, tri_msg_t *msg) = NULL;
 static void (*s_on_stop) (tri_channel_t *channel) = NULL;
@@ -79,6 +91,7 @@ tri_channel_new (void *socket, tri_watch_t *watch, const uint8_t *rid, size_t ri
     if (!self)
         return NULL;
     tri_loop_on_ran (tri_channel_flush_all);
+    tri_ctx_on_checkpoint (tri_channel_flush_all);
     self->socket = socket;
     self->watch = watch;
     self->refs = 1;
@@ -115,6 +128,7 @@ tri_channel_unref (tri_channel_t **self_p)
         zmq_msg_close (&self->hold [i]);
     tri_node_unlink (&self->holding_node);
     free (self->hold);
+    free (self->batch);
     tri_idmap_fini (&self->in);
     tri_idmap_fini (&self->out);
     tr_error_destroy (&self->death);
@@ -398,11 +412,34 @@ s_send_msg (tri_channel_t *self, zmq_msg_t *msg)
     return 0;
 }
 
+//  The open batch of values becomes the next held frame (there is a slot
+//  for it: a full hold is always sent at once).
+static int
+s_put_batch (tri_channel_t *self)
+{
+    if (!self->batch_open)
+        return 0;
+    self->batch_open = false;
+    //  [yield, cid, [side, value ...]]: the count covers the side.
+    uint16_t items = (uint16_t) (self->batch_values + 1);
+    self->batch [self->batch_count_at] = (char) (items >> 8);
+    self->batch [self->batch_count_at + 1] = (char) (items & 0xff);
+    //  Copied out, so that the buffer serves the next burst.
+    zmq_msg_t *msg = &self->hold [self->held];
+    if (zmq_msg_init_size (msg, self->batch_size))
+        return -1;
+    memcpy (zmq_msg_data (msg), self->batch, self->batch_size);
+    self->held++;
+    return 0;
+}
+
 //  Send the held frames as one message: the routing id, then a part per
 //  frame. Returns 0 or -1 with errno set (the frames are gone either way).
 static int
 s_flush (tri_channel_t *self)
 {
+    if (s_put_batch (self))
+        return -1;
     int held = self->held;
     if (!held)
         return 0;
@@ -423,10 +460,23 @@ s_flush (tri_channel_t *self)
 
 //  Hold a frame for the next message; it goes now if nothing else will
 //  run before the loop waits, or if the message is full.
-static int
-s_hold (tri_channel_t *self, tri_frame_t *frame)
+//  The next hold slot, after the open batch of values (which the frame
+//  to hold must follow); NULL if a flush it took failed.
+static zmq_msg_t *
+s_slot (tri_channel_t *self)
 {
-    zmq_msg_t *msg = &self->hold [self->held];
+    if (self->batch_open
+    &&  (s_put_batch (self) || (self->held == TRI_HOLD_MAX && s_flush (self))))
+        return NULL;
+    return &self->hold [self->held];
+}
+
+static int
+s_hold (tri_channel_t *self, tri_frame_t *frame, bool burst)
+{
+    zmq_msg_t *msg = s_slot (self);
+    if (!msg)
+        return -1;
     if (frame->data == frame->local) {
         if (zmq_msg_init_size (msg, frame->size))
             return -1;
@@ -438,19 +488,31 @@ s_hold (tri_channel_t *self, tri_frame_t *frame)
         if (s_block_msg (msg, data, data, size))
             return -1;
     }
-    if (self->held++ == 0)
+    return s_held (self, burst);
+}
+
+//  The frame in the next hold slot is ready: count it, and send the held
+//  frames if the message is full or, unless burst, nothing else will run
+//  before the loop waits.
+static int
+s_held (tri_channel_t *self, bool burst)
+{
+    self->held++;
+    if (!tri_node_linked (&self->holding_node))
         tri_list_push_back (&s_holding, &self->holding_node);
-    if (self->held == TRI_HOLD_MAX || !tri_sched_has_ready ())
+    if (self->held == TRI_HOLD_MAX || (!burst && !tri_sched_has_ready ()))
         return s_flush (self);
     return 0;
 }
 
 //  A frame that outgrew its inside buffer is handed to libzmq as it is.
+//  burst: hold it even when no other task is ready (the running task
+//  sends more).
 static int
-s_send_frame (tri_channel_t *self, tri_frame_t *frame)
+s_send_frame (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
-    if (self->batching && (self->held || tri_sched_has_ready ()))
-        return s_hold (self, frame);
+    if (self->batching && (burst || self->held || self->batch_open || tri_sched_has_ready ()))
+        return s_hold (self, frame, burst);
     if (frame->data == frame->local)
         return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
                            frame->data, frame->size);
@@ -471,8 +533,8 @@ s_send_failed (tri_channel_t *self)
                            "%s is no longer connected", tri_channel_uid (self)), true);
 }
 
-int
-tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
+static int
+s_send (tri_channel_t *self, tri_frame_t *frame, bool burst)
 {
     int rc = 0;
     if (frame->failed)
@@ -481,7 +543,7 @@ tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
     if (self->closed)
         rc = TR_ECLOSED;
     else
-    if (s_send_frame (self, frame)) {
+    if (s_send_frame (self, frame, burst)) {
         rc = TR_ECLOSED;
         s_send_failed (self);
     }
@@ -489,10 +551,93 @@ tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
     return rc;
 }
 
+int
+tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
+{
+    return s_send (self, frame, false);
+}
+
+int
+tri_channel_send_burst (tri_channel_t *self, tri_frame_t *frame)
+{
+    return s_send (self, frame, true);
+}
+
+int
+tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
+                        const void *body, size_t body_size, bool burst)
+{
+    if (self->closed)
+        return TR_ECLOSED;
+    bool hold = self->batching
+             && (burst || self->held || self->batch_open || tri_sched_has_ready ());
+    zmq_msg_t direct;
+    zmq_msg_t *msg = hold? s_slot (self): &direct;
+    if (!msg) {
+        s_send_failed (self);
+        return TR_ECLOSED;
+    }
+    if (zmq_msg_init_size (msg, head_size + body_size))
+        return TR_ENOMEM;
+    memcpy (zmq_msg_data (msg), head, head_size);
+    memcpy ((char *) zmq_msg_data (msg) + head_size, body, body_size);
+    if (hold? s_held (self, burst): s_send_msg (self, msg)) {
+        s_send_failed (self);
+        return TR_ECLOSED;
+    }
+    return 0;
+}
+
+int
+tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
+                        const void *value, size_t size)
+{
+    if (self->closed)
+        return TR_ECLOSED;
+    uint8_t head [24];
+    size_t head_size = tri_msg_head (head, TRI_YIELD, cid);
+    if (!self->batching || head_size + 4 + size > TRI_BATCH_BYTES) {
+        //  A value alone (a large one, after those held before it).
+        head [head_size++] = 0x92;
+        head [head_size++] = (uint8_t) side;
+        return tri_channel_send_parts (self, head, head_size, value, size, true);
+    }
+    if (self->batch_open
+    &&  (self->batch_cid != cid || self->batch_side != side
+         || self->batch_values == TRI_BATCH_VALUES
+         || self->batch_size + size > TRI_BATCH_BYTES)) {
+        if (s_put_batch (self) || (self->held == TRI_HOLD_MAX && s_flush (self))) {
+            s_send_failed (self);
+            return TR_ECLOSED;
+        }
+    }
+    if (!self->batch_open) {
+        //  [yield, cid, array16 [side, ...: the count is written when it
+        //  is sealed.
+        if (!self->batch && !(self->batch = malloc (TRI_BATCH_BYTES)))
+            return TR_ENOMEM;
+        self->batch_open = true;
+        memcpy (self->batch, head, head_size);
+        self->batch [head_size] = (char) 0xdc;
+        self->batch_count_at = head_size + 1;
+        self->batch [head_size + 3] = (char) side;
+        self->batch_size = head_size + 4;
+        self->batch_cid = cid;
+        self->batch_side = side;
+        self->batch_values = 0;
+        if (!tri_node_linked (&self->holding_node))
+            tri_list_push_back (&s_holding, &self->holding_node);
+    }
+    memcpy (self->batch + self->batch_size, value, size);
+    self->batch_size += size;
+    self->batch_values++;
+    return 0;
+}
+
 void
 tri_channel_flush (tri_channel_t *self)
 {
-    if (self->held && s_flush (self))
+    if ((self->held || self->batch_open) && s_flush (self))
         s_send_failed (self);
 }
 

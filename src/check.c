@@ -45,7 +45,15 @@ int
 tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
                char *why, size_t why_size)
 {
+    return tri_msg_check_depth (data, size, limits, NULL, why, why_size);
+}
+
+int
+tri_msg_check_depth (const void *data, size_t size, const tri_limits_t *limits,
+                     int *depth_p, char *why, size_t why_size)
+{
     assert (limits);
+    int deepest = 0;
     const uint8_t *p = data;
     const uint8_t *end = p + size;
     if (size > limits->max_size)
@@ -140,6 +148,8 @@ tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
             if (depth + 1 > max_depth)
                 return tri_why (why, why_size, TR_ETOOBIG,
                                "msgpack nested deeper than %d", max_depth);
+            if (depth + 1 > deepest)
+                deepest = depth + 1;
             if (items > 0)
                 remaining [++depth] = items;
         }
@@ -147,6 +157,31 @@ tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
     if (p != end)
         return tri_why (why, why_size, TR_EPROTO,
                        "%zu trailing bytes after the msgpack value", (size_t) (end - p));
+    if (depth_p)
+        *depth_p = deepest;
+    return 0;
+}
+
+int
+tri_args_check (tr_args_t *value, size_t head_size, int level, const tri_limits_t *limits,
+                char *why, size_t why_size)
+{
+    size_t size = head_size + tri_args_len (value);
+    if (size > limits->max_size)
+        return tri_why (why, why_size, TR_ETOOBIG,
+                       "frame of %zu bytes exceeds the limit of %zu", size, limits->max_size);
+    if (value->depth == 0) {
+        int depth;
+        tri_limits_t any = { tri_args_len (value), 32 };
+        int rc = tri_msg_check_depth (tri_args_bytes (value), tri_args_len (value), &any,
+                                      &depth, why, why_size);
+        if (rc)
+            return rc;
+        value->depth = depth + 1;
+    }
+    int max_depth = limits->max_depth > 32? 32: limits->max_depth;
+    if (value->depth - 1 + level > max_depth)
+        return tri_why (why, why_size, TR_ETOOBIG, "msgpack nested deeper than %d", max_depth);
     return 0;
 }
 

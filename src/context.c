@@ -32,7 +32,13 @@ struct tr_context {
     tr_error_t *error;
     tri_waitq_t waiters;        //  for started or the end
     tr_stream_t stream;
+    tr_ctx_t *owner;            //  the task that opened it
+    tri_node_t node;            //  in s_open
 };
+
+//  Contexts not closed yet: those a task leaves open when its function
+//  returns are closed then (the remote task cancelled, its ack awaited).
+static tri_list_t s_open = { &s_open, &s_open };
 
 //  --------------------------------------------------------------------------
 //  What comes from the callee
@@ -157,6 +163,7 @@ s_destroy (tr_context_t **self_p)
         return;
     *self_p = NULL;
     assert (tri_waitq_empty (&self->waiters));
+    tri_node_unlink (&self->node);
     tri_endpoint_unbind (&self->ep);
     tri_stream_fini (&self->stream);
     tri_channel_unref (&self->channel);
@@ -166,6 +173,24 @@ s_destroy (tr_context_t **self_p)
     tr_error_destroy (&self->error);
     free (self->fn);
     free (self);
+}
+
+//  The task of ctx ends: close what it left open, together.
+static void
+s_close_left (tr_ctx_t *ctx)
+{
+    while (true) {
+        tr_context_t *left = NULL;
+        tri_list_each (node, next, &s_open)
+            if (tri_list_entry (node, tr_context_t, node)->owner == ctx) {
+                left = tri_list_entry (node, tr_context_t, node);
+                break;
+            }
+        if (!left)
+            return;
+        tri_log_debug ("TR-CONTEXT", "context %s left open: closed", left->fn);
+        tr_context_close (&left);
+    }
 }
 
 //  Send the cmd of fn(args) on the portal's channel. On failure the
@@ -184,6 +209,9 @@ s_start (tr_portal_t *portal, const char *fn, const tr_args_t *args, tr_context_
         return TR_ENOMEM;
     }
     tri_waitq_init (&self->waiters);
+    self->owner = tri_ctx_current ();
+    tri_list_push_back (&s_open, &self->node);
+    tri_ctx_on_end (s_close_left);
     uint64_t cid = tri_cid_next ();
     self->channel = channel;
     tri_channel_ref (channel);
@@ -320,6 +348,8 @@ tr_context_open_stream (tr_context_t *self, tr_stream_t **stream)
     return rc;
 }
 
+static int s_result (tr_context_t *self, const msgpack_object **value);
+
 int
 tr_context_result (tr_context_t *self, const msgpack_object **value)
 {
@@ -327,6 +357,13 @@ tr_context_result (tr_context_t *self, const msgpack_object **value)
         *value = NULL;
     if (!self || !tri_task_current ())
         return TR_EINVAL;
+    tri_stream_enter (&self->stream);
+    return tri_stream_leave (&self->stream, s_result (self, value));
+}
+
+static int
+s_result (tr_context_t *self, const msgpack_object **value)
+{
     while (!self->done) {
         int rc = tri_waitq_wait (&self->waiters, -1);
         if (rc == TR_ECANCELED) {
@@ -353,7 +390,9 @@ tr_context_cancel (tr_context_t *self)
     if (self->done)
         return 0;
     s_send_cancel (self);
-    return s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms)? 0: TR_ETIMEDOUT;
+    tri_stream_enter (&self->stream);
+    bool ended = s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms);
+    return tri_stream_leave (&self->stream, ended? 0: TR_ETIMEDOUT);
 }
 
 int
@@ -371,19 +410,30 @@ tr_contexts_close (tr_context_t **contexts, size_t n)
 {
     if (!contexts || !tri_task_current ())
         return TR_EINVAL;
-    //  Every cancel leaves before any ack is awaited.
+    //  Every cancel leaves before any ack is awaited. The cancel ends the
+    //  remote side of the stream too: no stop is sent.
     for (size_t i = 0; i < n; i++)
         if (contexts [i]) {
-            tri_stream_shut (&contexts [i]->stream);
             s_send_cancel (contexts [i]);
+            tri_stream_end (&contexts [i]->stream, TR_ECLOSED, NULL);
+            tri_stream_shut (&contexts [i]->stream);
         }
     int64_t deadline = tri_now_ms () + tri_config ()->cancel_ack_ms;
     for (size_t i = 0; i < n; i++)
         if (contexts [i]) {
-            if (!s_await_end (contexts [i], deadline))
+            tr_context_t *self = contexts [i];
+            if (!s_await_end (self, deadline)) {
+                const char *peer = tri_channel_uid (self->channel);
                 tri_log_warn ("TR-CANCEL-ACK", "context %s in %s: no ack in %d ms",
-                              contexts [i]->fn, tri_channel_uid (contexts [i]->channel),
-                              tri_config ()->cancel_ack_ms);
+                              self->fn, peer, tri_config ()->cancel_ack_ms);
+                //  Given up on: it ends here, for every task waiting on it.
+                self->failure = tri_error_new (TR_ETIMEDOUT, "Cancelled", peer,
+                                               "context %s in %s: no ack to its cancel in %d ms",
+                                               self->fn, peer, tri_config ()->cancel_ack_ms);
+                s_end (self);
+            }
+            //  Tasks still inside a call on it leave before it is freed.
+            tri_stream_quiesce (&self->stream);
             s_destroy (&contexts [i]);
         }
     return 0;

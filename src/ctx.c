@@ -35,6 +35,28 @@ tri_ctx_init (tr_ctx_t *ctx, tri_task_t *task)
     tri_task_set_data (task, ctx);
 }
 
+static void (*s_on_end) (tr_ctx_t *ctx) = NULL;
+static void (*s_on_checkpoint) (void) = NULL;
+
+void
+tri_ctx_on_checkpoint (void (*fn) (void))
+{
+    s_on_checkpoint = fn;
+}
+
+void
+tri_ctx_on_end (void (*fn) (tr_ctx_t *ctx))
+{
+    s_on_end = fn;
+}
+
+void
+tri_ctx_end (tr_ctx_t *ctx)
+{
+    if (s_on_end)
+        s_on_end (ctx);
+}
+
 void
 tri_ctx_clear (tr_ctx_t *ctx)
 {
@@ -131,6 +153,8 @@ tr_checkpoint (tr_ctx_t *ctx)
 {
     if (!ctx || !ctx->task)
         return TR_EINVAL;
+    if (s_on_checkpoint && tri_rt_this_thread ())
+        s_on_checkpoint ();
     return tri_task_cancelled (ctx->task)? TR_ECANCELED: 0;
 }
 
@@ -190,6 +214,7 @@ s_task_main (void *arg)
 {
     tr_task_t *self = arg;
     self->result = self->fn (&self->ctx, self->arg);
+    tri_ctx_end (&self->ctx);
 }
 
 int

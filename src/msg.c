@@ -112,22 +112,31 @@ int
 tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
                 tri_msg_t **msg_p, uint64_t *cid, char *why, size_t why_size)
 {
-    assert (frame && limits && msg_p && cid);
+    int type;
+    return tri_msg_decode_typed (frame, limits, msg_p, &type, cid, why, why_size);
+}
+
+int
+tri_msg_decode_typed (zmq_msg_t *frame, const tri_limits_t *limits,
+                      tri_msg_t **msg_p, int *type, uint64_t *cid, char *why, size_t why_size)
+{
+    assert (frame && limits && msg_p && type && cid);
     *msg_p = NULL;
     *cid = 0;
+    *type = 0;
     const void *data = zmq_msg_data (frame);
     size_t size = zmq_msg_size (frame);
     int rc = tri_msg_check (data, size, limits, why, why_size);
     if (rc) {
         //  The caller answers with the frame's cid if its head is sound,
         //  so that the sender's call fails instead of waiting forever.
-        int type;
-        tri_msg_peek (data, size, &type, cid);
+        tri_msg_peek (data, size, type, cid);
         zmq_msg_close (frame);
         return rc;
     }
     tri_msg_t *msg = s_msg_alloc ();
     if (!msg) {
+        tri_msg_peek (data, size, type, cid);
         zmq_msg_close (frame);
         return tri_why (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
     }
@@ -169,6 +178,13 @@ tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
     *msg_p = msg;
     return 0;
 fail:
+    {
+        //  The cid read above stands, even where the head is not sound.
+        uint64_t peeked;
+        tri_msg_peek (zmq_msg_data (&msg->frame), zmq_msg_size (&msg->frame), type, &peeked);
+        if (!*cid)
+            *cid = peeked;
+    }
     tri_msg_destroy (&msg);
     return rc;
 }
@@ -445,11 +461,29 @@ tri_msg_read_stream (const tri_msg_t *msg, int *side, const msgpack_object **val
 {
     assert (msg && side && value);
     const msgpack_object *body = &msg->body;
-    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 2
+    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size < 2
+    ||  (msg->type != TRI_YIELD && body->via.array.size != 2)
     ||  body->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
     ||  body->via.array.ptr [0].via.u64 > 1)
         return TR_EPROTO;
     *side = (int) body->via.array.ptr [0].via.u64;
     *value = &body->via.array.ptr [1];
     return 0;
+}
+
+size_t
+tri_msg_head (uint8_t *out, tri_type_t type, uint64_t cid)
+{
+    size_t n = 0;
+    out [n++] = 0x93;
+    out [n++] = (uint8_t) type;
+    if (cid < 0x80)
+        out [n++] = (uint8_t) cid;
+    else {
+        int bytes = cid <= 0xff? 1: cid <= 0xffff? 2: cid <= 0xffffffffu? 4: 8;
+        out [n++] = bytes == 1? 0xcc: bytes == 2? 0xcd: bytes == 4? 0xce: 0xcf;
+        for (int i = bytes - 1; i >= 0; i--)
+            out [n++] = (uint8_t) (cid >> (8 * i));
+    }
+    return n;
 }

@@ -4,7 +4,9 @@
     Opening a nursery and closing it bracket the life of its children.
     Each child is one record here: the process (spawn.c) and the portal
     on it (portal.c), and the record asks them, never their channel, how
-    the child ended. The close first ends every spawn in progress, then
+    the child ended. Children start alone or as a cluster, every process
+    of which is spawned before any hello is awaited; a cluster starts
+    whole or not at all. The close first ends every spawn in progress, then
     waits for every run_in_actor result, asks every child still running to
     cancel (rule 2), escalates to SIGTERM and SIGKILL after the grace
     periods (rule 8), and returns only when each child is reaped (rule 4).
@@ -100,6 +102,85 @@ s_kid_free (kid_t *kid)
     free (kid);
 }
 
+//  Start count children (named name, or name-0 ... name-(count-1) when
+//  numbered): spawn every process, then await every hello, which come in
+//  parallel. On failure all of them are killed and reaped and the first
+//  failure is recorded. The caller checked the arguments.
+static int
+s_start (tr_nursery_t *self, const char *name, size_t count, bool numbered,
+         const tr_spawn_opts_t *opts, tr_portal_t **portals)
+{
+    if (self->closing || self->cancelled)
+        return TR_ECLOSED;
+    if (tri_task_cancelled (tri_task_current ()))
+        return TR_ECANCELED;
+    kid_t **kids = calloc (count, sizeof *kids);
+    tri_child_t **children = calloc (count, sizeof *children);
+    tr_error_t *error = NULL;
+    int rc = TR_ENOMEM;
+    size_t spawned = 0;
+    if (!kids || !children)
+        goto fail;
+
+    //  1. Every process. Nothing here parks: no task sees half a cluster.
+    for (; spawned < count; spawned++) {
+        char *kid_name = NULL;
+        if (numbered && asprintf (&kid_name, "%s-%zu", name, spawned) < 0)
+            kid_name = NULL;
+        kid_t *kid = calloc (1, sizeof *kid);
+        rc = !kid || (numbered && !kid_name)? TR_ENOMEM
+           : tri_child_spawn (numbered? kid_name: name, opts, &kid->child, &error);
+        free (kid_name);
+        if (rc) {
+            free (kid);
+            break;
+        }
+        kid->nursery = self;
+        kid->spawning = true;
+        self->spawning++;
+        tri_list_push_back (&self->kids, &kid->node);
+        kids [spawned] = kid;
+        children [spawned] = kid->child;
+    }
+
+    //  2. Every hello. On failure every child is killed and reaped before
+    //  the wait returns.
+    if (rc)
+        tri_child_kill_reap_all (children, spawned);
+    else {
+        size_t failed;
+        rc = tri_child_await_hellos (children, count, tri_now_ms () + tri_config ()->hello_ms,
+                                     &failed, &error);
+    }
+    for (size_t i = 0; i < count && rc == 0; i++)
+        if (!(kids [i]->portal = tri_portal_new (tri_child_channel (children [i]),
+                                                 tri_child_pid (children [i])))) {
+            rc = TR_ENOMEM;
+            tri_child_kill_reap_all (children, count);
+        }
+    for (size_t i = 0; i < spawned; i++)
+        kids [i]->spawning = false;
+    self->spawning -= (int) spawned;
+    tri_waitq_wake_all (&self->events, 0);
+    if (rc)
+        goto fail;
+    for (size_t i = 0; i < count; i++)
+        portals [i] = kids [i]->portal;
+    free (kids);
+    free (children);
+    return 0;
+
+fail:
+    if (error)
+        tr_log (rc == TR_ECANCELED || rc == TR_ECLOSED? TR_LOG_INFO: TR_LOG_WARNING,
+                "TR-SPAWN", "%s", tr_error_message (error));
+    for (size_t i = 0; i < spawned; i++)
+        s_kid_free (kids [i]);
+    free (kids);
+    free (children);
+    return error? s_spawn_failed (self, error): rc;
+}
+
 int
 tr_nursery_start_actor (tr_nursery_t *self, const char *name,
                         const tr_spawn_opts_t *opts, tr_portal_t **portal_p)
@@ -107,42 +188,19 @@ tr_nursery_start_actor (tr_nursery_t *self, const char *name,
     if (!self || !name || !*name || strchr (name, '@') || !portal_p || !tri_task_current ())
         return TR_EINVAL;
     *portal_p = NULL;
-    if (self->closing || self->cancelled)
-        return TR_ECLOSED;
-    if (tri_task_cancelled (tri_task_current ()))
-        return TR_ECANCELED;
-    kid_t *kid = calloc (1, sizeof *kid);
-    if (!kid)
-        return TR_ENOMEM;
-    tr_error_t *error = NULL;
-    int rc = tri_child_spawn (name, opts, &kid->child, &error);
-    if (rc) {
-        free (kid);
-        return s_spawn_failed (self, error);
-    }
-    kid->nursery = self;
-    kid->spawning = true;
-    self->spawning++;
-    tri_list_push_back (&self->kids, &kid->node);
-    //  On failure the child is killed and reaped before this returns.
-    rc = tri_child_await_hello (kid->child, tri_now_ms () + tri_config ()->hello_ms, &error);
-    if (rc == 0 && !(kid->portal = tri_portal_new (tri_child_channel (kid->child),
-                                                   tri_child_pid (kid->child)))) {
-        rc = TR_ENOMEM;
-        tri_child_kill_reap (kid->child);
-    }
-    kid->spawning = false;
-    self->spawning--;
-    tri_waitq_wake_all (&self->events, 0);
-    if (rc) {
-        if (error)
-            tr_log (rc == TR_ECANCELED || rc == TR_ECLOSED? TR_LOG_INFO: TR_LOG_WARNING,
-                    "TR-SPAWN", "%s", tr_error_message (error));
-        s_kid_free (kid);
-        return error? s_spawn_failed (self, error): rc;
-    }
-    *portal_p = kid->portal;
-    return 0;
+    return s_start (self, name, 1, false, opts, portal_p);
+}
+
+int
+tr_nursery_start_actors (tr_nursery_t *self, const char *name, size_t count,
+                         const tr_spawn_opts_t *opts, tr_portal_t **portals)
+{
+    if (!self || !name || !*name || strchr (name, '@') || count == 0 || !portals
+    ||  !tri_task_current ())
+        return TR_EINVAL;
+    for (size_t i = 0; i < count; i++)
+        portals [i] = NULL;
+    return s_start (self, name, count, true, opts, portals);
 }
 
 //  A run_in_actor child answered: it has no more work, let it go now. If

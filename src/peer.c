@@ -96,10 +96,15 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
     tri_channel_set_minor (channel, (int) hello.minor);
     s_peer.last = channel;
     tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
-    //  Answer with ours, so the peer knows who and what version we are.
+    //  Answer with ours, so the peer knows who and what version we are. A
+    //  peer already gone (a child killed before its hello was read) makes
+    //  the send close the channel and drop it from the table: our
+    //  reference keeps it alive for the hook, which learns it is closed.
+    tri_channel_ref (channel);
     tri_channel_send_hello (channel);
     if (s_peer.on_hello)
         s_peer.on_hello (hello.uid, channel, 0);
+    tri_channel_unref (&channel);
 }
 
 //  Decode a frame (taken). On failure type and cid say what it was, as far
@@ -108,8 +113,7 @@ static int
 s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
           char *why, size_t why_size)
 {
-    tri_msg_peek (zmq_msg_data (frame), zmq_msg_size (frame), type, cid);
-    return tri_msg_decode (frame, tri_limits (), msg, cid, why, why_size);
+    return tri_msg_decode_typed (frame, tri_limits (), msg, type, cid, why, why_size);
 }
 
 //  One frame from the ROUTER (rid already read).

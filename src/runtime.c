@@ -137,6 +137,15 @@ tri_rt_running (void)
     return s_rt.running;
 }
 
+//  Set on the thread that runs the loop.
+static _Thread_local bool s_on_loop_thread = false;
+
+bool
+tri_rt_this_thread (void)
+{
+    return s_on_loop_thread;
+}
+
 int
 tri_rt_set_endpoint (const char *endpoint)
 {
@@ -208,6 +217,7 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     //  czmq's own SIGINT/SIGTERM handlers would swallow rule 12's signals.
     zsys_handler_set (NULL);
     memset (&s_rt, 0, sizeof s_rt);
+    s_on_loop_thread = true;
     s_rt.epfd = -1;
     tri_list_init (&s_rt.touched);
     tri_list_init (&s_rt.timers);
@@ -257,6 +267,7 @@ tri_rt_stop (void)
     free (s_rt.actor.uid);
     free (s_rt.actor.endpoint);
     memset (&s_rt, 0, sizeof s_rt);
+    s_on_loop_thread = true;
     s_rt.epfd = -1;
 }
 

@@ -308,6 +308,7 @@ s_serve_main (void *arg)
     }
     else
         rc = self->export->fn (&self->ctx, self->args, &self->reply);
+    tri_ctx_end (&self->ctx);
     //  The answer ends the stream on both sides: no stop is needed.
     if (self->context)
         tri_stream_end (&self->stream, TR_ECLOSED, NULL);
@@ -317,6 +318,8 @@ s_serve_main (void *arg)
     tri_endpoint_unbind (&self->ep);
     tri_node_unlink (&self->node);
     if (self->context) {
+        //  Another task of ours may still be inside a call on the stream.
+        tri_stream_quiesce (&self->stream);
         tri_stream_fini (&self->stream);
         tr_error_destroy (&self->breach);
     }

@@ -9,7 +9,9 @@
     reuse race. Whatever happens during a spawn (timeout, cancel, early
     death), the process is killed and reaped before the spawn returns.
     The hello of a child arrives on the ROUTER; the socket layer tells us
-    through the hook we registered.
+    through the hook we registered. Children spawned together have their
+    hellos awaited together, so that the first failure of any of them
+    ends the wait and takes all of them down.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -34,7 +36,8 @@ struct tri_child {
     bool killed;                //  we sent SIGTERM or SIGKILL
     int interrupt;              //  ends the wait for hello, 0 none
     int refused;                //  its hello was refused (TR_EVERSION)
-    tri_waitq_t hello_waiters;
+    tri_waitq_t *hello_waitq;   //  where a task awaits its hello (with
+                                //  its siblings'), or NULL
     tri_waitq_t exit_waiters;
     tri_node_t node;            //  in s_children
 };
@@ -113,6 +116,27 @@ s_env_free (char ***env_p)
 //  --------------------------------------------------------------------------
 //  Hello and exit, as the loop sees them
 
+//  Something that ends the wait for its hello happened: wake the task
+//  awaiting it, if any.
+static void
+s_hello_event (tri_child_t *self, int rc)
+{
+    if (self->hello_waitq)
+        tri_waitq_wake_all (self->hello_waitq, rc);
+}
+
+//  The child is reaped and has a channel: close the channel with its
+//  death (drained: its last frames are still read).
+static void
+s_close_channel (tri_child_t *self)
+{
+    //  A child that died without closing its ROUTER leaves its ipc file (a
+    //  child that exited cleanly has already taken it away).
+    tri_ipc_unlink (tri_channel_endpoint (self->channel));
+    if (!tri_channel_closed (self->channel))
+        tri_channel_close (self->channel, tri_child_death (self), true);
+}
+
 static void
 s_on_hello (const char *uid, tri_channel_t *channel, int rc)
 {
@@ -125,8 +149,12 @@ s_on_hello (const char *uid, tri_channel_t *channel, int rc)
         else {
             self->channel = channel;
             tri_channel_ref (channel);
+            //  Its exit was seen before its hello was read: the channel
+            //  learns of its death now, as s_reaped would have told it.
+            if (self->exited)
+                s_close_channel (self);
         }
-        tri_waitq_wake_all (&self->hello_waiters, 0);
+        s_hello_event (self, 0);
         return;
     }
 }
@@ -141,16 +169,12 @@ s_reaped (tri_child_t *self, const siginfo_t *info)
     tri_loop_unwatch (&self->watch);
     close (self->pidfd);
     self->pidfd = -1;
-    //  A child that died without closing its ROUTER leaves its ipc file (a
-    //  child that exited cleanly has already taken it away).
-    if (self->channel)
-        tri_ipc_unlink (tri_channel_endpoint (self->channel));
     tri_log_debug ("TR-REAP", "%s (pid %d) %s %d", self->uid, (int) self->pid,
                    self->code == CLD_EXITED? "exited with": "killed by signal", self->status);
-    tri_waitq_wake_all (&self->hello_waiters, 0);
+    s_hello_event (self, 0);
     tri_waitq_wake_all (&self->exit_waiters, 0);
-    if (self->channel && !tri_channel_closed (self->channel))
-        tri_channel_close (self->channel, tri_child_death (self), true);
+    if (self->channel)
+        s_close_channel (self);
 }
 
 //  Reap it if it has exited; true if it is reaped.
@@ -207,7 +231,6 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     if (!self)
         goto fail;
     self->pidfd = -1;
-    tri_waitq_init (&self->hello_waiters);
     tri_waitq_init (&self->exit_waiters);
     tri_node_init (&self->node);
     if (!(self->uid = tri_uid_new (name)))
@@ -318,6 +341,16 @@ tri_child_kill_reap (tri_child_t *self)
     }
 }
 
+void
+tri_child_kill_reap_all (tri_child_t **children, size_t count)
+{
+    //  Every SIGKILL first: they die together, not one after the other.
+    for (size_t i = 0; i < count; i++)
+        tri_child_signal (children [i], SIGKILL);
+    for (size_t i = 0; i < count; i++)
+        tri_child_kill_reap (children [i]);
+}
+
 tr_error_t *
 tri_child_death (const tri_child_t *self)
 {
@@ -383,46 +416,98 @@ tri_child_interrupt (tri_child_t *self, int rc)
 {
     if (!self->channel && !self->interrupt) {
         self->interrupt = rc;
-        tri_waitq_wake_all (&self->hello_waiters, rc);
+        s_hello_event (self, rc);
     }
 }
 
-int
-tri_child_await_hello (tri_child_t *self, int64_t deadline, tr_error_t **error)
+//  0 once it said hello, 1 while it still may, else why it never will.
+static int
+s_hello_state (const tri_child_t *self)
 {
-    *error = NULL;
-    int rc = 0;
-    while (!self->channel && !self->exited && !self->refused && !self->interrupt && !rc)
-        rc = tri_waitq_wait (&self->hello_waiters, deadline);
     if (self->channel)
         return 0;
     if (self->interrupt)
-        rc = self->interrupt;
-    else
+        return self->interrupt;
     if (self->refused)
-        rc = self->refused;
-    else
-    if (rc == 0 || self->exited)
-        rc = TR_ECRASHED;
-    //  Rule 7: no handshake will come; kill and reap what was spawned.
-    s_try_reap (self);
+        return self->refused;
+    if (self->exited)
+        return TR_ECRASHED;
+    return 1;
+}
+
+//  Why the child never said hello (rc), as an error.
+static tr_error_t *
+s_hello_error (tri_child_t *self, int rc)
+{
     const tr_config_t *config = tri_config ();
     if (rc == TR_ECRASHED)
-        *error = tri_child_death (self);
-    else
+        return tri_child_death (self);
     if (rc == TR_ETIMEDOUT)
-        *error = tri_error_new (rc, "SpawnTimeout", tri_uid (),
-                                "actor %s (pid %d) did not say hello within %d ms",
-                                self->uid, (int) self->pid, config->hello_ms);
-    else
+        return tri_error_new (rc, "SpawnTimeout", tri_uid (),
+                              "actor %s (pid %d) did not say hello within %d ms",
+                              self->uid, (int) self->pid, config->hello_ms);
     if (rc == TR_EVERSION)
-        *error = tri_error_new (rc, "VersionMismatch", tri_uid (),
-                                "actor %s speaks another protocol major version than %d",
-                                self->uid, TR_PROTOCOL_MAJOR);
-    else
-        *error = tri_error_new (rc, tr_errname (rc), tri_uid (),
-                                "spawn of %s interrupted: %s", self->uid, tr_strerror (rc));
-    tri_child_kill_reap (self);
+        return tri_error_new (rc, "VersionMismatch", tri_uid (),
+                              "actor %s speaks another protocol major version than %d",
+                              self->uid, TR_PROTOCOL_MAJOR);
+    return tri_error_new (rc, tr_errname (rc), tri_uid (),
+                          "spawn of %s interrupted: %s", self->uid, tr_strerror (rc));
+}
+
+//  Every child's hello is awaited on one queue, which each of them wakes:
+//  the first failure ends the wait, whichever child it is.
+int
+tri_child_await_hellos (tri_child_t **children, size_t count, int64_t deadline,
+                        size_t *failed, tr_error_t **error)
+{
+    *error = NULL;
+    *failed = 0;
+    tri_waitq_t waitq;
+    tri_waitq_init (&waitq);
+    for (size_t i = 0; i < count; i++) {
+        assert (!children [i]->hello_waitq);
+        children [i]->hello_waitq = &waitq;
+    }
+    int rc = 0;
+    int wait_rc = 0;            //  TR_ETIMEDOUT, or TR_ECANCELED for this task
+    size_t next = 0;            //  children before it said hello
+    while (true) {
+        //  The first failure in spawn order, of those seen at this wake.
+        size_t pending = count;
+        for (size_t i = next; i < count && rc == 0; i++) {
+            int state = s_hello_state (children [i]);
+            if (state < 0) {
+                rc = state;
+                *failed = i;
+            }
+            else
+            if (state > 0 && pending == count)
+                pending = i;
+        }
+        if (rc || pending == count)
+            break;
+        if (wait_rc) {
+            //  Given up: the first child still silent is the one that
+            //  failed.
+            rc = wait_rc;
+            *failed = pending;
+            break;
+        }
+        next = pending;
+        wait_rc = tri_waitq_wait (&waitq, deadline);
+        if (wait_rc != TR_ETIMEDOUT
+        && !(wait_rc == TR_ECANCELED && tri_task_cancelled (tri_task_current ())))
+            wait_rc = 0;        //  a child's news: look again
+    }
+    for (size_t i = 0; i < count; i++)
+        children [i]->hello_waitq = NULL;
+    if (rc == 0)
+        return 0;
+    //  Rule 7: no handshake will come; kill and reap what was spawned.
+    tri_child_t *culprit = children [*failed];
+    s_try_reap (culprit);
+    *error = s_hello_error (culprit, rc);
+    tri_child_kill_reap_all (children, count);
     return rc;
 }
 
@@ -434,7 +519,7 @@ tri_child_destroy (tri_child_t **self_p)
         return;
     *self_p = NULL;
     assert (self->exited);
-    assert (tri_waitq_empty (&self->hello_waiters) && tri_waitq_empty (&self->exit_waiters));
+    assert (!self->hello_waitq && tri_waitq_empty (&self->exit_waiters));
     tri_node_unlink (&self->node);
     tri_channel_unref (&self->channel);
     free (self->uid);

@@ -7,7 +7,7 @@
     protocol's), and a receiver grants more with credit frames as its
     user reads, in batches (when half its window is free, it tops the
     peer up), so a stream in full flow costs one credit frame per half
-    window. A slow reader therefore bounds what is queued on both sides,
+    window, and a context that streams little costs none. A slow reader therefore bounds what is queued on both sides,
     and a sender out of credit parks in send, where a cancel still
     reaches it. Values received are kept in the order they came in a ring
     the size of the window; a peer that sends past its credit breaks the
@@ -35,22 +35,46 @@ tri_stream_init (tr_stream_t *self, tri_channel_t *channel, uint64_t cid, int si
     self->window = (uint32_t) tri_config ()->stream_window;
     tri_waitq_init (&self->readers);
     tri_waitq_init (&self->writers);
+    tri_waitq_init (&self->idle);
+}
+
+void
+tri_stream_enter (tr_stream_t *self)
+{
+    self->users++;
+}
+
+int
+tri_stream_leave (tr_stream_t *self, int rc)
+{
+    if (--self->users == 0)
+        tri_waitq_wake_all (&self->idle, 0);
+    return rc;
+}
+
+void
+tri_stream_quiesce (tr_stream_t *self)
+{
+    while (self->users > 0)
+        tri_waitq_wait_shielded (&self->idle, -1);
 }
 
 static void
 s_drop_unread (tr_stream_t *self)
 {
-    while (self->count) {
+    while (self->queued) {
         tri_msg_destroy (&self->ring [self->head]);
         self->head = (self->head + 1) % self->window;
-        self->count--;
+        self->queued--;
     }
     tri_msg_destroy (&self->current);
+    self->count = 0;
 }
 
 void
 tri_stream_fini (tr_stream_t *self)
 {
+    assert (self->users == 0);
     assert (tri_waitq_empty (&self->readers) && tri_waitq_empty (&self->writers));
     if (self->ring)
         s_drop_unread (self);
@@ -60,19 +84,14 @@ tri_stream_fini (tr_stream_t *self)
     tr_error_destroy (&self->end_error);
 }
 
-//  Frames of the stream: [type, cid, [side, body]]
+//  [stop, cid, [side, nil]] or [credit, cid, [side, n]]
 static int
-s_send (tr_stream_t *self, tri_type_t type, const void *bytes, size_t size, uint64_t n)
+s_send_control (tr_stream_t *self, tri_type_t type, uint64_t n)
 {
     tri_frame_t frame;
     tri_frame_begin (&frame, type, self->cid);
-    if (bytes)
-        tri_frame_reserve (&frame, frame.size + 2 + size);
     msgpack_pack_array (&frame.pk, 2);
     msgpack_pack_uint8 (&frame.pk, (uint8_t) self->side);
-    if (bytes && size)
-        tri_frame_write (&frame, bytes, size);
-    else
     if (type == TRI_CREDIT)
         msgpack_pack_uint64 (&frame.pk, n);
     else
@@ -80,18 +99,19 @@ s_send (tr_stream_t *self, tri_type_t type, const void *bytes, size_t size, uint
     return tri_channel_send (self->channel, &frame);
 }
 
-//  Top the peer's credit up to our window once half of it is free.
+//  Top the peer's credit up to our window once the values it may still
+//  send and those we have not read fall to below.
 static void
-s_grant (tr_stream_t *self)
+s_grant (tr_stream_t *self, uint32_t below)
 {
     if (!self->live || self->closed || self->ended || self->peer_stopped)
         return;
     uint32_t outstanding = self->peer_credit + self->count;
-    if (outstanding > self->window / 2)
+    if (outstanding > below || outstanding >= self->window)
         return;
     uint32_t more = self->window - outstanding;
     self->peer_credit += more;
-    s_send (self, TRI_CREDIT, NULL, 0, more);
+    s_send_control (self, TRI_CREDIT, more);
 }
 
 void
@@ -105,12 +125,6 @@ tri_stream_start (tr_stream_t *self)
         //  silently.
         self->window = 0;
         return;
-    }
-    uint32_t outstanding = self->peer_credit + self->count;
-    if (outstanding < self->window) {
-        uint32_t more = self->window - outstanding;
-        self->peer_credit += more;
-        s_send (self, TRI_CREDIT, NULL, 0, more);
     }
 }
 
@@ -143,18 +157,27 @@ tri_stream_on_frame (tr_stream_t *self, tri_msg_t *msg, char *why, size_t why_si
                               (unsigned long long) self->cid);
                 break;
             }
-            if (self->peer_credit == 0 || self->count == self->window) {
-                rc = tri_why (why, why_size, TR_EPROTO,
-                              "yield (cid %llu) beyond the credit granted (window %u)",
-                              (unsigned long long) self->cid, self->window);
-                break;
+            {
+                uint32_t values = msg->body.via.array.size - 1;
+                if (values > self->peer_credit || self->queued == self->window) {
+                    rc = tri_why (why, why_size, TR_EPROTO,
+                                  "yield (cid %llu) beyond the credit granted (window %u)",
+                                  (unsigned long long) self->cid, self->window);
+                    break;
+                }
+                self->peer_credit -= values;
+                self->ring [(self->head + self->queued) % self->window] = msg;
+                self->queued++;
+                self->count += values;
             }
-            self->peer_credit--;
-            self->ring [(self->head + self->count) % self->window] = msg;
-            self->count++;
             tri_waitq_wake_one (&self->readers, 0);
             return 0;
         case TRI_STOP:
+            if (!self->live) {
+                rc = tri_why (why, why_size, TR_EPROTO, "stop (cid %llu) before started",
+                              (unsigned long long) self->cid);
+                break;
+            }
             self->peer_stopped = true;
             tri_waitq_wake_all (&self->readers, 0);
             tri_waitq_wake_all (&self->writers, 0);
@@ -196,7 +219,7 @@ tri_stream_shut (tr_stream_t *self)
     self->closed = true;
     self->opened = false;
     if (self->live && !self->ended && !self->peer_stopped)
-        s_send (self, TRI_STOP, NULL, 0, 0);
+        s_send_control (self, TRI_STOP, 0);
     if (self->ring)
         s_drop_unread (self);
     tri_waitq_wake_all (&self->readers, 0);
@@ -215,11 +238,20 @@ s_ended (tr_stream_t *self)
     return self->ended? self->end_rc: TR_ECLOSED;
 }
 
+static int s_send_value (tr_stream_t *self, const tr_args_t *value);
+
 int
 tr_stream_send (tr_stream_t *self, const tr_args_t *value)
 {
     if (!self || !self->opened || !tri_task_current ())
         return TR_EINVAL;
+    tri_stream_enter (self);
+    return tri_stream_leave (self, s_send_value (self, value));
+}
+
+static int
+s_send_value (tr_stream_t *self, const tr_args_t *value)
+{
     while (true) {
         if (tri_task_cancelled (tri_task_current ()))
             return TR_ECANCELED;
@@ -231,25 +263,22 @@ tr_stream_send (tr_stream_t *self, const tr_args_t *value)
         if (rc)
             return rc;
     }
-    size_t size = value? tri_args_len (value): 0;
-    tri_frame_t frame;
-    tri_frame_begin (&frame, TRI_YIELD, self->cid);
-    tri_frame_reserve (&frame, frame.size + 2 + (size? size: 1));
-    msgpack_pack_array (&frame.pk, 2);
-    msgpack_pack_uint8 (&frame.pk, (uint8_t) self->side);
-    if (size)
-        tri_frame_write (&frame, tri_args_bytes (value), size);
-    else
-        msgpack_pack_nil (&frame.pk);
-    char why [256];
-    int rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
-    if (rc) {
-        tri_frame_fini (&frame);
-        return tri_ctx_fail (self->source, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),
-                                                          "stream value: %s", why));
+    //  The value's bytes, checked once for all the frames they go into
+    //  (at nesting 2: [yield, cid, [side, value ...]]).
+    static const uint8_t nil = 0xc0;
+    const void *body = &nil;
+    size_t body_size = 1;
+    if (value && tri_args_len (value)) {
+        char why [256];
+        int rc = tri_args_check ((tr_args_t *) value, 16, 2, tri_limits (), why, sizeof why);
+        if (rc)
+            return tri_ctx_fail (self->source, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),
+                                                              "stream value: %s", why));
+        body = tri_args_bytes (value);
+        body_size = tri_args_len (value);
     }
     self->credit--;
-    rc = tri_channel_send (self->channel, &frame);
+    int rc = tri_channel_send_value (self->channel, self->cid, self->side, body, body_size);
     return rc == TR_ECLOSED && self->ended? s_ended (self): rc;
 }
 
@@ -269,6 +298,8 @@ tr_stream_send_pack (tr_stream_t *self, const char *fmt, ...)
     return rc;
 }
 
+static int s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms);
+
 int
 tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
 {
@@ -276,7 +307,13 @@ tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
         *value = NULL;
     if (!self || !value || !self->opened || !tri_task_current ())
         return TR_EINVAL;
-    tri_msg_destroy (&self->current);
+    tri_stream_enter (self);
+    return tri_stream_leave (self, s_recv_value (self, value, timeout_ms));
+}
+
+static int
+s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
+{
     int64_t deadline = tri_deadline (timeout_ms);
     while (!self->count) {
         if (tri_task_cancelled (tri_task_current ()))
@@ -291,12 +328,19 @@ tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
     }
     if (tri_task_cancelled (tri_task_current ()))
         return TR_ECANCELED;
-    self->current = self->ring [self->head];
-    self->ring [self->head] = NULL;
-    self->head = (self->head + 1) % self->window;
+    //  The values of one frame in turn, then the next frame; the value
+    //  handed out before lives as long as its frame.
+    if (!self->current || self->current_at == self->current->body.via.array.size) {
+        tri_msg_destroy (&self->current);
+        self->current = self->ring [self->head];
+        self->ring [self->head] = NULL;
+        self->head = (self->head + 1) % self->window;
+        self->queued--;
+        self->current_at = 1;
+    }
+    *value = &self->current->body.via.array.ptr [self->current_at++];
     self->count--;
-    *value = &self->current->body.via.array.ptr [1];
-    s_grant (self);
+    s_grant (self, self->window / 2);
     return 0;
 }
 

@@ -2,10 +2,12 @@
     tri_child.h - child processes (spawn.c)
 
     A child is a process this actor spawned: its pidfd watched by the
-    loop, its hello awaited, its exit recorded. Any number of tasks may
-    wait for its hello or its exit. The record knows nothing of nurseries
-    or portals; it closes its channel when the process is reaped (rule 3:
-    with the drain period, so the child's last frames are still read).
+    loop, its hello awaited (by one task, together with the hellos of
+    the children spawned with it, so that they start in parallel), its
+    exit recorded. Any number of tasks may wait for its exit. The record
+    knows nothing of nurseries or portals; it closes its channel when the
+    process is reaped (rule 3: with the drain period, so the child's last
+    frames are still read).
     =========================================================================
 */
 #ifndef TRI_CHILD_H_INCLUDED
@@ -18,11 +20,15 @@ typedef struct tri_child tri_child_t;
 int
     tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **child,
                      tr_error_t **error);
-//  Wait for the child's hello. On failure the child is killed and
-//  reaped, and *error says why. Returns 0, TR_ETIMEDOUT, TR_ECANCELED,
-//  TR_ECRASHED, TR_EVERSION, or the code tri_child_interrupt gave.
+//  Wait for the hello of each of count children, spawned beforehand, so
+//  that they start in parallel; one task at a time awaits a child's
+//  hello. The first failure ends the wait: then every one of the children
+//  is killed and reaped, *failed is the index of the one that failed and
+//  *error says why. Returns 0, TR_ETIMEDOUT, TR_ECANCELED, TR_ECRASHED,
+//  TR_EVERSION, or the code tri_child_interrupt gave.
 int
-    tri_child_await_hello (tri_child_t *self, int64_t deadline, tr_error_t **error);
+    tri_child_await_hellos (tri_child_t **children, size_t count, int64_t deadline,
+                            size_t *failed, tr_error_t **error);
 //  End a wait for the hello with rc (TR_ECANCELED, TR_ECLOSED).
 void
     tri_child_interrupt (tri_child_t *self, int rc);
@@ -46,6 +52,9 @@ int
 //  Kill hard and reap, even past the deadline; never leaves a zombie.
 void
     tri_child_kill_reap (tri_child_t *self);
+//  The same for count children, killed together.
+void
+    tri_child_kill_reap_all (tri_child_t **children, size_t count);
 bool
     tri_child_exited (const tri_child_t *self);
 //  We sent it SIGTERM or SIGKILL.

@@ -25,6 +25,18 @@ void
     tri_ctx_init (tr_ctx_t *ctx, tri_task_t *task);
 void
     tri_ctx_clear (tr_ctx_t *ctx);
+//  The task's function has returned: what it left open is closed, in the
+//  task still (it may park). The layer that lets a task hold such things
+//  registers fn.
+void
+    tri_ctx_end (tr_ctx_t *ctx);
+void
+    tri_ctx_on_end (void (*fn) (tr_ctx_t *ctx));
+//  fn runs at every tr_checkpoint on the loop's thread: what a running
+//  task holds back to send in a burst leaves then (registered by the
+//  channel layer).
+void
+    tri_ctx_on_checkpoint (void (*fn) (void));
 //  The running task's context, or NULL on the loop.
 tr_ctx_t *
     tri_ctx_current (void);

@@ -56,6 +56,9 @@ void
     tri_rt_stop (void);
 bool
     tri_rt_running (void);
+//  True on the thread that runs the loop (not on a pool thread).
+bool
+    tri_rt_this_thread (void);
 
 //  The configuration with every default filled in, the frame limits, this
 //  actor, its uid and the ZeroMQ context.

@@ -12,7 +12,8 @@
     On the wire a stream frame's body is [side, value]: the side that sent
     it (TRI_SIDE_CALLER, the one that opened the context, or
     TRI_SIDE_CALLEE), which tells the receiver whether the cid is a call it
-    made or one it serves.
+    made or one it serves. A yield may carry several values, [side, value,
+    value, ...]: those a task sent in a burst.
     =========================================================================
 */
 #ifndef TRI_STREAM_H_INCLUDED
@@ -26,13 +27,15 @@ struct tr_stream {
     uint64_t cid;
     int side;                   //  ours
     const void *source;         //  failures are recorded against it
-    //  receiving
-    tri_msg_t **ring;           //  values received, not read yet
+    //  receiving: yield frames (each of one or more values) in a ring
+    tri_msg_t **ring;           //  frames received, not read yet
     uint32_t head;
-    uint32_t count;
+    uint32_t queued;            //  frames in the ring
+    uint32_t count;             //  values not read yet, current's included
     uint32_t window;            //  the ring's size
     uint32_t peer_credit;       //  values the peer may still send
-    tri_msg_t *current;         //  handed out by the last recv
+    tri_msg_t *current;         //  the frame the last recv read from
+    uint32_t current_at;        //  its next value
     tri_waitq_t readers;
     //  sending
     uint32_t credit;            //  values we may still send
@@ -45,6 +48,10 @@ struct tr_stream {
     bool ended;                 //  the context ended
     int end_rc;                 //  then: what recv returns once drained
     tr_error_t *end_error;      //  and why (NULL for TR_ECLOSED)
+    //  tasks inside a call on the stream or its context, which must
+    //  have left before either is freed
+    int users;
+    tri_waitq_t idle;           //  woken when users drops to 0
 };
 
 //  A stream that is not live yet, for cid on channel; side is ours.
@@ -54,8 +61,7 @@ void
 //  Free what it holds.
 void
     tri_stream_fini (tr_stream_t *self);
-//  The context started: frames may flow. Grants the peer the rest of our
-//  window.
+//  The context started: frames may flow.
 void
     tri_stream_start (tr_stream_t *self);
 //  The user asks for the stream: returns 0, or TR_ECLOSED if it was
@@ -71,6 +77,16 @@ int
 //  read (TR_ECLOSED for a return), err (copied; may be NULL) why.
 void
     tri_stream_end (tr_stream_t *self, int rc, const tr_error_t *err);
+//  A task enters or leaves a call that may park on the stream or its
+//  context (leave returns rc).
+void
+    tri_stream_enter (tr_stream_t *self);
+int
+    tri_stream_leave (tr_stream_t *self, int rc);
+//  Wait, shielded, until no task is inside a call on the stream: the
+//  owner calls it once the stream has ended, before freeing it.
+void
+    tri_stream_quiesce (tr_stream_t *self);
 //  Close our side if the user has not: send stop (unless the context
 //  ended) and drop what is unread.
 void

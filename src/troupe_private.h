@@ -248,6 +248,7 @@ size_t
 
 struct tr_args {
     msgpack_sbuffer sbuf;           //  headroom, then one msgpack value
+    int depth;                      //  its nesting, once checked; 0 = not yet
 };
 
 static inline const char *
@@ -365,6 +366,21 @@ int
 int
     tri_msg_check (const void *data, size_t size, const tri_limits_t *limits,
                    char *why, size_t why_size);
+//  The same, and *depth (if not NULL) is how deep the value nests (a
+//  scalar is 0, [] and [1] are 1).
+int
+    tri_msg_check_depth (const void *data, size_t size, const tri_limits_t *limits,
+                         int *depth, char *why, size_t why_size);
+//  Whether value, put at nesting level, makes a frame within limits,
+//  checking its bytes only the first time (tr_args are never changed).
+//  Returns 0, or TR_ETOOBIG / TR_EPROTO with the reason in why.
+int
+    tri_args_check (tr_args_t *value, size_t head_size, int level,
+                    const tri_limits_t *limits, char *why, size_t why_size);
+//  Write [type, cid, as the head of a frame (0x93, the type, the cid in
+//  msgpack's shortest form) into out (at least 11 bytes); its size.
+size_t
+    tri_msg_head (uint8_t *out, tri_type_t type, uint64_t cid);
 //  Best-effort read of a frame's type and cid, before or without decoding
 //  it (0 and 0 where they cannot be read).
 void
@@ -379,6 +395,11 @@ size_t
 int
     tri_msg_decode (zmq_msg_t *frame, const tri_limits_t *limits,
                     tri_msg_t **msg, uint64_t *cid, char *why, size_t why_size);
+//  The same; on failure *type is the frame's type as far as it can be
+//  read (else 0).
+int
+    tri_msg_decode_typed (zmq_msg_t *frame, const tri_limits_t *limits, tri_msg_t **msg,
+                          int *type, uint64_t *cid, char *why, size_t why_size);
 void
     tri_msg_destroy (tri_msg_t **msg);
 //  On: this thread keeps the records of destroyed messages (and their
@@ -459,9 +480,10 @@ void
 int
     tri_msg_read_cmd (const tri_msg_t *msg, const char **fn, const msgpack_object **args,
                       tr_kind_t *kind, char *why, size_t why_size);
-//  The body [side, value] of a yield, stop or credit frame: side is 0
-//  when the caller of the cid sent it, 1 when its callee did. Returns 0
-//  or TR_EPROTO.
+//  The body [side, value] of a yield, stop or credit frame ([side,
+//  value, ...] for a yield of several values): side is 0 when the caller
+//  of the cid sent it, 1 when its callee did; value is the first. Returns
+//  0 or TR_EPROTO.
 int
     tri_msg_read_stream (const tri_msg_t *msg, int *side, const msgpack_object **value);
 

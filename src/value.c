@@ -259,6 +259,7 @@ s_args_new (size_t capacity)
     tr_args_t *self = malloc (sizeof *self);
     if (!self)
         return NULL;
+    self->depth = 0;
     self->sbuf.size = TRI_ARGS_HEADROOM;
     self->sbuf.alloc = TRI_ARGS_HEADROOM + (capacity? capacity: 1);
     self->sbuf.data = malloc (self->sbuf.alloc);

@@ -10,7 +10,29 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "troupe_private.h"         //  a stream's counts, for the flow test
+#include <signal.h>
 #include <stdbool.h>
+
+//  Open a context with args (taken).
+static int
+s_open (tr_portal_t *p, const char *fn, tr_args_t *args, tr_context_t **c,
+        const msgpack_object **first)
+{
+    int rc = tr_portal_open_context (p, fn, args, c, first);
+    tr_args_destroy (&args);
+    return rc;
+}
+
+//  Gather with args (taken).
+static int
+s_gather (tr_portal_t **portals, size_t n, const char *fn, tr_args_t *args,
+          tr_context_t **contexts, const msgpack_object **firsts)
+{
+    int rc = tr_contexts_open (portals, n, fn, args, contexts, firsts);
+    tr_args_destroy (&args);
+    return rc;
+}
 
 static void
 s_run_frame (tu_frame_t *frame)
@@ -295,6 +317,643 @@ START_TEST (a_callee_error_after_the_stream_is_the_result)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  Either side closes first; the context stays open for the result
+
+typedef struct {
+    //  the caller closes first
+    int echo_rc, echo_result_rc;
+    int64_t echoed;
+    //  the callee closes first
+    int count_rc, values, end_rc, send_after_rc, count_result_rc;
+    int64_t counted;
+    //  the callee returns without closing
+    int open_rc, end2_rc, result2_rc;
+    int values2;
+} s_close_t;
+
+static int
+s_close_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    (void) ctx;
+    s_close_t *obs = arg;
+    tr_context_t *c;
+    tr_stream_t *s;
+    const msgpack_object *value;
+    obs->echo_rc = tr_portal_open_context (p, "ctx_echo", NULL, &c, NULL);
+    if (obs->echo_rc == 0) {
+        tr_context_open_stream (c, &s);
+        for (int i = 0; i < 3; i++) {
+            tr_stream_send_pack (s, "i", i);
+            tr_stream_recv (s, &value, tu_ms (5000));
+        }
+        tr_stream_close (&s);
+        obs->echo_result_rc = tr_context_result (c, &value);
+        if (obs->echo_result_rc == 0)
+            tr_unpack (value, "I", &obs->echoed);
+        tr_context_close (&c);
+    }
+    obs->count_rc = s_open (p, "ctx_count", tr_pack ("[i]", 5), &c, NULL);
+    if (obs->count_rc == 0) {
+        tr_context_open_stream (c, &s);
+        while ((obs->end_rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0)
+            obs->values++;
+        obs->send_after_rc = tr_stream_send_pack (s, "s", "too late");
+        tr_stream_close (&s);
+        obs->count_result_rc = tr_context_result (c, &value);
+        if (obs->count_result_rc == 0)
+            tr_unpack (value, "I", &obs->counted);
+        tr_context_close (&c);
+    }
+    obs->open_rc = s_open (p, "ctx_count", tr_pack ("[i b]", 4, false), &c, NULL);
+    if (obs->open_rc == 0) {
+        tr_context_open_stream (c, &s);
+        while ((obs->end2_rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0)
+            obs->values2++;
+        tr_stream_close (&s);
+        obs->result2_rc = tr_context_result (c, NULL);
+        tr_context_close (&c);
+    }
+    return 0;
+}
+
+START_TEST (either_side_may_close_first_and_the_result_still_comes)
+{
+    tu_subreaper ();
+    s_close_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_close_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.echo_rc);
+    ck_assert_tr_ok (obs.echo_result_rc);
+    ck_assert_int_eq (obs.echoed, 3);
+    ck_assert_tr_ok (obs.count_rc);
+    ck_assert_int_eq (obs.values, 5);
+    ck_assert_tr_rc (obs.end_rc, TR_ECLOSED);
+    ck_assert_tr_rc (obs.send_after_rc, TR_ECLOSED);
+    ck_assert_tr_ok (obs.count_result_rc);
+    ck_assert_int_eq (obs.counted, 5);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_int_eq (obs.values2, 4);
+    ck_assert_tr_rc (obs.end2_rc, TR_ECLOSED);
+    ck_assert_tr_ok (obs.result2_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Cancel: the remote task only, acknowledged, the actor goes on serving
+
+typedef struct {
+    const char *fn;                 //  ctx_echo (parks in recv), ctx_flood (in send)
+    int open_rc, parked, cancel_rc, result_rc, recv_rc;
+    tu_err_t result_error;
+    long long cancel_ms;
+    int produced_rc, produced;      //  ctx_flood: sent before it parked
+    int cancels, sleeping, counters_rc;
+    int second_rc, second_result_rc;
+    int64_t second_echoed;
+} s_cancel_t;
+
+//  Poll the flood's producer until it has sent want values.
+static bool
+s_wait_produced (tr_ctx_t *ctx, tr_portal_t *p, int want, int *produced)
+{
+    long long deadline = tu_now_ms () + tu_ms (5000);
+    while (tu_now_ms () < deadline) {
+        tr_value_t *v = NULL;
+        if (tr_portal_run (p, "produced", NULL, &v) == 0)
+            tr_unpack (tr_value_object (v), "i", produced);
+        tr_value_destroy (&v);
+        if (*produced >= want)
+            return true;
+        if (tr_sleep (ctx, 5))
+            return false;
+    }
+    return false;
+}
+
+static int
+s_cancel_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_cancel_t *obs = arg;
+    tr_context_t *c;
+    obs->open_rc = tr_portal_open_context (p, obs->fn, NULL, &c, NULL);
+    if (obs->open_rc)
+        return 0;
+    tr_stream_t *s;
+    tr_context_open_stream (c, &s);
+    if (strcmp (obs->fn, "ctx_flood") == 0) {
+        //  Nobody reads, so no credit is granted beyond the 64 every
+        //  stream starts with: the producer waits in send after those.
+        obs->parked = s_wait_produced (ctx, p, 64, &obs->produced);
+    }
+    else
+        obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
+    long long start = tu_now_ms ();
+    obs->cancel_rc = tr_context_cancel (c);
+    obs->cancel_ms = tu_now_ms () - start;
+    obs->result_rc = tr_context_result (c, NULL);
+    tu_err_copy (&obs->result_error, tr_context_error (c));
+    const msgpack_object *value;
+    //  What was sent before the cancel may still be read; then it ends.
+    while ((obs->recv_rc = tr_stream_recv (s, &value, 0)) == 0)
+        ;
+    tr_context_close (&c);
+    obs->counters_rc = tu_cancels (p, &obs->cancels, &obs->sleeping);
+    //  The actor serves the next context.
+    obs->second_rc = tr_portal_open_context (p, "ctx_echo", NULL, &c, NULL);
+    if (obs->second_rc == 0) {
+        tr_context_open_stream (c, &s);
+        tr_stream_send_pack (s, "s", "again");
+        tr_stream_recv (s, &value, tu_ms (5000));
+        tr_stream_close (&s);
+        obs->second_result_rc = tr_context_result (c, &value);
+        if (obs->second_result_rc == 0)
+            tr_unpack (value, "I", &obs->second_echoed);
+        tr_context_close (&c);
+    }
+    return 0;
+}
+
+static void
+s_cancel_check (const char *fn)
+{
+    tu_subreaper ();
+    s_cancel_t obs;
+    memset (&obs, 0, sizeof obs);
+    obs.fn = fn;
+    tu_frame_t frame = { .body = s_cancel_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_msg (obs.parked, "the callee never parked");
+    ck_assert_tr_ok (obs.cancel_rc);
+    ck_assert_msg (obs.cancel_ms < tu_ms (1000), "the ack took %lld ms", obs.cancel_ms);
+    ck_assert_tr_rc (obs.result_rc, TR_ECANCELED);
+    ck_assert_str_eq (obs.result_error.type, "ContextCancelled");
+    ck_assert_tr_rc (obs.recv_rc, TR_ECANCELED);
+    ck_assert_tr_ok (obs.counters_rc);
+    ck_assert_int_eq (obs.cancels, 1);
+    ck_assert_int_eq (obs.sleeping, 0);
+    ck_assert_tr_ok (obs.second_rc);
+    ck_assert_tr_ok (obs.second_result_rc);
+    ck_assert_int_eq (obs.second_echoed, 1);
+    tu_assert_no_procs_left (2000);
+}
+
+START_TEST (cancelling_a_context_whose_callee_waits_in_receive_is_acknowledged)
+{
+    s_cancel_check ("ctx_echo");
+}
+END_TEST
+
+START_TEST (cancelling_a_context_whose_callee_waits_in_send_is_acknowledged)
+{
+    s_cancel_check ("ctx_flood");
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A caller's task that is cancelled, or fails, with a context open
+
+typedef struct {
+    tr_portal_t *p;
+    int open_rc, recv_rc;
+    bool fail;                      //  return an error instead of waiting
+} s_leaver_t;
+
+//  Opens a context and leaves it open: waits in receive until cancelled,
+//  or fails at once.
+static int
+s_leaver (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_leaver_t *self = arg;
+    tr_context_t *c;
+    if ((self->open_rc = tr_portal_open_context (self->p, "ctx_echo", NULL, &c, NULL)))
+        return self->open_rc;
+    if (self->fail)
+        return TR_EINVAL;
+    tr_stream_t *s;
+    tr_context_open_stream (c, &s);
+    const msgpack_object *value;
+    self->recv_rc = tr_stream_recv (s, &value, -1);
+    return self->recv_rc;
+}
+
+typedef struct {
+    s_leaver_t waiting, failing;
+    int parked_rc, join_rc [2], result [2];
+    int counters_rc, cancels, sleeping;
+    bool parked;
+} s_left_t;
+
+static int
+s_left_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_left_t *obs = arg;
+    obs->waiting.p = obs->failing.p = p;
+    obs->failing.fail = true;
+    tr_task_t *waiting, *failing;
+    tr_task_spawn (tr_ctx_actor (ctx), s_leaver, &obs->waiting, &waiting);
+    tr_task_spawn (tr_ctx_actor (ctx), s_leaver, &obs->failing, &failing);
+    obs->join_rc [1] = tr_task_join (&failing, &obs->result [1]);
+    //  Both callees waited in receive; the failing task's one is gone.
+    obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
+    tr_task_cancel (waiting);
+    obs->join_rc [0] = tr_task_join (&waiting, &obs->result [0]);
+    obs->counters_rc = tu_cancels (p, &obs->cancels, &obs->sleeping);
+    return 0;
+}
+
+START_TEST (a_task_that_ends_with_a_context_open_cancels_the_remote_task)
+{
+    tu_subreaper ();
+    s_left_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_left_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.waiting.open_rc);
+    ck_assert_tr_ok (obs.failing.open_rc);
+    ck_assert_tr_ok (obs.join_rc [1]);
+    ck_assert_tr_rc (obs.result [1], TR_EINVAL);
+    ck_assert_msg (obs.parked, "the remaining callee is not waiting in receive");
+    ck_assert_tr_ok (obs.join_rc [0]);
+    ck_assert_tr_rc (obs.result [0], TR_ECANCELED);
+    ck_assert_tr_rc (obs.waiting.recv_rc, TR_ECANCELED);
+    //  Each remote task was cancelled when its caller's task ended, and
+    //  the cancel was acknowledged before the task was gone.
+    ck_assert_tr_ok (obs.counters_rc);
+    ck_assert_int_eq (obs.cancels, 2);
+    ck_assert_int_eq (obs.sleeping, 0);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A context closed while another task waits on it
+
+typedef struct {
+    tr_context_t *c;
+    int recv_rc, result_rc;
+    bool returned;
+} s_borrower_t;
+
+//  Waits on a context another task owns: its stream, then its result.
+static int
+s_borrower (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_borrower_t *self = arg;
+    tr_stream_t *s;
+    tr_context_open_stream (self->c, &s);
+    const msgpack_object *value;
+    self->recv_rc = tr_stream_recv (s, &value, -1);
+    self->result_rc = tr_context_result (self->c, NULL);
+    self->returned = true;
+    return 0;
+}
+
+typedef struct {
+    s_borrower_t borrower;
+    int open_rc, close_rc, join_rc;
+    bool parked;
+} s_borrow_t;
+
+static int
+s_borrow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_borrow_t *obs = arg;
+    obs->open_rc = tr_portal_open_context (p, "ctx_echo", NULL, &obs->borrower.c, NULL);
+    if (obs->open_rc)
+        return 0;
+    tr_task_t *task;
+    tr_task_spawn (tr_ctx_actor (ctx), s_borrower, &obs->borrower, &task);
+    obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
+    //  The borrower waits in receive: the close ends the context for it,
+    //  and frees it only once the borrower has left every call on it.
+    obs->close_rc = tr_context_close (&obs->borrower.c);
+    obs->join_rc = tr_task_join (&task, NULL);
+    return 0;
+}
+
+START_TEST (a_context_closed_while_another_task_waits_on_it_wakes_that_task_first)
+{
+    tu_subreaper ();
+    s_borrow_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_borrow_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_msg (obs.parked, "the callee did not wait in receive");
+    ck_assert_tr_ok (obs.close_rc);
+    ck_assert_tr_ok (obs.join_rc);
+    ck_assert_msg (obs.borrower.returned, "the borrowing task did not return");
+    ck_assert_tr_rc (obs.borrower.recv_rc, TR_ECLOSED);
+    ck_assert_tr_rc (obs.borrower.result_rc, TR_ECANCELED);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A child killed mid-stream
+
+typedef struct {
+    int open_rc, values, recv_rc, result_rc;
+    tu_err_t recv_error;
+    long long after_kill_ms;
+} s_killed_t;
+
+static int
+s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    (void) ctx;
+    s_killed_t *obs = arg;
+    tr_context_t *c;
+    obs->open_rc = s_open (p, "ctx_count", tr_pack ("[I]", (int64_t) 1 << 40),
+                                           &c, NULL);
+    if (obs->open_rc)
+        return 0;
+    tr_stream_t *s;
+    tr_context_open_stream (c, &s);
+    const msgpack_object *value;
+    for (int i = 0; i < 1000; i++)
+        if (tr_stream_recv (s, &value, tu_ms (5000)) == 0)
+            obs->values++;
+    kill (tr_portal_pid (p), SIGKILL);
+    long long start = tu_now_ms ();
+    while ((obs->recv_rc = tr_stream_recv (s, &value, tu_ms (10000))) == 0)
+        ;
+    obs->after_kill_ms = tu_now_ms () - start;
+    tu_err_copy (&obs->recv_error, tr_context_error (c));
+    obs->result_rc = tr_context_result (c, NULL);
+    tr_context_close (&c);
+    return 0;
+}
+
+START_TEST (a_child_killed_mid_stream_ends_the_receive_with_crashed)
+{
+    tu_subreaper ();
+    s_killed_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_killed_body, .obs = &obs };
+    tr_config_t config = tu_config ();
+    tr_run (&config, 0, NULL, tu_frame_root, &frame);
+    ck_assert_tr_ok (frame.start_rc);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_int_eq (obs.values, 1000);
+    ck_assert_tr_rc (obs.recv_rc, TR_ECRASHED);
+    ck_assert_int_eq (obs.recv_error.signal, SIGKILL);
+    ck_assert_msg (obs.after_kill_ms < tu_ms (2000), "the end took %lld ms", obs.after_kill_ms);
+    ck_assert_tr_rc (obs.result_rc, TR_ECRASHED);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Flow control: a slow consumer bounds the producer; another stream on
+//  the same channel keeps its pace
+
+#define PACE_VALUES 20000
+
+#define FLOOD_READ 300
+
+typedef struct {
+    int open_rc, flood_rc, read;
+    int allowed;                    //  read + unread + credit left
+    int produced_before, produced_after;
+    double alone_per_s, beside_per_s;
+    int alone_rc, beside_rc;
+} s_flow_t;
+
+//  Read a ctx_count stream of n values to its end; values per second.
+static int
+s_count_rate (tr_portal_t *p, int n, double *per_s)
+{
+    tr_context_t *c;
+    int rc = s_open (p, "ctx_count", tr_pack ("[i]", n), &c, NULL);
+    if (rc)
+        return rc;
+    tr_stream_t *s;
+    tr_context_open_stream (c, &s);
+    const msgpack_object *value;
+    int got = 0;
+    long long start = tu_now_ms ();
+    while ((rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0)
+        got++;
+    long long ms = tu_now_ms () - start;
+    *per_s = got * 1000.0 / (ms? ms: 1);
+    tr_stream_close (&s);
+    rc = tr_context_result (c, NULL);
+    tr_context_close (&c);
+    return rc == 0 && got != n? TR_EPROTO: rc;
+}
+
+static int
+s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_flow_t *obs = arg;
+    obs->alone_rc = s_count_rate (p, PACE_VALUES, &obs->alone_per_s);
+    tr_context_t *flood;
+    obs->flood_rc = tr_portal_open_context (p, "ctx_flood", NULL, &flood, NULL);
+    if (obs->flood_rc)
+        return 0;
+    //  Read a few hundred, then no more: the producer stops when the
+    //  window (256 by default) is unread, that is between read + 129 and
+    //  read + 256 values, since credit is topped up when half of it is
+    //  free.
+    tr_stream_t *s;
+    tr_context_open_stream (flood, &s);
+    const msgpack_object *value;
+    while (obs->read < FLOOD_READ && tr_stream_recv (s, &value, tu_ms (5000)) == 0)
+        obs->read++;
+    //  What the producer may have sent by now, as this side counts it:
+    //  what was read, what came and waits, and the credit not yet spent.
+    obs->allowed = obs->read + (int) (s->count + s->peer_credit);
+    s_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
+    obs->beside_rc = s_count_rate (p, PACE_VALUES, &obs->beside_per_s);
+    s_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
+    tr_context_close (&flood);
+    fprintf (stderr, "flow: a stream alone %.0f values/s, beside a stalled one %.0f values/s; "
+             "the stalled producer sent %d\n", obs->alone_per_s, obs->beside_per_s,
+             obs->produced_after);
+    return 0;
+}
+
+START_TEST (a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pace)
+{
+    tu_subreaper ();
+    s_flow_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_flow_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.alone_rc);
+    ck_assert_tr_ok (obs.flood_rc);
+    //  The window bounds what the producer sent past what was read,
+    //  before and after another stream of 20,000 values went by on the
+    //  same channel, and it stopped there.
+    ck_assert_int_eq (obs.read, FLOOD_READ);
+    ck_assert_int_gt (obs.allowed, FLOOD_READ + 128);
+    ck_assert_int_le (obs.allowed, FLOOD_READ + 256);
+    ck_assert_int_eq (obs.produced_before, obs.allowed);
+    ck_assert_int_eq (obs.produced_after, obs.allowed);
+    ck_assert_tr_ok (obs.beside_rc);
+    ck_assert_msg (obs.beside_per_s > 0.5 * obs.alone_per_s,
+                   "beside a stalled stream %.0f/s, alone %.0f/s",
+                   obs.beside_per_s, obs.alone_per_s);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Gather (rule 10)
+
+#define GATHERED 8
+
+typedef struct {
+    int start_rc, open_rc, close_rc;
+    tu_err_t open_error;
+    bool all_null;
+    int counters_rc [GATHERED], cancels [GATHERED], sleeping [GATHERED];
+    int ok_rc, ok_close_rc;
+    bool firsts_nil;
+} s_gather_t;
+
+static int
+s_gather_root (tr_actor_t *self, void *arg)
+{
+    s_gather_t *obs = arg;
+    tr_nursery_t *n;
+    if (tr_nursery_open (self, &n))
+        return 1;
+    tr_portal_t *portals [GATHERED];
+    for (int i = 0; i < GATHERED && !obs->start_rc; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "kid-%d", i);
+        obs->start_rc = tr_nursery_start_actor (n, name, NULL, &portals [i]);
+    }
+    if (!obs->start_rc) {
+        tr_context_t *contexts [GATHERED];
+        const msgpack_object *firsts [GATHERED];
+        //  All eight start: gather returns them all.
+        obs->ok_rc = s_gather (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "none"),
+                                       contexts, firsts);
+        obs->firsts_nil = true;
+        for (int i = 0; i < GATHERED && !obs->ok_rc; i++)
+            if (firsts [i]->type != MSGPACK_OBJECT_NIL)
+                obs->firsts_nil = false;
+        if (!obs->ok_rc)
+            obs->ok_close_rc = tr_contexts_close (contexts, GATHERED);
+        //  kid-5 fails at started: the other seven are cancelled.
+        obs->open_rc = s_gather (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "kid-5"),
+                                         contexts, firsts);
+        tu_err_copy (&obs->open_error, tr_portal_error (portals [5]));
+        obs->all_null = true;
+        for (int i = 0; i < GATHERED; i++)
+            if (contexts [i] || firsts [i])
+                obs->all_null = false;
+        for (int i = 0; i < GATHERED; i++)
+            obs->counters_rc [i] = tu_cancels (portals [i], &obs->cancels [i], &obs->sleeping [i]);
+    }
+    obs->close_rc = tr_nursery_close (&n, NULL);
+    return 0;
+}
+
+START_TEST (gather_on_eight_actors_where_one_fails_cancels_the_other_seven)
+{
+    tu_subreaper ();
+    s_gather_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_gather_root, &obs), 0);
+    ck_assert_tr_ok (obs.start_rc);
+    ck_assert_tr_ok (obs.ok_rc);
+    ck_assert_msg (obs.firsts_nil, "a first value is not nil");
+    ck_assert_tr_ok (obs.ok_close_rc);
+    ck_assert_tr_rc (obs.open_rc, TR_EREMOTE);
+    ck_assert_str_eq (obs.open_error.type, "ValueError");
+    ck_assert_str_eq (obs.open_error.message, "kid-5 fails at started");
+    ck_assert_msg (obs.all_null, "a failed gather left a context or a first value");
+    for (int i = 0; i < GATHERED; i++) {
+        ck_assert_tr_ok (obs.counters_rc [i]);
+        //  The first gather's eight were cancelled by its close: two
+        //  cancels each but kid-5's, and nothing left parked anywhere.
+        ck_assert_int_eq (obs.cancels [i], i == 5? 1: 2);
+        ck_assert_int_eq (obs.sleeping [i], 0);
+    }
+    ck_assert_tr_ok (obs.close_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A pipeline: each stage streams to the next
+
+#define STAGES 4
+#define PIPED 1000
+
+typedef struct {
+    int start_rc, open_rc, send_rc, result_rc, close_rc;
+    int64_t count, last;
+    bool in_order;
+} s_pipe_t;
+
+static int
+s_pipe_root (tr_actor_t *self, void *arg)
+{
+    s_pipe_t *obs = arg;
+    tr_nursery_t *n;
+    if (tr_nursery_open (self, &n))
+        return 1;
+    tr_portal_t *stages [STAGES];
+    for (int i = 0; i < STAGES && !obs->start_rc; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "stage-%d", i);
+        obs->start_rc = tr_nursery_start_actor (n, name, NULL, &stages [i]);
+    }
+    if (!obs->start_rc) {
+        tr_args_t *rest = tr_pack ("[s s s]", tr_portal_endpoint (stages [1]),
+                                   tr_portal_endpoint (stages [2]), tr_portal_endpoint (stages [3]));
+        tr_context_t *c;
+        obs->open_rc = tr_portal_open_context (stages [0], "ctx_stage", rest, &c, NULL);
+        tr_args_destroy (&rest);
+        if (!obs->open_rc) {
+            tr_stream_t *s;
+            tr_context_open_stream (c, &s);
+            for (int i = 0; i < PIPED && !obs->send_rc; i++)
+                obs->send_rc = tr_stream_send_pack (s, "i", i);
+            tr_stream_close (&s);
+            const msgpack_object *result;
+            obs->result_rc = tr_context_result (c, &result);
+            if (!obs->result_rc)
+                tr_unpack (result, "[I b I]", &obs->count, &obs->in_order, &obs->last);
+            tr_context_close (&c);
+        }
+    }
+    obs->close_rc = tr_nursery_close (&n, NULL);
+    return 0;
+}
+
+START_TEST (a_four_stage_pipeline_delivers_a_thousand_values_in_order)
+{
+    tu_subreaper ();
+    s_pipe_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_pipe_root, &obs), 0);
+    ck_assert_tr_ok (obs.start_rc);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_ok (obs.send_rc);
+    ck_assert_tr_ok (obs.result_rc);
+    ck_assert_int_eq (obs.count, PIPED);
+    ck_assert_msg (obs.in_order, "values came out of order");
+    //  Three hops, one added at each.
+    ck_assert_int_eq (obs.last, PIPED - 1 + STAGES - 1);
+    ck_assert_tr_ok (obs.close_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 
 int
 main (void)
@@ -311,5 +970,16 @@ main (void)
     tcase_add_test (tc, a_callee_error_before_started_is_what_the_open_returns);
     tcase_add_test (tc, a_callee_error_mid_stream_comes_after_the_values_it_sent);
     tcase_add_test (tc, a_callee_error_after_the_stream_is_the_result);
+    tc = tu_tcase (suite, "close_and_cancel", 30);
+    tcase_add_test (tc, either_side_may_close_first_and_the_result_still_comes);
+    tcase_add_test (tc, cancelling_a_context_whose_callee_waits_in_receive_is_acknowledged);
+    tcase_add_test (tc, cancelling_a_context_whose_callee_waits_in_send_is_acknowledged);
+    tcase_add_test (tc, a_child_killed_mid_stream_ends_the_receive_with_crashed);
+    tcase_add_test (tc, a_task_that_ends_with_a_context_open_cancels_the_remote_task);
+    tcase_add_test (tc, a_context_closed_while_another_task_waits_on_it_wakes_that_task_first);
+    tc = tu_tcase (suite, "flow_gather_pipeline", 60);
+    tcase_add_test (tc, a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pace);
+    tcase_add_test (tc, gather_on_eight_actors_where_one_fails_cancels_the_other_seven);
+    tcase_add_test (tc, a_four_stage_pipeline_delivers_a_thousand_values_in_order);
     return tu_run_suite (suite, CK_FORK_GETENV);
 }

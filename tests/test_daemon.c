@@ -335,6 +335,64 @@ s_check_lost (int sig, long long within_ms)
     tu_assert_no_procs_left (0);
 }
 
+//  A daemon killed mid-stream: the receive ends at once, connection lost.
+typedef struct {
+    const char *endpoint;
+    pid_t daemon;
+    int open_rc, values, recv_rc;
+    char type [64];
+    long long fail_ms;
+} stream_lost_t;
+
+static int
+s_stream_lost_root (tr_actor_t *self, void *arg)
+{
+    stream_lost_t *st = arg;
+    tr_portal_t *p = NULL;
+    if ((st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &p)))
+        return 1;
+    tr_context_t *c;
+    tr_args_t *args = tr_pack ("[I]", (int64_t) 1 << 40);
+    st->open_rc = tr_portal_open_context (p, "ctx_count", args, &c, NULL);
+    tr_args_destroy (&args);
+    if (st->open_rc == 0) {
+        tr_stream_t *s;
+        tr_context_open_stream (c, &s);
+        const msgpack_object *value;
+        while (st->values < 1000 && tr_stream_recv (s, &value, tu_ms (5000)) == 0)
+            st->values++;
+        long long signalled = tu_now_ms ();
+        kill (st->daemon, SIGKILL);
+        while ((st->recv_rc = tr_stream_recv (s, &value, tu_ms (10000))) == 0)
+            ;
+        st->fail_ms = tu_now_ms () - signalled;
+        const tr_error_t *err = tr_context_error (c);
+        snprintf (st->type, sizeof st->type, "%s", err? tr_error_type (err): "");
+        tr_context_close (&c);
+    }
+    tr_portal_close (&p);
+    return 0;
+}
+
+START_TEST (test_a_stream_from_a_daemon_that_is_killed_ends_at_once)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, "streamer", "tcp://127.0.0.1:*");
+    stream_lost_t st = { .endpoint = d.endpoint, .daemon = d.pid };
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_stream_lost_root, &st), 0);
+    s_daemon_wait (&d, 5000);
+    ck_assert_tr_ok (st.open_rc);
+    ck_assert_int_eq (st.values, 1000);
+    ck_assert_tr_rc (st.recv_rc, TR_ECLOSED);
+    ck_assert_str_eq (st.type, "ConnectionLost");
+    ck_assert_msg (st.fail_ms < tu_ms (1500), "the receive ended %lld ms after the kill",
+                   st.fail_ms);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 START_TEST (test_a_call_into_a_daemon_that_is_killed_fails_at_once)
 {
     s_check_lost (SIGKILL, 1500);
@@ -462,6 +520,7 @@ main (void)
     tcase_add_test (tc, test_closing_a_portal_fails_the_calls_in_flight_as_closed_and_the_daemon_serves_on);
     tcase_add_test (tc, test_a_daemon_on_tcp_stops_on_sigterm_with_143);
     tcase_add_test (tc, test_a_call_into_a_daemon_that_is_killed_fails_at_once);
+    tcase_add_test (tc, test_a_stream_from_a_daemon_that_is_killed_ends_at_once);
     tcase_add_test (tc, test_a_call_into_a_daemon_that_stops_answering_fails_after_the_heartbeat_timeout);
     tcase_add_test (tc, test_opening_a_portal_on_nobody_times_out);
     tcase_add_test (tc, test_opening_a_portal_on_a_bad_endpoint_fails_at_once);

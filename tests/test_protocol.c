@@ -469,7 +469,8 @@ START_TEST (a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serve
 END_TEST
 
 //  --------------------------------------------------------------------------
-//  Reserved message types and export kinds (doc/protocol.md, section 2)
+//  Stream frames for no context, and export kinds called the wrong way
+//  (doc/protocol.md, sections 2 and 3.4)
 
 #define T_STARTED   3
 #define T_YIELD     4
@@ -477,7 +478,8 @@ END_TEST
 #define T_CREDIT    12
 
 typedef struct {
-    s_reply_t hello, started, yield, stop, credit, raw_context, raw_stream;
+    s_reply_t hello, started, yield, stop, credit, shapeless, raw_context, raw_stream,
+              raw_plain, raw_thread, after;
     int context_rc, stream_rc;
     tu_err_t context_error, stream_error;
 } s_reserved_t;
@@ -489,11 +491,16 @@ s_reserved_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
     s_reserved_t *obs = arg;
     s_exchange_args (raw, s_hello (1, 0, "raw@reserved"), &obs->hello);
     s_exchange_args (raw, tr_pack ("[i i n]", T_STARTED, 21), &obs->started);
-    s_exchange_args (raw, tr_pack ("[i i n]", T_YIELD, 22), &obs->yield);
-    s_exchange_args (raw, tr_pack ("[i i n]", T_STOP, 23), &obs->stop);
-    s_exchange_args (raw, tr_pack ("[i i n]", T_CREDIT, 24), &obs->credit);
+    s_exchange_args (raw, tr_pack ("[i i [i n]]", T_YIELD, 22, 0), &obs->yield);
+    s_exchange_args (raw, tr_pack ("[i i [i n]]", T_STOP, 23, 1), &obs->stop);
+    s_exchange_args (raw, tr_pack ("[i i [i i]]", T_CREDIT, 24, 0, 10), &obs->credit);
+    s_exchange_args (raw, tr_pack ("[i i n]", T_YIELD, 27), &obs->shapeless);
     s_exchange_args (raw, tr_pack ("[i i [s []]]", T_CMD, 25, "a_context"), &obs->raw_context);
     s_exchange_args (raw, tr_pack ("[i i [s []]]", T_CMD, 26, "a_stream"), &obs->raw_stream);
+    s_exchange_args (raw, tr_pack ("[i i [s i []]]", T_CMD, 28, "nil", 1), &obs->raw_plain);
+    s_exchange_args (raw, tr_pack ("[i i [s i []]]", T_CMD, 29, "a_thread_context", 1),
+                     &obs->raw_thread);
+    s_exchange_args (raw, tr_pack ("[i i [s []]]", T_CMD, 30, "nil"), &obs->after);
     //  And through a portal, as a user would call them.
     obs->context_rc = tu_call (p, "a_context", NULL, NULL);
     tu_err_copy (&obs->context_error, tr_portal_error (p));
@@ -501,7 +508,7 @@ s_reserved_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
     tu_err_copy (&obs->stream_error, tr_portal_error (p));
 }
 
-START_TEST (reserved_message_types_and_export_kinds_are_refused_as_documented)
+START_TEST (stream_frames_for_no_context_and_kinds_called_the_wrong_way_are_refused)
 {
     tu_subreaper ();
     s_reserved_t obs;
@@ -515,20 +522,29 @@ START_TEST (reserved_message_types_and_export_kinds_are_refused_as_documented)
     s_assert_error (&obs.yield, "yield", 22, TR_EPROTO, "yield (cid 22) was not expected");
     s_assert_error (&obs.stop, "stop", 23, TR_EPROTO, "stop (cid 23) was not expected");
     s_assert_error (&obs.credit, "credit", 24, TR_EPROTO, "credit (cid 24) was not expected");
-    //  "function 'f' of actor X is not a plain call"
+    s_assert_error (&obs.shapeless, "yield with a nil body", 27, TR_EPROTO,
+                    "yield (cid 27): body is not [side, value]");
     s_assert_error (&obs.raw_context, "cmd a_context", 25, TR_EPROTO,
                     "function 'a_context' of actor");
-    ck_assert_msg (strstr (obs.raw_context.msg, "is not a plain call"), "'%s'",
-                   obs.raw_context.msg);
+    ck_assert_msg (strstr (obs.raw_context.msg, "is a context function, not a plain call"),
+                   "'%s'", obs.raw_context.msg);
     s_assert_error (&obs.raw_stream, "cmd a_stream", 26, TR_EPROTO, "function 'a_stream' of actor");
-    ck_assert_msg (strstr (obs.raw_stream.msg, "is not a plain call"), "'%s'",
-                   obs.raw_stream.msg);
+    ck_assert_msg (strstr (obs.raw_stream.msg, "is a one-way stream"), "'%s'", obs.raw_stream.msg);
+    s_assert_error (&obs.raw_plain, "context cmd nil", 28, TR_EPROTO, "function 'nil' of actor");
+    ck_assert_msg (strstr (obs.raw_plain.msg, "is a plain call, not a context function"), "'%s'",
+                   obs.raw_plain.msg);
+    s_assert_error (&obs.raw_thread, "context cmd a_thread_context", 29, TR_EPROTO,
+                    "function 'a_thread_context' of actor");
+    ck_assert_msg (strstr (obs.raw_thread.msg, "TR_THREAD"), "'%s'", obs.raw_thread.msg);
+    //  And it goes on serving.
+    ck_assert_msg (obs.after.got && obs.after.type == T_RETURN && obs.after.cid == 30,
+                   "no answer to a plain call after the refusals");
     ck_assert_tr_rc (obs.context_rc, TR_EPROTO);
     ck_assert_tr_rc (obs.context_error.code, TR_EPROTO);
     ck_assert_str_eq (obs.context_error.type, "ProtocolError");
     ck_assert_str_eq (obs.context_error.origin, frame.base.uid);
-    ck_assert_msg (strstr (obs.context_error.message, "not a plain call"), "'%s'",
-                   obs.context_error.message);
+    ck_assert_msg (strstr (obs.context_error.message, "open it with tr_portal_open_context"),
+                   "'%s'", obs.context_error.message);
     ck_assert_tr_rc (obs.stream_rc, TR_EPROTO);
     ck_assert_tr_rc (obs.stream_error.code, TR_EPROTO);
     ck_assert_str_eq (obs.stream_error.type, "ProtocolError");
@@ -615,12 +631,21 @@ s_server_frame (s_server_t *self, zmq_msg_t *rid, zmq_msg_t *frame)
         const char *fn;
         const msgpack_object *args;
         unsigned char out [128];
-        if (tr_unpack (body, "[so]", &fn, &args))
+        int kind;
+        if (tr_unpack (body, "[so]", &fn, &args) && tr_unpack (body, "[s i o]", &fn, &kind, &args))
             fn = "";
         if (strcmp (fn, "garbled") == 0) {
             //  0xc1 is the one byte msgpack never uses.
             static const unsigned char garbled [] = { 0xc1 };
             s_server_send_raw (self, rid, out, s_bad_return (out, cid, garbled, 1));
+        }
+        else
+        if (strcmp (fn, "yield_first") == 0)
+            s_server_send (self, rid, tr_pack ("[i I [i i]]", T_YIELD, (int64_t) cid, 1, 7));
+        else
+        if (strcmp (fn, "started_twice") == 0) {
+            s_server_send (self, rid, tr_pack ("[i I s]", T_STARTED, (int64_t) cid, "one"));
+            s_server_send (self, rid, tr_pack ("[i I s]", T_STARTED, (int64_t) cid, "two"));
         }
         else
         if (strcmp (fn, "deep") == 0) {
@@ -719,6 +744,70 @@ s_answers_root (tr_actor_t *self, void *arg)
     obs->close_rc = tr_portal_close (&p);
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  A callee that breaks the order of a context on the wire
+
+typedef struct {
+    s_server_t *server;
+    int open_rc, early_rc, twice_rc, twice_result_rc, echo_rc;
+    tu_err_t early, twice;
+    char first [16];
+} s_order_t;
+
+static int
+s_order_root (tr_actor_t *self, void *arg)
+{
+    s_order_t *obs = arg;
+    tr_portal_t *p = NULL;
+    obs->open_rc = tr_portal_open (self, obs->server->endpoint, 5000, &p);
+    if (obs->open_rc)
+        return 0;
+    tr_context_t *c = NULL;
+    obs->early_rc = tr_portal_open_context (p, "yield_first", NULL, &c, NULL);
+    tu_err_copy (&obs->early, tr_portal_error (p));
+    tr_context_close (&c);
+    const msgpack_object *first;
+    obs->twice_rc = tr_portal_open_context (p, "started_twice", NULL, &c, &first);
+    if (obs->twice_rc == 0) {
+        const char *text = "";
+        tr_unpack (first, "s", &text);
+        snprintf (obs->first, sizeof obs->first, "%s", text);
+        obs->twice_result_rc = tr_context_result (c, NULL);
+        tu_err_copy (&obs->twice, tr_context_error (c));
+    }
+    tr_context_close (&c);
+    obs->echo_rc = tu_call (p, "echo", tr_pack ("[s]", "still"), NULL);
+    tr_portal_close (&p);
+    return 0;
+}
+
+START_TEST (a_started_or_yield_out_of_order_is_answered_and_fails_the_context)
+{
+    tu_subreaper ();
+    s_server_t server = { .refuse = false };
+    s_server_start (&server);
+    s_order_t obs = { .server = &server };
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, s_order_root, &obs);
+    s_server_stop (&server);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_rc (obs.early_rc, TR_EPROTO);
+    ck_assert_str_eq (obs.early.type, "ProtocolError");
+    ck_assert_msg (strstr (obs.early.message, "yield (cid") &&
+                   strstr (obs.early.message, "came before started"), "'%s'", obs.early.message);
+    ck_assert_tr_ok (obs.twice_rc);
+    ck_assert_str_eq (obs.first, "one");
+    ck_assert_tr_rc (obs.twice_result_rc, TR_EPROTO);
+    ck_assert_msg (strstr (obs.twice.message, "came twice"), "'%s'", obs.twice.message);
+    //  Both were answered with an error frame (and a cancel), and the
+    //  root went on: a plain call still works.
+    ck_assert_int_ge (server.errors_seen, 2);
+    ck_assert_tr_ok (obs.echo_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
 
 //  --------------------------------------------------------------------------
 //  Answers sent in a burst travel together to a peer that reads them so
@@ -849,11 +938,12 @@ s_suite (void)
     tcase_add_test (tc, malformed_frames_are_answered_with_an_error_saying_what_is_wrong);
     tcase_add_test (tc, a_peer_must_say_hello_first_and_speak_the_same_major_version);
     tcase_add_test (tc, a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serves_on);
-    tcase_add_test (tc, reserved_message_types_and_export_kinds_are_refused_as_documented);
+    tcase_add_test (tc, stream_frames_for_no_context_and_kinds_called_the_wrong_way_are_refused);
 
     tc = tu_tcase (s, "raw server", 20);
     tcase_add_test (tc, a_burst_of_answers_travels_in_one_message_to_a_peer_that_reads_them_so);
     tcase_add_test (tc, an_answer_that_cannot_be_read_fails_its_call_at_once);
+    tcase_add_test (tc, a_started_or_yield_out_of_order_is_answered_and_fails_the_context);
     tcase_add_test (tc, a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as_eversion);
     return s;
 }

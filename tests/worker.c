@@ -6,9 +6,10 @@
     behaviour a scenario needs: echo, fail, crash, sleep until cancelled,
     block a worker thread, call a grandchild, interleave tasks, read the
     environment, fail at an agreed moment, spin without a checkpoint (and
-    ignore SIGTERM), exports of kinds that must be refused, and context
-    functions: echo over a stream, count, flood, break rule 1 or fail at
-    a chosen moment, and a pipeline stage.
+    ignore SIGTERM), fail or be slow to start when the environment says
+    so, exports of kinds that must be refused, and context functions:
+    echo over a stream, count, flood, break rule 1 or fail at a chosen
+    moment, and a pipeline stage.
     =========================================================================
 */
 #include "troupe.h"
@@ -510,6 +511,29 @@ s_ctx_bad (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_raise (ctx, "ValueError", "failed after the stream");
 }
 
+//  [name]: fails before started in the actor named name; elsewhere
+//  starts and waits on its stream until it ends or is cancelled.
+static int
+s_ctx_fail_in (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    const char *name = "";
+    tr_unpack (args, "[s]", &name);
+    if (strcmp (name, tr_actor_name (tr_ctx_actor (ctx))) == 0)
+        return tr_raise (ctx, "ValueError", "%s fails at started", name);
+    int rc = tr_ctx_started (ctx, NULL);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    const msgpack_object *value;
+    s_sleeping++;
+    while ((rc = tr_stream_recv (stream, &value, -1)) == 0)
+        ;
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    return rc == TR_ECLOSED? tr_reply_pack (out, "s", "closed"): rc;
+}
+
 //  [endpoints...]: one stage of a pipeline. Values read from the caller
 //  go, plus one, to a context on the next stage (opened at endpoints [0]
 //  with the rest); the last stage checks that they come in order. The
@@ -603,14 +627,42 @@ static const tr_export_t s_exports [] = {
     TR_FN ("produced", s_produced_fn),
     TR_CTX_FN ("ctx_bad", s_ctx_bad),
     TR_CTX_FN ("ctx_stage", s_ctx_stage),
+    TR_CTX_FN ("ctx_fail_in", s_ctx_fail_in),
     TR_FN ("spin", s_spin),
     TR_FN ("stubborn", s_stubborn),
     TR_EXPORTS_END
 };
 
+//  Whether this child's name (its uid up to '@') is the value of the
+//  environment variable var: how a scenario picks one child of a cluster,
+//  whose children all get the same environment.
+static bool
+s_named_by (const char *var)
+{
+    const char *name = getenv (var);
+    const char *uid = getenv ("TROUPE_UID");
+    size_t len = name? strlen (name): 0;
+    return len && uid && strncmp (uid, name, len) == 0 && uid [len] == '@';
+}
+
 int
 main (int argc, char **argv)
 {
+    //  Fail to start, before any hello: exit with status 7, or never say
+    //  hello (until killed).
+    if (s_named_by ("TU_EXIT_BEFORE_HELLO"))
+        _exit (7);
+    if (s_named_by ("TU_HANG_BEFORE_HELLO"))
+        while (true)
+            pause ();
+    //  A start that takes this long without using the CPU, as a child
+    //  that loads more or waits on something would.
+    const char *delay = getenv ("TU_HELLO_DELAY_MS");
+    if (delay && atoi (delay) > 0) {
+        struct timespec ts = { atoi (delay) / 1000, (atoi (delay) % 1000) * 1000000L };
+        while (nanosleep (&ts, &ts) && errno == EINTR)
+            ;
+    }
     tr_config_t config = { .exports = s_exports };
     return tr_run (&config, argc, argv, NULL, NULL);
 }
