@@ -553,6 +553,83 @@ START_TEST (stream_frames_for_no_context_and_kinds_called_the_wrong_way_are_refu
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A raw caller that breaks the rules of a stream: answered, and the
+//  context goes on
+
+typedef struct {
+    s_reply_t hello, started, over, not_count, echoed, ended;
+    char echoed_text [16];
+    int64_t echoed_side, result;
+} s_rawctx_t;
+
+static void
+s_rawctx_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
+{
+    (void) ctx; (void) p;
+    s_rawctx_t *obs = arg;
+    s_exchange_args (raw, s_hello (1, 2, "raw@caller"), &obs->hello);
+    s_exchange_args (raw, tr_pack ("[i i [s i []]]", T_CMD, 40, "ctx_echo", 1), &obs->started);
+    //  70 values in one yield: past the 64 credits a stream starts with.
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_array (&pk, 3);
+    msgpack_pack_int (&pk, T_YIELD);
+    msgpack_pack_int (&pk, 40);
+    msgpack_pack_array (&pk, 71);
+    msgpack_pack_int (&pk, 0);
+    for (int i = 0; i < 70; i++)
+        msgpack_pack_int (&pk, i);
+    s_exchange (raw, sbuf.data, sbuf.size, &obs->over);
+    msgpack_sbuffer_destroy (&sbuf);
+    s_exchange_args (raw, tr_pack ("[i i [i s]]", T_CREDIT, 40, 0, "lots"), &obs->not_count);
+    //  A proper value is still echoed, and stop ends the context.
+    s_raw_send_args (raw, tr_pack ("[i i [i s]]", T_YIELD, 40, 0, "again"));
+    //  Reading it grants credit first: the echo comes after that.
+    zmq_pollitem_t item = { raw->dealer, 0, ZMQ_POLLIN, 0 };
+    for (int frames = 0; frames < 4 && !*obs->echoed_text; frames++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_poll (&item, 1, tu_ms (5000)) == 1 && zmq_msg_recv (&frame, raw->dealer, 0) >= 0) {
+            tr_value_t *v = tr_value_decode (zmq_msg_data (&frame), zmq_msg_size (&frame));
+            int type;
+            uint64_t cid;
+            const char *text;
+            if (v && tr_unpack (tr_value_object (v), "[i u [I s]]", &type, &cid,
+                                &obs->echoed_side, &text) == 0 && type == T_YIELD && cid == 40)
+                snprintf (obs->echoed_text, sizeof obs->echoed_text, "%s", text);
+            tr_value_destroy (&v);
+        }
+        zmq_msg_close (&frame);
+    }
+    s_exchange_args (raw, tr_pack ("[i i [i n]]", T_STOP, 40, 0), &obs->ended);
+}
+
+START_TEST (a_stream_frame_that_breaks_the_rules_is_answered_and_the_context_goes_on)
+{
+    tu_subreaper ();
+    s_rawctx_t obs;
+    memset (&obs, 0, sizeof obs);
+    s_frame_t frame = { .body = s_rawctx_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_msg (obs.started.got && obs.started.type == T_STARTED && obs.started.cid == 40,
+                   "no started for the context (type %d)", obs.started.type);
+    s_assert_error (&obs.over, "70 values in one yield", 40, TR_EPROTO,
+                    "beyond the credit granted (window 256)");
+    s_assert_error (&obs.not_count, "a credit of a string", 40, TR_EPROTO,
+                    "credit (cid 40) is not a count");
+    ck_assert_str_eq (obs.echoed_text, "again");
+    ck_assert_int_eq (obs.echoed_side, 1);
+    //  ctx_echo returns how many values it echoed: the refused ones are
+    //  not among them.
+    ck_assert_msg (obs.ended.got && obs.ended.type == T_RETURN && obs.ended.cid == 40,
+                   "no return after stop (type %d)", obs.ended.type);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  A raw peer behind a ROUTER: what our DEALER (tr_portal_open) is told
 
 //  A thread serves a plain libzmq ROUTER, as a peer that is not troupe
@@ -939,6 +1016,7 @@ s_suite (void)
     tcase_add_test (tc, a_peer_must_say_hello_first_and_speak_the_same_major_version);
     tcase_add_test (tc, a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serves_on);
     tcase_add_test (tc, stream_frames_for_no_context_and_kinds_called_the_wrong_way_are_refused);
+    tcase_add_test (tc, a_stream_frame_that_breaks_the_rules_is_answered_and_the_context_goes_on);
 
     tc = tu_tcase (s, "raw server", 20);
     tcase_add_test (tc, a_burst_of_answers_travels_in_one_message_to_a_peer_that_reads_them_so);
