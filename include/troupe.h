@@ -457,8 +457,8 @@ TR_EXPORT int
 
 //  Callee: the stream of the context this task serves (owned by the
 //  context; tr_stream_close ends it, and it ends by itself when the
-//  function returns). Returns 0, TR_EPROTO (before started, rule 1) or
-//  TR_EINVAL.
+//  function returns). Returns 0, TR_EPROTO (before started, rule 1),
+//  TR_ECLOSED (this side closed it already) or TR_EINVAL.
 TR_EXPORT int
     tr_ctx_open_stream (tr_ctx_t *ctx, tr_stream_t **stream);
 
@@ -474,8 +474,10 @@ TR_EXPORT int
     tr_portal_open_context (tr_portal_t *portal, const char *fn, const tr_args_t *args,
                             tr_context_t **context, const msgpack_object **first);
 
-//  Caller: the context's stream (owned by the context). Returns 0,
-//  TR_ECLOSED (the context has ended) or TR_EINVAL.
+//  Caller: the context's stream (owned by the context). Values the
+//  callee sent before it are kept and read first; once the context has
+//  ended, receives return how it ended. Returns 0, TR_ECLOSED (this side
+//  closed it already) or TR_EINVAL.
 TR_EXPORT int
     tr_context_open_stream (tr_context_t *self, tr_stream_t **stream);
 
