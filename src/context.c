@@ -32,13 +32,8 @@ struct tr_context {
     tr_error_t *error;
     tri_waitq_t waiters;        //  for started or the end
     tr_stream_t stream;
-    tr_ctx_t *owner;            //  the task that opened it
-    tri_node_t node;            //  in s_open
+    tri_node_t node;            //  in its opening task's held list
 };
-
-//  Contexts not closed yet: those a task leaves open when its function
-//  returns are closed then (the remote task cancelled, its ack awaited).
-static tri_list_t s_open = { &s_open, &s_open };
 
 //  --------------------------------------------------------------------------
 //  What comes from the callee
@@ -175,21 +170,23 @@ s_destroy (tr_context_t **self_p)
     free (self);
 }
 
-//  The task of ctx ends: close what it left open, together.
+//  The task of ctx ends: close what it left open (the remote tasks are
+//  cancelled and their acks awaited), all together.
 static void
 s_close_left (tr_ctx_t *ctx)
 {
-    while (true) {
-        tr_context_t *left = NULL;
-        tri_list_each (node, next, &s_open)
-            if (tri_list_entry (node, tr_context_t, node)->owner == ctx) {
-                left = tri_list_entry (node, tr_context_t, node);
+    tri_list_t *held = tri_ctx_held (ctx);
+    while (!tri_list_empty (held)) {
+        tr_context_t *left [16];
+        size_t n = 0;
+        tri_list_each (node, next, held) {
+            if (n == sizeof left / sizeof left [0])
                 break;
-            }
-        if (!left)
-            return;
-        tri_log_debug ("TR-CONTEXT", "context %s left open: closed", left->fn);
-        tr_context_close (&left);
+            left [n] = tri_list_entry (node, tr_context_t, node);
+            tri_log_debug ("TR-CONTEXT", "context %s left open: closed", left [n]->fn);
+            n++;
+        }
+        tr_contexts_close (left, n);
     }
 }
 
@@ -209,8 +206,10 @@ s_start (tr_portal_t *portal, const char *fn, const tr_args_t *args, tr_context_
         return TR_ENOMEM;
     }
     tri_waitq_init (&self->waiters);
-    self->owner = tri_ctx_current ();
-    tri_list_push_back (&s_open, &self->node);
+    tri_node_init (&self->node);
+    tr_ctx_t *owner = tri_ctx_current ();
+    if (owner)
+        tri_list_push_back (tri_ctx_held (owner), &self->node);
     tri_ctx_on_end (s_close_left);
     uint64_t cid = tri_cid_next ();
     self->channel = channel;

@@ -32,7 +32,14 @@ tri_ctx_init (tr_ctx_t *ctx, tri_task_t *task)
 {
     memset (ctx, 0, sizeof *ctx);
     ctx->task = task;
+    tri_list_init (&ctx->held);
     tri_task_set_data (task, ctx);
+}
+
+tri_list_t *
+tri_ctx_held (tr_ctx_t *ctx)
+{
+    return &ctx->held;
 }
 
 static void (*s_on_end) (tr_ctx_t *ctx) = NULL;
@@ -60,6 +67,10 @@ tri_ctx_end (tr_ctx_t *ctx)
 void
 tri_ctx_clear (tr_ctx_t *ctx)
 {
+    //  Closed at the function's end; whatever is left is no longer held.
+    tri_node_t *node;
+    while (ctx->held.next && (node = tri_list_first (&ctx->held)))
+        tri_node_unlink (node);
     tr_error_destroy (&ctx->raised);
     tr_error_destroy (&ctx->error);
     ctx->error_source = NULL;

@@ -18,6 +18,7 @@ struct tr_ctx {
     tr_error_t *error;          //  last failure of a blocking call
     const void *error_source;   //  the portal or nursery it failed on
     void *served;               //  the call this task serves (serve.c's)
+    tri_list_t held;            //  what it opened and must close (contexts)
 };
 
 //  Bind ctx to task (its tri_task_data).
@@ -30,6 +31,11 @@ void
 //  registers fn.
 void
     tri_ctx_end (tr_ctx_t *ctx);
+//  The things the task holds, to close when its function returns: the
+//  layer that makes them links their nodes here and unlinks them when
+//  they are closed.
+tri_list_t *
+    tri_ctx_held (tr_ctx_t *ctx);
 void
     tri_ctx_on_end (void (*fn) (tr_ctx_t *ctx));
 //  fn runs at every tr_checkpoint on the loop's thread: what a running
