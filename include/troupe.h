@@ -537,9 +537,10 @@ TR_EXPORT int
 //  ways: the other side receives every value sent before the close and
 //  then TR_ECLOSED, and its sends return TR_ECLOSED.
 
-//  Send value (borrowed). A checkpoint. Values sent in a row leave
-//  together when the task parks or calls tr_checkpoint, or after 64
-//  values or 8 KiB. Returns 0, TR_ECLOSED (the
+//  Send value (borrowed). A checkpoint. Values sent in a row (within
+//  100 us of each other) leave together when the task parks or calls
+//  tr_checkpoint, or after 64 values or 8 KiB; a value sent after a pause
+//  leaves at once. Returns 0, TR_ECLOSED (the
 //  stream was closed by either side), TR_EREMOTE / TR_ECRASHED (the
 //  context ended in a failure), TR_ECANCELED, TR_ETOOBIG, TR_ENOMEM or
 //  TR_EINVAL.

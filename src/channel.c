@@ -26,6 +26,7 @@
 #define TRI_HOLD_MAX 32         //  frames per message at most
 #define TRI_BATCH_VALUES 64     //  stream values per yield frame at most
 #define TRI_BATCH_BYTES 8192    //  and their bytes, unless one is larger
+#define TRI_BURST_GAP_US 100    //  values closer than this make a burst
 
 struct tri_channel {
     void *socket;               //  our ROUTER, or a DEALER of ours
@@ -59,6 +60,7 @@ struct tri_channel {
     uint64_t batch_cid;
     int batch_side;
     int batch_values;
+    int64_t value_sent_us;      //  when the last value was sent
 };
 
 //  Channels holding frames, flushed when the ready tasks have run.
@@ -596,11 +598,17 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
         return TR_ECLOSED;
     uint8_t head [24];
     size_t head_size = tri_msg_head (head, TRI_YIELD, cid);
-    if (!self->batching || head_size + 4 + size > TRI_BATCH_BYTES) {
-        //  A value alone (a large one, after those held before it).
+    //  A value that follows the last one closely is part of a burst, and
+    //  waits for the next in one frame; one that comes alone leaves alone
+    //  (after what is held), so a slow producer's values are not delayed.
+    int64_t now = tri_now_us ();
+    bool burst = now - self->value_sent_us < TRI_BURST_GAP_US;
+    self->value_sent_us = now;
+    if (!self->batching || head_size + 4 + size > TRI_BATCH_BYTES
+    ||  (!burst && !self->batch_open)) {
         head [head_size++] = 0x92;
         head [head_size++] = (uint8_t) side;
-        return tri_channel_send_parts (self, head, head_size, value, size, true);
+        return tri_channel_send_parts (self, head, head_size, value, size, burst);
     }
     if (self->batch_open
     &&  (self->batch_cid != cid || self->batch_side != side
@@ -631,6 +639,11 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
     memcpy (self->batch + self->batch_size, value, size);
     self->batch_size += size;
     self->batch_values++;
+    //  A value after a pause ends the burst held before it: both leave.
+    if (!burst && s_flush (self)) {
+        s_send_failed (self);
+        return TR_ECLOSED;
+    }
     return 0;
 }
 

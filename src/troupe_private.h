@@ -69,6 +69,15 @@ tri_now_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+//  Monotonic microseconds.
+static inline int64_t
+tri_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 //  A user's relative timeout (-1 forever, 0 no wait) as a deadline.
 static inline int64_t
 tri_deadline (int timeout_ms)

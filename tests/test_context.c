@@ -317,6 +317,61 @@ START_TEST (a_callee_error_after_the_stream_is_the_result)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A value sent alone is not held for the next
+
+typedef struct {
+    int open_rc, first_rc, second_rc;
+    char first [16], second [16];
+    long long first_ms, second_ms;
+} s_alone_t;
+
+static int
+s_alone_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    (void) ctx;
+    s_alone_t *obs = arg;
+    tr_context_t *c;
+    obs->open_rc = s_open (p, "ctx_then_compute", tr_pack ("[i]", 400), &c, NULL);
+    if (obs->open_rc)
+        return 0;
+    long long start = tu_now_ms ();
+    tr_stream_t *s;
+    tr_context_open_stream (c, &s);
+    const msgpack_object *value;
+    const char *text;
+    if ((obs->first_rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0
+    &&  tr_unpack (value, "s", &text) == 0)
+        snprintf (obs->first, sizeof obs->first, "%s", text);
+    obs->first_ms = tu_now_ms () - start;
+    if ((obs->second_rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0
+    &&  tr_unpack (value, "s", &text) == 0)
+        snprintf (obs->second, sizeof obs->second, "%s", text);
+    obs->second_ms = tu_now_ms () - start;
+    tr_context_close (&c);
+    return 0;
+}
+
+START_TEST (a_value_sent_before_a_long_computation_arrives_before_it_ends)
+{
+    tu_subreaper ();
+    s_alone_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_alone_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_ok (obs.first_rc);
+    ck_assert_str_eq (obs.first, "first");
+    ck_assert_tr_ok (obs.second_rc);
+    ck_assert_str_eq (obs.second, "second");
+    //  The callee computes for 400 ms between the two without parking:
+    //  the first left when it was sent, not with the second.
+    ck_assert_msg (obs.second_ms - obs.first_ms >= 200, "the first value came at %lld ms, "
+                   "the second at %lld ms: held together", obs.first_ms, obs.second_ms);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  Either side closes first; the context stays open for the result
 
 typedef struct {
@@ -962,6 +1017,7 @@ main (void)
     TCase *tc = tu_tcase (suite, "streams", 60);
     tcase_add_test (tc, ten_thousand_values_go_back_and_forth_in_one_context);
     tcase_add_test (tc, a_hundred_thousand_values_arrive_complete_and_in_order);
+    tcase_add_test (tc, a_value_sent_before_a_long_computation_arrives_before_it_ends);
     tc = tu_tcase (suite, "rule1_and_errors", 30);
     tcase_add_test (tc, started_twice_is_a_protocol_error_the_caller_sees_boxed);
     tcase_add_test (tc, opening_the_stream_before_started_fails_the_open_with_the_rule);

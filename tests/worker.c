@@ -534,6 +534,28 @@ s_ctx_fail_in (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return rc == TR_ECLOSED? tr_reply_pack (out, "s", "closed"): rc;
 }
 
+//  [ms]: sends "first", then computes for ms without parking or a
+//  checkpoint, then sends "second": the first must not wait for it.
+static int
+s_ctx_then_compute (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int ms = 300;
+    tr_unpack (args, "[i]", &ms);
+    int rc = tr_ctx_started (ctx, NULL);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    if ((rc = tr_stream_send_pack (stream, "s", "first")))
+        return rc;
+    struct timespec start, now;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime (CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    return tr_stream_send_pack (stream, "s", "second");
+}
+
 //  [endpoints...]: one stage of a pipeline. Values read from the caller
 //  go, plus one, to a context on the next stage (opened at endpoints [0]
 //  with the rest); the last stage checks that they come in order. The
@@ -628,6 +650,7 @@ static const tr_export_t s_exports [] = {
     TR_CTX_FN ("ctx_bad", s_ctx_bad),
     TR_CTX_FN ("ctx_stage", s_ctx_stage),
     TR_CTX_FN ("ctx_fail_in", s_ctx_fail_in),
+    TR_CTX_FN ("ctx_then_compute", s_ctx_then_compute),
     TR_FN ("spin", s_spin),
     TR_FN ("stubborn", s_stubborn),
     TR_EXPORTS_END
