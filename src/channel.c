@@ -473,8 +473,18 @@ s_slot (tri_channel_t *self)
     return &self->hold [self->held];
 }
 
+//  Whether a frame sent now is held for the next message: always to a
+//  peer that reads several, once something is held, and while other
+//  tasks will run first, or (burst) the running task sends more.
+static bool
+s_holds (tri_channel_t *self, bool burst)
+{
+    return self->batching
+        && (burst || self->held || self->batch_open || tri_sched_has_ready ());
+}
+
 static int
-s_hold (tri_channel_t *self, tri_frame_t *frame, bool burst)
+s_hold (tri_channel_t *self, tri_frame_t *frame)
 {
     zmq_msg_t *msg = s_slot (self);
     if (!msg)
@@ -490,7 +500,7 @@ s_hold (tri_channel_t *self, tri_frame_t *frame, bool burst)
         if (s_block_msg (msg, data, data, size))
             return -1;
     }
-    return s_held (self, burst);
+    return s_held (self, false);
 }
 
 //  The frame in the next hold slot is ready: count it, and send the held
@@ -508,13 +518,11 @@ s_held (tri_channel_t *self, bool burst)
 }
 
 //  A frame that outgrew its inside buffer is handed to libzmq as it is.
-//  burst: hold it even when no other task is ready (the running task
-//  sends more).
 static int
-s_send_frame (tri_channel_t *self, tri_frame_t *frame, bool burst)
+s_send_frame (tri_channel_t *self, tri_frame_t *frame)
 {
-    if (self->batching && (burst || self->held || self->batch_open || tri_sched_has_ready ()))
-        return s_hold (self, frame, burst);
+    if (s_holds (self, false))
+        return s_hold (self, frame);
     if (frame->data == frame->local)
         return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
                            frame->data, frame->size);
@@ -535,8 +543,8 @@ s_send_failed (tri_channel_t *self)
                            "%s is no longer connected", tri_channel_uid (self)), true);
 }
 
-static int
-s_send (tri_channel_t *self, tri_frame_t *frame, bool burst)
+int
+tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
 {
     int rc = 0;
     if (frame->failed)
@@ -545,7 +553,7 @@ s_send (tri_channel_t *self, tri_frame_t *frame, bool burst)
     if (self->closed)
         rc = TR_ECLOSED;
     else
-    if (s_send_frame (self, frame, burst)) {
+    if (s_send_frame (self, frame)) {
         rc = TR_ECLOSED;
         s_send_failed (self);
     }
@@ -553,26 +561,15 @@ s_send (tri_channel_t *self, tri_frame_t *frame, bool burst)
     return rc;
 }
 
-int
-tri_channel_send (tri_channel_t *self, tri_frame_t *frame)
-{
-    return s_send (self, frame, false);
-}
-
-int
-tri_channel_send_burst (tri_channel_t *self, tri_frame_t *frame)
-{
-    return s_send (self, frame, true);
-}
-
-int
-tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
-                        const void *body, size_t body_size, bool burst)
+//  Send the frame made of head then body (both copied); burst as for
+//  s_holds.
+static int
+s_send_parts (tri_channel_t *self, const void *head, size_t head_size,
+              const void *body, size_t body_size, bool burst)
 {
     if (self->closed)
         return TR_ECLOSED;
-    bool hold = self->batching
-             && (burst || self->held || self->batch_open || tri_sched_has_ready ());
+    bool hold = s_holds (self, burst);
     zmq_msg_t direct;
     zmq_msg_t *msg = hold? s_slot (self): &direct;
     if (!msg) {
@@ -608,7 +605,7 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
     ||  (!burst && !self->batch_open)) {
         head [head_size++] = 0x92;
         head [head_size++] = (uint8_t) side;
-        return tri_channel_send_parts (self, head, head_size, value, size, burst);
+        return s_send_parts (self, head, head_size, value, size, burst);
     }
     if (self->batch_open
     &&  (self->batch_cid != cid || self->batch_side != side

@@ -152,25 +152,16 @@ void
 //  closes) or TR_ENOMEM (the frame could not be built).
 int
     tri_channel_send (tri_channel_t *self, tri_frame_t *frame);
-//  Send frame as one of a burst the running task is sending: to a peer
-//  that reads several frames per message it is held, even when no other
-//  task is ready, until 32 are held, the task parks (the loop runs) or
-//  calls tr_checkpoint. Returns as tri_channel_send.
-int
-    tri_channel_send_burst (tri_channel_t *self, tri_frame_t *frame);
 //  Send one value (its size encoded bytes, copied) of the stream of
-//  context cid, sent by side: as a burst (tri_channel_send_burst), and
-//  to a peer that reads several frames per message, in one yield frame
-//  with the values sent after it on the same stream, up to 64 values or
-//  8 KiB. Returns as tri_channel_send.
+//  context cid, sent by side. Values that follow each other within
+//  100 us are a burst: to a peer that reads several frames per message
+//  they travel in one yield frame (up to 64 values or 8 KiB), held even
+//  when no other task is ready, until the task parks (the loop runs),
+//  calls tr_checkpoint, pauses or fills the frame. Returns as
+//  tri_channel_send.
 int
     tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
                             const void *value, size_t size);
-//  Send the frame made of head then body (both copied), as
-//  tri_channel_send, or tri_channel_send_burst when burst is true.
-int
-    tri_channel_send_parts (tri_channel_t *self, const void *head, size_t head_size,
-                            const void *body, size_t body_size, bool burst);
 //  Send the size bytes at start, inside the heap block base, without a
 //  copy; base is taken (freed once sent, or now on failure). Returns 0 or
 //  TR_ECLOSED.
