@@ -317,6 +317,18 @@ bench_call_nil (tr_portal_t *portal)
     return rc;
 }
 
+//  Call the child's nil calls times, one after the other.
+static inline int
+bench_call_nil_n (tr_portal_t *portal, int calls)
+{
+    for (int i = 0; i < calls; i++) {
+        int rc = bench_call_nil (portal);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 //  The frames troupe sends for one call of nil at cid: the cmd
 //  [2, cid, ["nil", []]], copied into cmd, and the size of the return
 //  [6, cid, nil].
@@ -446,6 +458,34 @@ bench_raw_server_main (int argc, char **argv, int *code)
     size_t request_max = argc == 5? (size_t) strtoul (argv [4], NULL, 10): BENCH_MAX_FRAME;
     *code = bench_raw_server (argv [2], request_max, (size_t) strtoul (argv [3], NULL, 10));
     return true;
+}
+
+//  A raw child (bench_spawn, bench_cluster): connect a DEALER to endpoint
+//  with a routing id of its own, say hello in hello_size bytes, receive
+//  one frame, then answer it with reply_size bytes or, with reply_size 0,
+//  wait for one more frame (the stop), and exit. Returns the exit code.
+static inline int
+bench_raw_child (const char *endpoint, size_t hello_size, size_t reply_size)
+{
+    static uint8_t frame [BENCH_MAX_FRAME];
+    if (hello_size > sizeof frame || reply_size > sizeof frame)
+        return 2;
+    memset (frame, 0xc0, sizeof frame);
+    char id [64];
+    snprintf (id, sizeof id, "child@%d", (int) getpid ());
+    void *ctx = zmq_ctx_new ();
+    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
+    zmq_setsockopt (dealer, ZMQ_ROUTING_ID, id, strlen (id));
+    int rc = 1;
+    if (zmq_connect (dealer, endpoint) == 0
+    &&  zmq_send (dealer, frame, hello_size, 0) >= 0
+    &&  zmq_recv (dealer, frame, sizeof frame, 0) >= 0
+    &&  (reply_size? zmq_send (dealer, frame, reply_size, 0)
+                   : zmq_recv (dealer, frame, sizeof frame, 0)) >= 0)
+        rc = 0;
+    zmq_close (dealer);
+    zmq_ctx_term (ctx);
+    return rc;
 }
 
 typedef struct {

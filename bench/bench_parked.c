@@ -110,17 +110,6 @@ s_wait_parked (tr_actor_t *self, s_run_t *run)
     }
 }
 
-static int
-s_calls (tr_portal_t *portal, int calls)
-{
-    for (int i = 0; i < calls; i++) {
-        int rc = bench_call_nil (portal);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
 //  Cancel the tasks made and wait for every one; returns the time it took.
 static int64_t
 s_cancel_all (tr_task_t **tasks, int made)
@@ -155,7 +144,7 @@ s_root (tr_actor_t *self, void *arg)
     }
     fprintf (stderr, "bench: %s: %d parked calls, %d rounds of %d calls each way\n",
              bench->name, run->parked, bench->rounds, bench->per_round);
-    if ((rc = s_calls (idle, WARMUP_CALLS)) || (rc = s_calls (run->busy, WARMUP_CALLS))) {
+    if ((rc = bench_call_nil_n (idle, WARMUP_CALLS)) || (rc = bench_call_nil_n (run->busy, WARMUP_CALLS))) {
         fprintf (stderr, "bench_parked: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
@@ -171,7 +160,7 @@ s_root (tr_actor_t *self, void *arg)
     }
     fprintf (stderr, "bench: %s: parking %d calls took %.1f ms\n", bench->name,
              run->parked, (bench_now_ns () - start) / 1e6);
-    if ((rc = s_calls (idle, WARMUP_CALLS)) || (rc = s_calls (run->busy, WARMUP_CALLS))) {
+    if ((rc = bench_call_nil_n (idle, WARMUP_CALLS)) || (rc = bench_call_nil_n (run->busy, WARMUP_CALLS))) {
         fprintf (stderr, "bench_parked: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
@@ -188,13 +177,13 @@ s_root (tr_actor_t *self, void *arg)
             int chunk = calls - sent < CHUNK_CALLS? calls - sent: CHUNK_CALLS;
             int64_t cpu = bench_cpu_ns (busy_pid);
             int64_t chunk_start = bench_now_ns ();
-            if ((rc = s_calls (run->busy, chunk)))
+            if ((rc = bench_call_nil_n (run->busy, chunk)))
                 break;
             int64_t middle = bench_now_ns ();
             busy_cpu_ns += bench_cpu_ns (busy_pid) - cpu;
             cpu = bench_cpu_ns (idle_pid);
             int64_t idle_start = bench_now_ns ();
-            if ((rc = s_calls (idle, chunk)))
+            if ((rc = bench_call_nil_n (idle, chunk)))
                 break;
             busy_ns += middle - chunk_start;
             idle_ns += bench_now_ns () - idle_start;

@@ -34,17 +34,6 @@ typedef struct {
 //  troupe
 
 static int
-s_troupe_calls (tr_portal_t *portal, int calls)
-{
-    for (int i = 0; i < calls; i++) {
-        int rc = bench_call_nil (portal);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int
 s_root (tr_actor_t *self, void *arg)
 {
     s_run_t *run = arg;
@@ -72,7 +61,7 @@ s_root (tr_actor_t *self, void *arg)
              bench->rounds, bench->per_round);
     if (bench_raw_open (&raw, run->transport, "rpc", cmd, cmd_size, reply_size))
         goto done;
-    if ((rc = s_troupe_calls (server, WARMUP_CALLS)) || bench_raw_calls (&raw, WARMUP_CALLS, 1)) {
+    if ((rc = bench_call_nil_n (server, WARMUP_CALLS)) || bench_raw_calls (&raw, WARMUP_CALLS, 1)) {
         fprintf (stderr, "bench_rpc: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
@@ -87,7 +76,7 @@ s_root (tr_actor_t *self, void *arg)
         for (int made = 0; made < calls; made += CHUNK_CALLS) {
             int chunk = calls - made < CHUNK_CALLS? calls - made: CHUNK_CALLS;
             int64_t start = bench_now_ns ();
-            if ((rc = s_troupe_calls (server, troupe_calls? chunk: 0))) {
+            if ((rc = bench_call_nil_n (server, troupe_calls? chunk: 0))) {
                 fprintf (stderr, "bench_rpc: call failed: %s\n", tr_strerror (rc));
                 goto done;
             }

@@ -40,11 +40,9 @@ s_round (tr_portal_t *target, int calls, double *value, double *cpu)
 {
     int64_t cpu_start = bench_cpu_ns (getpid ());
     int64_t start = bench_now_ns ();
-    for (int i = 0; i < calls; i++) {
-        int rc = bench_call_nil (target);
-        if (rc)
-            return rc;
-    }
+    int rc = bench_call_nil_n (target, calls);
+    if (rc)
+        return rc;
     *value = (bench_now_ns () - start) / 1e3 / (calls? calls: 1);
     *cpu = (bench_cpu_ns (getpid ()) - cpu_start) / 1e3 / (calls? calls: 1);
     return 0;

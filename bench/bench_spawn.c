@@ -25,30 +25,6 @@
 //  --------------------------------------------------------------------------
 //  Raw libzmq
 
-//  The raw child: connect, hello, one request, one reply, exit.
-static int
-s_raw_child (const char *endpoint, size_t hello_size, size_t reply_size)
-{
-    static uint8_t frame [BENCH_MAX_FRAME];
-    if (hello_size > sizeof frame || reply_size > sizeof frame)
-        return 2;
-    memset (frame, 0xc0, sizeof frame);
-    char id [64];
-    snprintf (id, sizeof id, "child@%d", (int) getpid ());
-    void *ctx = zmq_ctx_new ();
-    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
-    zmq_setsockopt (dealer, ZMQ_ROUTING_ID, id, strlen (id));
-    int rc = 1;
-    if (zmq_connect (dealer, endpoint) == 0
-    &&  zmq_send (dealer, frame, hello_size, 0) >= 0
-    &&  zmq_recv (dealer, frame, sizeof frame, 0) >= 0
-    &&  zmq_send (dealer, frame, reply_size, 0) >= 0)
-        rc = 0;
-    zmq_close (dealer);
-    zmq_ctx_term (ctx);
-    return rc;
-}
-
 typedef struct {
     bench_bound_t router;           //  the raw children connect to it
     char hello_arg [32];
@@ -174,7 +150,7 @@ main (int argc, char **argv)
 {
     bench_pin ();
     if (argc == 5 && strcmp (argv [1], "--raw-child") == 0)
-        return s_raw_child (argv [2], (size_t) strtoul (argv [3], NULL, 10),
+        return bench_raw_child (argv [2], (size_t) strtoul (argv [3], NULL, 10),
                             (size_t) strtoul (argv [4], NULL, 10));
 
     static const tr_export_t exports [] = { TR_FN ("nil", bench_nil), TR_EXPORTS_END };

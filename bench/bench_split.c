@@ -158,17 +158,6 @@ typedef struct {
 } s_run_t;
 
 static int
-s_troupe_calls (tr_portal_t *portal, int calls)
-{
-    for (int i = 0; i < calls; i++) {
-        int rc = bench_call_nil (portal);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int
 s_root (tr_actor_t *self, void *arg)
 {
     s_run_t *run = arg;
@@ -208,7 +197,7 @@ s_root (tr_actor_t *self, void *arg)
         }
     }
     int calls = bench->per_round;
-    if ((run->caller? s_troupe_calls (portal, WARMUP_CALLS): s_caller_calls (&caller, WARMUP_CALLS))
+    if ((run->caller? bench_call_nil_n (portal, WARMUP_CALLS): s_caller_calls (&caller, WARMUP_CALLS))
     ||  bench_raw_calls (&raw, WARMUP_CALLS, 1))
         goto done;
     for (int r = 0; r < bench->rounds; r++) {
@@ -216,7 +205,7 @@ s_root (tr_actor_t *self, void *arg)
         for (int made = 0; made < calls; made += CHUNK_CALLS) {
             int chunk = calls - made < CHUNK_CALLS? calls - made: CHUNK_CALLS;
             int64_t start = bench_now_ns ();
-            if (run->caller? s_troupe_calls (portal, chunk): s_caller_calls (&caller, chunk))
+            if (run->caller? bench_call_nil_n (portal, chunk): s_caller_calls (&caller, chunk))
                 goto done;
             int64_t middle = bench_now_ns ();
             if (bench_raw_calls (&raw, chunk, 1))
