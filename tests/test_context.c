@@ -37,10 +37,7 @@ s_gather (tr_portal_t **portals, size_t n, const char *fn, tr_args_t *args,
 static void
 s_run_frame (tu_frame_t *frame)
 {
-    tr_config_t config = tu_config ();
-    int rc = tr_run (&config, 0, NULL, tu_frame_root, frame);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (frame->start_rc);
+    tu_run_frame (frame, NULL);
     ck_assert_tr_ok (frame->close_rc);
 }
 

@@ -31,10 +31,7 @@ s_call_int (tr_portal_t *p, const char *fn, tr_args_t *args, int64_t *result)
 static void
 s_run_frame (tu_frame_t *frame, tr_config_t *config)
 {
-    tr_config_t defaults = tu_config ();
-    int rc = tr_run (config? config: &defaults, 0, NULL, tu_frame_root, frame);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (frame->start_rc);
+    tu_run_frame (frame, config);
     ck_assert_tr_ok (frame->close_rc);
 }
 

@@ -41,16 +41,6 @@ s_run_in (tr_nursery_t *n, const char *name, const char *fn, tr_args_t *args, tr
     return rc;
 }
 
-//  The one-child frame must start and close cleanly.
-static void
-s_run_frame (tu_frame_t *frame)
-{
-    tr_config_t config = tu_config ();
-    int rc = tr_run (&config, 0, NULL, tu_frame_root, frame);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (frame->start_rc);
-}
-
 //  --------------------------------------------------------------------------
 //  Two tasks cancel one actor: both get the ack
 
@@ -109,7 +99,7 @@ START_TEST (two_tasks_cancelling_one_actor_with_no_timeout_both_get_the_ack)
     s_double_cancel_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_double_cancel_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame (&frame, NULL);
     ck_assert_msg (obs.done [0] && obs.done [1], "a task waiting for the ack never returned "
                    "(first returned: %d, second returned: %d, waited %lld ms)",
                    obs.done [0], obs.done [1], obs.wait_ms);
@@ -629,7 +619,7 @@ START_TEST (a_cancel_acked_just_before_the_actor_exits_succeeds)
     s_ack_then_exit_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_ack_then_exit_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame (&frame, NULL);
     ck_assert_msg (obs.sleeping, "the child never reported its calls sleeping");
     ck_assert_msg (obs.exited, "the child did not exit after its cancel");
     ck_assert_msg (obs.cancel_rc == 0, "the cancel returned %s: %s: %s",
@@ -811,7 +801,7 @@ START_TEST (two_tasks_failing_through_one_portal_each_read_their_own_error)
     s_two_failures_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_two_failures_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame (&frame, NULL);
     ck_assert_tr_ok (frame.close_rc);
     ck_assert_msg (obs.a_waited && obs.b_waited, "the two failures did not come in turn");
     ck_assert_tr_rc (obs.a_rc, TR_EREMOTE);

@@ -357,6 +357,16 @@ tu_frame_root (tr_actor_t *self, void *arg)
     return rc;
 }
 
+//  Run frame as the root (config NULL: tu_config ()) and check that
+//  tr_run returned 0 and the child started.
+static inline void
+tu_run_frame (tu_frame_t *frame, const tr_config_t *config)
+{
+    tr_config_t defaults = tu_config ();
+    ck_assert_int_eq (tr_run (config? config: &defaults, 0, NULL, tu_frame_root, frame), 0);
+    ck_assert_tr_ok (frame->start_rc);
+}
+
 //  Everything written to stderr between start and end, for checking
 //  what was logged.
 typedef struct {
