@@ -126,15 +126,17 @@ s_hello_event (tri_child_t *self, int rc)
 }
 
 //  The child is reaped and has a channel: close the channel with its
-//  death (drained: its last frames are still read).
+//  death (drained: its last frames are still read). A channel a failed
+//  send closed first (the child's socket went away before its exit was
+//  seen) takes the death too: it is why, and the calls still draining
+//  fail with it.
 static void
 s_close_channel (tri_child_t *self)
 {
     //  A child that died without closing its ROUTER leaves its ipc file (a
     //  child that exited cleanly has already taken it away).
     tri_ipc_unlink (tri_channel_endpoint (self->channel));
-    if (!tri_channel_closed (self->channel))
-        tri_channel_close (self->channel, tri_child_death (self), true);
+    tri_channel_close (self->channel, tri_child_death (self), true);
 }
 
 static void
