@@ -176,6 +176,14 @@ typedef struct {
     int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
     int stream_window;          //  values a stream's receiver lets its
                                 //  sender have in flight: 256 (at least 64)
+    const char *registry;       //  registry endpoints, "ENDPOINT[,ENDPOINT...]",
+                                //  or "none"; --tr-registry overrides it;
+                                //  default: $TROUPE_REGISTRY, else a root
+                                //  serves its own (the embedded registry)
+    int registry_max;           //  registrations a registry served here
+                                //  holds: 4096
+    int registry_lease_ms;      //  lease a registry served here grants;
+                                //  registrants renew every third: 10000
 } tr_config_t;
 
 #define TR_CONFIG_INIT          { .size = sizeof (tr_config_t) }
@@ -194,8 +202,12 @@ typedef struct {
 //  hello, serves calls until it is cancelled or its parent is gone, and
 //  returns 0 when its parent cancelled it, 1 when its parent died or could
 //  not be reached, 128 + the signal after SIGINT or SIGTERM. With
-//  --tr-daemon (and --tr-name NAME, --tr-bind ENDPOINT) it prints its uid
-//  and endpoint on stdout and serves until a signal or a peer's cancel.
+//  --tr-daemon (and --tr-name NAME, --tr-bind ENDPOINT, --tr-registry
+//  ENDPOINT[,ENDPOINT...]) it prints its uid and endpoint on stdout,
+//  registers under its name and serves until a signal or a peer's cancel.
+//  A root or daemon finds its registry in --tr-registry, else
+//  config.registry, else $TROUPE_REGISTRY; a child in what its parent
+//  passed down.
 //  SIGINT or SIGTERM cancels the root's tasks and its children; tr_run then
 //  returns 130 or 143 unless root_main returned another non-zero code.
 //  Returns a negative TR_E* code when the runtime cannot start.
@@ -566,6 +578,61 @@ TR_EXPORT int
 //  TR_EINVAL.
 TR_EXPORT int
     tr_stream_close (tr_stream_t **self);
+
+//  --------------------------------------------------------------------------
+//  The registry: find actors by name, on one host or many.
+//
+//  Every actor registers its name, uid and endpoint with its registry and
+//  keeps the registration alive as a lease: it renews it every third of
+//  the lease, an actor that stops renewing is dropped once the lease runs
+//  out, and one that exits unregisters at once. A root started with no
+//  registry address (config.registry, --tr-registry, $TROUPE_REGISTRY)
+//  serves the registry itself, and its children and theirs register
+//  there; troupe-broker serves the same registry as a program of its own.
+//  An address may list several registries: an actor registers with each,
+//  and a find asks them in turn. A registry lost and back (a restarted
+//  broker) gets every live actor's registration again within two renewal
+//  periods.
+
+//  Find a live actor registered under name and open a portal on it (see
+//  tr_portal_open; close it with tr_portal_close). When several are, each
+//  find starts from the next one. Returns 0, TR_ENOTFOUND (none, or none
+//  answered), TR_ECLOSED (no registry could be reached: *portal NULL, the
+//  task's error says why), TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_find_actor (tr_actor_t *self, const char *name, tr_portal_t **portal);
+
+//  As tr_find_actor, but wait up to timeout_ms for an actor to register
+//  under name. Returns 0, TR_ETIMEDOUT, TR_ECLOSED, TR_ECANCELED or
+//  TR_EINVAL.
+TR_EXPORT int
+    tr_wait_for_actor (tr_actor_t *self, const char *name, int timeout_ms,
+                       tr_portal_t **portal);
+
+//  Every live registration, or those under name when name is not NULL,
+//  from every registry this actor uses (each actor once): an array of
+//  maps {name, uid, endpoint, pid, host, parent, expires_ms}; the caller
+//  destroys *entries. Returns 0, TR_ECLOSED (no registry answered),
+//  TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_registry_list (tr_actor_t *self, const char *name, tr_value_t **entries);
+
+//  Register this actor under one more name (1 to 64 of A-Z a-z 0-9 . _ -),
+//  kept alive with its own. Returns 0, TR_EREMOTE (a registry refused it:
+//  bad name, or full; the task's error says which), TR_ECLOSED,
+//  TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_register_name (tr_actor_t *self, const char *name);
+
+//  Drop a name given to tr_register_name. Returns 0, TR_ENOTFOUND (not
+//  one of ours), TR_ECANCELED or TR_EINVAL.
+TR_EXPORT int
+    tr_unregister_name (tr_actor_t *self, const char *name);
+
+//  The registry address this actor uses: its own endpoint when it serves
+//  the embedded registry, NULL with no registry ("none").
+TR_EXPORT const char *
+    tr_registry_address (const tr_actor_t *self);
 
 //  --------------------------------------------------------------------------
 //  Values. tr_pack builds a msgpack value from a jansson-style format:
