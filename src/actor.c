@@ -21,6 +21,9 @@
 
 #define TRI_MAX_ASKERS 16
 
+static const char *
+    s_arg_value (int argc, char **argv, const char *name);
+
 //  Process-wide state of this module (runtime thread only).
 static struct {
     int (*root_main) (tr_actor_t *self, void *arg);
@@ -41,6 +44,8 @@ static struct {
     int last_signal;
     int64_t first_signal_at;
     tri_watch_t pool_watch;
+    bool env_set;               //  we set TROUPE_REGISTRY for our children
+    char *env_saved;            //  what it was before, or NULL
 } s_actor;
 
 //  --------------------------------------------------------------------------
@@ -245,6 +250,61 @@ s_connect_parent (const char *endpoint, int parent_pid)
 }
 
 //  --------------------------------------------------------------------------
+//  The registry: which one, and telling our children
+
+//  A root or daemon takes --tr-registry, config.registry, then
+//  $TROUPE_REGISTRY; a root with none of them serves its own registry.
+//  A child takes what its parent put in its environment.
+static int
+s_registry_start (bool child, bool daemon, int argc, char **argv)
+{
+    const tr_config_t *config = tri_config ();
+    const char *address = getenv (TRI_ENV_REGISTRY);
+    if (!child) {
+        const char *arg = argc > 0? s_arg_value (argc, argv, "--tr-registry"): NULL;
+        if (arg)
+            address = arg;
+        else
+        if (config->registry && *config->registry)
+            address = config->registry;
+    }
+    if (address && !*address)
+        address = NULL;
+    if (!address && (child || daemon))
+        address = "none";
+    int rc = 0;
+    if (!address && (rc = tri_registry_serve (config->registry_max, config->registry_lease_ms)))
+        return rc;
+    //  Our children (and theirs) use the same registry.
+    const char *old = getenv (TRI_ENV_REGISTRY);
+    if (old && !(s_actor.env_saved = strdup (old)))
+        return TR_ENOMEM;
+    s_actor.env_set = true;
+    if (setenv (TRI_ENV_REGISTRY, address? address: tri_actor ()->endpoint, 1))
+        return TR_ENOMEM;
+    rc = tri_locate_start (address, child && s_actor.parent? tri_dealer_channel (s_actor.parent): NULL);
+    if (rc == TR_EINVAL)
+        tri_log_error ("TR-REGISTRY", "bad registry address '%s'", address);
+    return rc;
+}
+
+static void
+s_registry_stop (void)
+{
+    tri_locate_stop ();
+    tri_registry_stop ();
+    if (s_actor.env_set) {
+        if (s_actor.env_saved)
+            setenv (TRI_ENV_REGISTRY, s_actor.env_saved, 1);
+        else
+            unsetenv (TRI_ENV_REGISTRY);
+    }
+    free (s_actor.env_saved);
+    s_actor.env_saved = NULL;
+    s_actor.env_set = false;
+}
+
+//  --------------------------------------------------------------------------
 //  The library's own exports
 
 //  tr.info: who this actor is.
@@ -370,6 +430,7 @@ s_start (const tr_config_t *config, const char *name, const char *uid, const cha
 static void
 s_teardown (void)
 {
+    s_registry_stop ();
     tri_dealer_close (&s_actor.parent);
     tri_loop_unwatch (&s_actor.parent_watch);
     if (s_actor.parent_pidfd >= 0)
@@ -454,6 +515,8 @@ tr_run (const tr_config_t *config, int argc, char **argv,
         unsetenv (TRI_ENV_PARENT_PID);
         rc = parent_endpoint? s_connect_parent (parent_endpoint, parent_pid): TR_ENOMEM;
         free (parent_endpoint);
+        if (rc == 0)
+            rc = s_registry_start (true, false, argc, argv);
         if (rc) {
             s_teardown ();
             return 1;
@@ -462,6 +525,11 @@ tr_run (const tr_config_t *config, int argc, char **argv,
         //  Cancelled by the parent: 0. Parent gone or signalled: non-zero.
         exit_code = s_actor.naskers? 0: (s_actor.signals? 128 + s_actor.last_signal: 1);
         s_finish ();
+    }
+    else
+    if ((rc = s_registry_start (false, daemon, argc, argv))) {
+        s_teardown ();
+        return rc;
     }
     else
     if (daemon) {

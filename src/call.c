@@ -146,6 +146,17 @@ tri_call_wait (tri_call_t *self, int64_t deadline)
     return 0;
 }
 
+int
+tri_call_wait_shielded (tri_call_t *self, int64_t deadline)
+{
+    while (!self->done) {
+        int rc = tri_waitq_wait_shielded (&self->waiters, deadline);
+        if (rc && !self->done)
+            return rc;
+    }
+    return 0;
+}
+
 void
 tri_call_cancel (tri_call_t *self)
 {

@@ -605,7 +605,14 @@ tri_channel_send_value (tri_channel_t *self, uint64_t cid, int side,
     ||  (!burst && !self->batch_open)) {
         head [head_size++] = 0x92;
         head [head_size++] = (uint8_t) side;
-        return s_send_parts (self, head, head_size, value, size, burst);
+        int rc = s_send_parts (self, head, head_size, value, size, burst);
+        //  Held because other tasks were ready: the sending task may not
+        //  park for a long while, and a lone value must not wait for it.
+        if (rc == 0 && !burst && self->held && s_flush (self)) {
+            s_send_failed (self);
+            return TR_ECLOSED;
+        }
+        return rc;
     }
     if (self->batch_open
     &&  (self->batch_cid != cid || self->batch_side != side

@@ -358,6 +358,18 @@ s_on_no_ack (tri_endpoint_t *ep, const tr_error_t *why)
 
 static const tri_endpoint_ops_t s_cancel_ops = { s_on_ack, s_on_no_ack };
 
+tri_channel_t *
+tri_portal_peer (const tr_portal_t *self)
+{
+    return self->channel;
+}
+
+bool
+tri_portal_closed (const tr_portal_t *self)
+{
+    return self->closing || self->cancel_called || tri_channel_closed (self->channel);
+}
+
 void
 tri_portal_send_cancel (tr_portal_t *self)
 {

@@ -73,6 +73,8 @@ s_fill_defaults (tr_config_t *c)
     DEFAULT (heartbeat_timeout_ms, TRI_DEFAULT_HB_TIMEOUT_MS);
     DEFAULT (linger_ms, TRI_DEFAULT_LINGER_MS);
     DEFAULT (stream_window, TRI_DEFAULT_STREAM_WINDOW);
+    DEFAULT (registry_max, TRI_DEFAULT_REGISTRY_MAX);
+    DEFAULT (registry_lease_ms, TRI_DEFAULT_REGISTRY_LEASE_MS);
 #undef DEFAULT
     //  Every stream starts with the protocol's credit; a window is never
     //  smaller.

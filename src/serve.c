@@ -408,6 +408,16 @@ done:
 }
 
 //  --------------------------------------------------------------------------
+//  The channel the call that ctx serves came on, or NULL.
+
+tri_channel_t *
+tri_serve_caller (tr_ctx_t *ctx)
+{
+    serve_t *self = ctx? ctx->served: NULL;
+    return self? self->channel: NULL;
+}
+
+//  --------------------------------------------------------------------------
 //  The callee's side of a context
 
 //  The context the task of ctx serves, or NULL.
@@ -447,6 +457,9 @@ tr_ctx_started (tr_ctx_t *ctx, const tr_args_t *first)
     }
     if ((rc = tri_channel_send (self->channel, &frame)))
         return rc;
+    //  The function goes on running, maybe for long without parking: the
+    //  caller is waiting for this, so it leaves now, whatever is ready.
+    tri_channel_flush (self->channel);
     self->started = true;
     tri_stream_start (&self->stream);
     return 0;

@@ -27,6 +27,11 @@ int
 //  Park until the call has ended. Returns 0, TR_ECANCELED or TR_ETIMEDOUT.
 int
     tri_call_wait (tri_call_t *self, int64_t deadline);
+//  Same, but cancellation of the waiting task neither prevents nor ends
+//  the wait (a last word sent while the actor stops). Returns 0 or
+//  TR_ETIMEDOUT.
+int
+    tri_call_wait_shielded (tri_call_t *self, int64_t deadline);
 //  Cancel the remote task and wait, shielded, up to the cancel-ack
 //  period for its ack (or any end of the call).
 void

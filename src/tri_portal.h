@@ -20,6 +20,13 @@ void
 //  asked to cancel, or is gone; or the task is cancelled).
 tri_channel_t *
     tri_portal_channel (tr_portal_t *self, int *rc);
+//  The channel to its actor, whatever the state of the calling task.
+tri_channel_t *
+    tri_portal_peer (const tr_portal_t *self);
+//  No call can go through it any more: closed, its actor asked to cancel
+//  or gone.
+bool
+    tri_portal_closed (const tr_portal_t *self);
 //  Start fn(args) as the portal's main call; its answer is kept (rule 9)
 //  and on_done (arg) runs on the loop when it comes. On failure *error
 //  says why. Returns 0, TR_ECLOSED, TR_ETOOBIG or TR_ENOMEM.

@@ -26,5 +26,9 @@ void
 //  Forget the tables (after the last task).
 void
     tri_serve_reset (void);
+//  The channel the call served by ctx's task came on, or NULL when the
+//  task serves no call.
+tri_channel_t *
+    tri_serve_caller (tr_ctx_t *ctx);
 
 #endif

@@ -49,6 +49,8 @@
 #define TRI_DEFAULT_HB_TIMEOUT_MS   3000
 #define TRI_DEFAULT_LINGER_MS       1000
 #define TRI_DEFAULT_STREAM_WINDOW   256
+#define TRI_DEFAULT_REGISTRY_MAX    4096
+#define TRI_DEFAULT_REGISTRY_LEASE_MS 10000
 //  The credit each side of a stream starts with (doc/protocol.md).
 #define TRI_STREAM_CREDIT0          64
 
@@ -57,6 +59,7 @@
 #define TRI_ENV_PARENT_PID  "TROUPE_PARENT_PID"    //  parent's pid
 #define TRI_ENV_UID         "TROUPE_UID"           //  child's uid
 #define TRI_ENV_BIND        "TROUPE_BIND"          //  child's bind address
+#define TRI_ENV_REGISTRY    "TROUPE_REGISTRY"      //  registry address
 
 //  --------------------------------------------------------------------------
 //  Time: monotonic milliseconds; deadlines are absolute, -1 = none.
@@ -575,5 +578,6 @@ int
 #include "tri_child.h"
 #include "tri_portal.h"
 #include "tri_nursery.h"
+#include "tri_registry.h"
 
 #endif
