@@ -282,7 +282,7 @@ s_registry_start (bool child, bool daemon, int argc, char **argv)
     s_actor.env_set = true;
     if (setenv (TRI_ENV_REGISTRY, address? address: tri_actor ()->endpoint, 1))
         return TR_ENOMEM;
-    rc = tri_locate_start (address, child && s_actor.parent? tri_dealer_channel (s_actor.parent): NULL);
+    rc = tri_locate_start (address, child? s_actor.parent: NULL);
     if (rc == TR_EINVAL)
         tri_log_error ("TR-REGISTRY", "bad registry address '%s'", address);
     return rc;

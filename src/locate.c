@@ -51,6 +51,7 @@ static struct {
     char *names [TRI_LOCATE_NAMES];     //  [0]: our own name, or NULL
     size_t nnames;
     char host [256];
+    tri_dealer_t *parent_dealer;
     tri_channel_t *parent;
     unsigned rotor;             //  where the next find starts
 } s_loc;
@@ -192,6 +193,10 @@ s_lease_main (tr_ctx_t *ctx, void *arg)
 {
     registry_t *reg = arg;
     bool warned = false, refused_logged = false;
+    //  Our parent's hello names it, for the registration.
+    if (reg->via_parent
+    &&  tri_dealer_await_hello (s_loc.parent_dealer, tri_deadline (tri_config ()->hello_ms)) == TR_ECANCELED)
+        return 0;
     while (!tr_ctx_cancelled (ctx)) {
         int rc = s_register_all (reg, &refused_logged);
         if (rc == TR_ECANCELED)
@@ -241,8 +246,9 @@ s_add_registry (const char *endpoint, size_t len, tri_channel_t *parent)
 }
 
 int
-tri_locate_start (const char *address, tri_channel_t *parent)
+tri_locate_start (const char *address, tri_dealer_t *parent_dealer)
 {
+    tri_channel_t *parent = parent_dealer? tri_dealer_channel (parent_dealer): NULL;
     memset (&s_loc, 0, sizeof s_loc);
     s_loc.started = true;
     if (address && streq (address, "none"))
@@ -250,6 +256,7 @@ tri_locate_start (const char *address, tri_channel_t *parent)
     if (gethostname (s_loc.host, sizeof s_loc.host - 1))
         snprintf (s_loc.host, sizeof s_loc.host, "localhost");
     s_loc.parent = parent;
+    s_loc.parent_dealer = parent_dealer;
     const char *name = tri_actor ()->name;
     if (tri_registry_name_ok (name, strlen (name))) {
         if (!(s_loc.names [0] = strdup (name)))

@@ -27,6 +27,7 @@ struct tri_dealer {
     bool hello_done;            //  the peer's hello arrived
     int hello_rc;               //  the peer refused ours (TR_EVERSION, ...)
     tri_waitq_t hello_waiters;
+    char *connected;            //  the endpoint it connected to
     tri_node_t node;            //  in s_peer.dealers
 };
 
@@ -331,6 +332,9 @@ s_on_monitor (tri_watch_t *watch, bool drain)
                                tri_channel_uid (channel), "connection to %s at %s lost: the "
                                "actor died or was silent past the heartbeat timeout",
                                tri_channel_uid (channel), tri_channel_endpoint (channel)), true);
+            //  The channel is over: libzmq must not connect again and
+            //  hand what it still queued to whoever listens there next.
+            zmq_disconnect (self->socket, self->connected);
         }
     }
 }
@@ -368,6 +372,10 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     //  The parent knows us by our uid from the first frame on.
     if (parent)
         zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, tri_uid (), strlen (tri_uid ()));
+    if (!(self->connected = strdup (endpoint))) {
+        rc = TR_ENOMEM;
+        goto fail;
+    }
     if (zmq_connect (self->socket, endpoint)) {
         tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
         goto fail;
@@ -430,6 +438,7 @@ tri_dealer_close (tri_dealer_t **self_p)
     if (self->socket)
         zmq_close (self->socket);
     tri_channel_unref (&self->channel);
+    free (self->connected);
     free (self);
 }
 

@@ -268,6 +268,19 @@ s_put (const tri_reg_t *reg, tri_channel_t *channel, const char *peer, bool loca
         //  it came this time.
         self->expires = expires;
         self->pid = reg->pid;
+        if (!streq (self->parent, reg->parent) || !streq (self->host, reg->host)) {
+            char *parent = strdup (reg->parent), *host = strdup (reg->host);
+            if (!parent || !host) {
+                free (parent);
+                free (host);
+                snprintf (why, why_size, "out of memory");
+                return TR_ENOMEM;
+            }
+            free (self->parent);
+            free (self->host);
+            self->parent = parent;
+            self->host = host;
+        }
         if (self->channel != channel) {
             tri_channel_unref (&self->channel);
             if ((self->channel = channel))

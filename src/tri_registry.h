@@ -58,11 +58,11 @@ bool
 //  Register under this actor's name with the registries of address (a
 //  comma-separated list of endpoints; NULL: this actor serves its own
 //  registry; "none": no registry), keeping the leases alive from a task
-//  of its own. parent: the channel to our parent, which carries the
+//  of its own. parent: the connection to our parent, which carries the
 //  registrations to a registry served at its endpoint. Returns 0,
 //  TR_EINVAL (bad address) or TR_ENOMEM.
 int
-    tri_locate_start (const char *address, tri_channel_t *parent);
+    tri_locate_start (const char *address, tri_dealer_t *parent);
 //  Forget every registry and portal (runtime shutdown, after the last
 //  task: the lease task has unregistered by then).
 void
