@@ -14,9 +14,9 @@
 
     Every field is checked (names, uids, endpoints, counts); a bad request
     is answered with an error and changes nothing. Memory is bounded: at
-    most max registrations in all and TRI_REGISTRY_PER_PEER per peer, so
-    one peer flooding registrations is refused while the others are
-    served.
+    most max registrations in all, TRI_REGISTRY_PER_PEER per peer and
+    TRI_REGISTRY_WAITS_PER_PEER waits parked at once per peer, so one
+    peer flooding the registry is refused while the others are served.
 
     Wire form (msgpack arrays, so a raw peer can speak it):
       tr.registry.register   [name, uid, endpoint, pid, host, parent]
@@ -38,6 +38,7 @@
 #define TRI_REGISTRY_HOST_MAX       255
 #define TRI_REGISTRY_PER_PEER       256
 #define TRI_REGISTRY_WAIT_MAX_MS    (10 * 60 * 1000)
+#define TRI_REGISTRY_WAITS_PER_PEER 64
 
 typedef struct {
     char *name;
@@ -586,7 +587,19 @@ s_wait (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     ||  !s_item_int (args, 1, 0, TRI_REGISTRY_WAIT_MAX_MS, &timeout))
         return tr_raise (ctx, "BadRequest", "tr.registry.wait takes [name, timeout_ms], "
                          "timeout_ms from 0 to %d", TRI_REGISTRY_WAIT_MAX_MS);
+    //  A parked wait is a task: bounded per peer like registrations.
+    tri_channel_t *channel = tri_serve_caller (ctx);
+    char peer [160] = "";
+    if (channel)
+        snprintf (peer, sizeof peer, "wait %s", tri_channel_key (channel));
+    if (*peer && s_peer_count (peer) >= TRI_REGISTRY_WAITS_PER_PEER)
+        return tr_raise (ctx, "RegistryBusy", "too many waits from one peer (at most %d at once)",
+                         TRI_REGISTRY_WAITS_PER_PEER);
+    if (*peer)
+        s_peer_add (peer, 1);
     int rc = tri_registry_wait (name, tri_deadline ((int) timeout));
+    if (*peer && s_reg.serving)
+        s_peer_add (peer, -1);
     if (rc == TR_ECANCELED)
         return rc;
     return s_reply_entries (out, name);

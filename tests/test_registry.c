@@ -625,6 +625,7 @@ typedef struct {
     int flood_ok, flood_full;
     char flood_why [256];
     int after_type;             //  a good request after all that
+    int busy;                   //  waits refused
 } s_raw_t;
 
 //  Send [cmd, cid, [fn, args]] (takes args) and wait for the answer: its
@@ -739,6 +740,33 @@ s_raw_thread (void *arg)
     char msg [256];
     s_raw_request (dealer, 1000, "tr.registry.find", tr_pack ("[s]", "flood-3"),
                    &obs->after_type, msg, sizeof msg);
+    //  Waits park a task each: 70 at once from this peer, the last six
+    //  are refused at once.
+    for (int i = 0; obs->connected && i < 70; i++) {
+        tr_args_t *args = tr_pack ("[i I [s [s i]]]", T_CMD, (int64_t) (2000 + i),
+                                   "tr.registry.wait", "never", 3000);
+        zmq_send (dealer, tr_args_data (args), tr_args_size (args), 0);
+        tr_args_destroy (&args);
+    }
+    long long deadline = tu_now_ms () + tu_ms (2000);
+    while (obs->connected && obs->busy < 6 && tu_now_ms () < deadline) {
+        zmq_pollitem_t item = { dealer, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 100) != 1)
+            continue;
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        zmq_msg_recv (&m, dealer, 0);
+        tr_value_t *v = tr_value_decode (zmq_msg_data (&m), zmq_msg_size (&m));
+        zmq_msg_close (&m);
+        int type;
+        uint64_t cid;
+        const msgpack_object *body;
+        const char *t;
+        if (v && tr_unpack (tr_value_object (v), "[iuo]", &type, &cid, &body) == 0
+        &&  type == T_ERROR && tr_unpack (body, "{s:s}", "type", &t) == 0 && strcmp (t, "RegistryBusy") == 0)
+            obs->busy++;
+        tr_value_destroy (&v);
+    }
     zmq_close (dealer);
     zmq_ctx_term (zctx);
     return NULL;
@@ -795,6 +823,7 @@ START_TEST (bad_requests_are_answered_and_a_flood_is_bounded_per_peer)
     ck_assert_msg (strstr (obs.raw.flood_why, "RegistryFull") && strstr (obs.raw.flood_why, "one peer"),
                    "flood refused with '%s'", obs.raw.flood_why);
     ck_assert_int_eq (obs.raw.after_type, T_RETURN);
+    ck_assert_int_eq (obs.raw.busy, 6);
     ck_assert_tr_ok (obs.own_rc);
     ck_assert_int_eq (obs.flood_listed, 256 + 2);
     ck_assert_tr_ok (obs.child_rc);
