@@ -218,7 +218,7 @@ s_embedded_root (tr_actor_t *self, void *arg)
         if ((obs->find_rc = tr_find_actor (self, "regw-1", &p1)) == 0) {
             snprintf (obs->found1, sizeof obs->found1, "%s", tr_portal_uid (p1));
             const char *s;
-            if ((obs->echo_rc = tr_portal_run (p1, "echo", tr_pack ("[s]", "through a find"), &out)) == 0
+            if ((obs->echo_rc = tu_call (p1, "echo", tr_pack ("[s]", "through a find"), &out)) == 0
             &&  tr_unpack (tr_value_object (out), "[s]", &s) == 0)
                 snprintf (obs->echoed, sizeof obs->echoed, "%s", s);
             tr_value_destroy (&out);
@@ -551,7 +551,7 @@ s_broker_count (tr_actor_t *self, const char *endpoint, const char *name)
         return -1;
     tr_value_t *out = NULL;
     int n = -1;
-    if (tr_portal_run (p, "tr.registry.list", tr_pack ("[s]", name), &out) == 0)
+    if (tu_call (p, "tr.registry.list", tr_pack ("[s]", name), &out) == 0)
         n = (int) tr_value_object (out)->via.array.size;
     tr_value_destroy (&out);
     tr_portal_close (&p);
