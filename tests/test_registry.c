@@ -478,6 +478,94 @@ START_TEST (a_lease_that_is_not_renewed_runs_out_and_a_renewal_brings_it_back)
 }
 END_TEST
 
+typedef struct {
+    proc_t d1, d2;
+    int find_rc, open_rc, stream_rc, values, in_order, result_rc;
+    int64_t result;
+    int cancel_rc, d1_status;
+    int dead_rc;
+    char dead_type [64];
+    long long dead_ms;
+} s_portal_t;
+
+static int
+s_portal_root (tr_actor_t *self, void *arg)
+{
+    s_portal_t *obs = arg;
+    s_daemon_start (&obs->d1, "streamer", tr_actor_endpoint (self));
+    s_daemon_start (&obs->d2, "doomed", tr_actor_endpoint (self));
+    tr_portal_t *p = NULL, *q = NULL;
+    if ((obs->find_rc = tr_wait_for_actor (self, "streamer", tu_ms (5000), &p)) == 0) {
+        //  A context and its stream through a found portal.
+        tr_context_t *c;
+        tr_args_t *args = tr_pack ("[I]", (int64_t) 1000);
+        obs->open_rc = tr_portal_open_context (p, "ctx_count", args, &c, NULL);
+        tr_args_destroy (&args);
+        if (obs->open_rc == 0) {
+            tr_stream_t *stream;
+            if ((obs->stream_rc = tr_context_open_stream (c, &stream)) == 0) {
+                obs->in_order = 1;
+                const msgpack_object *v;
+                int64_t i;
+                while (tr_stream_recv (stream, &v, tu_ms (5000)) == 0 && tr_unpack (v, "I", &i) == 0) {
+                    if (i != obs->values)
+                        obs->in_order = 0;
+                    obs->values++;
+                }
+                tr_stream_close (&stream);
+            }
+            const msgpack_object *result;
+            if ((obs->result_rc = tr_context_result (c, &result)) == 0)
+                tr_unpack (result, "I", &obs->result);
+            tr_context_close (&c);
+        }
+        //  Cancel with its ack: the daemon exits 0.
+        obs->cancel_rc = tr_portal_cancel_actor (p, tu_ms (2000));
+        obs->d1_status = s_proc_stop (&obs->d1, 0, 5000);
+        tr_portal_close (&p);
+    }
+    //  A found actor killed: its portal says so.
+    if (tr_wait_for_actor (self, "doomed", tu_ms (5000), &q) == 0) {
+        tr_portal_run (q, "nil", NULL, NULL);
+        long long start = tu_now_ms ();
+        kill (obs->d2.pid, SIGKILL);
+        s_proc_stop (&obs->d2, 0, 5000);
+        while ((obs->dead_rc = tr_portal_run (q, "nil", NULL, NULL)) == 0
+           &&  tu_now_ms () - start < tu_ms (5000))
+            tr_sleep (tr_actor_ctx (self), 10);
+        obs->dead_ms = tu_now_ms () - start;
+        const tr_error_t *e = tr_portal_error (q);
+        if (e)
+            snprintf (obs->dead_type, sizeof obs->dead_type, "%s", tr_error_type (e));
+        tr_portal_close (&q);
+    }
+    return 0;
+}
+
+START_TEST (a_found_actor_streams_cancels_with_an_ack_and_its_death_is_seen)
+{
+    tu_subreaper ();
+    s_portal_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = s_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_portal_root, &obs), 0);
+    ck_assert_tr_ok (obs.find_rc);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_ok (obs.stream_rc);
+    ck_assert_int_eq (obs.values, 1000);
+    ck_assert_int_eq (obs.in_order, 1);
+    ck_assert_tr_ok (obs.result_rc);
+    ck_assert_int_eq (obs.result, 1000);
+    ck_assert_tr_ok (obs.cancel_rc);
+    ck_assert_msg (WIFEXITED (obs.d1_status) && WEXITSTATUS (obs.d1_status) == 0,
+                   "a cancelled daemon's status %#x", obs.d1_status);
+    ck_assert_tr_rc (obs.dead_rc, TR_ECLOSED);
+    ck_assert_str_eq (obs.dead_type, "ConnectionLost");
+    ck_assert_msg (obs.dead_ms < tu_ms (1000), "the death was seen after %lld ms", obs.dead_ms);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  troupe-broker: restart without loss, several brokers
 
@@ -888,6 +976,7 @@ main (void)
     tc = tu_tcase (suite, "daemons", 30);
     tcase_add_test (tc, a_daemon_registers_where_it_is_told_and_unregisters_when_it_stops);
     tcase_add_test (tc, a_lease_that_is_not_renewed_runs_out_and_a_renewal_brings_it_back);
+    tcase_add_test (tc, a_found_actor_streams_cancels_with_an_ack_and_its_death_is_seen);
     tc = tu_tcase (suite, "brokers", 30);
     tcase_add_test (tc, a_restarted_broker_gets_every_live_actor_back_within_two_renewals);
     tcase_add_test (tc, an_actor_registers_with_every_broker_and_a_find_asks_them_in_turn);
