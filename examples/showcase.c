@@ -21,6 +21,13 @@
       line. One task per worker keeps two batches in its stream, so a
       fast worker takes more of them.
 
+    With --registry the root starts no worker: it finds them by name in
+    a registry (a troupe-broker), where this same binary, started by hand
+    as a daemon on any host, registered and serves "scan" until stopped:
+        showcase --tr-daemon --tr-name scan-1 --tr-registry tcp://A:5555
+    The root registers there too, and leaves the daemons serving when the
+    job is done. Each worker reads the paths on its own host.
+
     A file that cannot be read is counted, not fatal; a worker that fails
     fails the job, and its error is printed with the worker's traceback.
     Ctrl-C cancels every task and child; the nursery reaps them all.
@@ -150,6 +157,8 @@ s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 typedef struct {
     const char *dir;
     int workers;
+    const char *registry;       //  --registry: find the workers there
+    const char *names;          //  their names, "a,b,c"; NULL: scan*
     size_t max_files;
     //  Every path, NUL-ended, one after another, and where each starts: a
     //  batch of consecutive files is one slice and goes out as it is.
@@ -173,6 +182,7 @@ typedef struct {
     tr_task_t *feeder;
     char uid [128];             //  outlives the portal, for the summary
     int pid;
+    char endpoint [256];        //  where it serves
     totals_t done;              //  the sum of its partial totals
 } worker_t;
 
@@ -308,34 +318,116 @@ s_feed (tr_ctx_t *ctx, void *arg)
     return rc;
 }
 
-//  Start the workers, open "scan" in all of them together and feed each
-//  from its own task. Once every feeder is done with its context, the
-//  contexts are closed together, then the nursery, which cancels the
-//  workers (they serve until told) and reaps them.
+//  Start job->workers children in a nursery: worker-1, worker-2, ...
+static int
+s_start_workers (tr_actor_t *self, job_t *job, tr_nursery_t **nursery,
+                 tr_portal_t **portals)
+{
+    int rc = tr_nursery_open (self, nursery);
+    for (int i = 0; rc == 0 && i < job->workers; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "worker-%d", i + 1);
+        rc = tr_nursery_start_actor (*nursery, name, NULL, &portals [i]);
+        if (rc && rc != TR_ECANCELED)
+            s_print_error ("cannot start a worker", tr_nursery_error (*nursery), rc);
+    }
+    return rc;
+}
+
+static int
+s_compare_names (const void *a, const void *b)
+{
+    return strcmp (a, b);
+}
+
+//  The names of every actor in the registry whose name starts with
+//  "scan", each once, in order; at most 64.
+static int
+s_list_scanners (tr_actor_t *self, char names [][65], int *count)
+{
+    tr_value_t *entries = NULL;
+    int rc = tr_registry_list (self, NULL, &entries);
+    const msgpack_object *list = rc == 0? tr_value_object (entries): NULL;
+    for (uint32_t i = 0; list && i < list->via.array.size && *count < 64; i++) {
+        const char *name;
+        if (tr_unpack (&list->via.array.ptr [i], "{s:s}", "name", &name)
+        ||  strncmp (name, "scan", 4) != 0 || strlen (name) > 64)
+            continue;
+        bool seen = false;
+        for (int j = 0; j < *count && !seen; j++)
+            seen = strcmp (names [j], name) == 0;
+        if (!seen)
+            strcpy (names [(*count)++], name);
+    }
+    tr_value_destroy (&entries);
+    qsort (names, (size_t) *count, sizeof names [0], s_compare_names);
+    return rc;
+}
+
+//  Find the workers in the registry: the names given, else every "scan"
+//  one registered now. A named worker may still be starting: each is
+//  waited for, 10 s at most. Sets job->workers to how many.
+static int
+s_find_workers (tr_actor_t *self, job_t *job, tr_portal_t **portals)
+{
+    char names [64][65];
+    int count = 0, rc = 0;
+    if (job->names) {
+        for (const char *p = job->names; *p && count < 64; count++) {
+            size_t len = strcspn (p, ",");
+            snprintf (names [count], sizeof names [count], "%.*s", (int) len, p);
+            p += p [len] == ','? len + 1: len;
+        }
+    }
+    else
+    if ((rc = s_list_scanners (self, names, &count)) == 0 && count == 0) {
+        fprintf (stderr, "showcase: no worker registered as scan* at %s\n", job->registry);
+        rc = TR_ENOTFOUND;
+    }
+    else
+    if (rc && rc != TR_ECANCELED)
+        s_print_error ("cannot list the registry", tr_ctx_error (tr_actor_ctx (self)), rc);
+    for (int i = 0; rc == 0 && i < count; i++)
+        if ((rc = tr_wait_for_actor (self, names [i], 10000, &portals [i]))
+        &&  rc != TR_ECANCELED) {
+            char what [200];
+            snprintf (what, sizeof what, "no worker '%.64s' at %.100s within 10 s", names [i],
+                      job->registry);
+            s_print_error (what, tr_ctx_error (tr_actor_ctx (self)), rc);
+        }
+    job->workers = count;
+    return rc;
+}
+
+//  Start the workers (or find them), open "scan" in all of them together
+//  and feed each from its own task. Once every feeder is done with its
+//  context, the contexts are closed together, then the nursery, which
+//  cancels the workers (they serve until told) and reaps them; found
+//  daemons serve on, and only our portals on them are closed.
 //  After a Ctrl-C this task is cancelled and its waits return at once,
-//  tr_task_join included, except the nursery's close, which waits for the
-//  workers' exit. So then the nursery is closed first: by the time it
-//  returns, every stream has ended with its worker and every feeder has
-//  returned, and the contexts they used can go.
+//  tr_task_join included (a feeder that has returned is joined all the
+//  same), except the nursery's close, which waits for the workers' exit,
+//  and the contexts' close, which waits for the cancel acks and for every
+//  task still inside a call on them. So then the nursery is closed first:
+//  by the time it returns, every stream has ended with its worker and
+//  every feeder has returned, and the contexts they used can go. Found
+//  daemons stay up: closing the contexts cancels the remote scans, and
+//  the feeders, cancelled too, return while it waits.
 static void
 s_run (tr_actor_t *self, job_t *job, worker_t *workers)
 {
-    size_t n = (size_t) job->workers;
-    tr_portal_t *portals [64];          //  --workers is at most 64
+    tr_portal_t *portals [64] = { NULL };   //  --workers is at most 64
     tr_context_t *contexts [64] = { NULL };
     tr_nursery_t *nursery = NULL;
-    int rc = tr_nursery_open (self, &nursery);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char name [32];
-        snprintf (name, sizeof name, "worker-%zu", i + 1);
-        if ((rc = tr_nursery_start_actor (nursery, name, NULL, &portals [i])) == 0) {
-            workers [i].job = job;
-            workers [i].pid = tr_portal_pid (portals [i]);
-            snprintf (workers [i].uid, sizeof workers [i].uid, "%s", tr_portal_uid (portals [i]));
-        }
-        else
-        if (rc != TR_ECANCELED)
-            s_print_error ("cannot start a worker", tr_nursery_error (nursery), rc);
+    int rc = job->registry? s_find_workers (self, job, portals)
+                          : s_start_workers (self, job, &nursery, portals);
+    size_t n = (size_t) job->workers;
+    for (size_t i = 0; i < n && portals [i]; i++) {
+        workers [i].job = job;
+        workers [i].pid = tr_portal_pid (portals [i]);
+        snprintf (workers [i].uid, sizeof workers [i].uid, "%s", tr_portal_uid (portals [i]));
+        snprintf (workers [i].endpoint, sizeof workers [i].endpoint, "%s",
+                  tr_portal_endpoint (portals [i]));
     }
     //  Gather: every request leaves before any worker is waited for.
     if (rc == 0 && (rc = tr_contexts_open (portals, n, "scan", NULL, contexts, NULL))
@@ -359,10 +451,13 @@ s_run (tr_actor_t *self, job_t *job, worker_t *workers)
         job->failed = tr_error_code (errors);
     }
     tr_error_destroy (&errors);
+    tr_contexts_close (contexts, n);    //  after a Ctrl-C
     for (size_t i = 0; i < n; i++)
         if (workers [i].feeder)
             tr_task_join (&workers [i].feeder, NULL);
-    tr_contexts_close (contexts, n);    //  after a Ctrl-C
+    if (job->registry)
+        for (size_t i = 0; i < 64; i++)
+            tr_portal_close (&portals [i]);
 }
 
 static void
@@ -380,17 +475,29 @@ s_summary (tr_actor_t *self, job_t *job, worker_t *workers, bool cancelled)
     printf ("  %llu files unreadable%s%s\n", (unsigned long long) t->unreadable,
             job->why? ", the first: ": "", job->why? job->why: "");
     printf ("%s (root, pid %d)\n", tr_actor_uid (self), (int) getpid ());
-    for (int i = 0; i < job->workers && workers [i].pid; i++)
-        printf ("%s %s (pid %d): %llu files, %.1f MB\n",
-                i + 1 < job->workers && workers [i + 1].pid? "├──": "└──", workers [i].uid,
-                workers [i].pid, (unsigned long long) workers [i].done.files,
+    for (int i = 0; i < job->workers && workers [i].uid [0]; i++) {
+        char where [300];           //  a daemon's pid may be another host's
+        snprintf (where, sizeof where, "pid %d%s%s", workers [i].pid,
+                  job->registry? " at ": "", job->registry? workers [i].endpoint: "");
+        printf ("%s %s (%s): %llu files, %.1f MB\n",
+                i + 1 < job->workers && workers [i + 1].uid [0]? "├──": "└──", workers [i].uid,
+                where, (unsigned long long) workers [i].done.files,
                 workers [i].done.bytes / 1e6);
+    }
 }
 
 static const char *s_usage =
     "usage: showcase [--workers N] [--dir PATH] [--max-files N]\n"
+    "       showcase --registry ENDPOINT[,...] [--workers NAME[,NAME...]] [--dir PATH]\n"
+    "                [--max-files N]\n"
+    "       showcase --tr-daemon --tr-name NAME --tr-registry ENDPOINT[,...]\n"
+    "                [--tr-bind ENDPOINT]\n"
     "Reads the regular files under PATH (default /usr/share), at most N files\n"
-    "(default 20000) or 500 MB, in N worker actors (default 4).\n";
+    "(default 20000) or 500 MB, in N worker actors (default 4) it starts.\n"
+    "With --registry it starts none: it uses the workers registered there as\n"
+    "NAME... (default: every name that starts with \"scan\"), which are this\n"
+    "program started as daemons (the third form) on this host or others. Each\n"
+    "worker reads the paths on its own host.\n";
 
 static int
 s_root (tr_actor_t *self, void *arg)
@@ -402,30 +509,48 @@ s_root (tr_actor_t *self, void *arg)
     job_t job = { .dir = "/usr/share", .workers = 4, .max_files = 20000 };
     static const struct option options [] = {
         { "workers", required_argument, NULL, 'w' }, { "dir", required_argument, NULL, 'd' },
-        { "max-files", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+        { "max-files", required_argument, NULL, 'f' }, { "registry", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
     int option;
     bool wrong = false;
-    while ((option = getopt_long (argc, argv, "w:d:f:h", options, NULL)) != -1)
+    const char *workers_arg = NULL;
+    while ((option = getopt_long (argc, argv, "w:d:f:r:h", options, NULL)) != -1)
         switch (option) {
-            case 'w': job.workers = atoi (optarg); break;
+            case 'w': workers_arg = optarg; break;
             case 'd': job.dir = optarg; break;
             case 'f': job.max_files = strtoul (optarg, NULL, 10); break;
+            case 'r': job.registry = optarg; break;
             case 'h': fputs (s_usage, stdout); return 0;
             default: wrong = true;      //  getopt said why
         }
-    if (wrong || optind < argc || job.workers < 1 || job.workers > 64 || job.max_files < 1) {
+    if (job.registry)
+        job.names = workers_arg;        //  names; how many is how many are found
+    else
+    if (workers_arg)
+        job.workers = atoi (workers_arg);
+    if (wrong || optind < argc || job.workers < 1 || job.workers > 64 || job.max_files < 1
+    ||  (job.registry && !*job.registry) || (job.names && !*job.names)) {
         fputs (s_usage, stderr);
         return 2;
     }
+    //  main gave tr_run the registry; an abbreviated --reg escaped it.
+    const char *registry = tr_registry_address (self);
+    if (job.registry && (!registry || strcmp (registry, job.registry))) {
+        fprintf (stderr, "showcase: spell --registry out in full\n");
+        return 2;
+    }
     tr_ctx_t *ctx = tr_actor_ctx (self);
-    worker_t *workers = calloc ((size_t) job.workers, sizeof *workers);
+    worker_t *workers = calloc (64, sizeof *workers);
     job.starts = calloc (job.max_files + 1, sizeof *job.starts);
     int rc = workers && job.starts? s_walk (ctx, &job): TR_ENOMEM;
     if (rc == 0 && job.count > 0) {
-        fprintf (stderr, "showcase: %zu files, %.1f MB under %s; %d workers\n",
-                 job.count, job.found_bytes / 1e6, job.dir, job.workers);
+        if (job.registry)
+            fprintf (stderr, "showcase: %zu files, %.1f MB under %s; workers from %s\n",
+                     job.count, job.found_bytes / 1e6, job.dir, job.registry);
+        else
+            fprintf (stderr, "showcase: %zu files, %.1f MB under %s; %d workers\n",
+                     job.count, job.found_bytes / 1e6, job.dir, job.workers);
         job.started = s_now ();
         s_run (self, &job, workers);
         s_summary (self, &job, workers, tr_ctx_cancelled (ctx));
@@ -456,6 +581,14 @@ main (int argc, char **argv)
     tr_config_t config = TR_CONFIG_INIT;
     config.name = "showcase";
     config.exports = exports;
+    //  The root registers with its registry as it starts: --registry is
+    //  read here, the other options by s_root.
+    for (int i = 1; i < argc; i++)
+        if (strncmp (argv [i], "--registry=", 11) == 0)
+            config.registry = argv [i] + 11;
+        else
+        if (strcmp (argv [i], "--registry") == 0 && i + 1 < argc)
+            config.registry = argv [++i];
     //  Root or worker: tr_run decides, and calls s_root only in the root.
     int rc = tr_run (&config, argc, argv, s_root, argv);
     if (rc < 0)

@@ -316,10 +316,11 @@ tri_locate_stop (void)
 
 //  The registrations under name (all when NULL) as one array: the
 //  first registry that knows name answers a find (first_only), every
-//  registry's answers merge into a listing. Returns 0, TR_ECLOSED (no
-//  registry answered) or TR_ECANCELED.
+//  registry's answers merge into a listing. Each registry is asked once,
+//  by the deadline. Returns 0, TR_ECLOSED (no registry answered) or
+//  TR_ECANCELED.
 static int
-s_query (const char *name, bool first_only, tr_value_t **out)
+s_query (const char *name, bool first_only, int64_t deadline, tr_value_t **out)
 {
     *out = NULL;
     if (s_loc.local) {
@@ -341,15 +342,17 @@ s_query (const char *name, bool first_only, tr_value_t **out)
     const char *fn = first_only? "tr.registry.find": "tr.registry.list";
     tr_value_t *answers [TRI_LOCATE_MAX] = { NULL };
     size_t nanswers = 0;
+    bool asked [TRI_LOCATE_MAX] = { false };
     int rc = TR_ECLOSED;
     //  Registries that answered last time first; the others after.
     for (int pass = 0; pass < 2 && !(first_only && nanswers && *out); pass++)
         for (size_t i = 0; i < s_loc.nregs; i++) {
             registry_t *reg = &s_loc.regs [i];
-            if (reg->down != (pass == 1))
+            if (asked [i] || reg->down != (pass == 1))
                 continue;
+            asked [i] = true;
             tr_value_t *value = NULL;
-            int r = s_call (reg, fn, args, &value, -1);
+            int r = s_call (reg, fn, args, &value, deadline);
             if (r == TR_ECANCELED) {
                 rc = r;
                 goto done;
@@ -441,7 +444,7 @@ static int
 s_find (const char *name, int64_t deadline, tr_portal_t **portal)
 {
     tr_value_t *entries = NULL;
-    int rc = s_query (name, true, &entries);
+    int rc = s_query (name, true, deadline, &entries);
     if (rc)
         return rc;
     rc = s_connect (tr_value_object (entries), deadline, portal);
@@ -487,6 +490,8 @@ tr_wait_for_actor (tr_actor_t *self, const char *name, int timeout_ms, tr_portal
         rc = s_find (name, deadline, portal);
         if (rc != TR_ENOTFOUND && rc != TR_ECLOSED)
             break;
+        if (!s_loc.local && !s_loc.nregs)
+            break;                  //  "none": no registry to wait on
         int64_t left = deadline < 0? INT32_MAX: deadline - tri_now_ms ();
         if (left <= 0) {
             rc = TR_ETIMEDOUT;
@@ -534,7 +539,7 @@ tr_registry_list (tr_actor_t *self, const char *name, tr_value_t **entries)
     *entries = NULL;
     if (tri_task_cancelled (tri_task_current ()))
         return TR_ECANCELED;
-    return s_query (name, false, entries);
+    return s_query (name, false, -1, entries);
 }
 
 //  --------------------------------------------------------------------------
