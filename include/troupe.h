@@ -436,8 +436,8 @@ TR_EXPORT int
 TR_EXPORT const tr_error_t *
     tr_portal_error (const tr_portal_t *self);
 
-//  The remote actor's uid (name@uuid), ROUTER endpoint and process id
-//  (0 when it is not a local child).
+//  The remote actor's uid (name@uuid), ROUTER endpoint and process id, as
+//  its hello gave them (the pid of a daemon may be on another host).
 TR_EXPORT const char *
     tr_portal_uid (const tr_portal_t *self);
 TR_EXPORT const char *

@@ -39,6 +39,7 @@ struct tri_channel {
     int pid;                    //  peer's pid (from its hello)
     int refs;
     bool closed;                //  peer gone: no more sends
+    bool end_expected;          //  the peer acknowledged a cancel of itself
     bool released;              //  closed and every endpoint failed
     tr_error_t *death;          //  why it closed
     tri_idmap_t in, out;        //  endpoints by cid
@@ -185,6 +186,18 @@ bool
 tri_channel_has_rid (const tri_channel_t *self, const uint8_t *rid, size_t rid_size)
 {
     return self->rid_size == rid_size && memcmp (self->rid, rid, rid_size) == 0;
+}
+
+void
+tri_channel_expect_end (tri_channel_t *self)
+{
+    self->end_expected = true;
+}
+
+bool
+tri_channel_end_expected (const tri_channel_t *self)
+{
+    return self->end_expected;
 }
 
 bool

@@ -29,6 +29,7 @@
 #define TRI_LOCATE_NAMES    64      //  names one actor registers
 #define TRI_LOCATE_RETRY_MS 1000    //  try a registry we could not reach again
 #define TRI_LOCATE_BYE_MS   500     //  wait for an unregister's answer at exit
+#define TRI_LOCATE_OPEN_MS  2000    //  wait for a registry's hello
 
 typedef struct {
     char *endpoint;
@@ -92,17 +93,21 @@ s_name_index (const char *name)
 static int
 s_open (registry_t *reg, int64_t deadline)
 {
-    while (reg->opening) {
-        int rc = tri_waitq_wait (&reg->opened, deadline);
-        if (rc && reg->opening)
-            return rc;
+    if (reg->opening) {
+        //  Another task is trying: its answer is ours, whatever it is.
+        while (reg->opening) {
+            int rc = tri_waitq_wait (&reg->opened, deadline);
+            if (rc && reg->opening)
+                return rc;
+        }
+        return reg->portal && !tri_portal_closed (reg->portal)? 0: TR_ECLOSED;
     }
     if (reg->portal && !tri_portal_closed (reg->portal))
         return 0;
     if (reg->via_parent)
         return TR_ECLOSED;          //  our parent is gone: so are we, soon
     tr_portal_close (&reg->portal);
-    int timeout = tri_config ()->hello_ms;
+    int timeout = tri_config ()->hello_ms < TRI_LOCATE_OPEN_MS? tri_config ()->hello_ms: TRI_LOCATE_OPEN_MS;
     if (deadline >= 0) {
         int64_t left = deadline - tri_now_ms ();
         if (left <= 0)

@@ -326,8 +326,12 @@ s_on_monitor (tri_watch_t *watch, bool drain)
         zmq_msg_close (&address);
         tri_channel_t *channel = self->channel;
         if (code == ZMQ_EVENT_DISCONNECTED && self->hello_done && !tri_channel_closed (channel)) {
-            tri_log_warn ("TR-LOST", "connection to %s at %s lost", tri_channel_uid (channel),
-                          tri_channel_endpoint (channel));
+            if (tri_channel_end_expected (channel))
+                tri_log_debug ("TR-LOST", "%s at %s is gone, as it said it would",
+                               tri_channel_uid (channel), tri_channel_endpoint (channel));
+            else
+                tri_log_warn ("TR-LOST", "connection to %s at %s lost", tri_channel_uid (channel),
+                              tri_channel_endpoint (channel));
             tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
                                tri_channel_uid (channel), "connection to %s at %s lost: the "
                                "actor died or was silent past the heartbeat timeout",

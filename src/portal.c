@@ -345,6 +345,7 @@ s_on_ack (tri_endpoint_t *ep, tri_msg_t *msg)
     tri_msg_destroy (&msg);
     tri_endpoint_unbind (ep);
     self->acked = true;
+    tri_channel_expect_end (self->channel);
     tri_waitq_wake_all (&self->ack_waiters, 0);
 }
 

@@ -72,6 +72,11 @@ const char *
     tri_channel_key (const tri_channel_t *self);
 bool
     tri_channel_closed (const tri_channel_t *self);
+//  The peer acknowledged that it cancels itself: its going is no news.
+void
+    tri_channel_expect_end (tri_channel_t *self);
+bool
+    tri_channel_end_expected (const tri_channel_t *self);
 //  True if the channel is the ROUTER peer with that routing id.
 bool
     tri_channel_has_rid (const tri_channel_t *self, const uint8_t *rid, size_t rid_size);

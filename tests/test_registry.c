@@ -699,6 +699,46 @@ START_TEST (an_actor_registers_with_every_broker_and_a_find_asks_them_in_turn)
 }
 END_TEST
 
+typedef struct {
+    int find_rc, list_rc;
+    long long find_ms, list_ms;
+    char why [256];
+} s_down_t;
+
+static int
+s_down_root (tr_actor_t *self, void *arg)
+{
+    s_down_t *obs = arg;
+    tr_portal_t *p = NULL;
+    long long start = tu_now_ms ();
+    obs->find_rc = tr_find_actor (self, "anyone", &p);
+    obs->find_ms = tu_now_ms () - start;
+    const tr_error_t *e = tr_ctx_error (tr_actor_ctx (self));
+    if (e)
+        snprintf (obs->why, sizeof obs->why, "%s", tr_error_message (e));
+    tr_value_t *v = NULL;
+    start = tu_now_ms ();
+    obs->list_rc = tr_registry_list (self, NULL, &v);
+    obs->list_ms = tu_now_ms () - start;
+    return 0;
+}
+
+START_TEST (with_its_registry_down_a_find_fails_in_one_attempt_and_says_why)
+{
+    s_down_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = s_config ();
+    config.registry = "tcp://127.0.0.1:1";      //  nothing listens there
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_down_root, &obs), 0);
+    ck_assert_tr_rc (obs.find_rc, TR_ECLOSED);
+    ck_assert_msg (strstr (obs.why, "cannot reach the registry at tcp://127.0.0.1:1"), "error: %s", obs.why);
+    //  One attempt of at most 2 s (the lease task's, or its own).
+    ck_assert_msg (obs.find_ms < tu_ms (2600), "the find took %lld ms", obs.find_ms);
+    ck_assert_tr_rc (obs.list_rc, TR_ECLOSED);
+    ck_assert_msg (obs.list_ms < tu_ms (2600), "the listing took %lld ms", obs.list_ms);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  Bad input from a raw peer (on a worker thread, the root's loop serves)
 
@@ -980,6 +1020,7 @@ main (void)
     tc = tu_tcase (suite, "brokers", 30);
     tcase_add_test (tc, a_restarted_broker_gets_every_live_actor_back_within_two_renewals);
     tcase_add_test (tc, an_actor_registers_with_every_broker_and_a_find_asks_them_in_turn);
+    tcase_add_test (tc, with_its_registry_down_a_find_fails_in_one_attempt_and_says_why);
     tc = tu_tcase (suite, "bad_input", 30);
     tcase_add_test (tc, bad_requests_are_answered_and_a_flood_is_bounded_per_peer);
     tcase_add_test (tc, a_full_registry_refuses_with_a_reason_and_takes_more_once_there_is_room);
