@@ -266,7 +266,10 @@ s_put (const tri_reg_t *reg, tri_channel_t *channel, const char *peer, bool loca
     entry_t *self = zhashx_lookup (s_reg.entries, key);
     if (self && streq (self->endpoint, reg->endpoint)) {
         //  A renewal: the lease starts again, through whichever channel
-        //  it came this time.
+        //  it came this time. One that had run out (or whose channel had
+        //  closed) and was not swept yet is a registration again: those
+        //  waiting for the name must hear of it as of a new one.
+        bool revived = !s_alive (self, tri_now_ms ());
         self->expires = expires;
         self->pid = reg->pid;
         if (!streq (self->parent, reg->parent) || !streq (self->host, reg->host)) {
@@ -287,6 +290,8 @@ s_put (const tri_reg_t *reg, tri_channel_t *channel, const char *peer, bool loca
             if ((self->channel = channel))
                 tri_channel_ref (channel);
         }
+        if (revived)
+            tri_waitq_wake_all (&s_reg.waiters, 0);
         if (!streq (self->peer, peer)) {
             char *p = strdup (peer);
             if (!p)

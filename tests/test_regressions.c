@@ -6,7 +6,9 @@
     spawns interrupted by a cancel, a close or a signal, an acknowledged
     cancel taken for a failure, final answers and acks lost when the exit
     is seen first, errors of a close whose task was cancelled, closes given
-    NULL, and the error detail of two tasks failing through one portal.
+    NULL, the error detail of two tasks failing through one portal, and a
+    lease renewed after it ran out, which those waiting for its name did
+    not hear of.
     They use the public API only. The forked test process is the root
     actor; it records what it sees and the test asserts once tr_run
     returned. Short timeouts make a hang fail fast.
@@ -819,6 +821,97 @@ START_TEST (two_tasks_failing_through_one_portal_each_read_their_own_error)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A lease that ran out and is renewed before the registry swept it wakes
+//  the tasks waiting for its name (a worker cut off and back: the root
+//  waiting for it timed out although it had registered again).
+
+#define S_LEASE_MS 3000
+
+typedef struct {
+    int open_rc, first_rc, renew_rc, wait_rc;
+    long long waited_ms;
+} s_revived_t;
+
+//  Register the name "revived" for an actor at our own endpoint (so a
+//  find can open a portal on it) through p.
+static int
+s_register_revived (tr_actor_t *self, tr_portal_t *p)
+{
+    tr_args_t *args = tr_pack ("[sssiss]", "revived", "revived@regression",
+                               tr_actor_endpoint (self), (int) getpid (), "localhost", "");
+    int rc = tr_portal_run (p, "tr.registry.register", args, NULL);
+    tr_args_destroy (&args);
+    return rc;
+}
+
+static int
+s_revived_waiter (tr_ctx_t *ctx, void *arg)
+{
+    s_revived_t *obs = arg;
+    tr_portal_t *p = NULL;
+    long long start = tu_now_ms ();
+    obs->wait_rc = tr_wait_for_actor (tr_ctx_actor (ctx), "revived", tu_ms (3000), &p);
+    obs->waited_ms = tu_now_ms () - start;
+    tr_portal_close (&p);
+    return 0;
+}
+
+static void
+s_sleep_until (tr_ctx_t *ctx, long long at)
+{
+    long long left = at - tu_now_ms ();
+    if (left > 0)
+        tr_sleep (ctx, (int) left);
+}
+
+static int
+s_revived_root (tr_actor_t *self, void *arg)
+{
+    s_revived_t *obs = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    tr_portal_t *p = NULL;
+    if ((obs->open_rc = tr_portal_open (self, tr_actor_endpoint (self), tu_ms (2000), &p)))
+        return 1;
+    obs->first_rc = s_register_revived (self, p);
+    long long registered = tu_now_ms ();
+    //  A listing sweeps (at most every quarter lease) while the lease
+    //  still runs: the next sweep is due a quarter lease later.
+    s_sleep_until (ctx, registered + S_LEASE_MS * 8 / 10);
+    tr_value_t *v = NULL;
+    tr_registry_list (self, NULL, &v);
+    tr_value_destroy (&v);
+    //  Once the lease ran out, a task waits for the name; before the
+    //  next sweep, the same actor registers it again: a renewal.
+    s_sleep_until (ctx, registered + S_LEASE_MS + 20);
+    tr_task_t *waiter;
+    if (tr_task_spawn (self, s_revived_waiter, obs, &waiter))
+        return 1;
+    s_sleep_until (ctx, registered + S_LEASE_MS + 60);
+    obs->renew_rc = s_register_revived (self, p);
+    tr_task_join (&waiter, NULL);
+    tr_portal_close (&p);
+    return 0;
+}
+
+START_TEST (a_lease_renewed_after_it_ran_out_wakes_those_waiting_for_its_name)
+{
+    s_revived_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    config.size = sizeof config;
+    config.bind = "tcp";
+    config.registry_lease_ms = S_LEASE_MS;
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_revived_root, &obs), 0);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_ok (obs.first_rc);
+    ck_assert_tr_ok (obs.renew_rc);
+    ck_assert_tr_ok (obs.wait_rc);
+    ck_assert_msg (obs.waited_ms < tu_ms (1000), "the wait ended %lld ms after it began",
+                   obs.waited_ms);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 
 static Suite *
 s_suite (void)
@@ -841,6 +934,9 @@ s_suite (void)
     tc = tu_tcase (s, "draining", 20);
     tcase_add_test (tc, a_close_lists_every_final_answer_even_when_the_exits_are_seen_first);
     tcase_add_test (tc, a_cancel_acked_just_before_the_actor_exits_succeeds);
+
+    tc = tu_tcase (s, "registry", 20);
+    tcase_add_test (tc, a_lease_renewed_after_it_ran_out_wakes_those_waiting_for_its_name);
     return s;
 }
 
