@@ -332,10 +332,19 @@ s_on_monitor (tri_watch_t *watch, bool drain)
             else
                 tri_log_warn ("TR-LOST", "connection to %s at %s lost", tri_channel_uid (channel),
                               tri_channel_endpoint (channel));
-            tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
-                               tri_channel_uid (channel), "connection to %s at %s lost: the "
-                               "actor died or was silent past the heartbeat timeout",
-                               tri_channel_uid (channel), tri_channel_endpoint (channel)), true);
+            //  What came before the connection went is read first; nothing
+            //  can come after it, so there is no drain period to wait.
+            int events = 0;
+            size_t size = sizeof events;
+            while (!tri_channel_closed (channel) && self->watch.active
+            &&     zmq_getsockopt (self->socket, ZMQ_EVENTS, &events, &size) == 0
+            &&     (events & ZMQ_POLLIN))
+                s_on_dealer (&self->watch, true);
+            if (!tri_channel_closed (channel))
+                tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
+                                   tri_channel_uid (channel), "connection to %s at %s lost: the "
+                                   "actor died or was silent past the heartbeat timeout",
+                                   tri_channel_uid (channel), tri_channel_endpoint (channel)), false);
             //  The channel is over: libzmq must not connect again and
             //  hand what it still queued to whoever listens there next.
             zmq_disconnect (self->socket, self->connected);

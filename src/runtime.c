@@ -205,7 +205,13 @@ tri_socket_options (void *socket, bool heartbeat)
     if (!heartbeat)
         return;
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &c->heartbeat_ivl_ms, sizeof (int));
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &c->heartbeat_timeout_ms, sizeof (int));
+    //  libzmq starts the timeout at the first heartbeat it sends after the
+    //  peer fell silent, up to an interval late: a silent peer is to be
+    //  lost within the configured timeout, so libzmq gets an interval less.
+    int timeout = c->heartbeat_timeout_ms - c->heartbeat_ivl_ms;
+    if (timeout < c->heartbeat_ivl_ms)
+        timeout = c->heartbeat_ivl_ms;
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof (int));
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &c->heartbeat_timeout_ms, sizeof (int));
 }
 
