@@ -199,7 +199,7 @@ s_lease_main (tr_ctx_t *ctx, void *arg)
     registry_t *reg = arg;
     bool warned = false, refused_logged = false;
     //  Our parent's hello names it, for the registration.
-    if (reg->via_parent
+    if (s_loc.parent_dealer
     &&  tri_dealer_await_hello (s_loc.parent_dealer, tri_deadline (tri_config ()->hello_ms)) == TR_ECANCELED)
         return 0;
     while (!tr_ctx_cancelled (ctx)) {

@@ -264,6 +264,61 @@ START_TEST (a_root_serves_the_registry_and_its_children_register_there)
 }
 END_TEST
 
+typedef struct {
+    int hold_rc, held_pid;
+    char kid_uid [256];
+    long long found_ms;
+    int pid;
+    char parent [256];
+    int call_rc;
+} s_grand_t;
+
+static int
+s_grand_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    s_grand_t *obs = arg;
+    tr_actor_t *self = tr_ctx_actor (ctx);
+    snprintf (obs->kid_uid, sizeof obs->kid_uid, "%s", tr_portal_uid (p));
+    tr_value_t *out = NULL;
+    if ((obs->hold_rc = tr_portal_run (p, "hold_grandchild", NULL, &out)) == 0)
+        tr_unpack (tr_value_object (out), "i", &obs->held_pid);
+    tr_value_destroy (&out);
+    //  The grandchild registers with the root's registry too, naming the
+    //  child as its parent.
+    obs->found_ms = s_await_count (self, "held", 1, 5000);
+    tr_value_t *entries = NULL;
+    const char *parent;
+    if (tr_registry_list (self, "held", &entries) == 0
+    &&  tr_value_object (entries)->via.array.size == 1
+    &&  tr_unpack (&tr_value_object (entries)->via.array.ptr [0], "{s:i s:s}",
+                   "pid", &obs->pid, "parent", &parent) == 0)
+        snprintf (obs->parent, sizeof obs->parent, "%s", parent);
+    tr_value_destroy (&entries);
+    tr_portal_t *g;
+    if (tr_find_actor (self, "held", &g) == 0) {
+        obs->call_rc = tr_portal_run (g, "nil", NULL, NULL);
+        tr_portal_close (&g);
+    }
+    return 0;
+}
+
+START_TEST (grandchildren_register_with_the_root_naming_their_parent)
+{
+    tu_subreaper ();
+    s_grand_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_grand_body, .obs = &obs };
+    tr_config_t config = s_config ();
+    tu_run_frame (&frame, &config);
+    ck_assert_tr_ok (obs.hold_rc);
+    ck_assert_msg (obs.found_ms >= 0, "the grandchild never registered");
+    ck_assert_int_eq (obs.pid, obs.held_pid);
+    ck_assert_str_eq (obs.parent, obs.kid_uid);
+    ck_assert_tr_ok (obs.call_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  Finding, waiting, names
 
@@ -1013,6 +1068,7 @@ main (void)
     TCase *tc = tu_tcase (suite, "embedded", 30);
     tcase_add_test (tc, a_root_serves_the_registry_and_its_children_register_there);
     tcase_add_test (tc, finds_and_waits_say_what_happened);
+    tcase_add_test (tc, grandchildren_register_with_the_root_naming_their_parent);
     tc = tu_tcase (suite, "daemons", 30);
     tcase_add_test (tc, a_daemon_registers_where_it_is_told_and_unregisters_when_it_stops);
     tcase_add_test (tc, a_lease_that_is_not_renewed_runs_out_and_a_renewal_brings_it_back);
