@@ -10,166 +10,33 @@
     =========================================================================
 */
 #include "testutil.h"
-#include <poll.h>
-#include <spawn.h>
-#include <sys/syscall.h>
+#include "testproc.h"
 
-extern char **environ;
-
-static const char *
-s_broker_path (void)
-{
-    const char *path = getenv ("TROUPE_TEST_BROKER");
-    return path? path: "broker/troupe-broker";
-}
-
-typedef struct {
-    pid_t pid;
-    int pidfd;                      //  -1 once reaped
-    int out, err;                   //  read ends, -1 at end of file
-    char out_text [4096];           //  what it wrote so far
-    size_t out_len;
-    char err_text [8192];
-    size_t err_len;
-    int status;                     //  wait status once reaped, else -1
-    char endpoint [256];            //  from its "serving at" line
-} broker_t;
-
-//  Start the broker with the options in args (NULL-terminated).
-static void
-s_broker_spawn (broker_t *b, const char *const *args)
-{
-    memset (b, 0, sizeof *b);
-    b->status = -1;
-    int out [2], err [2];
-    ck_assert_int_eq (pipe2 (out, O_CLOEXEC), 0);
-    ck_assert_int_eq (pipe2 (err, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2 (&actions, err [1], STDERR_FILENO);
-    char *argv [16] = { (char *) s_broker_path () };
-    int argc = 1;
-    for (; args && *args; args++) {
-        ck_assert_int_lt (argc, 15);
-        argv [argc++] = (char *) *args;
-    }
-    argv [argc] = NULL;
-    ck_assert_int_eq (posix_spawn (&b->pid, argv [0], &actions, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    close (out [1]);
-    close (err [1]);
-    b->out = out [0];
-    b->err = err [0];
-    b->pidfd = (int) syscall (SYS_pidfd_open, b->pid, 0);
-    ck_assert_int_ge (b->pidfd, 0);
-}
-
-//  Read one chunk from *fd into text; close it at end of file.
-static void
-s_read_into (int *fd, char *text, size_t *len, size_t size)
-{
-    char scratch [512];
-    bool full = *len + 1 >= size;
-    ssize_t n = full? read (*fd, scratch, sizeof scratch)
-                    : read (*fd, text + *len, size - 1 - *len);
-    if (n <= 0) {
-        close (*fd);
-        *fd = -1;
-        return;
-    }
-    if (!full) {
-        *len += (size_t) n;
-        text [*len] = 0;
-    }
-}
-
-typedef bool (s_until_fn) (broker_t *b, const void *arg);
-
-//  Read its output and watch its exit until until (b, arg) holds or the
-//  deadline passes; true if it holds.
+//  Its stderr holds arg, or it closed it.
 static bool
-s_pump (broker_t *b, long long deadline, s_until_fn *until, const void *arg)
-{
-    while (!until (b, arg)) {
-        long long left = deadline - tu_now_ms ();
-        if (left <= 0)
-            return false;
-        struct pollfd items [3] = {
-            { b->out, POLLIN, 0 }, { b->err, POLLIN, 0 }, { b->pidfd, POLLIN, 0 }
-        };
-        int rc = poll (items, 3, (int) left);
-        ck_assert_int_ge (rc, 0);
-        if (items [0].revents)
-            s_read_into (&b->out, b->out_text, &b->out_len, sizeof b->out_text);
-        if (items [1].revents)
-            s_read_into (&b->err, b->err_text, &b->err_len, sizeof b->err_text);
-        if (items [2].revents) {
-            ck_assert_int_eq (waitpid (b->pid, &b->status, 0), b->pid);
-            close (b->pidfd);
-            b->pidfd = -1;
-        }
-    }
-    return true;
-}
-
-static bool
-s_has_line (broker_t *b, const void *arg)
-{
-    (void) arg;
-    return strchr (b->out_text, '\n') || b->pidfd < 0;
-}
-
-static bool
-s_has_ended (broker_t *b, const void *arg)
-{
-    (void) arg;
-    return b->pidfd < 0 && b->out < 0 && b->err < 0;
-}
-
-static bool
-s_err_has (broker_t *b, const void *arg)
+s_err_has (tu_proc_t *b, const void *arg)
 {
     return strstr (b->err_text, (const char *) arg) != NULL || b->err < 0;
 }
 
-//  Start it and wait (5 s at most) for the line that says where it serves.
+//  Start it with the options in args (NULL-terminated) and wait (5 s at
+//  most) for the line that says where it serves.
 static void
-s_broker_start (broker_t *b, const char *const *args)
+s_broker_start (tu_proc_t *b, const char *const *args)
 {
-    s_broker_spawn (b, args);
-    s_pump (b, tu_now_ms () + tu_ms (5000), s_has_line, NULL);
+    tu_proc_spawn (b, tu_broker_path (), args);
+    tu_proc_pump (b, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL);
     ck_assert_msg (sscanf (b->out_text, "troupe-broker serving at %255s", b->endpoint) == 1,
                    "no serving line; stdout '%s', stderr '%s'", b->out_text, b->err_text);
 }
 
-//  Wait up to timeout_ms (scaled) for it to exit, everything it wrote
-//  read; return its wait status. If it does not, kill it and fail.
-static int
-s_broker_wait (broker_t *b, int timeout_ms)
-{
-    if (!s_pump (b, tu_now_ms () + tu_ms (timeout_ms), s_has_ended, NULL)) {
-        kill (b->pid, SIGKILL);
-        if (b->pidfd >= 0)
-            waitpid (b->pid, NULL, 0);
-        ck_abort_msg ("the broker did not exit within %d ms; stderr '%s'",
-                      timeout_ms, b->err_text);
-    }
-    return b->status;
-}
-
 //  Run it to its end (it is expected to exit by itself) and check how.
 static void
-s_broker_expect_exit (broker_t *b, const char *const *args, int want)
+s_broker_expect_exit (tu_proc_t *b, const char *const *args, int want)
 {
-    s_broker_spawn (b, args);
-    int status = s_broker_wait (b, 5000);
-    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == want,
-                   "status 0x%x, wanted exit %d; stderr '%s'", status, want, b->err_text);
+    tu_proc_spawn (b, tu_broker_path (), args);
+    tu_proc_expect_exit (b, 5000, want);
 }
-
-#define ck_assert_contains(text, part) \
-    ck_assert_msg (strstr ((text), (part)) != NULL, "'%s' does not contain '%s'", (text), (part))
 
 //  --------------------------------------------------------------------------
 //  The command line
@@ -177,7 +44,7 @@ s_broker_expect_exit (broker_t *b, const char *const *args, int want)
 START_TEST (test_help_prints_the_usage_on_stdout_and_exits_0)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--help", NULL };
     s_broker_expect_exit (&b, args, 0);
     ck_assert_contains (b.out_text, "Usage: troupe-broker");
@@ -193,7 +60,7 @@ END_TEST
 START_TEST (test_version_prints_the_library_version_and_exits_0)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--version", NULL };
     s_broker_expect_exit (&b, args, 0);
     char want [64];
@@ -207,7 +74,7 @@ END_TEST
 START_TEST (test_an_unknown_option_exits_2_naming_it)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--frobnicate", NULL };
     s_broker_expect_exit (&b, args, 2);
     ck_assert_contains (b.err_text, "troupe-broker: unknown option '--frobnicate'");
@@ -223,7 +90,7 @@ END_TEST
 START_TEST (test_an_option_without_its_value_exits_2_naming_it)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--endpoint", NULL };
     s_broker_expect_exit (&b, args, 2);
     ck_assert_contains (b.err_text, "option '--endpoint' needs a value");
@@ -235,7 +102,7 @@ END_TEST
 START_TEST (test_a_stray_argument_exits_2_naming_it)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "tcp://127.0.0.1:5555", NULL };
     s_broker_expect_exit (&b, args, 2);
     ck_assert_contains (b.err_text, "unexpected argument 'tcp://127.0.0.1:5555'");
@@ -250,7 +117,7 @@ s_check_bad_values (const char *option, const char *const *values, size_t count)
 {
     tu_subreaper ();
     for (size_t i = 0; i < count; i++) {
-        broker_t b;
+        tu_proc_t b;
         const char *args [] = { "--endpoint", "tcp://127.0.0.1:*", option, values [i], NULL };
         s_broker_expect_exit (&b, args, 2);
         char want [128];
@@ -326,7 +193,7 @@ s_call_info (info_state_t *st)
 START_TEST (test_it_serves_at_a_free_port_and_answers_as_troupe_broker)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--endpoint", "tcp://127.0.0.1:*",
                             "--max-registrations", "10", "--lease-ms", "3000", NULL };
     s_broker_start (&b, args);
@@ -340,7 +207,7 @@ START_TEST (test_it_serves_at_a_free_port_and_answers_as_troupe_broker)
     ck_assert_str_eq (st.endpoint_seen, b.endpoint);
     ck_assert_int_eq (st.pid, b.pid);
     ck_assert_int_eq (kill (b.pid, SIGTERM), 0);
-    int status = s_broker_wait (&b, 5000);
+    int status = tu_proc_wait_status (&b, 5000);
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "status 0x%x", status);
     tu_assert_no_procs_left (0);
 }
@@ -352,14 +219,14 @@ s_check_stops_on (int sig)
 {
     tu_subreaper ();
     unsetenv ("TROUPE_LOGLEVEL");
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--endpoint", "tcp://127.0.0.1:*", NULL };
     s_broker_start (&b, args);
     info_state_t st = { .endpoint = b.endpoint };
     s_call_info (&st);
     long long signalled = tu_now_ms ();
     ck_assert_int_eq (kill (b.pid, sig), 0);
-    int status = s_broker_wait (&b, 5000);
+    int status = tu_proc_wait_status (&b, 5000);
     long long took = tu_now_ms () - signalled;
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
                    "status 0x%x after signal %d; stderr '%s'", status, sig, b.err_text);
@@ -384,13 +251,13 @@ END_TEST
 START_TEST (test_a_peer_cancel_stops_it_with_exit_0)
 {
     tu_subreaper ();
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--endpoint", "tcp://127.0.0.1:*", NULL };
     s_broker_start (&b, args);
     info_state_t st = { .endpoint = b.endpoint, .cancel = true };
     s_call_info (&st);
     ck_assert_tr_ok (st.cancel_rc);
-    int status = s_broker_wait (&b, 5000);
+    int status = tu_proc_wait_status (&b, 5000);
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "status 0x%x", status);
     tu_assert_no_procs_left (0);
 }
@@ -400,16 +267,16 @@ START_TEST (test_verbose_logs_where_it_serves_on_stderr)
 {
     tu_subreaper ();
     unsetenv ("TROUPE_LOGLEVEL");
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--endpoint", "tcp://127.0.0.1:*", "--verbose", NULL };
     s_broker_start (&b, args);
     char want [320];
     snprintf (want, sizeof want, "TR-BROKER serving the registry at %s", b.endpoint);
-    s_pump (&b, tu_now_ms () + tu_ms (5000), s_err_has, want);
+    tu_proc_pump (&b, tu_now_ms () + tu_ms (5000), s_err_has, want);
     ck_assert_contains (b.err_text, want);
     ck_assert_contains (b.err_text, "troupe-broker[");
     ck_assert_int_eq (kill (b.pid, SIGTERM), 0);
-    int status = s_broker_wait (&b, 5000);
+    int status = tu_proc_wait_status (&b, 5000);
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "status 0x%x", status);
     tu_assert_no_procs_left (0);
 }
@@ -421,7 +288,7 @@ END_TEST
 static void
 s_check_cannot_serve (const char *endpoint)
 {
-    broker_t b;
+    tu_proc_t b;
     const char *args [] = { "--endpoint", endpoint, NULL };
     s_broker_expect_exit (&b, args, 1);
     char want [320];
@@ -452,7 +319,7 @@ END_TEST
 START_TEST (test_a_port_in_use_exits_1_and_the_first_broker_serves_on)
 {
     tu_subreaper ();
-    broker_t first;
+    tu_proc_t first;
     const char *args [] = { "--endpoint", "tcp://127.0.0.1:*", NULL };
     s_broker_start (&first, args);
     s_check_cannot_serve (first.endpoint);
@@ -461,7 +328,7 @@ START_TEST (test_a_port_in_use_exits_1_and_the_first_broker_serves_on)
     ck_assert_str_eq (st.name, "troupe-broker");
     ck_assert_int_eq (st.pid, first.pid);
     ck_assert_int_eq (kill (first.pid, SIGTERM), 0);
-    int status = s_broker_wait (&first, 5000);
+    int status = tu_proc_wait_status (&first, 5000);
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "status 0x%x", status);
     tu_assert_no_procs_left (0);
 }

@@ -13,12 +13,8 @@
     =========================================================================
 */
 #include "testutil.h"
-#include <poll.h>
-#include <spawn.h>
+#include "testproc.h"
 #include <stdarg.h>
-#include <sys/syscall.h>
-
-extern char **environ;
 
 static const char *
 s_path (const char *variable, const char *fallback)
@@ -27,7 +23,6 @@ s_path (const char *variable, const char *fallback)
     return path? path: fallback;
 }
 
-#define BROKER_PATH     s_path ("TROUPE_TEST_BROKER", "broker/troupe-broker")
 #define WORKER_PATH     s_path ("TROUPE_TEST_EXAMPLE_WORKER", "examples/worker")
 #define SHOWCASE_PATH   s_path ("TROUPE_TEST_SHOWCASE", "examples/showcase")
 
@@ -37,180 +32,24 @@ s_streq (const char *a, const char *b)
     return strcmp (a, b) == 0;
 }
 
-#define ck_assert_contains(text, part) \
-    ck_assert_msg (strstr ((text), (part)) != NULL, "'%s' does not contain '%s'", (text), (part))
-
 //  --------------------------------------------------------------------------
 //  Programs started by hand
-
-typedef struct {
-    pid_t pid;
-    int pidfd;                      //  -1 once reaped
-    int out, err;                   //  read ends, -1 at end of file
-    char out_text [8192];           //  what it wrote so far
-    size_t out_len;
-    char err_text [8192];
-    size_t err_len;
-    int status;                     //  wait status once reaped, else -1
-    char uid [256];                 //  a daemon's, from the line it prints
-    char endpoint [256];            //  where it serves, from that line
-} proc_t;
-
-//  Every program started, so that a wait on one reads all of their
-//  pipes: none of them ever blocks on a full one.
-#define PROCS_MAX 8
-static proc_t *s_procs [PROCS_MAX];
-static size_t s_nprocs;
-
-//  Start path with the arguments in args (NULL-terminated).
-static void
-s_spawn (proc_t *p, const char *path, const char *const *args)
-{
-    memset (p, 0, sizeof *p);
-    p->status = -1;
-    int out [2], err [2];
-    ck_assert_int_eq (pipe2 (out, O_CLOEXEC), 0);
-    ck_assert_int_eq (pipe2 (err, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2 (&actions, err [1], STDERR_FILENO);
-    char *argv [24] = { (char *) path };
-    int argc = 1;
-    for (; args && *args; args++) {
-        ck_assert_int_lt (argc, 23);
-        argv [argc++] = (char *) *args;
-    }
-    argv [argc] = NULL;
-    ck_assert_int_eq (posix_spawn (&p->pid, path, &actions, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    close (out [1]);
-    close (err [1]);
-    p->out = out [0];
-    p->err = err [0];
-    p->pidfd = (int) syscall (SYS_pidfd_open, p->pid, 0);
-    ck_assert_int_ge (p->pidfd, 0);
-    for (size_t i = 0; i < s_nprocs; i++)
-        if (s_procs [i] == p)
-            return;                 //  started again: it is listed already
-    ck_assert_int_lt (s_nprocs, PROCS_MAX);
-    s_procs [s_nprocs++] = p;
-}
-
-//  Read one chunk from *fd into text; close it at end of file. Past
-//  size, what comes is read and dropped.
-static void
-s_read_into (int *fd, char *text, size_t *len, size_t size)
-{
-    char scratch [512];
-    bool full = *len + 1 >= size;
-    ssize_t n = full? read (*fd, scratch, sizeof scratch)
-                    : read (*fd, text + *len, size - 1 - *len);
-    if (n <= 0) {
-        close (*fd);
-        *fd = -1;
-        return;
-    }
-    if (!full) {
-        *len += (size_t) n;
-        text [*len] = 0;
-    }
-}
-
-typedef bool (s_until_fn) (proc_t *p);
-
-//  Read every program's output and watch their exits until until (p)
-//  holds or the deadline passes; true if it holds.
-static bool
-s_pump (proc_t *p, long long deadline, s_until_fn *until)
-{
-    while (!until (p)) {
-        long long left = deadline - tu_now_ms ();
-        if (left <= 0)
-            return false;
-        struct pollfd items [3 * PROCS_MAX];
-        proc_t *owner [3 * PROCS_MAX];
-        int kind [3 * PROCS_MAX];
-        nfds_t count = 0;
-        for (size_t i = 0; i < s_nprocs; i++) {
-            int fds [3] = { s_procs [i]->out, s_procs [i]->err, s_procs [i]->pidfd };
-            for (int k = 0; k < 3; k++)
-                if (fds [k] >= 0) {
-                    items [count] = (struct pollfd) { fds [k], POLLIN, 0 };
-                    owner [count] = s_procs [i];
-                    kind [count++] = k;
-                }
-        }
-        ck_assert_msg (count > 0, "waiting on nothing");
-        ck_assert_int_ge (poll (items, count, (int) left), 0);
-        for (nfds_t i = 0; i < count; i++) {
-            proc_t *q = owner [i];
-            if (!items [i].revents)
-                continue;
-            if (kind [i] == 0)
-                s_read_into (&q->out, q->out_text, &q->out_len, sizeof q->out_text);
-            else
-            if (kind [i] == 1)
-                s_read_into (&q->err, q->err_text, &q->err_len, sizeof q->err_text);
-            else {
-                ck_assert_int_eq (waitpid (q->pid, &q->status, 0), q->pid);
-                close (q->pidfd);
-                q->pidfd = -1;
-            }
-        }
-    }
-    return true;
-}
-
-static bool
-s_has_line (proc_t *p)
-{
-    return strchr (p->out_text, '\n') || p->pidfd < 0;
-}
-
-static bool
-s_has_ended (proc_t *p)
-{
-    return p->pidfd < 0 && p->out < 0 && p->err < 0;
-}
-
-//  Wait up to timeout_ms (scaled) for p to exit, everything it wrote
-//  read, and check that it exited with want.
-static void
-s_expect_exit (proc_t *p, int timeout_ms, int want)
-{
-    if (!s_pump (p, tu_now_ms () + tu_ms (timeout_ms), s_has_ended)) {
-        kill (p->pid, SIGKILL);
-        ck_abort_msg ("pid %d did not exit within %d ms; stdout '%s', stderr '%s'",
-                      (int) p->pid, timeout_ms, p->out_text, p->err_text);
-    }
-    ck_assert_msg (WIFEXITED (p->status) && WEXITSTATUS (p->status) == want,
-                   "status 0x%x, wanted exit %d; stdout '%s', stderr '%s'",
-                   p->status, want, p->out_text, p->err_text);
-}
-
-static void
-s_stop (proc_t *p, int want)
-{
-    ck_assert_int_eq (kill (p->pid, SIGTERM), 0);
-    s_expect_exit (p, 5000, want);
-}
 
 //  troupe-broker at endpoint (NULL: a free port of the loopback) with the
 //  library's lease, or lease_ms (NULL); its endpoint once it serves.
 static void
-s_broker_serve (proc_t *b, const char *endpoint, const char *lease_ms)
+s_broker_serve (tu_proc_t *b, const char *endpoint, const char *lease_ms)
 {
     const char *args [] = { "--endpoint", endpoint? endpoint: "tcp://127.0.0.1:*",
                             lease_ms? "--lease-ms": NULL, lease_ms, NULL };
-    s_spawn (b, BROKER_PATH, args);
-    s_pump (b, tu_now_ms () + tu_ms (5000), s_has_line);
+    tu_proc_spawn (b, tu_broker_path (), args);
+    tu_proc_pump (b, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL);
     ck_assert_msg (sscanf (b->out_text, "troupe-broker serving at %255s", b->endpoint) == 1,
                    "no serving line; stdout '%s', stderr '%s'", b->out_text, b->err_text);
 }
 
 static void
-s_broker_start (proc_t *b)
+s_broker_start (tu_proc_t *b)
 {
     s_broker_serve (b, NULL, NULL);
 }
@@ -218,12 +57,12 @@ s_broker_start (proc_t *b)
 //  path as a daemon named name, registered with the broker and serving on
 //  a free port of the loopback, as the README starts one on each host.
 static void
-s_daemon_start (proc_t *d, const char *path, const char *name, const proc_t *broker)
+s_daemon_start (tu_proc_t *d, const char *path, const char *name, const tu_proc_t *broker)
 {
     const char *args [] = { "--tr-daemon", "--tr-name", name, "--tr-registry", broker->endpoint,
                             "--tr-bind", "tcp://127.0.0.1:*", NULL };
-    s_spawn (d, path, args);
-    s_pump (d, tu_now_ms () + tu_ms (5000), s_has_line);
+    tu_proc_spawn (d, path, args);
+    tu_proc_pump (d, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL);
     ck_assert_msg (sscanf (d->out_text, "%255s %255s", d->uid, d->endpoint) == 2,
                    "no uid and endpoint from %s; stdout '%s', stderr '%s'", name,
                    d->out_text, d->err_text);
@@ -236,7 +75,7 @@ s_daemon_start (proc_t *d, const char *path, const char *name, const proc_t *bro
 
 typedef struct {
     const char *registry;
-    const proc_t *workers [2];      //  the daemons to find, by name
+    const tu_proc_t *workers [2];   //  the daemons to find, by name
     const char *names [2];
     int gone_rc;                    //  tr_find_actor on a stopped worker
     int wait_ms;                    //  the timeout s_wait_alone gives
@@ -295,7 +134,7 @@ s_check_echo (root_state_t *st, tr_portal_t *p)
 
 //  info says who and where the worker is: its uid and its pid.
 static bool
-s_check_info (root_state_t *st, tr_portal_t *p, const proc_t *d)
+s_check_info (root_state_t *st, tr_portal_t *p, const tu_proc_t *d)
 {
     tr_value_t *v = NULL;
     int rc = tr_portal_run (p, "info", NULL, &v);
@@ -426,7 +265,7 @@ s_use_workers (tr_actor_t *self, void *arg)
 START_TEST (test_a_root_finds_two_worker_daemons_by_name_and_uses_all_they_export)
 {
     tu_subreaper ();
-    proc_t broker, a, b;
+    tu_proc_t broker, a, b;
     s_broker_start (&broker);
     s_daemon_start (&a, WORKER_PATH, "w-a", &broker);
     s_daemon_start (&b, WORKER_PATH, "w-b", &broker);
@@ -435,9 +274,9 @@ START_TEST (test_a_root_finds_two_worker_daemons_by_name_and_uses_all_they_expor
     ck_assert_int_eq (s_root_run (&st, s_use_workers), 0);
     ck_assert_msg (!st.failure [0], "%s", st.failure);
     //  Cancelled by a peer: a daemon exits 0.
-    s_expect_exit (&a, 5000, 0);
-    s_expect_exit (&b, 5000, 0);
-    s_stop (&broker, 0);
+    tu_proc_expect_exit (&a, 5000, 0);
+    tu_proc_expect_exit (&b, 5000, 0);
+    tu_proc_stop (&broker, 0);
     tu_assert_no_procs_left (0);
 }
 END_TEST
@@ -468,17 +307,17 @@ s_find_gone (tr_actor_t *self, void *arg)
 START_TEST (test_a_worker_stopped_by_sigterm_is_no_longer_found)
 {
     tu_subreaper ();
-    proc_t broker, a;
+    tu_proc_t broker, a;
     s_broker_start (&broker);
     s_daemon_start (&a, WORKER_PATH, "w-a", &broker);
     root_state_t st = { .registry = broker.endpoint, .workers = { &a }, .names = { "w-a" } };
     ck_assert_int_eq (s_root_run (&st, s_find_first), 0);
     ck_assert_msg (!st.failure [0], "%s", st.failure);
-    s_stop (&a, 143);
+    tu_proc_stop (&a, 143);
     //  It unregistered on its way out: no lease to wait for.
     ck_assert_int_eq (s_root_run (&st, s_find_gone), 0);
     ck_assert_tr_rc (st.gone_rc, TR_ENOTFOUND);
-    s_stop (&broker, 0);
+    tu_proc_stop (&broker, 0);
     tu_assert_no_procs_left (0);
 }
 END_TEST
@@ -504,9 +343,9 @@ s_wait_alone (tr_actor_t *self, void *arg)
 START_TEST (test_a_root_whose_broker_is_down_waits_no_longer_than_its_timeout)
 {
     tu_subreaper ();
-    proc_t broker;
+    tu_proc_t broker;
     s_broker_start (&broker);
-    s_stop (&broker, 0);            //  its endpoint now answers nobody
+    tu_proc_stop (&broker, 0);      //  its endpoint now answers nobody
     root_state_t st = { .registry = broker.endpoint, .names = { "w-a" }, .wait_ms = 1000 };
     ck_assert_int_eq (s_root_run (&st, s_wait_alone), 0);
     ck_assert_tr_rc (st.wait_rc, TR_ETIMEDOUT);
@@ -528,7 +367,7 @@ END_TEST
 START_TEST (test_a_worker_registers_again_with_a_broker_restarted_at_the_same_endpoint)
 {
     tu_subreaper ();
-    proc_t broker, a;
+    tu_proc_t broker, a;
     //  A short lease: the worker renews every 200 ms, so it finds the
     //  broker gone soon, and tries it again every second.
     s_broker_serve (&broker, NULL, "600");
@@ -539,14 +378,14 @@ START_TEST (test_a_worker_registers_again_with_a_broker_restarted_at_the_same_en
     ck_assert_tr_ok (st.wait_rc);
     char endpoint [256];
     snprintf (endpoint, sizeof endpoint, "%s", broker.endpoint);
-    s_stop (&broker, 0);
+    tu_proc_stop (&broker, 0);
     s_broker_serve (&broker, endpoint, "600");
     st.registry = endpoint;
     ck_assert_int_eq (s_root_run (&st, s_wait_alone), 0);
     ck_assert_tr_ok (st.wait_rc);
     ck_assert_msg (!st.failure [0], "%s", st.failure);
-    s_stop (&a, 143);
-    s_stop (&broker, 0);
+    tu_proc_stop (&a, 143);
+    tu_proc_stop (&broker, 0);
     tu_assert_no_procs_left (0);
 }
 END_TEST
@@ -586,15 +425,15 @@ s_remove_files (const char *dir)
 
 //  Run the showcase with args to its end; it must exit 0.
 static void
-s_showcase (proc_t *p, const char *const *args)
+s_showcase (tu_proc_t *p, const char *const *args)
 {
-    s_spawn (p, SHOWCASE_PATH, args);
-    s_expect_exit (p, 30000, 0);
+    tu_proc_spawn (p, SHOWCASE_PATH, args);
+    tu_proc_expect_exit (p, 30000, 0);
 }
 
 //  The summary's second line: "  MB, lines, words, checksum".
 static void
-s_totals_line (const proc_t *p, char *line, size_t size)
+s_totals_line (const tu_proc_t *p, char *line, size_t size)
 {
     const char *start = strstr (p->out_text, "\n  ");
     ck_assert_msg (start != NULL, "no totals in '%s'", p->out_text);
@@ -608,7 +447,7 @@ START_TEST (test_the_showcase_runs_its_job_on_daemons_it_finds_in_the_registry)
     tu_subreaper ();
     char dir [256];
     s_make_files (dir, sizeof dir);
-    proc_t broker, scan1, scan2, found, named, spawned;
+    tu_proc_t broker, scan1, scan2, found, named, spawned;
     s_broker_start (&broker);
     s_daemon_start (&scan1, SHOWCASE_PATH, "scan-1", &broker);
     s_daemon_start (&scan2, SHOWCASE_PATH, "scan-2", &broker);
@@ -648,9 +487,9 @@ START_TEST (test_the_showcase_runs_its_job_on_daemons_it_finds_in_the_registry)
     //  The daemons served every job and serve on until stopped.
     ck_assert_int_ge (scan1.pidfd, 0);
     ck_assert_int_ge (scan2.pidfd, 0);
-    s_stop (&scan1, 143);
-    s_stop (&scan2, 143);
-    s_stop (&broker, 0);
+    tu_proc_stop (&scan1, 143);
+    tu_proc_stop (&scan2, 143);
+    tu_proc_stop (&broker, 0);
     s_remove_files (dir);
     tu_assert_no_procs_left (0);
 }
@@ -662,14 +501,14 @@ END_TEST
 START_TEST (test_the_worker_without_tr_daemon_prints_its_usage_and_exits_2)
 {
     tu_subreaper ();
-    proc_t p;
-    s_spawn (&p, WORKER_PATH, NULL);
-    s_expect_exit (&p, 5000, 2);
+    tu_proc_t p;
+    tu_proc_spawn (&p, WORKER_PATH, NULL);
+    tu_proc_expect_exit (&p, 5000, 2);
     ck_assert_contains (p.err_text, "usage: worker --tr-daemon --tr-name NAME --tr-registry ");
     ck_assert_str_eq (p.out_text, "");
     const char *help [] = { "--help", NULL };
-    s_spawn (&p, WORKER_PATH, help);
-    s_expect_exit (&p, 5000, 0);
+    tu_proc_spawn (&p, WORKER_PATH, help);
+    tu_proc_expect_exit (&p, 5000, 0);
     ck_assert_contains (p.out_text, "usage: worker --tr-daemon");
     ck_assert_str_eq (p.err_text, "");
     tu_assert_no_procs_left (0);

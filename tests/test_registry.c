@@ -10,11 +10,8 @@
     =========================================================================
 */
 #include "testutil.h"
-#include <spawn.h>
-#include <sys/syscall.h>
+#include "testproc.h"
 #include <zmq.h>
-
-extern char **environ;
 
 #define T_HELLO     1
 #define T_CMD       2
@@ -24,90 +21,46 @@ extern char **environ;
 //  --------------------------------------------------------------------------
 //  Processes the scenarios start by hand: daemons and brokers
 
-typedef struct {
-    pid_t pid;
-    int pidfd;
-    char line [600];            //  the first line it printed
-} proc_t;
-
-static const char *
-s_broker_path (void)
-{
-    const char *path = getenv ("TROUPE_TEST_BROKER");
-    return path? path: "broker/troupe-broker";
-}
-
-//  Start argv with stdout on a pipe and read its first line (5 s at most).
+//  Start path with args, its stdout on a pipe (its stderr is ours, so
+//  what it logs shows in the suite's log), and read its first line (5 s
+//  at most).
 static void
-s_proc_start (proc_t *p, char **argv)
+s_proc_start (tu_proc_t *p, const char *path, const char *const *args)
 {
-    memset (p, 0, sizeof *p);
-    int out [2];
-    ck_assert_int_eq (pipe (out), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose (&actions, out [0]);
-    ck_assert_int_eq (posix_spawn (&p->pid, argv [0], &actions, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    close (out [1]);
-    p->pidfd = (int) syscall (SYS_pidfd_open, p->pid, 0);
-    ck_assert_int_ge (p->pidfd, 0);
-    size_t len = 0;
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (!strchr (p->line, '\n') && tu_now_ms () < deadline) {
-        struct pollfd item = { out [0], POLLIN, 0 };
-        if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
-            break;
-        ssize_t n = read (out [0], p->line + len, sizeof p->line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t) n;
-        p->line [len] = 0;
-    }
-    close (out [0]);
-    ck_assert_msg (strchr (p->line, '\n'), "%s printed no line", argv [0]);
+    tu_proc_spawn_io (p, path, args, false);
+    tu_proc_pump (p, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL);
+    ck_assert_msg (strchr (p->out_text, '\n'), "%s printed no line", path);
 }
 
 //  A tests/worker daemon named name registering with registry.
 static void
-s_daemon_start (proc_t *p, const char *name, const char *registry)
+s_daemon_start (tu_proc_t *p, const char *name, const char *registry)
 {
-    char *argv [] = { (char *) tu_worker_path (), "--tr-daemon", "--tr-name", (char *) name,
-                      "--tr-registry", (char *) registry, NULL };
-    s_proc_start (p, argv);
+    const char *args [] = { "--tr-daemon", "--tr-name", name, "--tr-registry", registry, NULL };
+    s_proc_start (p, tu_worker_path (), args);
 }
 
 //  A troupe-broker at endpoint (a free loopback port if "tcp://127.0.0.1:*");
 //  its endpoint into ep.
 static void
-s_broker_start (proc_t *p, const char *endpoint, const char *lease_ms, char *ep, size_t size)
+s_broker_start (tu_proc_t *p, const char *endpoint, const char *lease_ms, char *ep, size_t size)
 {
-    char *argv [] = { (char *) s_broker_path (), "--endpoint", (char *) endpoint,
-                      "--lease-ms", (char *) lease_ms, NULL };
-    s_proc_start (p, argv);
-    const char *at = strstr (p->line, "serving at ");
-    ck_assert_msg (at, "broker said '%s'", p->line);
+    const char *args [] = { "--endpoint", endpoint, "--lease-ms", lease_ms, NULL };
+    s_proc_start (p, tu_broker_path (), args);
+    const char *at = strstr (p->out_text, "serving at ");
+    ck_assert_msg (at, "broker said '%s'", p->out_text);
     snprintf (ep, size, "%s", at + strlen ("serving at "));
     ep [strcspn (ep, "\n")] = 0;
 }
 
-//  Signal p and wait for it to exit; its wait status, or -1.
+//  Signal p (sig 0: none) and wait for it to exit; its wait status, or
+//  -1 if it did not within timeout_ms (scaled): then it is killed.
 static int
-s_proc_stop (proc_t *p, int sig, int timeout_ms)
+s_proc_stop (tu_proc_t *p, int sig, int timeout_ms)
 {
     if (sig)
         kill (p->pid, sig);
-    struct pollfd item = { p->pidfd, POLLIN, 0 };
-    int status = -1;
-    if (poll (&item, 1, tu_ms (timeout_ms)) == 1)
-        waitpid (p->pid, &status, 0);
-    else {
-        kill (p->pid, SIGKILL);
-        waitpid (p->pid, NULL, 0);
-    }
-    close (p->pidfd);
-    return status;
+    return tu_proc_wait (p, timeout_ms)? p->status: -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -453,7 +406,7 @@ END_TEST
 //  Daemons: register by --tr-registry, unregister on SIGTERM, leases
 
 typedef struct {
-    proc_t daemon;
+    tu_proc_t daemon;
     int wait_rc, call_rc;
     char uid [256];
     long long gone_ms;
@@ -534,7 +487,7 @@ START_TEST (a_lease_that_is_not_renewed_runs_out_and_a_renewal_brings_it_back)
 END_TEST
 
 typedef struct {
-    proc_t d1, d2;
+    tu_proc_t d1, d2;
     int find_rc, open_rc, stream_rc, values, in_order, result_rc;
     int64_t result;
     int cancel_rc, d1_status;
@@ -626,7 +579,7 @@ END_TEST
 
 typedef struct {
     char ep1 [256], ep2 [256];
-    proc_t broker1, broker2, daemon;
+    tu_proc_t broker1, broker2, daemon;
     long long first_ms, again_ms;
     int call_rc, b1_status, b2_status, d_status;
     int both1, both2, listed;
