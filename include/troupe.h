@@ -172,7 +172,7 @@ typedef struct {
     int term_ms;                //  SIGTERM to SIGKILL: 1000
     int hello_ms;               //  child hello deadline: 5000
     int heartbeat_ivl_ms;       //  ZMTP heartbeat interval: 500
-    int heartbeat_timeout_ms;   //  ZMTP heartbeat timeout: 3000
+    int heartbeat_timeout_ms;   //  a peer silent this long is lost: 3000
     int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
     int stream_window;          //  values a stream's receiver lets its
                                 //  sender have in flight: 256 (at least 64)
