@@ -376,6 +376,14 @@ s_query (const char *name, bool first_only, int64_t deadline, tr_value_t **out)
         }
     if (nanswers == 0)
         goto done;
+    if (nanswers == 1) {
+        //  One registry holds each registration once: its answer is the
+        //  listing as it is.
+        *out = answers [0];
+        answers [0] = NULL;
+        rc = 0;
+        goto done;
+    }
     //  Every answer, each registration once.
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);

@@ -363,6 +363,20 @@ tri_registry_drop (const char *uid, const char *name)
 {
     if (!s_reg.serving)
         return;
+    if (name) {
+        //  One registration, found by its key rather than by a walk
+        //  through every registration in the table.
+        char key [TRI_REGISTRY_NAME_MAX + TRI_REGISTRY_UID_MAX + 2];
+        if (strlen (name) > TRI_REGISTRY_NAME_MAX || strlen (uid) > TRI_REGISTRY_UID_MAX)
+            return;
+        s_key (key, sizeof key, name, uid);
+        entry_t *e = zhashx_lookup (s_reg.entries, key);
+        if (e) {
+            tri_log_debug ("TR-REGISTRY", "%s unregistered %s", e->uid, e->name);
+            s_remove (e);
+        }
+        return;
+    }
     zlistx_t *gone = zlistx_new ();
     if (!gone)
         return;
@@ -554,22 +568,24 @@ s_unregister (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return 0;
 }
 
-//  Reply with the live registrations under name (all when NULL).
+//  Reply with the live registrations under name (all when NULL). They
+//  are packed once, as the encoded value the reply takes (its headroom
+//  first), rather than packed, decoded and packed again.
 static int
 s_reply_entries (tr_reply_t *out, const char *name)
 {
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
+    static const char headroom [TRI_ARGS_HEADROOM];
+    tr_args_t value = { .depth = 0 };
+    msgpack_sbuffer_init (&value.sbuf);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    tri_registry_pack (name, &pk);
-    tr_value_t *value = tr_value_decode (sbuf.data, sbuf.size);
-    msgpack_sbuffer_destroy (&sbuf);
-    if (!value)
-        return TR_ENOMEM;
-    int rc = tr_reply_object (out, tr_value_object (value));
-    tr_value_destroy (&value);
-    return rc;
+    msgpack_packer_init (&pk, &value.sbuf, msgpack_sbuffer_write);
+    int rc = msgpack_sbuffer_write (&value.sbuf, headroom, sizeof headroom);
+    if (rc == 0) {
+        tri_registry_pack (name, &pk);
+        rc = tr_reply_set (out, &value);
+    }
+    msgpack_sbuffer_destroy (&value.sbuf);
+    return rc? TR_ENOMEM: 0;
 }
 
 static int
