@@ -635,6 +635,18 @@ TR_EXPORT const char *
     tr_registry_address (const tr_actor_t *self);
 
 //  --------------------------------------------------------------------------
+//  Keys for CURVE
+
+//  Make a deployment's keys in dir (created mode 0700 if missing):
+//  troupe.key_secret (mode 0600) and troupe.key, a key pair in czmq's
+//  zcert format, and allowed/troupe.key, its public key, the first of
+//  the peers allowed to connect. Never overwrites existing keys. Returns
+//  0, TR_EINVAL (no dir, or dir holds keys already), TR_ESYS or
+//  TR_ENOMEM.
+TR_EXPORT int
+    tr_keygen (const char *dir);
+
+//  --------------------------------------------------------------------------
 //  Values. tr_pack builds a msgpack value from a jansson-style format:
 //      i int         I int64_t      u uint64_t     f double
 //      b bool (int)  n nil          s const char * (NULL packs nil)
