@@ -15,7 +15,7 @@ what="${1:-showcase}"
 [ $# -gt 0 ] && shift
 
 packages=(gcc libc6-dev make autoconf automake libtool pkg-config
-          libzmq3-dev libczmq-dev libmsgpack-dev check)
+          libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev check)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
