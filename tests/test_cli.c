@@ -212,6 +212,30 @@ START_TEST (test_tree_shows_both_daemons_as_roots)
 }
 END_TEST
 
+START_TEST (test_tree_shows_a_child_under_its_parent)
+{
+    deployment_t d;
+    s_deployment_start (&d);
+    tu_proc_t t;
+    //  w1 starts a child of its own, "held", which registers with w1 as
+    //  its parent before the call returns.
+    s_tool (&t, d.broker.endpoint, 0, (const char *[]) { "call", "w1", "hold_grandchild", NULL });
+    int held_pid = atoi (t.out_text);
+    ck_assert_int_gt (held_pid, 0);
+    s_tool (&t, d.broker.endpoint, 0, (const char *[]) { "tree", NULL });
+    char line [512];
+    snprintf (line, sizeof line, "\nw1 (%s) pid %d", d.w1.uid, (int) d.w1.pid);
+    const char *parent = strstr (t.out_text, line);
+    ck_assert_msg (parent, "no w1 root in '%s'", t.out_text);
+    const char *child = strchr (parent + 1, '\n');
+    ck_assert_msg (child && strncmp (child + 1, "`-- held (held@", 15) == 0,
+                   "held is not the last child of w1 in '%s'", t.out_text);
+    snprintf (line, sizeof line, ") pid %d on ", held_pid);
+    ck_assert_contains (child, line);
+    s_deployment_stop (&d);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  Calling
 
@@ -373,6 +397,7 @@ main (void)
     tcase_add_test (tc, test_ls_lists_both_daemons_but_not_itself);
     tcase_add_test (tc, test_ls_json_is_an_array_with_every_field_of_each_daemon);
     tcase_add_test (tc, test_tree_shows_both_daemons_as_roots);
+    tcase_add_test (tc, test_tree_shows_a_child_under_its_parent);
     tcase_add_test (tc, test_ping_prints_four_round_trips_and_their_summary);
     tcase_add_test (tc, test_call_echo_returns_the_same_nested_json);
     tcase_add_test (tc, test_call_failures_exit_1_or_2_saying_why);
