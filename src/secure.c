@@ -125,6 +125,10 @@ s_load_cert (const char *dir)
                        path, strerror (errno));
         return TR_EINVAL;
     }
+    struct stat st;
+    if (stat (path, &st) == 0 && (st.st_mode & 077))
+        tri_log_warn ("TR-CURVE", "%s can be read by others than its owner: chmod 600 it",
+                      path);
     snprintf (path, sizeof path, "%s/troupe.key", dir);
     s_sec.cert = zcert_load (path);
     static const byte zeros [32] = { 0 };
