@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <czmq.h>
 //  Include after troupe_private.h: the frame helpers use tri_msg.
 
 #define BENCH_MAX_ROUNDS 101
@@ -196,6 +197,31 @@ typedef struct {
     char endpoint [256];            //  where the socket is bound
 } bench_bound_t;
 
+//  When troupe runs with keys ($TROUPE_KEYS, which tr_run sets for the
+//  processes it starts), the raw reference speaks CURVE too, with the
+//  same key pair: the bound side is the server, the other the client.
+static inline void
+bench_curve (void *socket, bool server)
+{
+    const char *dir = getenv ("TROUPE_KEYS");
+    if (!dir || !*dir)
+        return;
+    char path [512];
+    snprintf (path, sizeof path, "%s/troupe.key", dir);
+    zcert_t *cert = zcert_load (path);
+    if (!cert)
+        return;
+    int one = 1;
+    if (server)
+        zmq_setsockopt (socket, ZMQ_CURVE_SERVER, &one, sizeof one);
+    else {
+        zmq_setsockopt (socket, ZMQ_CURVE_SERVERKEY, zcert_public_key (cert), 32);
+        zmq_setsockopt (socket, ZMQ_CURVE_PUBLICKEY, zcert_public_key (cert), 32);
+    }
+    zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, zcert_secret_key (cert), 32);
+    zcert_destroy (&cert);
+}
+
 //  Bind a new socket of this type; tag names the socket file. Returns 0,
 //  or -1 with the reason on stderr.
 static inline int
@@ -210,6 +236,8 @@ bench_bind (bench_bound_t *self, int type, const char *transport, const char *ta
     }
     self->ctx = zmq_ctx_new ();
     self->socket = zmq_socket (self->ctx, type);
+    if (self->socket)
+        bench_curve (self->socket, true);
     if (!self->socket || zmq_bind (self->socket, self->endpoint)) {
         fprintf (stderr, "raw: cannot bind %s: %s\n", self->endpoint, zmq_strerror (errno));
         return -1;
@@ -410,6 +438,8 @@ bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
     memset (reply, 0xc0, reply_size);
     void *ctx = zmq_ctx_new ();
     void *router = zmq_socket (ctx, ZMQ_ROUTER);
+    if (router)
+        bench_curve (router, false);
     int rc = 0;
     if (!router || zmq_connect (router, endpoint)) {
         fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));

@@ -1,17 +1,18 @@
 /*  =========================================================================
     bench_rpc.c - round trip of a no-op call, troupe against raw libzmq
 
-    Figures rpc_rtt_ipc and rpc_rtt_tcp: a root calls an exported function
-    that returns nil in a child actor, one call at a time, with the
-    parent-child channel on ipc or on tcp (config.bind); microseconds per
-    call. The raw reference in the same run is a DEALER/ROUTER ping-pong
+    Figures rpc_rtt_ipc, rpc_rtt_tcp and rpc_rtt_curve: a root calls an
+    exported function that returns nil in a child actor, one call at a
+    time, with the parent-child channel on ipc or on tcp (config.bind),
+    or on tcp with CURVE (keys made by tr_keygen in a fresh directory);
+    microseconds per call. With CURVE the raw reference encrypts too. The raw reference in the same run is a DEALER/ROUTER ping-pong
     between this process and a copy of this binary started in raw-server
     mode, carrying frames of exactly the size of troupe's cmd and return
     frames, with blocking zmq_send/zmq_recv on both sides. Within a round
     the two alternate every few hundred calls; each figure is the median
     of the rounds.
 
-    Usage: bench_rpc [ipc|tcp]   (both when no argument is given)
+    Usage: bench_rpc [ipc|tcp|curve]   (all when no argument is given)
     BENCH_ONLY=troupe or BENCH_ONLY=raw times one side only (for profiling).
     This binary is also the child actor (tr_run serves its exports) and,
     with --raw-server ENDPOINT REPLY_SIZE REQUEST_MAX, the raw server.
@@ -107,20 +108,41 @@ main (int argc, char **argv)
         return code;
 
     static const tr_export_t exports [] = { TR_FN ("nil", bench_nil), TR_EXPORTS_END };
-    const char *transports [] = { "ipc", "tcp" };
-    for (size_t t = 0; t < sizeof transports / sizeof transports [0]; t++) {
-        if (argc > 1 && argv [1][0] != '-' && strcmp (argv [1], transports [t]) != 0)
+    const char *figures [] = { "ipc", "tcp", "curve" };
+    for (size_t t = 0; t < sizeof figures / sizeof figures [0]; t++) {
+        if (argc > 1 && argv [1][0] != '-' && strcmp (argv [1], figures [t]) != 0)
             continue;
+        bool curve = strcmp (figures [t], "curve") == 0;
         s_run_t run;
         memset (&run, 0, sizeof run);
-        run.transport = transports [t];
-        snprintf (run.bench.name, sizeof run.bench.name, "rpc_rtt_%s", transports [t]);
+        run.transport = curve? "tcp": figures [t];
+        snprintf (run.bench.name, sizeof run.bench.name, "rpc_rtt_%s", figures [t]);
         run.bench.unit = "us";
         run.bench.unit_ns = 1e3;
         run.bench.rounds = bench_rounds (DEFAULT_ROUNDS);
         run.bench.per_round = bench_env_int ("BENCH_N", DEFAULT_CALLS);
-        tr_config_t config = { .name = "bench_rpc", .exports = exports, .bind = transports [t] };
-        if (bench_finish (&run.bench, tr_run (&config, argc, argv, s_root, &run), &code))
+        tr_config_t config = TR_CONFIG_INIT;
+        config.name = "bench_rpc";
+        config.exports = exports;
+        config.bind = run.transport;
+        char keys [64] = "";
+        if (curve) {
+            snprintf (keys, sizeof keys, "/tmp/troupe-bench-keys-XXXXXX");
+            if (!mkdtemp (keys) || rmdir (keys) || tr_keygen (keys)) {
+                fprintf (stderr, "bench_rpc: cannot make keys in %s\n", keys);
+                return 1;
+            }
+            config.keys = keys;
+        }
+        int rc = tr_run (&config, argc, argv, s_root, &run);
+        if (curve) {
+            char cmd [128];
+            snprintf (cmd, sizeof cmd, "rm -rf '%s'", keys);
+            if (system (cmd)) {
+                //  A directory left in /tmp: nothing else to do.
+            }
+        }
+        if (bench_finish (&run.bench, rc, &code))
             return code;
     }
     return 0;

@@ -46,6 +46,11 @@ s_usage (FILE *stream)
         "  -m, --max-registrations N    registrations held at once (default 4096)\n"
         "  -l, --lease-ms MS            lease granted to each registration, in\n"
         "                               milliseconds, at least %d (default 10000)\n"
+        "  -k, --keys DIR               CURVE keys made by `troupe keygen DIR`:\n"
+        "                               only actors with allowed keys get in\n"
+        "                               (default $TROUPE_KEYS)\n"
+        "      --insecure               serve a non-loopback tcp endpoint without\n"
+        "                               keys, open to anyone who reaches it\n"
         "  -v, --verbose                log at info level; twice, at debug level\n"
         "  -h, --help                   print this help and exit\n"
         "  -V, --version                print the version and exit\n"
@@ -111,11 +116,15 @@ main (int argc, char **argv)
     int registry_max = 0;           //  0: the library's default
     int lease_ms = 0;
     int verbose = 0;
+    const char *keys = NULL;        //  NULL: $TROUPE_KEYS, else none
+    int insecure = 0;
 
     static const struct option options [] = {
         { "endpoint",           required_argument, NULL, 'e' },
         { "max-registrations",  required_argument, NULL, 'm' },
         { "lease-ms",           required_argument, NULL, 'l' },
+        { "keys",               required_argument, NULL, 'k' },
+        { "insecure",           no_argument,       NULL, 'I' },
         { "verbose",            no_argument,       NULL, 'v' },
         { "help",               no_argument,       NULL, 'h' },
         { "version",            no_argument,       NULL, 'V' },
@@ -123,7 +132,7 @@ main (int argc, char **argv)
     };
     opterr = 0;                     //  the messages below name the problem
     int option;
-    while ((option = getopt_long (argc, argv, ":e:m:l:vhV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":e:m:l:k:vhV", options, NULL)) != -1) {
         switch (option) {
             case 'e':
                 if (!*optarg)
@@ -139,6 +148,14 @@ main (int argc, char **argv)
                 if (!s_parse_int (optarg, BROKER_LEASE_MIN_MS, &lease_ms))
                     return s_bad_usage ("bad --lease-ms '%s': want a whole number of "
                                         "milliseconds, at least %d", optarg, BROKER_LEASE_MIN_MS);
+                break;
+            case 'k':
+                if (!*optarg)
+                    return s_bad_usage ("empty --keys");
+                keys = optarg;
+                break;
+            case 'I':
+                insecure = 1;
                 break;
             case 'v':
                 verbose++;
@@ -176,6 +193,8 @@ main (int argc, char **argv)
     config.registry = NULL;         //  no registry elsewhere: serve it here
     config.registry_max = registry_max;
     config.registry_lease_ms = lease_ms;
+    config.keys = keys;
+    config.insecure = insecure;
 
     //  Only argv [0]: the options above are ours, not the library's --tr-*.
     char *run_argv [] = { argv [0], NULL };

@@ -184,6 +184,15 @@ typedef struct {
                                 //  holds: 4096
     int registry_lease_ms;      //  lease a registry served here grants;
                                 //  registrants renew every third: 10000
+    const char *keys;           //  CURVE key directory (made by tr_keygen or
+                                //  `troupe keygen`); --tr-keys overrides it;
+                                //  default: $TROUPE_KEYS, else no keys.
+                                //  With keys, every socket speaks CURVE and
+                                //  only peers whose public key is in
+                                //  DIR/allowed may connect
+    int insecure;               //  non-zero: allow binding a non-loopback
+                                //  tcp address without keys (--tr-insecure);
+                                //  default: refuse to start
 } tr_config_t;
 
 #define TR_CONFIG_INIT          { .size = sizeof (tr_config_t) }
@@ -207,7 +216,10 @@ typedef struct {
 //  registers under its name and serves until a signal or a peer's cancel.
 //  A root or daemon finds its registry in --tr-registry, else
 //  config.registry, else $TROUPE_REGISTRY; a child in what its parent
-//  passed down.
+//  passed down. Keys the same way: --tr-keys DIR, else config.keys, else
+//  $TROUPE_KEYS; children inherit the directory's path (never a key)
+//  through $TROUPE_KEYS. Binding a non-loopback tcp address without keys
+//  fails with TR_EINVAL unless --tr-insecure or config.insecure says so.
 //  SIGINT or SIGTERM cancels the root's tasks and its children; tr_run then
 //  returns 130 or 143 unless root_main returned another non-zero code.
 //  Returns a negative TR_E* code when the runtime cannot start.

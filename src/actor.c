@@ -23,6 +23,8 @@
 
 static const char *
     s_arg_value (int argc, char **argv, const char *name);
+static bool
+    s_arg_flag (int argc, char **argv, const char *name);
 
 //  Process-wide state of this module (runtime thread only).
 static struct {
@@ -46,6 +48,10 @@ static struct {
     tri_watch_t pool_watch;
     bool env_set;               //  we set TROUPE_REGISTRY for our children
     char *env_saved;            //  what it was before, or NULL
+    struct {
+        bool set;               //  we set TROUPE_KEYS/TROUPE_INSECURE
+        char *saved;            //  what it was before, or NULL
+    } env_keys, env_insecure;
 } s_actor;
 
 //  --------------------------------------------------------------------------
@@ -305,6 +311,79 @@ s_registry_stop (void)
 }
 
 //  --------------------------------------------------------------------------
+//  Keys: which directory, and telling our children (the directory's path,
+//  never a key)
+
+static int
+s_env_push (const char *name, const char *value, bool *set, char **saved)
+{
+    const char *old = getenv (name);
+    if (old && !(*saved = strdup (old)))
+        return TR_ENOMEM;
+    *set = true;
+    if (value? setenv (name, value, 1): unsetenv (name))
+        return TR_ENOMEM;
+    return 0;
+}
+
+static void
+s_env_pop (const char *name, bool *set, char **saved)
+{
+    if (*set) {
+        if (*saved)
+            setenv (name, *saved, 1);
+        else
+            unsetenv (name);
+    }
+    free (*saved);
+    *saved = NULL;
+    *set = false;
+}
+
+//  A root or daemon takes --tr-keys, config.keys, then $TROUPE_KEYS, and
+//  --tr-insecure or config.insecure; a child what its parent passed down.
+static int
+s_secure_start (bool child, int argc, char **argv)
+{
+    const tr_config_t *config = tri_config ();
+    const char *keys = getenv (TRI_ENV_KEYS);
+    bool insecure;
+    if (child)
+        insecure = getenv (TRI_ENV_INSECURE) != NULL;
+    else {
+        const char *arg = argc > 0? s_arg_value (argc, argv, "--tr-keys"): NULL;
+        if (arg)
+            keys = arg;
+        else
+        if (config->keys && *config->keys)
+            keys = config->keys;
+        insecure = config->insecure || (argc > 0 && s_arg_flag (argc, argv, "--tr-insecure"));
+    }
+    if (keys && !*keys)
+        keys = NULL;
+    //  Children find the directory wherever they run from.
+    char *path = keys? realpath (keys, NULL): NULL;
+    if (path)
+        keys = path;
+    int rc = tri_secure_start (keys, insecure);
+    if (rc == 0)
+        rc = s_env_push (TRI_ENV_KEYS, keys, &s_actor.env_keys.set, &s_actor.env_keys.saved);
+    if (rc == 0)
+        rc = s_env_push (TRI_ENV_INSECURE, insecure? "1": NULL, &s_actor.env_insecure.set,
+                         &s_actor.env_insecure.saved);
+    free (path);
+    return rc;
+}
+
+static void
+s_secure_stop (void)
+{
+    tri_secure_stop ();
+    s_env_pop (TRI_ENV_KEYS, &s_actor.env_keys.set, &s_actor.env_keys.saved);
+    s_env_pop (TRI_ENV_INSECURE, &s_actor.env_insecure.set, &s_actor.env_insecure.saved);
+}
+
+//  --------------------------------------------------------------------------
 //  The library's own exports
 
 //  tr.info: who this actor is.
@@ -408,7 +487,8 @@ s_arg_flag (int argc, char **argv, const char *name)
 
 //  Everything the runtime needs before the first task runs.
 static int
-s_start (const tr_config_t *config, const char *name, const char *uid, const char *bind)
+s_start (const tr_config_t *config, const char *name, const char *uid, const char *bind,
+         bool child, int argc, char **argv)
 {
     int rc = tri_rt_start (config, name, uid);
     if (rc)
@@ -420,6 +500,9 @@ s_start (const tr_config_t *config, const char *name, const char *uid, const cha
     tri_serve_add_internal (s_internal);
     tri_channel_on_stop (s_on_stop_request);
     if ((rc = s_signals_start ()))
+        return rc;
+    //  The ZAP handler is bound before the first CURVE socket exists.
+    if ((rc = s_secure_start (child, argc, argv)))
         return rc;
     if ((rc = tri_peer_listen (bind? bind: tri_config ()->bind)))
         return rc;
@@ -436,6 +519,7 @@ s_teardown (void)
     if (s_actor.parent_pidfd >= 0)
         close (s_actor.parent_pidfd);
     tri_peer_stop ();
+    s_secure_stop ();
     s_signals_stop ();
     tri_loop_unwatch (&s_actor.pool_watch);
     tri_pool_on_start (NULL);
@@ -500,7 +584,7 @@ tr_run (const tr_config_t *config, int argc, char **argv,
     unsetenv (TRI_ENV_BIND);
     char *parent_endpoint = child? strdup (parent): NULL;
 
-    int rc = s_start (config, name, uid, bind);
+    int rc = s_start (config, name, uid, bind, child, argc, argv);
     free (uid);
     if (rc) {
         free (parent_endpoint);

@@ -199,18 +199,24 @@ tri_peer_listen (const char *bind)
 {
     char address [256];
     if (!bind || streq (bind, "ipc")) {
-        const char *tmp = getenv ("TMPDIR");
-        if (!tmp || !*tmp || strlen (tmp) > 60)
-            tmp = "/tmp";
+        //  In a directory only this user can enter: an ipc endpoint is
+        //  reached by whoever can open the file.
+        char dir [128];
+        int rc = tri_secure_ipc_dir (dir, sizeof dir);
+        if (rc)
+            return rc;
         const char *uuid = strchr (tri_uid (), '@');
-        snprintf (address, sizeof address, "ipc://%s/troupe-%d-%.8s.ipc",
-                  tmp, (int) getpid (), uuid? uuid + 1: "0");
+        snprintf (address, sizeof address, "ipc://%s/%d-%.8s.ipc",
+                  dir, (int) getpid (), uuid? uuid + 1: "0");
     }
     else
     if (streq (bind, "tcp"))
         snprintf (address, sizeof address, "tcp://127.0.0.1:*");
     else
         snprintf (address, sizeof address, "%s", bind);
+    int rc = tri_secure_check_bind (address);
+    if (rc)
+        return rc;
 
     if (!(s_peer.channels = zhashx_new ()))
         return TR_ENOMEM;
@@ -223,6 +229,8 @@ tri_peer_listen (const char *bind)
     //  pidfd, and a peer that opened a portal on us pings us (every ZMTP
     //  peer answers a ping), so an idle child costs no traffic.
     tri_socket_options (s_peer.router, false);
+    if ((rc = tri_secure_server (s_peer.router)))
+        return rc;
     if (zmq_bind (s_peer.router, address)) {
         tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
         return TR_ESYS;
@@ -230,7 +238,7 @@ tri_peer_listen (const char *bind)
     char last [256];
     size_t size = sizeof last;
     zmq_getsockopt (s_peer.router, ZMQ_LAST_ENDPOINT, last, &size);
-    int rc = tri_rt_set_endpoint (last);
+    rc = tri_rt_set_endpoint (last);
     if (rc == 0)
         rc = tri_loop_watch_socket (&s_peer.router_watch, s_peer.router, s_on_router, NULL);
     return rc;
@@ -382,6 +390,7 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     //  The parent is watched through its pidfd (rule 11); a portal's
     //  peer only by heartbeats.
     tri_socket_options (self->socket, !parent);
+    tri_secure_client (self->socket);
     //  The parent knows us by our uid from the first frame on.
     if (parent)
         zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, tri_uid (), strlen (tri_uid ()));

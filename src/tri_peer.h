@@ -17,7 +17,9 @@ typedef struct tri_dealer tri_dealer_t;
 
 //  Bind the ROUTER ("ipc": a fresh private endpoint, "tcp": loopback on
 //  a free port, else a ZeroMQ endpoint) and watch it; sets the actor's
-//  endpoint. Returns 0, TR_ESYS or TR_ENOMEM.
+//  endpoint; with keys (secure.c) it is a CURVE server. Returns 0,
+//  TR_EINVAL (a non-loopback tcp address without keys, or an ipc
+//  directory not ours), TR_ESYS or TR_ENOMEM.
 int
     tri_peer_listen (const char *bind);
 //  Close every socket and forget every channel (runtime shutdown).

@@ -60,6 +60,9 @@
 #define TRI_ENV_UID         "TROUPE_UID"           //  child's uid
 #define TRI_ENV_BIND        "TROUPE_BIND"          //  child's bind address
 #define TRI_ENV_REGISTRY    "TROUPE_REGISTRY"      //  registry address
+#define TRI_ENV_KEYS        "TROUPE_KEYS"          //  CURVE key directory
+#define TRI_ENV_INSECURE    "TROUPE_INSECURE"      //  child: parent allowed
+                                                   //  binds without keys
 
 //  --------------------------------------------------------------------------
 //  Time: monotonic milliseconds; deadlines are absolute, -1 = none.
@@ -569,6 +572,7 @@ int
 //  endpoint operations, tri_pool_on_start).
 
 #include "tri_runtime.h"
+#include "tri_secure.h"
 #include "tri_ctx.h"
 #include "tri_channel.h"
 #include "tri_peer.h"

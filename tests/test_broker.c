@@ -289,7 +289,8 @@ static void
 s_check_cannot_serve (const char *endpoint)
 {
     tu_proc_t b;
-    const char *args [] = { "--endpoint", endpoint, NULL };
+    //  Told --insecure: what fails is the bind, not the missing keys.
+    const char *args [] = { "--endpoint", endpoint, "--insecure", NULL };
     s_broker_expect_exit (&b, args, 1);
     char want [320];
     snprintf (want, sizeof want, "troupe-broker: cannot serve at %s: %s\n",
@@ -303,6 +304,20 @@ START_TEST (test_an_address_not_on_this_host_exits_1_saying_so)
     tu_subreaper ();
     //  TEST-NET-3: never assigned to a host.
     s_check_cannot_serve ("tcp://203.0.113.1:5555");
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+START_TEST (test_a_public_endpoint_without_keys_exits_1_saying_how_to_make_them)
+{
+    tu_subreaper ();
+    unsetenv ("TROUPE_KEYS");
+    tu_proc_t b;
+    const char *args [] = { "--endpoint", "tcp://0.0.0.0:*", NULL };
+    s_broker_expect_exit (&b, args, 1);
+    ck_assert_contains (b.err_text, "troupe keygen");
+    ck_assert_contains (b.err_text, "--tr-insecure");
+    ck_assert_str_eq (b.out_text, "");
     tu_assert_no_procs_left (0);
 }
 END_TEST
@@ -355,6 +370,7 @@ main (void)
     tc = tu_tcase (suite, "cannot serve", 30);
     tcase_add_test (tc, test_an_address_not_on_this_host_exits_1_saying_so);
     tcase_add_test (tc, test_a_malformed_endpoint_exits_1_saying_so);
+    tcase_add_test (tc, test_a_public_endpoint_without_keys_exits_1_saying_how_to_make_them);
     tcase_add_test (tc, test_a_port_in_use_exits_1_and_the_first_broker_serves_on);
     return tu_run_suite (suite, CK_FORK_GETENV);
 }

@@ -418,6 +418,32 @@ s_broker_path (void)
     return path? path: "broker/troupe-broker";
 }
 
+//  The deployment's keys, made once per test process and removed at its
+//  exit: every actor of the scenario and the broker use them, as hosts
+//  that were each given a copy of the directory would.
+static char s_keys [64];
+
+static void
+s_keys_remove (void)
+{
+    char cmd [128];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_keys);
+    if (system (cmd)) {
+        //  Nothing to do: a directory in /tmp left behind.
+    }
+}
+
+static const char *
+s_keys_dir (void)
+{
+    if (!*s_keys) {
+        snprintf (s_keys, sizeof s_keys, "/tmp/trmh-keys-%d", (int) getpid ());
+        ck_assert_int_eq (tr_keygen (s_keys), 0);
+        atexit (s_keys_remove);
+    }
+    return s_keys;
+}
+
 //  Start troupe-broker in a at the suite's port; false (why says why)
 //  unless it serves there.
 static bool
@@ -427,7 +453,8 @@ s_broker_start (tr_ctx_t *ctx, net_t *net, actor_proc_t *b, char *why, size_t si
     snprintf (endpoint, sizeof endpoint, "tcp://%s:%d", s_addr (net, H_A, addr, sizeof addr), S_PORT);
     snprintf (lease, sizeof lease, "%d", S_LEASE_MS);
     char *argv [] = { (char *) s_broker_path (), (char *) "--endpoint", endpoint,
-                      (char *) "--lease-ms", lease, NULL };
+                      (char *) "--lease-ms", lease, (char *) "--keys", (char *) s_keys_dir (),
+                      NULL };
     if (!s_spawn (net, H_A, argv, &b->proc)) {
         snprintf (why, size, "cannot start %s in %s", argv [0], net->ns [H_A]);
         return false;
@@ -452,7 +479,7 @@ s_worker_start (net_t *net, host_t host, const char *name, actor_proc_t *w)
     snprintf (registry, sizeof registry, "tcp://%s:%d", s_addr (net, H_A, addr, sizeof addr), S_PORT);
     char *argv [] = { (char *) tu_worker_path (), (char *) "--tr-daemon", (char *) "--tr-name",
                       (char *) name, (char *) "--tr-bind", bind, (char *) "--tr-registry",
-                      registry, NULL };
+                      registry, (char *) "--tr-keys", (char *) s_keys_dir (), NULL };
     ck_assert_msg (s_spawn (net, host, argv, &w->proc), "cannot start %s in %s",
                    argv [0], net->ns [host]);
     ck_assert_msg (s_first_line (NULL, &w->proc, 5000), "%s printed no line", name);
@@ -617,6 +644,7 @@ s_run_scene (scene_t *sc, scene_fn *play)
     config.size = sizeof config;
     config.bind = bind;
     config.registry = sc->registry;
+    config.keys = s_keys_dir ();
     config.heartbeat_ivl_ms = S_HB_IVL_MS;
     config.heartbeat_timeout_ms = S_HB_TIMEOUT_MS;
     //  The root lives on host d: this process joins it for the run.
