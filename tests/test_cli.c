@@ -385,6 +385,51 @@ START_TEST (test_keygen_makes_a_private_secret_and_never_overwrites_it)
 }
 END_TEST
 
+//  A deployment with keys: the tool reaches it with them, not without.
+START_TEST (test_with_keys_the_tool_talks_curve_and_without_them_it_cannot)
+{
+    tu_subreaper ();
+    char base [] = "/tmp/troupe-cli-XXXXXX";
+    ck_assert_ptr_nonnull (mkdtemp (base));
+    char dir [300];
+    snprintf (dir, sizeof dir, "%s/keys", base);
+    ck_assert_int_eq (tr_keygen (dir), 0);
+    tu_proc_t broker, w1, t;
+    const char *bargs [] = { "--endpoint", "tcp://127.0.0.1:*", "--keys", dir, NULL };
+    tu_proc_spawn (&broker, tu_broker_path (), bargs);
+    tu_proc_pump (&broker, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL);
+    ck_assert_msg (sscanf (broker.out_text, "troupe-broker serving at %255s", broker.endpoint) == 1,
+                   "no serving line; stderr '%s'", broker.err_text);
+    const char *wargs [] = { "--tr-daemon", "--tr-name", "w1", "--tr-registry", broker.endpoint,
+                             "--tr-keys", dir, NULL };
+    tu_proc_spawn (&w1, tu_worker_path (), wargs);
+    tu_proc_pump (&w1, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL);
+    ck_assert_msg (sscanf (w1.out_text, "%255s %255s", w1.uid, w1.endpoint) == 2,
+                   "no uid from w1; stderr '%s'", w1.err_text);
+    s_tool (&t, broker.endpoint, 0, (const char *[]) { "ls", "--keys", dir, NULL });
+    ck_assert_contains (t.out_text, w1.uid);
+    s_tool (&t, broker.endpoint, 0, (const char *[]) { "call", "w1", "echo", "[\"sealed\"]",
+                                                       "--keys", dir, "--json", NULL });
+    ck_assert_contains (t.out_text, "sealed");
+    //  Without the keys the broker's handshake refuses the tool.
+    s_tool (&t, broker.endpoint, 1, (const char *[]) { "ls", "--timeout", "1000", NULL });
+    ck_assert_contains (t.err_text, "cannot reach the registry");
+    tu_proc_stop (&w1, 143);
+    tu_proc_stop (&broker, 0);
+    char path [400];
+    const char *files [] = { "allowed/troupe.key", "troupe.key", "troupe.key_secret" };
+    for (int i = 0; i < 3; i++) {
+        snprintf (path, sizeof path, "%s/%s", dir, files [i]);
+        unlink (path);
+    }
+    snprintf (path, sizeof path, "%s/allowed", dir);
+    rmdir (path);
+    rmdir (dir);
+    rmdir (base);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -398,6 +443,7 @@ main (void)
     tcase_add_test (tc, test_ls_json_is_an_array_with_every_field_of_each_daemon);
     tcase_add_test (tc, test_tree_shows_both_daemons_as_roots);
     tcase_add_test (tc, test_tree_shows_a_child_under_its_parent);
+    tcase_add_test (tc, test_with_keys_the_tool_talks_curve_and_without_them_it_cannot);
     tcase_add_test (tc, test_ping_prints_four_round_trips_and_their_summary);
     tcase_add_test (tc, test_call_echo_returns_the_same_nested_json);
     tcase_add_test (tc, test_call_failures_exit_1_or_2_saying_why);

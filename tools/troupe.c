@@ -749,8 +749,8 @@ main (int argc, char **argv)
     //  Whatever is still queued at exit is for a registry or peer that
     //  did not answer in time: do not wait the default second on it.
     config.linger_ms = 100;
-    //  --keys is handed on as the library's own option, which it reads
-    //  once it has CURVE; until then it is ignored.
+    //  --keys is handed on as the library's own option: CURVE with the
+    //  deployment's keys on every socket.
     char *run_argv [] = { argv [0], "--tr-keys", (char *) self->keys, NULL };
     int run_argc = self->keys? 3: 1;
     if (!self->keys)
