@@ -623,7 +623,8 @@ TR_EXPORT int
 
 //  Every live registration, or those under name when name is not NULL,
 //  from every registry this actor uses (each actor once): an array of
-//  maps {name, uid, endpoint, pid, host, parent, expires_ms}; the caller
+//  maps {name, uid, endpoint, pid, host, parent, expires_ms,
+//  age_ms}; the caller
 //  destroys *entries. Returns 0, TR_ECLOSED (no registry answered),
 //  TR_ECANCELED or TR_EINVAL.
 TR_EXPORT int

@@ -25,7 +25,8 @@
       tr.registry.find       [name]                -> [entry...]
       tr.registry.wait       [name, timeout_ms]    -> [entry...], maybe []
       tr.registry.list       [] or [name]          -> [entry...]
-    entry: {name, uid, endpoint, pid, host, parent, expires_ms} (-1: never)
+    entry: {name, uid, endpoint, pid, host, parent, expires_ms (-1: never),
+            age_ms (since it was first registered)}
     =========================================================================
 */
 #include "troupe_private.h"
@@ -48,6 +49,7 @@ typedef struct {
     char *parent;
     int pid;
     int64_t expires;            //  -1: our own, never expires
+    int64_t since;              //  first registered
     tri_channel_t *channel;     //  registered through it, or NULL
     char *peer;                 //  who registered it, for the per-peer cap
     tri_node_t node;            //  in its name's list
@@ -328,6 +330,7 @@ s_put (const tri_reg_t *reg, tri_channel_t *channel, const char *peer, bool loca
     self->peer = s_strdup (peer);
     self->pid = reg->pid;
     self->expires = expires;
+    self->since = tri_now_ms ();
     tri_node_init (&self->node);
     if (!self->name || !self->uid || !self->endpoint || !self->host || !self->parent || !self->peer)
         goto nomem;
@@ -393,7 +396,7 @@ tri_registry_drop (const char *uid, const char *name)
 static void
 s_pack_entry (msgpack_packer *pk, const entry_t *e, int64_t now)
 {
-    msgpack_pack_map (pk, 7);
+    msgpack_pack_map (pk, 8);
     tri_msg_pack_str (pk, "name");
     tri_msg_pack_str (pk, e->name);
     tri_msg_pack_str (pk, "uid");
@@ -408,6 +411,8 @@ s_pack_entry (msgpack_packer *pk, const entry_t *e, int64_t now)
     tri_msg_pack_str (pk, e->parent);
     tri_msg_pack_str (pk, "expires_ms");
     msgpack_pack_int64 (pk, e->expires < 0? -1: e->expires - now);
+    tri_msg_pack_str (pk, "age_ms");
+    msgpack_pack_int64 (pk, now - e->since);
 }
 
 void

@@ -144,6 +144,7 @@ START_TEST (test_ls_lists_both_daemons_but_not_itself)
     tu_proc_t t;
     s_tool (&t, d.broker.endpoint, 0, (const char *[]) { "ls", NULL });
     ck_assert_contains (t.out_text, "NAME");
+    ck_assert_contains (t.out_text, "AGE");
     ck_assert_contains (t.out_text, "ENDPOINT");
     ck_assert_contains (t.out_text, d.w1.uid);
     ck_assert_contains (t.out_text, d.w2.uid);
@@ -179,6 +180,8 @@ START_TEST (test_ls_json_is_an_array_with_every_field_of_each_daemon)
         ck_assert (json_is_string (json_object_get (entry, "parent")));
         ck_assert (json_is_integer (json_object_get (entry, "pid")));
         ck_assert (json_is_integer (json_object_get (entry, "expires_ms")));
+        ck_assert (json_is_integer (json_object_get (entry, "age_ms")));
+        ck_assert_int_ge (json_integer_value (json_object_get (entry, "age_ms")), 0);
         const tu_proc_t *w = strcmp (name, "w1") == 0? &d.w1
                            : strcmp (name, "w2") == 0? &d.w2: NULL;
         if (w) {

@@ -65,8 +65,9 @@ typedef struct {
 static const char *s_command_help [][2] = {
     { "ls", "Usage: troupe ls [--json] [OPTION]...\n"
             "List every actor registered in the registry: name, uid, host, pid,\n"
-            "endpoint and the lease it has left (a table, or with --json a JSON\n"
-            "array of {name, uid, endpoint, pid, host, parent, expires_ms}).\n" },
+            "endpoint, how long it has been registered and the lease it has left\n"
+            "(a table, or with --json a JSON array of {name, uid, endpoint, pid,\n"
+            "host, parent, expires_ms, age_ms}).\n" },
     { "tree", "Usage: troupe tree [OPTION]...\n"
               "Show the registered actors as a tree, each under its parent,\n"
               "roots first.\n" },
@@ -317,6 +318,7 @@ typedef struct {
     const char *name, *uid, *endpoint, *host, *parent;
     int pid;
     int64_t expires_ms;
+    int64_t age_ms;
     const msgpack_object *object;
     bool shown;
 } entry_t;
@@ -352,10 +354,11 @@ s_list (cli_t *self, tr_value_t **value, entry_t **entries, size_t *count)
         entry_t *e = &(*entries) [n];
         e->object = &list->via.array.ptr [i];
         e->parent = "";
-        if (tr_unpack (e->object, "{s:s, s:s, s:s, s:i, s:s, ?s:s, s:I}",
+        e->age_ms = -1;
+        if (tr_unpack (e->object, "{s:s, s:s, s:s, s:i, s:s, ?s:s, s:I, ?s:I}",
                        "name", &e->name, "uid", &e->uid, "endpoint", &e->endpoint,
                        "pid", &e->pid, "host", &e->host, "parent", &e->parent,
-                       "expires_ms", &e->expires_ms))
+                       "expires_ms", &e->expires_ms, "age_ms", &e->age_ms))
             continue;               //  not an entry this version knows
         if (strcmp (e->uid, me) == 0)
             continue;
@@ -364,6 +367,23 @@ s_list (cli_t *self, tr_value_t **value, entry_t **entries, size_t *count)
     qsort (*entries, n, sizeof (entry_t), s_entry_cmp);
     *count = n;
     return EXIT_DONE;
+}
+
+//  An age as 42s, 7m05s or 3h12m; "-" when the registry did not say.
+static void
+s_age_text (int64_t age_ms, char *text, size_t size)
+{
+    int64_t s = age_ms / 1000;
+    if (age_ms < 0)
+        snprintf (text, size, "-");
+    else
+    if (s < 60)
+        snprintf (text, size, "%llds", (long long) s);
+    else
+    if (s < 3600)
+        snprintf (text, size, "%lldm%02llds", (long long) (s / 60), (long long) (s % 60));
+    else
+        snprintf (text, size, "%lldh%02lldm", (long long) (s / 3600), (long long) (s / 60 % 60));
 }
 
 static void
@@ -405,14 +425,15 @@ s_cmd_ls (cli_t *self)
             len = (int) strlen (entries [i].host);
             whost = len > whost? len: whost;
         }
-        printf ("%-*s  %-*s  %-*s  %7s  %6s  %s\n", wname, "NAME", wuid, "UID",
-                whost, "HOST", "PID", "LEASE", "ENDPOINT");
+        printf ("%-*s  %-*s  %-*s  %7s  %7s  %6s  %s\n", wname, "NAME", wuid, "UID",
+                whost, "HOST", "PID", "AGE", "LEASE", "ENDPOINT");
         for (size_t i = 0; i < count; i++) {
-            char lease [32];
+            char lease [32], age [32];
             s_lease_text (entries [i].expires_ms, lease, sizeof lease);
-            printf ("%-*s  %-*s  %-*s  %7d  %6s  %s\n", wname, entries [i].name,
+            s_age_text (entries [i].age_ms, age, sizeof age);
+            printf ("%-*s  %-*s  %-*s  %7d  %7s  %6s  %s\n", wname, entries [i].name,
                     wuid, entries [i].uid, whost, entries [i].host, entries [i].pid,
-                    lease, entries [i].endpoint);
+                    age, lease, entries [i].endpoint);
         }
     }
     free (entries);
