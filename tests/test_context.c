@@ -789,22 +789,41 @@ s_count_rate (tr_portal_t *p, int n, double *per_s)
     tr_context_open_stream (c, &s);
     const msgpack_object *value;
     int got = 0;
-    long long start = tu_now_ms ();
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
     while ((rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0)
         got++;
-    long long ms = tu_now_ms () - start;
-    *per_s = got * 1000.0 / (ms? ms: 1);
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    double us = (t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3;
+    *per_s = got * 1e6 / (us > 0? us: 1);
     tr_stream_close (&s);
     rc = tr_context_result (c, NULL);
     tr_context_close (&c);
     return rc == 0 && got != n? TR_EPROTO: rc;
 }
 
+//  The best of three rates: a run of 20,000 values takes some 15 ms, and
+//  one preemption of another process on a loaded machine halves it.
+static int
+s_best_rate (tr_portal_t *p, int n, double *per_s)
+{
+    *per_s = 0;
+    for (int i = 0; i < 3; i++) {
+        double rate;
+        int rc = s_count_rate (p, n, &rate);
+        if (rc)
+            return rc;
+        if (rate > *per_s)
+            *per_s = rate;
+    }
+    return 0;
+}
+
 static int
 s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     s_flow_t *obs = arg;
-    obs->alone_rc = s_count_rate (p, PACE_VALUES, &obs->alone_per_s);
+    obs->alone_rc = s_best_rate (p, PACE_VALUES, &obs->alone_per_s);
     tr_context_t *flood;
     obs->flood_rc = tr_portal_open_context (p, "ctx_flood", NULL, &flood, NULL);
     if (obs->flood_rc)
@@ -822,7 +841,7 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     //  what was read, what came and waits, and the credit not yet spent.
     obs->allowed = obs->read + (int) (s->count + s->peer_credit);
     s_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
-    obs->beside_rc = s_count_rate (p, PACE_VALUES, &obs->beside_per_s);
+    obs->beside_rc = s_best_rate (p, PACE_VALUES, &obs->beside_per_s);
     s_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
     tr_context_close (&flood);
     fprintf (stderr, "flow: a stream alone %.0f values/s, beside a stalled one %.0f values/s; "
