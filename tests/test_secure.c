@@ -488,6 +488,43 @@ START_TEST (test_keys_that_cannot_be_read_stop_the_start)
 }
 END_TEST
 
+static int
+s_endpoint_root (tr_actor_t *self, void *arg)
+{
+    snprintf (arg, 512, "%s", tr_actor_endpoint (self));
+    return 0;
+}
+
+START_TEST (test_ipc_endpoints_live_in_a_directory_only_their_user_can_enter)
+{
+    char tmp [] = "/tmp/trs-XXXXXX";
+    ck_assert_ptr_nonnull (mkdtemp (tmp));
+    setenv ("TMPDIR", tmp, 1);
+    char dir [256], endpoint [512] = "";
+    snprintf (dir, sizeof dir, "%s/troupe-%u", tmp, (unsigned) getuid ());
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_endpoint_root, endpoint), 0);
+    char want [300];
+    snprintf (want, sizeof want, "ipc://%s/", dir);
+    ck_assert_msg (strncmp (endpoint, want, strlen (want)) == 0, "endpoint %s", endpoint);
+    struct stat st;
+    ck_assert_int_eq (stat (dir, &st), 0);
+    ck_assert_int_eq (st.st_mode & 0777, 0700);
+    ck_assert_int_eq (st.st_uid, getuid ());
+    //  A directory others may enter is refused, not used.
+    ck_assert_int_eq (chmod (dir, 0755), 0);
+    tu_capture_t cap;
+    tu_capture_start (&cap);
+    int rc = tr_run (&config, 0, NULL, s_endpoint_root, endpoint);
+    char err [4096];
+    tu_capture_end (&cap, err, sizeof err);
+    ck_assert_tr_rc (rc, TR_EINVAL);
+    ck_assert_msg (strstr (err, "TR-IPC") && strstr (err, "0700"), "%s", err);
+    rmdir (dir);
+    rmdir (tmp);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -501,5 +538,6 @@ main (void)
     tcase_add_test (tc, test_a_daemon_told_insecure_binds_every_address);
     tcase_add_test (tc, test_a_daemon_with_keys_binds_every_address);
     tcase_add_test (tc, test_keys_that_cannot_be_read_stop_the_start);
+    tcase_add_test (tc, test_ipc_endpoints_live_in_a_directory_only_their_user_can_enter);
     return tu_run_suite (suite, CK_FORK_GETENV);
 }
