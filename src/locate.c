@@ -27,6 +27,7 @@
 
 #define TRI_LOCATE_MAX      8       //  registries in one address
 #define TRI_LOCATE_NAMES    64      //  names one actor registers
+#define TRI_LOCATE_NAME_MAX 64      //  the registry's longest name
 #define TRI_LOCATE_RETRY_MS 1000    //  try a registry we could not reach again
 #define TRI_LOCATE_BYE_MS   500     //  wait for an unregister's answer at exit
 #define TRI_LOCATE_OPEN_MS  2000    //  wait for a registry's hello
@@ -144,14 +145,22 @@ s_call (registry_t *reg, const char *fn, const tr_args_t *args, tr_value_t **out
 //  Leases
 
 //  Register every name of ours with reg. Returns 0 once each was
-//  registered or refused (refusals are logged once), else why not.
+//  registered or refused (refusals are logged once), else why not. The
+//  names are those of when the round began: each call parks, and a name
+//  given or dropped meanwhile is not to shift the walk (a dropped one is
+//  not registered again; a new one registered itself).
 static int
 s_register_all (registry_t *reg, bool *refused_logged)
 {
-    for (size_t i = 0; i < s_loc.nnames; i++) {
-        if (!s_loc.names [i])
-            continue;
-        tr_args_t *args = s_reg_args (s_loc.names [i]);
+    char names [TRI_LOCATE_NAMES][TRI_LOCATE_NAME_MAX + 1];
+    size_t count = 0;
+    for (size_t i = 0; i < s_loc.nnames; i++)
+        if (s_loc.names [i])
+            snprintf (names [count++], sizeof names [0], "%s", s_loc.names [i]);
+    for (size_t i = 0; i < count; i++) {
+        if (s_name_index (names [i]) < 0)
+            continue;               //  dropped since the round began
+        tr_args_t *args = s_reg_args (names [i]);
         if (!args)
             return TR_ENOMEM;
         tr_value_t *out = NULL;
@@ -166,7 +175,7 @@ s_register_all (registry_t *reg, bool *refused_logged)
             if (!*refused_logged) {
                 const tr_error_t *why = tr_ctx_error (tri_ctx_current ());
                 tri_log_warn ("TR-REGISTRY", "the registry at %s refused '%s': %s", reg->endpoint,
-                              s_loc.names [i], why? tr_error_message (why): "?");
+                              names [i], why? tr_error_message (why): "?");
                 *refused_logged = true;
             }
         }
