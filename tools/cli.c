@@ -1,6 +1,6 @@
 /*  =========================================================================
-    troupe.c - the command line's view of a deployment: list, ping, call
-    and cancel actors through the registry, and make CURVE keys
+    cli.c - the troupe program, the command line's view of a deployment:
+    list, ping, call and cancel actors through the registry, make CURVE keys
 
     The tool is a root actor like any other: it runs one command as its
     main task against the registry named by --registry (else
