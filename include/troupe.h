@@ -372,6 +372,49 @@ TR_EXPORT int
                              const char *fn, const tr_args_t *args,
                              tr_portal_t **portal);
 
+//  Supervision: what a nursery does when a child it started with
+//  start_actor (or start_actors) dies without being asked to.
+typedef enum {
+    TR_NO_RESTART = 0,      //  nothing until close, which reports the death
+    TR_ONE_FOR_ONE = 1,     //  restart the child that died
+    TR_ONE_FOR_ALL = 2,     //  restart every start_actor child
+    TR_REST_FOR_ONE = 3     //  restart it and those started after it
+} tr_strategy_t;
+
+typedef struct {
+    tr_strategy_t strategy;
+    int intensity;          //  at most this many deaths...: default 3
+    int period_ms;          //  ...within this period: default 5000
+} tr_supervise_t;
+
+//  Give the nursery a restart strategy (before or after children start).
+//  A child that dies unasked (crash, exit, a signal, or a link lost past
+//  the heartbeat timeout) is restarted under the same name, with the same
+//  options, together with the siblings the strategy names (each asked to
+//  cancel first, then SIGTERM and SIGKILL after the grace periods, as at
+//  close). Its portal stays the user's: calls in flight when it died fail
+//  with its death, calls made while it restarts wait for the new process
+//  and go to it. A death is logged with its cause (TR-RESTART), and
+//  tr_portal_restarts counts restarts. run_in_actor children are never
+//  restarted: their end is their result. More deaths than intensity
+//  within period_ms (a restart that fails counts as one) make the
+//  supervisor give up: the nursery is cancelled (its other children are
+//  asked to cancel), calls through the dead child's portal fail with its
+//  death, tr_nursery_wait returns, and tr_nursery_close returns every
+//  death that counted, as a list. Returns 0 or TR_EINVAL (closing,
+//  cancelled, or a bad strategy, intensity < 0 or period_ms < 0).
+TR_EXPORT int
+    tr_nursery_supervise (tr_nursery_t *self, const tr_supervise_t *how);
+
+//  Park until the nursery has failed: its supervisor gave up, or (with no
+//  strategy) a start_actor child died unasked, or a run_in_actor child
+//  failed; or until it is cancelled, or timeout_ms passed (-1: no limit).
+//  Returns the failure's code (TR_ECRASHED, TR_EREMOTE, ...),
+//  TR_ECANCELED (the nursery or the calling task was cancelled),
+//  TR_ETIMEDOUT, or TR_EINVAL.
+TR_EXPORT int
+    tr_nursery_wait (tr_nursery_t *self, int timeout_ms);
+
 //  The last spawn failure of this nursery (borrowed), or NULL: why a
 //  start_actor or run_in_actor failed, e.g. the child's exit status. With
 //  several tasks spawning at once, each reads its own with tr_ctx_error.
@@ -456,6 +499,11 @@ TR_EXPORT const char *
     tr_portal_endpoint (const tr_portal_t *self);
 TR_EXPORT int
     tr_portal_pid (const tr_portal_t *self);
+//  How many times a supervised nursery restarted the portal's actor. The
+//  uid, endpoint and pid above are the current process's: strings read
+//  before a restart are freed by it.
+TR_EXPORT int
+    tr_portal_restarts (const tr_portal_t *self);
 
 //  --------------------------------------------------------------------------
 //  Contexts: a long conversation with one remote task. The caller opens a

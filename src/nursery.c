@@ -12,6 +12,14 @@
     periods (rule 8), and returns only when each child is reaped (rule 4).
     A child that fails makes the close cancel the others (rule 6) and its
     error is returned, with the others, as a list.
+
+    A nursery given a strategy supervises its start_actor children: the
+    loop tells it when one is reaped, and a supervisor task (one per
+    nursery, shielded: only the close or a cancel ends it) stops the
+    siblings the strategy names, spawns them again under their names and
+    points their portals at the new processes. Deaths are counted in a
+    sliding period; past the intensity it gives up and cancels the
+    nursery, whose close then returns those deaths.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -21,10 +29,27 @@
 typedef struct {
     tr_nursery_t *nursery;
     tri_child_t *child;
+    tri_child_t *next;          //  its replacement, while it is spawned
     tr_portal_t *portal;        //  once it said hello
     bool spawning;              //  a task is in start_actor for it
+    bool main;                  //  a run_in_actor child: never restarted
+    bool down;                  //  died unasked (or stopped to restart)
+    bool counted;               //  its death was counted
+    bool stopping;              //  the supervisor stops it to restart it
+    bool restart;               //  in this round of restarts
+    //  what it was started with, to start it again
+    char *name;
+    char *worker_path;
+    char *bind;
+    char **env;
     tri_node_t node;            //  in the nursery's kids
 } kid_t;
+
+//  A death the supervisor counted.
+typedef struct {
+    int64_t at;
+    tr_error_t *error;
+} death_t;
 
 struct tr_nursery {
     tri_list_t kids;
@@ -33,7 +58,14 @@ struct tr_nursery {
                                 //  close's own task cancelled
     int spawning;               //  kids whose spawn is in progress
     tr_error_t *error;          //  the last spawn failure, for any task
-    tri_waitq_t events;         //  a spawn ended, a result came, a cancel
+    tri_waitq_t events;         //  a spawn ended, a result came, a cancel,
+                                //  a child died
+    //  supervision
+    tr_supervise_t how;         //  strategy TR_NO_RESTART: none
+    bool supervising;           //  the supervisor task runs
+    bool gave_up;
+    death_t *deaths;            //  within the period, oldest first
+    int ndeaths;
     tri_node_t node;            //  in s_open
 };
 
@@ -99,7 +131,88 @@ s_kid_free (kid_t *kid)
     tri_node_unlink (&kid->node);
     tri_portal_destroy (&kid->portal);
     tri_child_destroy (&kid->child);
+    free (kid->name);
+    free (kid->worker_path);
+    free (kid->bind);
+    for (char **e = kid->env; e && *e; e++)
+        free (*e);
+    free (kid->env);
     free (kid);
+}
+
+//  A new kid, with its own copy of what it is started with. NULL on ENOMEM.
+static kid_t *
+s_kid_new (tr_nursery_t *self, const char *name, const tr_spawn_opts_t *opts)
+{
+    kid_t *kid = calloc (1, sizeof *kid);
+    if (!kid)
+        return NULL;
+    kid->nursery = self;
+    tri_node_init (&kid->node);
+    bool ok = (kid->name = strdup (name)) != NULL;
+    if (ok && opts && opts->worker_path)
+        ok = (kid->worker_path = strdup (opts->worker_path)) != NULL;
+    if (ok && opts && opts->bind)
+        ok = (kid->bind = strdup (opts->bind)) != NULL;
+    if (ok && opts && opts->env) {
+        size_t n = 0;
+        while (opts->env [n])
+            n++;
+        ok = (kid->env = calloc (n + 1, sizeof (char *))) != NULL;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (kid->env [i] = strdup (opts->env [i])) != NULL;
+    }
+    if (!ok) {
+        s_kid_free (kid);
+        return NULL;
+    }
+    return kid;
+}
+
+//  Spawn a process for kid, from what it was started with.
+static int
+s_kid_spawn (kid_t *kid, tri_child_t **child, tr_error_t **error)
+{
+    tr_spawn_opts_t opts = {
+        .worker_path = kid->worker_path,
+        .bind = kid->bind,
+        .env = (const char *const *) kid->env
+    };
+    return tri_child_spawn (kid->name, &opts, child, error);
+}
+
+//  The loop reaped a child of ours (must not park). One that died while
+//  the nursery stood, unasked, is down: a supervisor restarts it, and
+//  tr_nursery_wait hears of it.
+static void
+s_kid_exited (void *arg)
+{
+    kid_t *kid = arg;
+    tr_nursery_t *self = kid->nursery;
+    if (!kid->spawning && kid->portal && !kid->main && !kid->stopping
+    &&  !self->closing && !self->cancelled && !tri_portal_cancel_called (kid->portal)) {
+        kid->down = true;
+        if (self->how.strategy != TR_NO_RESTART)
+            tri_portal_restarting (kid->portal);
+    }
+    tri_waitq_wake_all (&self->events, 0);
+}
+
+//  Await the hellos of count children spawned together, or, if spawning
+//  them failed with rc after spawned of them, kill and reap those. On
+//  failure every one is reaped when this returns. Returns rc, or how the
+//  wait for the hellos ended.
+static int
+s_await_spawned (tri_child_t **children, size_t spawned, size_t count, int rc,
+                 tr_error_t **error)
+{
+    if (rc) {
+        tri_child_kill_reap_all (children, spawned);
+        return rc;
+    }
+    size_t failed;
+    return tri_child_await_hellos (children, count, tri_now_ms () + tri_config ()->hello_ms,
+                                   &failed, error);
 }
 
 //  Start count children (named name, or name-0 ... name-(count-1) when
@@ -127,15 +240,15 @@ s_start (tr_nursery_t *self, const char *name, size_t count, bool numbered,
         char *kid_name = NULL;
         if (numbered && asprintf (&kid_name, "%s-%zu", name, spawned) < 0)
             kid_name = NULL;
-        kid_t *kid = calloc (1, sizeof *kid);
-        rc = !kid || (numbered && !kid_name)? TR_ENOMEM
-           : tri_child_spawn (numbered? kid_name: name, opts, &kid->child, &error);
+        kid_t *kid = numbered && !kid_name? NULL
+                   : s_kid_new (self, numbered? kid_name: name, opts);
+        rc = !kid? TR_ENOMEM: s_kid_spawn (kid, &kid->child, &error);
         free (kid_name);
         if (rc) {
-            free (kid);
+            if (kid)
+                s_kid_free (kid);
             break;
         }
-        kid->nursery = self;
         kid->spawning = true;
         self->spawning++;
         tri_list_push_back (&self->kids, &kid->node);
@@ -145,21 +258,18 @@ s_start (tr_nursery_t *self, const char *name, size_t count, bool numbered,
 
     //  2. Every hello. On failure every child is killed and reaped before
     //  the wait returns.
-    if (rc)
-        tri_child_kill_reap_all (children, spawned);
-    else {
-        size_t failed;
-        rc = tri_child_await_hellos (children, count, tri_now_ms () + tri_config ()->hello_ms,
-                                     &failed, &error);
-    }
+    rc = s_await_spawned (children, spawned, count, rc, &error);
     for (size_t i = 0; i < count && rc == 0; i++)
         if (!(kids [i]->portal = tri_portal_new (tri_child_channel (children [i]),
                                                  tri_child_pid (children [i])))) {
             rc = TR_ENOMEM;
             tri_child_kill_reap_all (children, count);
         }
-    for (size_t i = 0; i < spawned; i++)
+    for (size_t i = 0; i < spawned; i++) {
         kids [i]->spawning = false;
+        if (rc == 0)
+            tri_child_on_exit (kids [i]->child, s_kid_exited, kids [i]);
+    }
     self->spawning -= (int) spawned;
     tri_waitq_wake_all (&self->events, 0);
     if (rc)
@@ -227,6 +337,7 @@ tr_nursery_run_in_actor (tr_nursery_t *self, const char *name, const char *fn,
     EACH_KID (k, self)
         if (k->portal == *portal_p)
             kid = k;
+    kid->main = true;
     tr_error_t *error = NULL;
     rc = tri_portal_start_main (kid->portal, fn, args, s_main_done, kid, &error);
     if (rc) {
@@ -244,7 +355,7 @@ s_interrupt_spawns (tr_nursery_t *self, int rc)
 {
     EACH_KID (kid, self)
         if (kid->spawning)
-            tri_child_interrupt (kid->child, rc);
+            tri_child_interrupt (kid->next? kid->next: kid->child, rc);
 }
 
 int
@@ -255,6 +366,9 @@ tr_nursery_cancel (tr_nursery_t *self, bool hard)
     self->cancelled = true;
     s_interrupt_spawns (self, TR_ECANCELED);
     EACH_KID (kid, self) {
+        //  No restart comes any more: calls waiting for one fail.
+        if (kid->portal)
+            tri_portal_restart_failed (kid->portal);
         if (hard)
             tri_child_signal (kid->child, SIGKILL);
         else
@@ -263,6 +377,316 @@ tr_nursery_cancel (tr_nursery_t *self, bool hard)
     }
     tri_waitq_wake_all (&self->events, TR_ECANCELED);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Stopping children
+
+//  A kid this stop is about: every one, or those marked for a restart.
+static bool
+s_selected (const kid_t *kid, bool marked)
+{
+    return !marked || kid->restart;
+}
+
+//  Wait (shielded) until every selected child is reaped or the deadline
+//  passes.
+static void
+s_await_exits (tr_nursery_t *self, bool marked, int64_t deadline)
+{
+    EACH_KID (kid, self)
+        if (s_selected (kid, marked))
+            tri_child_await_exit (kid->child, deadline);
+}
+
+//  Stop the selected children still running: ask each to cancel (rule 2;
+//  one with no portal yet is killed), then rule 8: SIGTERM after the
+//  grace period, SIGKILL after the next; return once each is reaped.
+static void
+s_stop_kids (tr_nursery_t *self, bool marked)
+{
+    const tr_config_t *config = tri_config ();
+    EACH_KID (kid, self) {
+        if (!s_selected (kid, marked) || tri_child_exited (kid->child))
+            continue;
+        if (kid->portal)
+            tri_portal_send_cancel (kid->portal);
+        else
+            tri_child_signal (kid->child, SIGKILL);
+    }
+    s_await_exits (self, marked, tri_now_ms () + config->grace_ms);
+    bool stragglers = false;
+    EACH_KID (kid, self)
+        if (s_selected (kid, marked) && !tri_child_exited (kid->child)) {
+            tri_log_warn ("TR-GRACE", "%s did not exit within %d ms of its cancel: SIGTERM",
+                          tri_child_uid (kid->child), config->grace_ms);
+            tri_child_signal (kid->child, SIGTERM);
+            stragglers = true;
+        }
+    if (stragglers)
+        s_await_exits (self, marked, tri_now_ms () + config->term_ms);
+    EACH_KID (kid, self)
+        if (s_selected (kid, marked) && !tri_child_exited (kid->child)) {
+            tri_log_warn ("TR-KILL", "%s ignored SIGTERM: SIGKILL", tri_child_uid (kid->child));
+            tri_child_kill_reap (kid->child);
+        }
+}
+
+//  --------------------------------------------------------------------------
+//  Supervision
+
+static const char *
+s_strategy_name (tr_strategy_t strategy)
+{
+    return strategy == TR_ONE_FOR_ONE? "one_for_one"
+         : strategy == TR_ONE_FOR_ALL? "one_for_all"
+         : strategy == TR_REST_FOR_ONE? "rest_for_one": "no_restart";
+}
+
+//  Count a death (error is taken). True if that makes more than the
+//  intensity within the period: then the supervisor gives up.
+static bool
+s_count_death (tr_nursery_t *self, tr_error_t *error)
+{
+    int64_t now = tri_now_ms ();
+    int gone = 0;
+    while (gone < self->ndeaths && self->deaths [gone].at < now - self->how.period_ms)
+        tr_error_destroy (&self->deaths [gone++].error);
+    memmove (self->deaths, self->deaths + gone, (size_t) (self->ndeaths - gone) * sizeof (death_t));
+    self->ndeaths -= gone;
+    //  There is room for intensity + 1: one more is giving up.
+    self->deaths [self->ndeaths].at = now;
+    self->deaths [self->ndeaths].error = error;
+    self->ndeaths++;
+    return self->ndeaths > self->how.intensity;
+}
+
+//  More deaths than the intensity: cancel the nursery. Calls waiting on
+//  a dead child's restart fail with its death; the others are asked to
+//  cancel, and the close returns the deaths.
+static void
+s_give_up (tr_nursery_t *self)
+{
+    tri_log_error ("TR-SUPERVISOR", "%d deaths within %d ms, more than %d: giving up",
+                   self->ndeaths, self->how.period_ms, self->how.intensity);
+    self->gave_up = true;
+    self->cancelled = true;
+    tr_error_destroy (&self->error);
+    self->error = tr_error_dup (self->deaths [self->ndeaths - 1].error);
+    EACH_KID (kid, self) {
+        if (kid->down)
+            tri_portal_restart_failed (kid->portal);
+        else
+        if (kid->portal)
+            tri_portal_send_cancel (kid->portal);
+        else
+            tri_child_signal (kid->child, SIGKILL);
+    }
+    tri_waitq_wake_all (&self->events, TR_ECANCELED);
+}
+
+//  Count the new deaths. Returns true if the supervisor gave up.
+static bool
+s_count_deaths (tr_nursery_t *self)
+{
+    EACH_KID (kid, self) {
+        if (!kid->down || kid->counted)
+            continue;
+        kid->counted = true;
+        tr_error_t *death = tri_child_death (kid->child);
+        if (!death)
+            death = tri_error_new (TR_ECRASHED, "Crashed", tri_child_uid (kid->child),
+                                   "%s died", tri_child_uid (kid->child));
+        bool give_up = s_count_death (self, death);
+        tri_log_warn ("TR-RESTART", "%s died: %s; %s (%s)", tri_child_uid (kid->child),
+                      death? tr_error_message (death): "out of memory",
+                      give_up? "too many deaths": "restarting", s_strategy_name (self->how.strategy));
+        if (give_up) {
+            s_give_up (self);
+            return true;
+        }
+    }
+    return false;
+}
+
+//  Mark the children this round restarts: the dead ones and the
+//  siblings the strategy names (start_actor children only).
+static void
+s_mark_round (tr_nursery_t *self)
+{
+    bool after = false;
+    EACH_KID (kid, self) {
+        kid->restart = false;
+        if (kid->main || !kid->portal)
+            continue;
+        if (kid->down)
+            after = true;
+        switch (self->how.strategy) {
+            case TR_ONE_FOR_ALL:  kid->restart = true; break;
+            case TR_REST_FOR_ONE: kid->restart = after; break;
+            default:              kid->restart = kid->down; break;
+        }
+    }
+}
+
+//  Spawn every marked child again, their hellos awaited together, and
+//  point each portal at its new process. A failure is one more death.
+//  Returns true if the supervisor gave up.
+static bool
+s_respawn (tr_nursery_t *self)
+{
+    size_t count = 0;
+    EACH_KID (kid, self)
+        if (kid->restart)
+            count++;
+    tri_child_t **children = calloc (count? count: 1, sizeof *children);
+    kid_t **kids = calloc (count? count: 1, sizeof *kids);
+    tr_error_t *error = NULL;
+    int rc = !children || !kids? TR_ENOMEM: 0;
+    size_t spawned = 0;
+    EACH_KID (kid, self) {
+        if (!kid->restart || rc)
+            continue;
+        if ((rc = s_kid_spawn (kid, &kid->next, &error)))
+            break;
+        kid->spawning = true;
+        self->spawning++;
+        kids [spawned] = kid;
+        children [spawned++] = kid->next;
+    }
+    rc = s_await_spawned (children, spawned, count, rc, &error);
+    for (size_t i = 0; i < spawned; i++) {
+        kid_t *kid = kids [i];
+        kid->spawning = false;
+        self->spawning--;
+        if (rc == 0 && tri_portal_rebind (kid->portal, tri_child_channel (kid->next),
+                                          tri_child_pid (kid->next)) == 0) {
+            tri_child_destroy (&kid->child);
+            kid->child = kid->next;
+            tri_child_on_exit (kid->child, s_kid_exited, kid);
+            kid->down = kid->counted = kid->stopping = false;
+            tri_log_info ("TR-RESTART", "%s restarted as %s (pid %d), restart %d",
+                            kid->name, tri_child_uid (kid->child), tri_child_pid (kid->child),
+                            tr_portal_restarts (kid->portal));
+        }
+        else {
+            if (rc == 0)
+                rc = TR_ENOMEM;
+            tri_child_kill_reap (kid->next);
+            tri_child_destroy (&kid->next);
+        }
+        kid->next = NULL;
+    }
+    free (children);
+    free (kids);
+    tri_waitq_wake_all (&self->events, 0);
+    if (rc == 0 || self->closing || self->cancelled) {
+        tr_error_destroy (&error);
+        return false;
+    }
+    if (!error)
+        error = tri_error_new (rc, "SpawnError", tri_uid (), "cannot restart: %s",
+                               tr_strerror (rc));
+    tri_log_warn ("TR-RESTART", "restart failed: %s", tr_error_message (error));
+    if (s_count_death (self, error)) {
+        s_give_up (self);
+        return true;
+    }
+    return false;
+}
+
+static bool
+s_any_down (tr_nursery_t *self)
+{
+    EACH_KID (kid, self)
+        if (kid->down)
+            return true;
+    return false;
+}
+
+//  The supervisor: one round per death, until the close or a cancel.
+static void
+s_supervise (void *arg)
+{
+    tr_nursery_t *self = arg;
+    while (!self->closing && !self->cancelled) {
+        if (!s_any_down (self)) {
+            tri_waitq_wait_shielded (&self->events, -1);
+            continue;
+        }
+        if (s_count_deaths (self))
+            break;
+        s_mark_round (self);
+        EACH_KID (kid, self)
+            if (kid->restart && !kid->down) {
+                kid->stopping = true;
+                tri_portal_restarting (kid->portal);
+            }
+        s_stop_kids (self, true);
+        EACH_KID (kid, self)
+            if (kid->restart)
+                kid->down = kid->counted = true;
+        if (self->closing || self->cancelled || s_respawn (self))
+            break;
+    }
+    self->supervising = false;
+    tri_waitq_wake_all (&self->events, 0);
+}
+
+int
+tr_nursery_supervise (tr_nursery_t *self, const tr_supervise_t *how)
+{
+    if (!self || !how || self->closing || self->cancelled
+    ||  how->strategy < TR_NO_RESTART || how->strategy > TR_REST_FOR_ONE
+    ||  how->intensity < 0 || how->period_ms < 0)
+        return TR_EINVAL;
+    int intensity = how->intensity? how->intensity: 3;
+    death_t *deaths = realloc (self->deaths, (size_t) (intensity + 1) * sizeof *deaths);
+    if (!deaths)
+        return TR_ENOMEM;
+    self->deaths = deaths;
+    while (self->ndeaths > intensity + 1)
+        tr_error_destroy (&self->deaths [--self->ndeaths].error);
+    self->how.strategy = how->strategy;
+    self->how.intensity = intensity;
+    self->how.period_ms = how->period_ms? how->period_ms: 5000;
+    if (how->strategy != TR_NO_RESTART && !self->supervising) {
+        if (!tri_task_new (s_supervise, self, 0, false))
+            return TR_ENOMEM;
+        self->supervising = true;
+    }
+    //  Those already down are restarted now.
+    EACH_KID (kid, self)
+        if (kid->down && how->strategy != TR_NO_RESTART)
+            tri_portal_restarting (kid->portal);
+    tri_waitq_wake_all (&self->events, 0);
+    return 0;
+}
+
+int
+tr_nursery_wait (tr_nursery_t *self, int timeout_ms)
+{
+    if (!self || timeout_ms < -1 || !tri_task_current () || self->closing)
+        return TR_EINVAL;
+    int64_t deadline = tri_deadline (timeout_ms);
+    const tr_error_t *error;
+    for (;;) {
+        if (self->gave_up) {
+            const tr_error_t *last = self->deaths [self->ndeaths - 1].error;
+            return last? tr_error_code (last): TR_ECRASHED;
+        }
+        if (self->cancelled || tri_task_cancelled (tri_task_current ()))
+            return TR_ECANCELED;
+        EACH_KID (kid, self) {
+            if (kid->down && self->how.strategy == TR_NO_RESTART)
+                return TR_ECRASHED;
+            int rc = kid->portal? tri_portal_main_failure (kid->portal, &error): 0;
+            if (rc)
+                return rc;
+        }
+        if (tri_waitq_wait (&self->events, deadline) == TR_ETIMEDOUT)
+            return TR_ETIMEDOUT;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -288,13 +712,6 @@ s_any_failed (tr_nursery_t *self)
     return false;
 }
 
-//  Wait (shielded) until every child is reaped or the deadline passes.
-static void
-s_await_exits (tr_nursery_t *self, int64_t deadline)
-{
-    EACH_KID (kid, self)
-        tri_child_await_exit (kid->child, deadline);
-}
 
 //  How a child ended, judged once: NULL if it did what was asked of it.
 static tr_error_t *
@@ -334,14 +751,19 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
     if (!tri_task_current () || self->closing)
         return TR_EINVAL;
     *self_p = NULL;
-    const tr_config_t *config = tri_config ();
     self->closing = true;
     bool cut_short = false;
 
     //  0. No spawn is left half done: those in progress end now.
     s_interrupt_spawns (self, TR_ECLOSED);
-    while (self->spawning > 0)
+    while (self->spawning > 0 || self->supervising) {
+        tri_waitq_wake_all (&self->events, 0);
         tri_waitq_wait_shielded (&self->events, -1);
+    }
+    //  Calls waiting for a restart that will not come fail now.
+    EACH_KID (kid, self)
+        if (kid->portal)
+            tri_portal_restart_failed (kid->portal);
 
     //  1. Wait for every run_in_actor result, unless cancelled or a child
     //  failed (rule 6: one cancels all).
@@ -355,33 +777,9 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
     if (s_any_failed (self))
         self->cancelled = true;
 
-    //  2. Ask every child still running to cancel, wait for them to exit.
-    EACH_KID (kid, self) {
-        if (tri_child_exited (kid->child))
-            continue;
-        if (kid->portal)
-            tri_portal_send_cancel (kid->portal);
-        else
-            tri_child_signal (kid->child, SIGKILL);
-    }
-    s_await_exits (self, tri_now_ms () + config->grace_ms);
-
-    //  3. Rule 8: then SIGTERM, then SIGKILL; always reap.
-    bool stragglers = false;
-    EACH_KID (kid, self)
-        if (!tri_child_exited (kid->child)) {
-            tri_log_warn ("TR-GRACE", "%s did not exit within %d ms of its cancel: SIGTERM",
-                          tri_child_uid (kid->child), config->grace_ms);
-            tri_child_signal (kid->child, SIGTERM);
-            stragglers = true;
-        }
-    if (stragglers)
-        s_await_exits (self, tri_now_ms () + config->term_ms);
-    EACH_KID (kid, self)
-        if (!tri_child_exited (kid->child)) {
-            tri_log_warn ("TR-KILL", "%s ignored SIGTERM: SIGKILL", tri_child_uid (kid->child));
-            tri_child_kill_reap (kid->child);
-        }
+    //  2, 3. Ask every child still running to cancel; rule 8: then
+    //  SIGTERM, then SIGKILL; always reap.
+    s_stop_kids (self, false);
 
     //  4. Results and errors, then free everything, once nothing is in
     //  flight: no task inside a call through one of the portals, every
@@ -389,8 +787,16 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
     EACH_KID (kid, self)
         if (kid->portal)
             tri_portal_settle (kid->portal);
+    //  A supervisor that gave up fails with the deaths it counted; the
+    //  deaths it restarted, or was restarting, are no failure.
     tr_error_t *errors = NULL;
+    for (int i = 0; self->gave_up && i < self->ndeaths; i++) {
+        tri_error_append (&errors, self->deaths [i].error);
+        self->deaths [i].error = NULL;
+    }
     EACH_KID (kid, self) {
+        if (kid->down && self->how.strategy != TR_NO_RESTART)
+            continue;
         tr_error_t *error = s_kid_failure (self, kid);
         if (error)
             tri_error_append (&errors, error);
@@ -405,6 +811,9 @@ tr_nursery_close (tr_nursery_t **self_p, tr_error_t **errors_p)
         s_kid_free (tri_list_entry (node, kid_t, node));
     tri_node_unlink (&self->node);
     tr_error_destroy (&self->error);
+    for (int i = 0; i < self->ndeaths; i++)
+        tr_error_destroy (&self->deaths [i].error);
+    free (self->deaths);
     free (self);
     return rc;
 }

@@ -37,6 +37,10 @@ struct tr_portal {
     bool acked;
     tri_waitq_t ack_waiters;
     bool closing;               //  tr_portal_close came while calls ran
+    //  restarts (a supervised nursery's child)
+    bool restarting;            //  its actor died and is being restarted
+    int restarts;               //  times it was
+    tri_waitq_t rebound;        //  woken when a restart ends, either way
 };
 
 //  --------------------------------------------------------------------------
@@ -53,6 +57,7 @@ s_new (tri_channel_t *channel, int pid)
     tri_waitq_init (&self->main_waiters);
     tri_waitq_init (&self->idle);
     tri_waitq_init (&self->ack_waiters);
+    tri_waitq_init (&self->rebound);
     self->uid = strdup (tri_channel_uid (channel));
     self->endpoint = strdup (tri_channel_endpoint (channel));
     self->pid = pid;
@@ -106,10 +111,25 @@ s_closed (tr_portal_t *self)
     return tri_ctx_fail (self, err);
 }
 
+//  A call made while the actor restarts waits for the new process, or
+//  for the restart to be given up on (it then fails with the death).
+static int
+s_await_restart (tr_portal_t *self)
+{
+    while (self->restarting) {
+        int rc = tri_waitq_wait (&self->rebound, -1);
+        if (rc == TR_ECANCELED && tri_task_cancelled (tri_task_current ()))
+            return TR_ECANCELED;
+    }
+    return 0;
+}
+
 tri_channel_t *
 tri_portal_channel (tr_portal_t *self, int *rc)
 {
-    *rc = 0;
+    *rc = s_await_restart (self);
+    if (*rc)
+        return NULL;
     if (tri_task_cancelled (tri_task_current ()))
         *rc = TR_ECANCELED;
     else
@@ -124,7 +144,7 @@ tri_portal_channel (tr_portal_t *self, int *rc)
 static int
 s_run (tr_portal_t *self, const char *fn, const tr_args_t *args, tr_value_t **out)
 {
-    if (tri_task_cancelled (tri_task_current ()))
+    if (tri_task_cancelled (tri_task_current ()) || s_await_restart (self))
         return TR_ECANCELED;
     if (tri_channel_closed (self->channel) || self->cancel_called)
         return s_closed (self);
@@ -406,6 +426,63 @@ tr_portal_cancel_actor (tr_portal_t *self, int timeout_ms)
             return rc;
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Restarts
+
+void
+tri_portal_restarting (tr_portal_t *self)
+{
+    self->restarting = true;
+}
+
+bool
+tri_portal_cancel_called (const tr_portal_t *self)
+{
+    return self->cancel_called;
+}
+
+int
+tri_portal_rebind (tr_portal_t *self, tri_channel_t *channel, int pid)
+{
+    char *uid = strdup (tri_channel_uid (channel));
+    char *endpoint = strdup (tri_channel_endpoint (channel));
+    if (!uid || !endpoint) {
+        free (uid);
+        free (endpoint);
+        return TR_ENOMEM;
+    }
+    //  What was under way with the old process ends with it.
+    tri_endpoint_unbind (&self->cancel);
+    tri_channel_unref (&self->channel);
+    self->channel = channel;
+    tri_channel_ref (channel);
+    free (self->uid);
+    free (self->endpoint);
+    self->uid = uid;
+    self->endpoint = endpoint;
+    self->pid = pid;
+    self->cancel_called = false;
+    self->acked = false;
+    self->restarting = false;
+    self->restarts++;
+    tri_waitq_wake_all (&self->ack_waiters, 0);
+    tri_waitq_wake_all (&self->rebound, 0);
+    return 0;
+}
+
+void
+tri_portal_restart_failed (tr_portal_t *self)
+{
+    self->restarting = false;
+    tri_waitq_wake_all (&self->rebound, 0);
+}
+
+int
+tr_portal_restarts (const tr_portal_t *self)
+{
+    return self? self->restarts: 0;
 }
 
 //  --------------------------------------------------------------------------

@@ -39,6 +39,8 @@ struct tri_child {
     tri_waitq_t *hello_waitq;   //  where a task awaits its hello (with
                                 //  its siblings'), or NULL
     tri_waitq_t exit_waiters;
+    void (*on_exit) (void *arg);    //  the owner's, run once it is reaped
+    void *on_exit_arg;
     tri_node_t node;            //  in s_children
 };
 
@@ -177,6 +179,8 @@ s_reaped (tri_child_t *self, const siginfo_t *info)
     tri_waitq_wake_all (&self->exit_waiters, 0);
     if (self->channel)
         s_close_channel (self);
+    if (self->on_exit)
+        self->on_exit (self->on_exit_arg);
 }
 
 //  Reap it if it has exited; true if it is reaped.
@@ -305,6 +309,13 @@ tri_child_signal (tri_child_t *self, int sig)
             self->killed = true;
         s_pidfd_send_signal (self->pidfd, sig);
     }
+}
+
+void
+tri_child_on_exit (tri_child_t *self, void (*fn) (void *arg), void *arg)
+{
+    self->on_exit = fn;
+    self->on_exit_arg = arg;
 }
 
 void

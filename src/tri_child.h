@@ -42,6 +42,10 @@ int
 //  Send sig (no effect once reaped). SIGTERM and SIGKILL mark it killed.
 void
     tri_child_signal (tri_child_t *self, int sig);
+//  Call fn (arg) on the loop once the child is reaped (after its channel
+//  has learnt of its death); fn must not park. NULL removes it.
+void
+    tri_child_on_exit (tri_child_t *self, void (*fn) (void *arg), void *arg);
 //  Send sig to every child of this actor.
 void
     tri_child_signal_all (int sig);

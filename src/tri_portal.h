@@ -47,6 +47,21 @@ void
 //  It acknowledged the cancel we asked for.
 bool
     tri_portal_acked (const tr_portal_t *self);
+//  The actor was asked to cancel (by anyone).
+bool
+    tri_portal_cancel_called (const tr_portal_t *self);
+//  Its actor died and a supervisor restarts it: calls and contexts made
+//  through it wait for tri_portal_rebind or tri_portal_restart_failed.
+void
+    tri_portal_restarting (tr_portal_t *self);
+//  From now on the portal reaches the restarted actor on channel (a
+//  reference is taken), with its uid, endpoint and pid; the restart count
+//  goes up. Returns 0 or TR_ENOMEM (the portal is unchanged).
+int
+    tri_portal_rebind (tr_portal_t *self, tri_channel_t *channel, int pid);
+//  The restart was given up on: waiting calls fail with the death.
+void
+    tri_portal_restart_failed (tr_portal_t *self);
 //  Wait (in a task, shielded) until nothing is in flight on the portal:
 //  no task inside a call through it, the main call ended, the actor
 //  cancel acknowledged or given up on. Its peer must be gone or asked to

@@ -618,6 +618,20 @@ s_ctx_stage (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return rc;
 }
 
+//  Count this process's calls; the n-th one (n from the args) exits with
+//  status 3 before answering. Returns the count otherwise.
+static int
+s_flaky (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) ctx;
+    static int calls = 0;
+    int n = 0;
+    tr_unpack (args, "[i]", &n);
+    if (++calls == n)
+        _exit (3);
+    return tr_reply_pack (out, "i", calls);
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("hold_grandchild", s_hold_grandchild),
     TR_FN ("echo", s_echo),
@@ -626,6 +640,7 @@ static const tr_export_t s_exports [] = {
     TR_FN ("nil", s_nil),
     TR_FN ("fail", s_fail),
     TR_FN ("crash", s_crash),
+    TR_FN ("flaky", s_flaky),
     { "overflow", s_overflow, TR_CALL, 0, 64 * 1024 },
     TR_FN ("sleep", s_sleep),
     TR_FN ("thread_sleep", s_thread_sleep),
