@@ -5,10 +5,25 @@
     first frame must be a hello of our major version, which makes its
     channel; anything else before it is answered with an error. A DEALER
     of ours learns its peer from the hello that answers ours, or the
-    refusal that does. A DEALER to a portal's peer is watched by a socket
-    monitor: once the peer has said hello, a disconnect means it died or
-    was silent past the heartbeat timeout, and its channel closes so that
-    the calls through it fail rather than wait.
+    refusal that does. Every DEALER (to a portal's peer, to our parent)
+    is watched by a socket monitor: once the peer has said hello, a
+    disconnect means it died or was silent past the heartbeat timeout,
+    and its channel closes so that the calls through it fail rather than
+    wait; the parent's DEALER also tells the actor (rule 11).
+
+    The ROUTER is watched by a monitor too. Each connection is known by
+    its descriptor: libzmq stamps every message with the descriptor it
+    came on (ZMQ_SRCFD) and names it in the monitor's ACCEPTED and
+    DISCONNECTED events, so the hello binds a channel to its connection
+    and the disconnect of that connection is the peer's departure. What
+    the peer had queued is read first; then the hook the spawning layer
+    registered may claim the channel (a child of ours), or it is closed
+    with ConnectionLost: the calls it was being served are cancelled and
+    it is forgotten, so that a daemon stays flat however many peers come
+    and go. libzmq sends DISCONNECTED before it closes the descriptor,
+    so before a hello's descriptor is bound the monitor is drained: the
+    departure of the connection that had that number before is seen
+    first.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -29,7 +44,14 @@ struct tri_dealer {
     tri_waitq_t hello_waiters;
     char *connected;            //  the endpoint it connected to
     tri_node_t node;            //  in s_peer.dealers
+    void (*on_lost) (tri_dealer_t *self);
 };
+
+//  A connection to the ROUTER, by its descriptor.
+typedef struct {
+    tri_channel_t *channel;     //  whose hello came on it (the table's)
+    bool open;                  //  accepted and not disconnected since
+} tri_conn_t;
 
 static struct {
     void *router;
@@ -38,12 +60,173 @@ static struct {
     tri_channel_t *last;        //  the hot path's cache
     tri_list_t dealers;
     void (*on_hello) (const char *uid, tri_channel_t *channel, int rc);
+    bool (*on_departed) (tri_channel_t *channel);
+    void *monitor;              //  PAIR on the ROUTER's events
+    tri_watch_t monitor_watch;
+    tri_conn_t *conns;          //  by descriptor
+    int nconns;
+    tri_channel_t **departed;   //  gone, not yet closed (references)
+    size_t ndeparted, departed_max;
+    bool departing;             //  s_departures_run is running
 } s_peer = { .dealers = { &s_peer.dealers, &s_peer.dealers } };
 
 void
 tri_peer_on_hello (void (*fn) (const char *uid, tri_channel_t *channel, int rc))
 {
     s_peer.on_hello = fn;
+}
+
+void
+tri_peer_on_departed (bool (*fn) (tri_channel_t *channel))
+{
+    s_peer.on_departed = fn;
+}
+
+size_t
+tri_peer_count (void)
+{
+    return s_peer.channels? zhashx_size (s_peer.channels): 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Departures from the ROUTER
+
+static void s_on_router (tri_watch_t *watch, bool drain);
+
+//  The connection with that descriptor, NULL if it cannot be recorded.
+static tri_conn_t *
+s_conn (int fd)
+{
+    if (fd < 0)
+        return NULL;
+    if (fd >= s_peer.nconns) {
+        int size = s_peer.nconns? s_peer.nconns: 64;
+        while (size <= fd)
+            size *= 2;
+        tri_conn_t *conns = realloc (s_peer.conns, size * sizeof *conns);
+        if (!conns)
+            return NULL;
+        memset (conns + s_peer.nconns, 0, (size - s_peer.nconns) * sizeof *conns);
+        s_peer.conns = conns;
+        s_peer.nconns = size;
+    }
+    return &s_peer.conns [fd];
+}
+
+//  The connection of a channel has ended: it departs once what it queued
+//  is read (s_departures_run).
+static void
+s_depart (tri_conn_t *conn)
+{
+    tri_channel_t *channel = conn->channel;
+    conn->channel = NULL;
+    if (!channel)
+        return;
+    if (s_peer.ndeparted == s_peer.departed_max) {
+        size_t max = s_peer.departed_max? 2 * s_peer.departed_max: 16;
+        tri_channel_t **departed = realloc (s_peer.departed, max * sizeof *departed);
+        if (!departed) {
+            //  No room to wait: it goes now, what it queued unread.
+            if (!tri_channel_closed (channel))
+                tri_channel_close (channel, NULL, false);
+            return;
+        }
+        s_peer.departed = departed;
+        s_peer.departed_max = max;
+    }
+    tri_channel_ref (channel);
+    s_peer.departed [s_peer.ndeparted++] = channel;
+}
+
+//  Read the events the ROUTER's monitor holds.
+static void
+s_monitor_drain (void)
+{
+    for (int i = 0; i < 1024; i++) {
+        zmq_msg_t event, address;
+        zmq_msg_init (&event);
+        zmq_msg_init (&address);
+        if (zmq_msg_recv (&event, s_peer.monitor, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                tri_loop_idle (&s_peer.monitor_watch);
+            zmq_msg_close (&event);
+            zmq_msg_close (&address);
+            return;
+        }
+        tri_loop_touch (&s_peer.monitor_watch);
+        uint16_t code = 0;
+        int32_t fd = -1;
+        if (zmq_msg_size (&event) >= 6) {
+            memcpy (&code, zmq_msg_data (&event), 2);
+            memcpy (&fd, (char *) zmq_msg_data (&event) + 2, 4);
+        }
+        if (zmq_msg_more (&event))
+            zmq_msg_recv (&address, s_peer.monitor, ZMQ_DONTWAIT);
+        zmq_msg_close (&event);
+        zmq_msg_close (&address);
+        tri_conn_t *conn = s_conn (fd);
+        if (!conn)
+            continue;
+        //  A channel still bound to a descriptor that is accepted again
+        //  lost its connection: its departure is made sure of.
+        s_depart (conn);
+        conn->open = code == ZMQ_EVENT_ACCEPTED;
+    }
+}
+
+//  Close the channels of departed peers, after reading what they queued.
+static void
+s_departures_run (void)
+{
+    if (s_peer.departing || !s_peer.ndeparted)
+        return;
+    s_peer.departing = true;
+    while (s_peer.ndeparted) {
+        //  What came before the connection went is read first.
+        int events = 0;
+        size_t size = sizeof events;
+        while (s_peer.router
+        &&     zmq_getsockopt (s_peer.router, ZMQ_EVENTS, &events, &size) == 0
+        &&     (events & ZMQ_POLLIN))
+            s_on_router (&s_peer.router_watch, true);
+        tri_channel_t *channel = s_peer.departed [--s_peer.ndeparted];
+        if (!tri_channel_closed (channel)
+        &&  !(s_peer.on_departed && s_peer.on_departed (channel))
+        &&  !tri_channel_closed (channel)) {
+            tri_log_debug ("TR-LOST", "%s at %s has gone", tri_channel_uid (channel),
+                           tri_channel_endpoint (channel));
+            tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
+                               tri_channel_uid (channel), "connection from %s lost: the "
+                               "actor left, died or was silent past the heartbeat timeout",
+                               tri_channel_uid (channel)), false);
+        }
+        tri_channel_unref (&channel);
+    }
+    s_peer.departing = false;
+}
+
+static void
+s_on_router_monitor (tri_watch_t *watch, bool drain)
+{
+    (void) watch; (void) drain;
+    s_monitor_drain ();
+    s_departures_run ();
+}
+
+//  The channel made by a hello that came on descriptor fd.
+static void
+s_bind_conn (tri_channel_t *channel, int fd)
+{
+    s_monitor_drain ();
+    tri_conn_t *conn = s_conn (fd);
+    if (!conn)
+        return;
+    //  Another channel on the same descriptor: its connection has ended.
+    s_depart (conn);
+    conn->channel = channel;
+    //  The connection this hello came on has ended already.
+    if (!conn->open)
+        s_depart (conn);
 }
 
 //  --------------------------------------------------------------------------
@@ -55,6 +238,9 @@ s_router_released (tri_channel_t *channel)
 {
     if (s_peer.last == channel)
         s_peer.last = NULL;
+    for (int fd = 0; fd < s_peer.nconns; fd++)
+        if (s_peer.conns [fd].channel == channel)
+            s_peer.conns [fd].channel = NULL;
     if (s_peer.channels && zhashx_lookup (s_peer.channels, tri_channel_key (channel)) == channel) {
         zhashx_delete (s_peer.channels, tri_channel_key (channel));
         tri_channel_unref (&channel);
@@ -62,7 +248,7 @@ s_router_released (tri_channel_t *channel)
 }
 
 static void
-s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
+s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg, int fd)
 {
     tri_hello_t hello;
     char why [256];
@@ -95,6 +281,7 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
     }
     tri_channel_on_released (channel, s_router_released);
     tri_channel_set_minor (channel, (int) hello.minor);
+    s_bind_conn (channel, fd);
     s_peer.last = channel;
     tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
     //  Answer with ours, so the peer knows who and what version we are. A
@@ -121,6 +308,7 @@ s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
 {
+    int fd = zmq_msg_get (frame, ZMQ_SRCFD);
     tri_channel_t *channel = s_peer.last;
     if (!channel || !tri_channel_has_rid (channel, rid, rid_size)) {
         char key [513];
@@ -149,7 +337,7 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
         return;
     }
     if (msg->type == TRI_HELLO)
-        s_on_hello (rid, rid_size, msg);
+        s_on_hello (rid, rid_size, msg, fd);
     else
     if (msg->type == TRI_ERROR)
         tri_channel_log_bad (NULL, "error frame before hello (not answered)");
@@ -175,7 +363,7 @@ s_on_router (tri_watch_t *watch, bool drain)
             if (errno == EAGAIN)
                 tri_loop_idle (watch);
             zmq_msg_close (&rid);
-            return;
+            break;
         }
         tri_loop_touch (watch);
         const uint8_t *id = zmq_msg_data (&rid);
@@ -192,6 +380,7 @@ s_on_router (tri_watch_t *watch, bool drain)
         }
         zmq_msg_close (&rid);
     }
+    s_departures_run ();
 }
 
 int
@@ -225,11 +414,31 @@ tri_peer_listen (const char *bind)
         return TR_ESYS;
     int one = 1;
     zmq_setsockopt (s_peer.router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    //  No heartbeats of our own: a local child is watched through its
-    //  pidfd, and a peer that opened a portal on us pings us (every ZMTP
-    //  peer answers a ping), so an idle child costs no traffic.
-    tri_socket_options (s_peer.router, false);
+    //  Heartbeats of our own: a peer's TTL alone would not do, since
+    //  libzmq arms it at each ping the peer sends and disarms it at any
+    //  message that follows, so a peer stopped just after it sent
+    //  something would never be dropped. Our pings are answered by the
+    //  peer's I/O thread, however busy its tasks are.
+    tri_socket_options (s_peer.router, true);
     if ((rc = tri_secure_server (s_peer.router)))
+        return rc;
+    //  Before the bind, so that no connection is accepted unseen. The
+    //  monitor's queue has no limit: a lost DISCONNECTED would be a peer
+    //  never forgotten.
+    char monitor [64];
+    snprintf (monitor, sizeof monitor, "inproc://troupe-router-monitor-%d", (int) getpid ());
+    int zero = 0;
+    if (zmq_socket_monitor (s_peer.router, monitor,
+                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
+    ||  !(s_peer.monitor = zmq_socket (tri_zctx (), ZMQ_PAIR))
+    ||  zmq_setsockopt (s_peer.monitor, ZMQ_LINGER, &zero, sizeof zero)
+    ||  zmq_setsockopt (s_peer.monitor, ZMQ_RCVHWM, &zero, sizeof zero)
+    ||  zmq_connect (s_peer.monitor, monitor)) {
+        tri_log_error ("TR-MONITOR", "cannot monitor the ROUTER: %s", zmq_strerror (errno));
+        return TR_ESYS;
+    }
+    if ((rc = tri_loop_watch_socket (&s_peer.monitor_watch, s_peer.monitor,
+                                     s_on_router_monitor, NULL)))
         return rc;
     if (zmq_bind (s_peer.router, address)) {
         tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
@@ -356,6 +565,10 @@ s_on_monitor (tri_watch_t *watch, bool drain)
             //  The channel is over: libzmq must not connect again and
             //  hand what it still queued to whoever listens there next.
             zmq_disconnect (self->socket, self->connected);
+            if (self->on_lost) {
+                self->on_lost (self);
+                return;
+            }
         }
     }
 }
@@ -363,8 +576,13 @@ s_on_monitor (tri_watch_t *watch, bool drain)
 static int
 s_monitor_open (tri_dealer_t *self)
 {
+    //  A name never used before: the endpoint of a closed monitor is
+    //  unbound asynchronously, and a new DEALER may get the old one's
+    //  address.
+    static uint64_t sequence = 0;
     char address [64];
-    snprintf (address, sizeof address, "inproc://troupe-monitor-%p", (void *) self);
+    snprintf (address, sizeof address, "inproc://troupe-monitor-%llu",
+              (unsigned long long) ++sequence);
     if (zmq_socket_monitor (self->socket, address, ZMQ_EVENT_DISCONNECTED))
         return TR_ESYS;
     if (!(self->monitor = zmq_socket (tri_zctx (), ZMQ_PAIR)))
@@ -387,9 +605,9 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     int rc = TR_ESYS;
     if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER)))
         goto fail;
-    //  The parent is watched through its pidfd (rule 11); a portal's
-    //  peer only by heartbeats.
-    tri_socket_options (self->socket, !parent);
+    //  Heartbeats to the parent too: its pidfd tells us when it exits,
+    //  not when it is stopped or its host is gone.
+    tri_socket_options (self->socket, true);
     tri_secure_client (self->socket);
     //  The parent knows us by our uid from the first frame on.
     if (parent)
@@ -407,8 +625,8 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     ||  tri_channel_set_peer (self->channel, parent? "parent": endpoint, endpoint, 0))
         goto fail;
     //  Watch the connection: the peer is no child of ours, no pidfd tells
-    //  us when it dies.
-    if (!parent && (rc = s_monitor_open (self))) {
+    //  us when it dies or stops answering.
+    if ((rc = s_monitor_open (self))) {
         tri_log_error ("TR-MONITOR", "cannot monitor the connection to %s", endpoint);
         goto fail;
     }
@@ -432,6 +650,12 @@ tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline)
     if (self->hello_done)
         return 0;
     return self->hello_rc? self->hello_rc: rc;
+}
+
+void
+tri_dealer_on_lost (tri_dealer_t *self, void (*fn) (tri_dealer_t *dealer))
+{
+    self->on_lost = fn;
 }
 
 tri_channel_t *
@@ -487,10 +711,25 @@ tri_peer_stop (void)
         zhashx_destroy (&s_peer.channels);
     }
     s_peer.last = NULL;
+    while (s_peer.ndeparted)
+        tri_channel_unref (&s_peer.departed [--s_peer.ndeparted]);
+    free (s_peer.departed);
+    s_peer.departed = NULL;
+    s_peer.departed_max = 0;
+    free (s_peer.conns);
+    s_peer.conns = NULL;
+    s_peer.nconns = 0;
+    tri_loop_unwatch (&s_peer.monitor_watch);
+    if (s_peer.monitor) {
+        zmq_socket_monitor (s_peer.router, NULL, 0);
+        zmq_close (s_peer.monitor);
+        s_peer.monitor = NULL;
+    }
     tri_loop_unwatch (&s_peer.router_watch);
     if (s_peer.router)
         zmq_close (s_peer.router);
     s_peer.router = NULL;
     tri_ipc_unlink (tri_actor ()->endpoint);
     s_peer.on_hello = NULL;
+    s_peer.on_departed = NULL;
 }

@@ -1,0 +1,523 @@
+/*  =========================================================================
+    test_liveness.c - stopped and silent peers are detected, departed ones
+    forgotten
+
+    ZMTP heartbeats run both ways on the link between a parent and its
+    child, and on every portal opened on an endpoint. A child stopped with
+    SIGSTOP is lost: its parent kills and reaps it, its calls fail with
+    ConnectionLost. A child whose parent is stopped cancels itself and
+    exits 1. A daemon stopped under a portal fails that portal's calls.
+    A child busy without checkpoints is not lost: libzmq's I/O thread
+    answers the heartbeats. A peer that leaves an actor's ROUTER (closes
+    its portal, exits, is killed) is forgotten: a daemon on which portals
+    come and go keeps a flat count of peers, descriptors and memory.
+
+    Bounds use the default heartbeat settings: interval 500 ms, timeout
+    3000 ms. A peer that stops is lost within the timeout; the bounds add
+    a margin of 1500 ms (scaled by tu_ms) for the loop and a loaded host.
+    =========================================================================
+*/
+#include "testutil.h"
+#include "testproc.h"
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+
+#define HB_TIMEOUT_MS   3000        //  tr_config_t's default
+#define LOST_BOUND_MS   (HB_TIMEOUT_MS + 1500)
+
+//  The state letter of /proc/pid/stat, 0 if the process is gone, and its
+//  exit code field (wait status form) once it is a zombie.
+static char
+s_proc_state (int pid, int *exit_code)
+{
+    char path [64], buf [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf [n] = 0;
+    char *end = strrchr (buf, ')');
+    if (!end)
+        return 0;
+    if (exit_code) {
+        //  Field 52, the last: fields after the name start at 3.
+        char *last = strrchr (buf, ' ');
+        *exit_code = last? atoi (last + 1): -1;
+    }
+    return end [2];
+}
+
+//  --------------------------------------------------------------------------
+//  A stopped child
+
+typedef struct {
+    tr_portal_t *p;
+    int pid;
+    long long stopped_at;
+} stopper_t;
+
+//  Once the child sleeps in the call under test, stop it.
+static int
+s_stopper (tr_ctx_t *ctx, void *arg)
+{
+    stopper_t *st = arg;
+    if (!tu_wait_sleeping (ctx, st->p, 1, 5000))
+        return 1;
+    st->stopped_at = tu_now_ms ();
+    return kill (st->pid, SIGSTOP);
+}
+
+typedef struct {
+    int run_rc, stopper_rc;
+    long long elapsed;
+    tu_err_t error;
+    bool gone;
+    int cont_rc, cont_errno;
+} stop_obs_t;
+
+static int
+s_stop_child (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    stop_obs_t *obs = arg;
+    stopper_t st = { .p = p, .pid = tr_portal_pid (p) };
+    tr_task_t *task;
+    if (tr_task_spawn (tr_ctx_actor (ctx), s_stopper, &st, &task))
+        return 1;
+    obs->run_rc = tu_call (p, "sleep", tr_pack ("[i]", 60000), NULL);
+    obs->elapsed = tu_now_ms () - st.stopped_at;
+    tu_err_copy (&obs->error, tr_portal_error (p));
+    tr_task_join (&task, &obs->stopper_rc);
+    obs->gone = tu_process_gone (ctx, st.pid, 2000);
+    //  Nothing to resurrect: the process is gone.
+    obs->cont_rc = kill (st.pid, SIGCONT);
+    obs->cont_errno = errno;
+    return 0;
+}
+
+START_TEST (test_a_stopped_child_is_lost_killed_and_reaped)
+{
+    tu_subreaper ();
+    stop_obs_t obs = { 0 };
+    tu_frame_t frame = { .body = s_stop_child, .obs = &obs };
+    tu_run_frame (&frame, NULL);
+    ck_assert_int_eq (obs.stopper_rc, 0);
+    //  Its call failed with its loss, within the heartbeat timeout.
+    ck_assert_tr_rc (obs.run_rc, TR_ECRASHED);
+    ck_assert_str_eq (obs.error.type, "ConnectionLost");
+    ck_assert_contains (obs.error.message, "stopped answering within the heartbeat timeout");
+    ck_assert_msg (obs.elapsed < tu_ms (LOST_BOUND_MS),
+                   "the call failed %lld ms after the stop", obs.elapsed);
+    //  Killed and reaped; SIGCONT finds nobody.
+    ck_assert (obs.gone);
+    ck_assert_int_eq (obs.cont_rc, -1);
+    ck_assert_int_eq (obs.cont_errno, ESRCH);
+    //  The nursery lists the loss as the child's failure.
+    ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
+    ck_assert_uint_eq (frame.close_errors, 1);
+    ck_assert_str_eq (frame.close_error.type, "ConnectionLost");
+    ck_assert_int_eq (frame.close_error.signal, SIGKILL);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A stopped parent: root -> middle -> grandchild, the middle one stopped
+
+typedef struct {
+    int hold_rc, middle_pid, grandchild_pid;
+    char state;                     //  the grandchild's, when seen ended
+    int exit_code;
+    long long elapsed;
+} middle_obs_t;
+
+static int
+s_stop_middle (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    middle_obs_t *obs = arg;
+    tr_value_t *value = NULL;
+    obs->hold_rc = tu_call (p, "hold_grandchild", NULL, &value);
+    if (obs->hold_rc == 0)
+        tr_unpack (tr_value_object (value), "i", &obs->grandchild_pid);
+    tr_value_destroy (&value);
+    obs->middle_pid = tr_portal_pid (p);
+    if (obs->grandchild_pid <= 0)
+        return 1;
+    kill (obs->middle_pid, SIGSTOP);
+    long long start = tu_now_ms ();
+    //  The grandchild exits by itself: a zombie of its stopped parent.
+    long long deadline = start + tu_ms (LOST_BOUND_MS + 2000);
+    while (tu_now_ms () < deadline) {
+        obs->state = s_proc_state (obs->grandchild_pid, &obs->exit_code);
+        if (obs->state == 'Z' || obs->state == 0)
+            break;
+        if (tr_sleep (ctx, 10))
+            break;
+    }
+    obs->elapsed = tu_now_ms () - start;
+    //  The middle one is still stopped (this root's timeout is longer):
+    //  end it, so the orphan comes back to us.
+    kill (obs->middle_pid, SIGKILL);
+    return 0;
+}
+
+START_TEST (test_a_child_whose_parent_is_stopped_exits_by_itself)
+{
+    tu_subreaper ();
+    middle_obs_t obs = { 0 };
+    tu_frame_t frame = { .body = s_stop_middle, .obs = &obs, .name = "middle" };
+    tr_config_t config = tu_config ();
+    //  The root's own heartbeats would lose the middle one only later.
+    config.heartbeat_timeout_ms = 20000;
+    tu_run_frame (&frame, &config);
+    ck_assert_tr_ok (obs.hold_rc);
+    ck_assert_int_gt (obs.grandchild_pid, 0);
+    ck_assert_msg (obs.state == 'Z', "grandchild %d in state '%c' after %lld ms",
+                   obs.grandchild_pid, obs.state? obs.state: '-', obs.elapsed);
+    ck_assert_msg (obs.elapsed < tu_ms (LOST_BOUND_MS),
+                   "the grandchild took %lld ms to go", obs.elapsed);
+    //  It cancelled itself like an orphan (rule 11): exit status 1.
+    ck_assert_msg (WIFEXITED (obs.exit_code) && WEXITSTATUS (obs.exit_code) == 1,
+                   "grandchild ended with wait status 0x%x", obs.exit_code);
+    ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
+    //  The orphan came back to us and is reaped here.
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A busy child is not lost
+
+typedef struct {
+    int run_rc;
+    char reply [16];
+} busy_obs_t;
+
+static int
+s_busy_child (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    (void) ctx;
+    busy_obs_t *obs = arg;
+    tr_value_t *value = NULL;
+    //  Longer than the heartbeat timeout, without a checkpoint.
+    obs->run_rc = tu_call (p, "busy", tr_pack ("[i]", HB_TIMEOUT_MS + 2000), &value);
+    const char *text = NULL;
+    if (obs->run_rc == 0 && tr_unpack (tr_value_object (value), "s", &text) == 0)
+        snprintf (obs->reply, sizeof obs->reply, "%s", text);
+    tr_value_destroy (&value);
+    return 0;
+}
+
+START_TEST (test_a_child_busy_past_the_heartbeat_timeout_is_not_lost)
+{
+    tu_subreaper ();
+    busy_obs_t obs = { 0 };
+    tu_frame_t frame = { .body = s_busy_child, .obs = &obs };
+    tu_run_frame (&frame, NULL);
+    ck_assert_tr_ok (obs.run_rc);
+    ck_assert_str_eq (obs.reply, "busy");
+    ck_assert_tr_ok (frame.close_rc);
+    ck_assert_uint_eq (frame.close_errors, 0);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Daemons
+
+static void
+s_daemon_start (tu_proc_t *d, const char *name)
+{
+    const char *args [] = { "--tr-daemon", "--tr-name", name, "--tr-bind", "ipc", NULL };
+    tu_proc_spawn_io (d, tu_worker_path (), args, false);
+    ck_assert (tu_proc_pump (d, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL));
+    ck_assert_int_eq (sscanf (d->out_text, "%255s %255s", d->uid, d->endpoint), 2);
+}
+
+//  The daemon's peers (tr.info) through p.
+static int
+s_peers (tr_portal_t *p, int *peers)
+{
+    tr_value_t *value = NULL;
+    int rc = tr_portal_run (p, "tr.info", NULL, &value);
+    if (rc == 0 && tr_unpack (tr_value_object (value), "{s:i}", "peers", peers))
+        rc = TR_EFORMAT;
+    tr_value_destroy (&value);
+    return rc;
+}
+
+typedef struct {
+    const char *endpoint;
+    int pid;
+    int open_rc, first_rc, run_rc, again_rc, cancel_rc;
+    long long elapsed;
+    tu_err_t error;
+    int64_t sum;
+} daemon_stop_t;
+
+static int
+s_stop_daemon (tr_actor_t *self, void *arg)
+{
+    daemon_stop_t *st = arg;
+    tr_portal_t *p = NULL;
+    if ((st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &p)))
+        return 1;
+    st->first_rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) 1, (int64_t) 1), NULL);
+    kill (st->pid, SIGSTOP);
+    long long start = tu_now_ms ();
+    st->run_rc = tu_call (p, "sleep", tr_pack ("[i]", 60000), NULL);
+    st->elapsed = tu_now_ms () - start;
+    tu_err_copy (&st->error, tr_portal_error (p));
+    tr_portal_close (&p);
+    kill (st->pid, SIGCONT);
+    //  It serves new portals.
+    if ((st->again_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &p)))
+        return 1;
+    tr_value_t *value = NULL;
+    st->again_rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) 40, (int64_t) 2), &value);
+    if (st->again_rc == 0)
+        tr_unpack (tr_value_object (value), "I", &st->sum);
+    tr_value_destroy (&value);
+    st->cancel_rc = tr_portal_cancel_actor (p, tu_ms (3000));
+    tr_portal_close (&p);
+    return 0;
+}
+
+START_TEST (test_a_stopped_daemon_fails_its_portals_calls_and_serves_again_after_sigcont)
+{
+    tu_subreaper ();
+    tu_proc_t d;
+    s_daemon_start (&d, "stopped");
+    daemon_stop_t st = { .endpoint = d.endpoint, .pid = d.pid };
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_stop_daemon, &st), 0);
+    ck_assert_tr_ok (st.open_rc);
+    ck_assert_tr_ok (st.first_rc);
+    ck_assert_tr_rc (st.run_rc, TR_ECLOSED);
+    ck_assert_str_eq (st.error.type, "ConnectionLost");
+    ck_assert_msg (st.elapsed < tu_ms (LOST_BOUND_MS),
+                   "the call failed %lld ms after the stop", st.elapsed);
+    ck_assert_tr_ok (st.again_rc);
+    ck_assert_int_eq (st.sum, 42);
+    ck_assert_tr_ok (st.cancel_rc);
+    tu_proc_expect_exit (&d, 5000, 0);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Departed peers are forgotten
+
+//  What the daemon holds.
+typedef struct {
+    int peers;
+    int fds;
+    long rss_kb;
+} holdings_t;
+
+static int
+s_count_fds (int pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/fd", pid);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return -1;
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir (dir)))
+        if (e->d_name [0] != '.')
+            count++;
+    closedir (dir);
+    return count;
+}
+
+static long
+s_rss_kb (int pid)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen (path, "r");
+    long kb = -1;
+    while (f && fgets (line, sizeof line, f))
+        if (strncmp (line, "VmRSS:", 6) == 0)
+            kb = atol (line + 6);
+    if (f)
+        fclose (f);
+    return kb;
+}
+
+typedef struct {
+    const char *endpoint;
+    int pid;
+    int rounds;                     //  portals opened and closed
+    int want_peers;                 //  wait until the daemon holds this many
+    bool cancel;                    //  cancel the daemon at the end
+    int rc;
+    holdings_t before, after;
+} churn_t;
+
+//  Wait until the daemon holds want peers (the probe's own included);
+//  then read what it holds.
+static int
+s_settle (tr_ctx_t *ctx, tr_portal_t *p, const churn_t *st, holdings_t *h)
+{
+    long long deadline = tu_now_ms () + tu_ms (LOST_BOUND_MS);
+    int rc;
+    while ((rc = s_peers (p, &h->peers)) == 0 && h->peers != st->want_peers
+    &&     tu_now_ms () < deadline)
+        tr_sleep (ctx, 20);
+    h->fds = s_count_fds (st->pid);
+    h->rss_kb = s_rss_kb (st->pid);
+    return rc;
+}
+
+//  A long-lived root: one portal held throughout, rounds portals opened,
+//  called and closed beside it.
+static int
+s_churn (tr_actor_t *self, void *arg)
+{
+    churn_t *st = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    tr_portal_t *probe = NULL;
+    if ((st->rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &probe)))
+        return 1;
+    st->rc = s_settle (ctx, probe, st, &st->before);
+    for (int i = 0; i < st->rounds && st->rc == 0; i++) {
+        tr_portal_t *p = NULL;
+        if ((st->rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &p)))
+            break;
+        st->rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) i, (int64_t) 1), NULL);
+        tr_portal_close (&p);
+    }
+    if (st->rc == 0)
+        st->rc = s_settle (ctx, probe, st, &st->after);
+    if (st->cancel)
+        tr_portal_cancel_actor (probe, tu_ms (3000));
+    tr_portal_close (&probe);
+    return 0;
+}
+
+static const char *s_endpoint;
+
+static int
+s_once_root (tr_actor_t *self, void *arg)
+{
+    const char *endpoint = arg;
+    tr_portal_t *p = NULL;
+    int rc = tr_portal_open (self, endpoint, tu_ms (5000), &p);
+    if (rc == 0)
+        rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) 1, (int64_t) 2), NULL);
+    tr_portal_close (&p);
+    return rc? 1: 0;
+}
+
+static int
+s_hold_root (tr_actor_t *self, void *arg)
+{
+    int fd = *(int *) arg;
+    tr_portal_t *p = NULL;
+    int rc = tr_portal_open (self, s_endpoint, tu_ms (5000), &p);
+    if (rc == 0)
+        rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) 1, (int64_t) 2), NULL);
+    if (rc == 0 && write (fd, "h", 1) == 1)
+        tr_sleep (tr_actor_ctx (self), 60000);
+    tr_portal_close (&p);
+    return 1;
+}
+
+//  A short-lived root in a process of its own: open a portal, call, close
+//  it, exit. With hold, it says so on a pipe and waits to be killed
+//  instead.
+static void
+s_short_root (const char *endpoint, bool hold)
+{
+    int fds [2] = { -1, -1 };
+    if (hold)
+        ck_assert_int_eq (pipe2 (fds, O_CLOEXEC), 0);
+    int fd = fds [1];
+    pid_t pid = fork ();
+    ck_assert_int_ge (pid, 0);
+    if (pid == 0) {
+        tr_config_t config = tu_config ();
+        int rc = hold? tr_run (&config, 0, NULL, s_hold_root, &fd)
+                     : tr_run (&config, 0, NULL, s_once_root, (void *) endpoint);
+        _exit (rc);
+    }
+    if (!hold) {
+        int status;
+        ck_assert_int_eq (waitpid (pid, &status, 0), pid);
+        ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+                       "a short-lived root ended with 0x%x", status);
+        return;
+    }
+    //  It holds a portal now: kill -9 it.
+    char byte;
+    close (fds [1]);
+    struct pollfd item = { fds [0], POLLIN, 0 };
+    ck_assert_int_eq (poll (&item, 1, tu_ms (5000)), 1);
+    ck_assert_int_eq (read (fds [0], &byte, 1), 1);
+    close (fds [0]);
+    ck_assert_int_eq (kill (pid, SIGKILL), 0);
+    ck_assert_int_eq (waitpid (pid, NULL, 0), pid);
+}
+
+START_TEST (test_a_daemon_forgets_departed_peers_and_stays_flat)
+{
+    tu_subreaper ();
+    tu_proc_t d;
+    s_daemon_start (&d, "churned");
+    s_endpoint = d.endpoint;
+    //  Warm up: the daemon's allocator and libzmq reach their working size.
+    for (int i = 0; i < 20; i++)
+        s_short_root (d.endpoint, false);
+    churn_t warm = { .endpoint = d.endpoint, .pid = d.pid, .rounds = 100, .want_peers = 1 };
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_churn, &warm), 0);
+    ck_assert_tr_ok (warm.rc);
+    ck_assert_int_eq (warm.after.peers, 1);
+
+    //  Short-lived roots, each in a process of its own, and one killed
+    //  with SIGKILL while it holds its portal.
+    churn_t probe = { .endpoint = d.endpoint, .pid = d.pid, .rounds = 0, .want_peers = 1 };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_churn, &probe), 0);
+    ck_assert_tr_ok (probe.rc);
+    holdings_t before = probe.before;
+    for (int i = 0; i < 100; i++)
+        s_short_root (d.endpoint, false);
+    s_short_root (d.endpoint, true);
+
+    //  Then one long-lived root that opens and closes many.
+    churn_t st = { .endpoint = d.endpoint, .pid = d.pid, .rounds = 400, .want_peers = 1,
+                   .cancel = true };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_churn, &st), 0);
+    ck_assert_tr_ok (st.rc);
+    fprintf (stderr, "daemon before: %d peers, %d fds, %ld kB; after: %d peers, %d fds, "
+             "%ld kB\n", before.peers, before.fds, before.rss_kb,
+             st.after.peers, st.after.fds, st.after.rss_kb);
+    //  Only the probe's own portal is left, whatever came and went.
+    ck_assert_int_eq (before.peers, 1);
+    ck_assert_int_eq (st.after.peers, 1);
+    ck_assert_int_eq (st.after.fds, before.fds);
+    ck_assert_msg (st.after.rss_kb - before.rss_kb < 1024,
+                   "RSS grew from %ld kB to %ld kB", before.rss_kb, st.after.rss_kb);
+    tu_proc_expect_exit (&d, 5000, 0);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *suite = suite_create ("liveness");
+    TCase *tc = tu_tcase (suite, "stopped", 60);
+    tcase_add_test (tc, test_a_stopped_child_is_lost_killed_and_reaped);
+    tcase_add_test (tc, test_a_child_whose_parent_is_stopped_exits_by_itself);
+    tcase_add_test (tc, test_a_child_busy_past_the_heartbeat_timeout_is_not_lost);
+    tcase_add_test (tc, test_a_stopped_daemon_fails_its_portals_calls_and_serves_again_after_sigcont);
+    tc = tu_tcase (suite, "departed", 120);
+    tcase_add_test (tc, test_a_daemon_forgets_departed_peers_and_stays_flat);
+    return tu_run_suite (suite, CK_FORK_GETENV);
+}
