@@ -163,8 +163,11 @@ s_monitor_drain (void)
         if (zmq_msg_more (&event))
             zmq_msg_recv (&address, s_peer.monitor, ZMQ_DONTWAIT);
         zmq_msg_close (&event);
+        if (code != ZMQ_EVENT_ACCEPTED && code != ZMQ_EVENT_DISCONNECTED)
+            tri_secure_on_event (code, zmq_msg_data (&address), zmq_msg_size (&address));
         zmq_msg_close (&address);
-        tri_conn_t *conn = s_conn (fd);
+        tri_conn_t *conn = code == ZMQ_EVENT_ACCEPTED || code == ZMQ_EVENT_DISCONNECTED
+                         ? s_conn (fd): NULL;
         if (!conn)
             continue;
         //  A channel still bound to a descriptor that is accepted again
@@ -424,12 +427,13 @@ tri_peer_listen (const char *bind)
         return rc;
     //  Before the bind, so that no connection is accepted unseen. The
     //  monitor's queue has no limit: a lost DISCONNECTED would be a peer
-    //  never forgotten.
+    //  never forgotten. A socket has one monitor: this one also carries
+    //  the failed handshakes secure.c logs.
     char monitor [64];
     snprintf (monitor, sizeof monitor, "inproc://troupe-router-monitor-%d", (int) getpid ());
     int zero = 0;
-    if (zmq_socket_monitor (s_peer.router, monitor,
-                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
+    if (zmq_socket_monitor (s_peer.router, monitor, ZMQ_EVENT_ACCEPTED
+                            | ZMQ_EVENT_DISCONNECTED | tri_secure_events ())
     ||  !(s_peer.monitor = zmq_socket (tri_zctx (), ZMQ_PAIR))
     ||  zmq_setsockopt (s_peer.monitor, ZMQ_LINGER, &zero, sizeof zero)
     ||  zmq_setsockopt (s_peer.monitor, ZMQ_RCVHWM, &zero, sizeof zero)

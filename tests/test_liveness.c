@@ -103,6 +103,7 @@ START_TEST (test_a_stopped_child_is_lost_killed_and_reaped)
     stop_obs_t obs = { 0 };
     tu_frame_t frame = { .body = s_stop_child, .obs = &obs };
     tu_run_frame (&frame, NULL);
+    fprintf (stderr, "stopped child: call failed %lld ms after the stop\n", obs.elapsed);
     ck_assert_int_eq (obs.stopper_rc, 0);
     //  Its call failed with its loss, within the heartbeat timeout.
     ck_assert_tr_rc (obs.run_rc, TR_ECRASHED);
@@ -172,6 +173,8 @@ START_TEST (test_a_child_whose_parent_is_stopped_exits_by_itself)
     //  The root's own heartbeats would lose the middle one only later.
     config.heartbeat_timeout_ms = 20000;
     tu_run_frame (&frame, &config);
+    fprintf (stderr, "stopped parent: the grandchild went %lld ms after the stop\n",
+             obs.elapsed);
     ck_assert_tr_ok (obs.hold_rc);
     ck_assert_int_gt (obs.grandchild_pid, 0);
     ck_assert_msg (obs.state == 'Z', "grandchild %d in state '%c' after %lld ms",
@@ -293,6 +296,7 @@ START_TEST (test_a_stopped_daemon_fails_its_portals_calls_and_serves_again_after
     daemon_stop_t st = { .endpoint = d.endpoint, .pid = d.pid };
     tr_config_t config = tu_config ();
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_stop_daemon, &st), 0);
+    fprintf (stderr, "stopped daemon: call failed %lld ms after the stop\n", st.elapsed);
     ck_assert_tr_ok (st.open_rc);
     ck_assert_tr_ok (st.first_rc);
     ck_assert_tr_rc (st.run_rc, TR_ECLOSED);
