@@ -5,7 +5,8 @@
     ZMTP heartbeats run both ways on the link between a parent and its
     child, and on every portal opened on an endpoint. A child stopped with
     SIGSTOP is lost: its parent kills and reaps it, its calls fail with
-    ConnectionLost. A child whose parent is stopped cancels itself and
+    ConnectionLost, and so do its contexts' streams. A child whose parent
+    is stopped cancels itself and
     exits 1. A daemon stopped under a portal fails that portal's calls.
     A child busy without checkpoints is not lost: libzmq's I/O thread
     answers the heartbeats. A peer that leaves an actor's ROUTER (closes
@@ -120,6 +121,60 @@ START_TEST (test_a_stopped_child_is_lost_killed_and_reaped)
     ck_assert_uint_eq (frame.close_errors, 1);
     ck_assert_str_eq (frame.close_error.type, "ConnectionLost");
     ck_assert_int_eq (frame.close_error.signal, SIGKILL);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  A context open on the child when it is stopped: its stream's receive
+//  and its result fail with the loss.
+typedef struct {
+    int open_rc, echo_rc, recv_rc, result_rc;
+    long long elapsed;
+    tu_err_t error;
+    bool gone;
+} stop_ctx_obs_t;
+
+static int
+s_stop_child_in_context (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    stop_ctx_obs_t *obs = arg;
+    int pid = tr_portal_pid (p);
+    tr_context_t *c = NULL;
+    tr_stream_t *s = NULL;
+    const msgpack_object *value;
+    if ((obs->open_rc = tr_portal_open_context (p, "ctx_echo", NULL, &c, NULL)))
+        return 1;
+    tr_context_open_stream (c, &s);
+    tr_stream_send_pack (s, "i", 1);
+    obs->echo_rc = tr_stream_recv (s, &value, tu_ms (5000));
+    kill (pid, SIGSTOP);
+    long long start = tu_now_ms ();
+    obs->recv_rc = tr_stream_recv (s, &value, tu_ms (LOST_BOUND_MS + 5000));
+    obs->elapsed = tu_now_ms () - start;
+    obs->result_rc = tr_context_result (c, &value);
+    tu_err_copy (&obs->error, tr_context_error (c));
+    tr_stream_close (&s);
+    tr_context_close (&c);
+    obs->gone = tu_process_gone (ctx, pid, 2000);
+    return 0;
+}
+
+START_TEST (test_a_context_on_a_stopped_child_fails_with_its_loss)
+{
+    tu_subreaper ();
+    stop_ctx_obs_t obs = { 0 };
+    tu_frame_t frame = { .body = s_stop_child_in_context, .obs = &obs };
+    tu_run_frame (&frame, NULL);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_ok (obs.echo_rc);
+    ck_assert_tr_rc (obs.recv_rc, TR_ECRASHED);
+    ck_assert_msg (obs.elapsed < tu_ms (LOST_BOUND_MS),
+                   "the receive failed %lld ms after the stop", obs.elapsed);
+    ck_assert_tr_rc (obs.result_rc, TR_ECRASHED);
+    ck_assert_str_eq (obs.error.type, "ConnectionLost");
+    ck_assert (obs.gone);
+    ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
+    ck_assert_str_eq (frame.close_error.type, "ConnectionLost");
     tu_assert_no_procs_left (0);
 }
 END_TEST
@@ -518,6 +573,7 @@ main (void)
     Suite *suite = suite_create ("liveness");
     TCase *tc = tu_tcase (suite, "stopped", 60);
     tcase_add_test (tc, test_a_stopped_child_is_lost_killed_and_reaped);
+    tcase_add_test (tc, test_a_context_on_a_stopped_child_fails_with_its_loss);
     tcase_add_test (tc, test_a_child_whose_parent_is_stopped_exits_by_itself);
     tcase_add_test (tc, test_a_child_busy_past_the_heartbeat_timeout_is_not_lost);
     tcase_add_test (tc, test_a_stopped_daemon_fails_its_portals_calls_and_serves_again_after_sigcont);
