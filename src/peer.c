@@ -138,11 +138,12 @@ s_depart (tri_conn_t *conn)
     s_peer.departed [s_peer.ndeparted++] = channel;
 }
 
-//  Read the events the ROUTER's monitor holds.
+//  Read the events the ROUTER's monitor holds: a batch, or (all) every
+//  one of them.
 static void
-s_monitor_drain (void)
+s_monitor_drain (bool all)
 {
-    for (int i = 0; i < 1024; i++) {
+    for (int i = 0; all || i < TRI_BATCH; i++) {
         zmq_msg_t event, address;
         zmq_msg_init (&event);
         zmq_msg_init (&address);
@@ -212,7 +213,7 @@ static void
 s_on_router_monitor (tri_watch_t *watch, bool drain)
 {
     (void) watch; (void) drain;
-    s_monitor_drain ();
+    s_monitor_drain (false);
     s_departures_run ();
 }
 
@@ -220,7 +221,7 @@ s_on_router_monitor (tri_watch_t *watch, bool drain)
 static void
 s_bind_conn (tri_channel_t *channel, int fd)
 {
-    s_monitor_drain ();
+    s_monitor_drain (true);
     tri_conn_t *conn = s_conn (fd);
     if (!conn)
         return;
@@ -311,7 +312,6 @@ s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
 {
-    int fd = zmq_msg_get (frame, ZMQ_SRCFD);
     tri_channel_t *channel = s_peer.last;
     if (!channel || !tri_channel_has_rid (channel, rid, rid_size)) {
         char key [513];
@@ -319,6 +319,8 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
         if ((channel = zhashx_lookup (s_peer.channels, key)))
             s_peer.last = channel;
     }
+    //  The connection a hello came on (read before the frame is taken).
+    int fd = channel? -1: zmq_msg_get (frame, ZMQ_SRCFD);
     tri_msg_t *msg = NULL;
     uint64_t cid = 0;
     int type;
@@ -429,8 +431,9 @@ tri_peer_listen (const char *bind)
     //  monitor's queue has no limit: a lost DISCONNECTED would be a peer
     //  never forgotten. A socket has one monitor: this one also carries
     //  the failed handshakes secure.c logs.
+    static unsigned runs = 0;
     char monitor [64];
-    snprintf (monitor, sizeof monitor, "inproc://troupe-router-monitor-%d", (int) getpid ());
+    snprintf (monitor, sizeof monitor, "inproc://troupe-router-monitor-%u", ++runs);
     int zero = 0;
     if (zmq_socket_monitor (s_peer.router, monitor, ZMQ_EVENT_ACCEPTED
                             | ZMQ_EVENT_DISCONNECTED | tri_secure_events ())
