@@ -23,7 +23,10 @@
     and go. libzmq sends DISCONNECTED before it closes the descriptor,
     so before a hello's descriptor is bound the monitor is drained: the
     departure of the connection that had that number before is seen
-    first.
+    first. Two hellos on one descriptor with no event between them (a
+    peer said hello and left, and its descriptor was accepted again,
+    before either hello was read) are told apart by a probe a heartbeat
+    interval later: a send to a routing id whose connection ended fails.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -53,6 +56,14 @@ typedef struct {
     bool open;                  //  accepted and not disconnected since
 } tri_conn_t;
 
+//  A channel whose hello came on a descriptor another hello came on too,
+//  with no event between them: one of the two peers has gone, and the
+//  probe tells which.
+typedef struct {
+    tri_channel_t *channel;     //  a reference
+    int fd;
+} tri_suspect_t;
+
 static struct {
     void *router;
     tri_watch_t router_watch;
@@ -68,6 +79,9 @@ static struct {
     tri_channel_t **departed;   //  gone, not yet closed (references)
     size_t ndeparted, departed_max;
     bool departing;             //  s_departures_run is running
+    tri_suspect_t *suspects;
+    size_t nsuspects, suspects_max;
+    tri_timer_t probe;          //  probes the suspects
 } s_peer = { .dealers = { &s_peer.dealers, &s_peer.dealers } };
 
 void
@@ -138,6 +152,84 @@ s_depart (tri_conn_t *conn)
     s_peer.departed [s_peer.ndeparted++] = channel;
 }
 
+//  Forget suspect i (its reference dropped).
+static void
+s_suspect_drop (size_t i)
+{
+    tri_channel_unref (&s_peer.suspects [i].channel);
+    s_peer.suspects [i] = s_peer.suspects [--s_peer.nsuspects];
+}
+
+//  The descriptor fd has ended: so have its suspects.
+static void
+s_suspects_depart (int fd)
+{
+    for (size_t i = 0; i < s_peer.nsuspects; )
+        if (s_peer.suspects [i].fd == fd) {
+            tri_conn_t conn = { s_peer.suspects [i].channel, false };
+            s_depart (&conn);
+            s_suspect_drop (i);
+        }
+        else
+            i++;
+}
+
+//  Whether the ROUTER still routes to the channel's peer: with
+//  ZMQ_ROUTER_MANDATORY, a routing id whose connection ended fails at
+//  once (EHOSTUNREACH once libzmq dropped the pipe, EAGAIN while it
+//  terminates: the pipe has no high water mark). The peer answers the
+//  ping (cid 0) with a pong, which nobody awaits.
+static bool
+s_routable (tri_channel_t *channel)
+{
+    const char *key = tri_channel_key (channel);
+    uint8_t rid [256];
+    size_t size = strlen (key) / 2;
+    for (size_t i = 0; i < size; i++) {
+        unsigned byte;
+        sscanf (key + 2 * i, "%2x", &byte);
+        rid [i] = (uint8_t) byte;
+    }
+    tri_loop_touch (&s_peer.router_watch);
+    if (zmq_send (s_peer.router, rid, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return false;
+    static const uint8_t ping [] = { 0x93, TRI_PING, 0x00, 0xc0 };    //  [ping, 0, nil]
+    zmq_send (s_peer.router, ping, sizeof ping, ZMQ_DONTWAIT);
+    return true;
+}
+
+static void s_departures_run (void);
+
+//  Probe the suspects and the channels bound to their descriptors: those
+//  gone depart, and the one left is bound to the descriptor.
+static void
+s_probe (tri_timer_t *timer)
+{
+    tri_timer_stop (timer);
+    for (size_t i = 0; i < s_peer.nsuspects; ) {
+        tri_suspect_t *suspect = &s_peer.suspects [i];
+        tri_conn_t *conn = &s_peer.conns [suspect->fd];
+        if (conn->channel && !tri_channel_closed (conn->channel)
+        &&  !s_routable (conn->channel))
+            s_depart (conn);
+        if (tri_channel_closed (suspect->channel) || !s_routable (suspect->channel)) {
+            tri_conn_t gone = { suspect->channel, false };
+            s_depart (&gone);
+            s_suspect_drop (i);
+        }
+        else
+        if (!conn->channel && conn->open) {
+            conn->channel = suspect->channel;
+            s_suspect_drop (i);
+        }
+        else
+            i++;
+    }
+    if (s_peer.nsuspects)
+        tri_timer_start (timer, tri_now_ms () + tri_config ()->heartbeat_ivl_ms, s_probe, NULL);
+    s_departures_run ();
+}
+
 //  Read the events the ROUTER's monitor holds: a batch, or (all) every
 //  one of them.
 static void
@@ -174,6 +266,7 @@ s_monitor_drain (bool all)
         //  A channel still bound to a descriptor that is accepted again
         //  lost its connection: its departure is made sure of.
         s_depart (conn);
+        s_suspects_depart (fd);
         conn->open = code == ZMQ_EVENT_ACCEPTED;
     }
 }
@@ -225,8 +318,30 @@ s_bind_conn (tri_channel_t *channel, int fd)
     tri_conn_t *conn = s_conn (fd);
     if (!conn)
         return;
-    //  Another channel on the same descriptor: its connection has ended.
-    s_depart (conn);
+    //  Another channel on the same descriptor, with no event between the
+    //  two hellos: the descriptor was closed and accepted again before
+    //  either hello was read, so one of the two peers has gone; which, a
+    //  probe tells, once libzmq has ended the gone one's pipe. The new
+    //  one waits as a suspect.
+    if (conn->channel && conn->open) {
+        if (s_peer.nsuspects == s_peer.suspects_max) {
+            size_t max = s_peer.suspects_max? 2 * s_peer.suspects_max: 8;
+            tri_suspect_t *suspects = realloc (s_peer.suspects, max * sizeof *suspects);
+            if (!suspects)
+                return;         //  unbound: forgotten when a send fails
+            s_peer.suspects = suspects;
+            s_peer.suspects_max = max;
+        }
+        tri_log_debug ("TR-HELLO", "%s and %s said hello on one connection's descriptor: "
+                       "one of them has gone", tri_channel_uid (conn->channel),
+                       tri_channel_uid (channel));
+        tri_channel_ref (channel);
+        s_peer.suspects [s_peer.nsuspects++] = (tri_suspect_t) { channel, fd };
+        if (!tri_timer_active (&s_peer.probe))
+            tri_timer_start (&s_peer.probe, tri_now_ms () + tri_config ()->heartbeat_ivl_ms,
+                             s_probe, NULL);
+        return;
+    }
     conn->channel = channel;
     //  The connection this hello came on has ended already.
     if (!conn->open)
@@ -245,6 +360,11 @@ s_router_released (tri_channel_t *channel)
     for (int fd = 0; fd < s_peer.nconns; fd++)
         if (s_peer.conns [fd].channel == channel)
             s_peer.conns [fd].channel = NULL;
+    for (size_t i = 0; i < s_peer.nsuspects; i++)
+        if (s_peer.suspects [i].channel == channel) {
+            s_suspect_drop (i);
+            break;
+        }
     if (s_peer.channels && zhashx_lookup (s_peer.channels, tri_channel_key (channel)) == channel) {
         zhashx_delete (s_peer.channels, tri_channel_key (channel));
         tri_channel_unref (&channel);
@@ -287,7 +407,8 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg, int fd)
     tri_channel_set_minor (channel, (int) hello.minor);
     s_bind_conn (channel, fd);
     s_peer.last = channel;
-    tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
+    tri_log_debug ("TR-HELLO", "hello from %s at %s (descriptor %d)", hello.uid,
+                   tri_channel_endpoint (channel), fd);
     //  Answer with ours, so the peer knows who and what version we are. A
     //  peer already gone (a child killed before its hello was read) makes
     //  the send close the channel and drop it from the table: our
@@ -718,6 +839,12 @@ tri_peer_stop (void)
         zhashx_destroy (&s_peer.channels);
     }
     s_peer.last = NULL;
+    tri_timer_stop (&s_peer.probe);
+    while (s_peer.nsuspects)
+        s_suspect_drop (0);
+    free (s_peer.suspects);
+    s_peer.suspects = NULL;
+    s_peer.suspects_max = 0;
     while (s_peer.ndeparted)
         tri_channel_unref (&s_peer.departed [--s_peer.ndeparted]);
     free (s_peer.departed);

@@ -22,6 +22,7 @@
 #include "testproc.h"
 #include <errno.h>
 #include <poll.h>
+#include <zmq.h>
 #include <signal.h>
 
 #define HB_TIMEOUT_MS   3000        //  tr_config_t's default
@@ -567,6 +568,174 @@ START_TEST (test_a_daemon_forgets_departed_peers_and_stays_flat)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  A descriptor reused before the hellos on it were read
+
+#define T_HELLO 1
+#define T_PING  10
+#define T_PONG  11
+
+//  CPU time the process has used, in clock ticks.
+static long
+s_cpu_ticks (int pid)
+{
+    char path [64], buf [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf [n] = 0;
+    char *end = strrchr (buf, ')');
+    long utime = 0, stime = 0;
+    //  Fields 14 and 15; the state is field 3.
+    if (!end || sscanf (end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+                        &utime, &stime) != 2)
+        return -1;
+    return utime + stime;
+}
+
+//  A raw DEALER's hello, as a peer of protocol 1.0 says it.
+static void
+s_raw_hello (void *dealer, const char *uid)
+{
+    tr_args_t *hello = tr_pack ("[i i {s:[ii] s:s s:i s:s}]", T_HELLO, 0, "v", 1, 0,
+                                "uid", uid, "pid", (int) getpid (), "ep", "");
+    zmq_send (dealer, tr_args_data (hello), tr_args_size (hello), 0);
+    tr_args_destroy (&hello);
+}
+
+//  The type of the next frame within timeout_ms, or -1.
+static int
+s_raw_next_type (void *dealer, int timeout_ms)
+{
+    zmq_pollitem_t item = { dealer, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll (&item, 1, timeout_ms) != 1)
+        return -1;
+    zmq_msg_t m;
+    zmq_msg_init (&m);
+    zmq_msg_recv (&m, dealer, 0);
+    tr_value_t *v = tr_value_decode (zmq_msg_data (&m), zmq_msg_size (&m));
+    zmq_msg_close (&m);
+    int type = -1;
+    uint64_t cid;
+    const msgpack_object *body;
+    if (!v || tr_unpack (tr_value_object (v), "[iuo]", &type, &cid, &body))
+        type = -1;
+    tr_value_destroy (&v);
+    return type;
+}
+
+typedef struct {
+    tr_portal_t *p;
+    int rc;
+} busy_call_t;
+
+static int
+s_busy_call (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    busy_call_t *call = arg;
+    call->rc = tu_call (call->p, "busy", tr_pack ("[i]", 1500), NULL);
+    return 0;
+}
+
+typedef struct {
+    const char *endpoint;
+    int pid;
+    int open_rc, busy_rc;
+    bool was_busy, a_gone, reused;
+    int fds_before, fds_a, fds_after_a;
+    int b_hello, b_pong;
+    int peers_with_b, peers_after_b;
+} reuse_t;
+
+static int
+s_reuse (tr_actor_t *self, void *arg)
+{
+    reuse_t *st = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    busy_call_t call = { 0 };
+    if ((st->open_rc = tr_portal_open (self, st->endpoint, tu_ms (5000), &call.p)))
+        return 1;
+    st->fds_before = s_count_fds (st->pid);
+    //  Keep the daemon's loop busy: hellos wait unread meanwhile.
+    long ticks = s_cpu_ticks (st->pid);
+    tr_task_t *task;
+    if (tr_task_spawn (self, s_busy_call, &call, &task))
+        return 1;
+    long long deadline = tu_now_ms () + tu_ms (3000);
+    while (!(st->was_busy = s_cpu_ticks (st->pid) - ticks >= sysconf (_SC_CLK_TCK) / 5)
+    &&     tu_now_ms () < deadline)
+        tr_sleep (ctx, 10);
+    //  A says hello and leaves, before its hello can be read.
+    void *zctx = zmq_ctx_new ();
+    void *a = zmq_socket (zctx, ZMQ_DEALER);
+    int linger = 1000;
+    zmq_setsockopt (a, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect (a, st->endpoint);
+    s_raw_hello (a, "raw@a");
+    deadline = tu_now_ms () + tu_ms (3000);
+    while ((st->fds_a = s_count_fds (st->pid)) == st->fds_before && tu_now_ms () < deadline)
+        tr_sleep (ctx, 5);
+    zmq_close (a);
+    deadline = tu_now_ms () + tu_ms (3000);
+    while ((st->fds_after_a = s_count_fds (st->pid)) != st->fds_before
+    &&     tu_now_ms () < deadline)
+        tr_sleep (ctx, 5);
+    //  B takes its descriptor, and stays.
+    void *b = zmq_socket (zctx, ZMQ_DEALER);
+    zmq_setsockopt (b, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect (b, st->endpoint);
+    s_raw_hello (b, "raw@b");
+    tr_task_join (&task, NULL);
+    st->busy_rc = call.rc;
+    st->b_hello = s_raw_next_type (b, tu_ms (3000));
+    //  A is forgotten, B is known and served (after the probe, if the
+    //  descriptor was shared).
+    churn_t want = { .pid = st->pid, .want_peers = 2 };
+    holdings_t h;
+    s_settle (ctx, call.p, &want, &h);
+    st->peers_with_b = h.peers;
+    tr_args_t *ping = tr_pack ("[i I n]", T_PING, (int64_t) 5);
+    zmq_send (b, tr_args_data (ping), tr_args_size (ping), 0);
+    tr_args_destroy (&ping);
+    st->b_pong = s_raw_next_type (b, tu_ms (3000));
+    zmq_close (b);
+    zmq_ctx_term (zctx);
+    want.want_peers = 1;
+    s_settle (ctx, call.p, &want, &h);
+    st->peers_after_b = h.peers;
+    tr_portal_cancel_actor (call.p, tu_ms (3000));
+    tr_portal_close (&call.p);
+    return 0;
+}
+
+START_TEST (test_a_peer_gone_before_its_hello_was_read_is_told_from_the_next_on_its_descriptor)
+{
+    tu_subreaper ();
+    tu_proc_t d;
+    s_daemon_start (&d, "reused");
+    reuse_t st = { .endpoint = d.endpoint, .pid = d.pid };
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_reuse, &st), 0);
+    fprintf (stderr, "reuse: busy %d, fds %d -> %d -> %d\n", st.was_busy, st.fds_before,
+             st.fds_a, st.fds_after_a);
+    ck_assert_tr_ok (st.open_rc);
+    ck_assert (st.was_busy);
+    ck_assert_tr_ok (st.busy_rc);
+    ck_assert_int_eq (st.fds_a, st.fds_before + 1);
+    ck_assert_int_eq (st.fds_after_a, st.fds_before);
+    ck_assert_int_eq (st.b_hello, T_HELLO);
+    ck_assert_int_eq (st.peers_with_b, 2);
+    ck_assert_int_eq (st.b_pong, T_PONG);
+    ck_assert_int_eq (st.peers_after_b, 1);
+    tu_proc_expect_exit (&d, 5000, 0);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -579,5 +748,6 @@ main (void)
     tcase_add_test (tc, test_a_stopped_daemon_fails_its_portals_calls_and_serves_again_after_sigcont);
     tc = tu_tcase (suite, "departed", 120);
     tcase_add_test (tc, test_a_daemon_forgets_departed_peers_and_stays_flat);
+    tcase_add_test (tc, test_a_peer_gone_before_its_hello_was_read_is_told_from_the_next_on_its_descriptor);
     return tu_run_suite (suite, CK_FORK_GETENV);
 }
