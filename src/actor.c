@@ -232,6 +232,18 @@ s_on_parent_exit (tri_watch_t *watch, bool drain)
     s_stop ("parent gone", NULL);
 }
 
+//  The connection to the parent is lost: it is stopped, hung, or its
+//  host is gone (a parent that exits is seen through its pidfd). Like a
+//  parent's death (rule 11): cancel, and exit 1.
+static void
+s_on_parent_lost (tri_dealer_t *dealer)
+{
+    tri_log_warn ("TR-ORPHAN", "parent at %s stopped answering within %d ms: cancelling",
+                  tri_channel_endpoint (tri_dealer_channel (dealer)),
+                  tri_config ()->heartbeat_timeout_ms);
+    s_stop ("parent unreachable", NULL);
+}
+
 static int
 s_connect_parent (const char *endpoint, int parent_pid)
 {
@@ -250,6 +262,7 @@ s_connect_parent (const char *endpoint, int parent_pid)
         return rc;
     }
     tri_channel_set_peer (tri_dealer_channel (s_actor.parent), "parent", endpoint, parent_pid);
+    tri_dealer_on_lost (s_actor.parent, s_on_parent_lost);
     if (s_actor.parent_pidfd >= 0)
         rc = tri_loop_watch (&s_actor.parent_watch, s_actor.parent_pidfd, s_on_parent_exit, NULL);
     return rc;
@@ -386,15 +399,16 @@ s_secure_stop (void)
 //  --------------------------------------------------------------------------
 //  The library's own exports
 
-//  tr.info: who this actor is.
+//  tr.info: who this actor is, and how many peers it holds a channel for.
 static int
 s_info (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
     (void) ctx; (void) args;
     tr_actor_t *me = tri_actor ();
-    return tr_reply_pack (out, "{s:s, s:s, s:s, s:i, s:[ii]}", "uid", me->uid, "name", me->name,
-                          "endpoint", me->endpoint, "pid", (int) getpid (),
-                          "protocol", TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR);
+    return tr_reply_pack (out, "{s:s, s:s, s:s, s:i, s:[ii], s:i}", "uid", me->uid,
+                          "name", me->name, "endpoint", me->endpoint, "pid", (int) getpid (),
+                          "protocol", TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR,
+                          "peers", (int) tri_peer_count ());
 }
 
 static const tr_export_t s_internal [] = {

@@ -718,6 +718,9 @@ static tr_error_t *
 s_kid_failure (tr_nursery_t *self, kid_t *kid)
 {
     tri_child_t *child = kid->child;
+    //  Killed because it stopped answering: its failure, not our doing.
+    if (tri_child_lost (child))
+        return tri_child_death (child);
     bool killed = tri_child_killed (child);
     if (kid->portal) {
         const tr_error_t *error;

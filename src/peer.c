@@ -5,10 +5,28 @@
     first frame must be a hello of our major version, which makes its
     channel; anything else before it is answered with an error. A DEALER
     of ours learns its peer from the hello that answers ours, or the
-    refusal that does. A DEALER to a portal's peer is watched by a socket
-    monitor: once the peer has said hello, a disconnect means it died or
-    was silent past the heartbeat timeout, and its channel closes so that
-    the calls through it fail rather than wait.
+    refusal that does. Every DEALER (to a portal's peer, to our parent)
+    is watched by a socket monitor: once the peer has said hello, a
+    disconnect means it died or was silent past the heartbeat timeout,
+    and its channel closes so that the calls through it fail rather than
+    wait; the parent's DEALER also tells the actor (rule 11).
+
+    The ROUTER is watched by a monitor too. Each connection is known by
+    its descriptor: libzmq stamps every message with the descriptor it
+    came on (ZMQ_SRCFD) and names it in the monitor's ACCEPTED and
+    DISCONNECTED events, so the hello binds a channel to its connection
+    and the disconnect of that connection is the peer's departure. What
+    the peer had queued is read first; then the hook the spawning layer
+    registered may claim the channel (a child of ours), or it is closed
+    with ConnectionLost: the calls it was being served are cancelled and
+    it is forgotten, so that a daemon stays flat however many peers come
+    and go. libzmq sends DISCONNECTED before it closes the descriptor,
+    so before a hello's descriptor is bound the monitor is drained: the
+    departure of the connection that had that number before is seen
+    first. Two hellos on one descriptor with no event between them (a
+    peer said hello and left, and its descriptor was accepted again,
+    before either hello was read) are told apart by a probe a heartbeat
+    interval later: a send to a routing id whose connection ended fails.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -29,7 +47,22 @@ struct tri_dealer {
     tri_waitq_t hello_waiters;
     char *connected;            //  the endpoint it connected to
     tri_node_t node;            //  in s_peer.dealers
+    void (*on_lost) (tri_dealer_t *self);
 };
+
+//  A connection to the ROUTER, by its descriptor.
+typedef struct {
+    tri_channel_t *channel;     //  whose hello came on it (the table's)
+    bool open;                  //  accepted and not disconnected since
+} tri_conn_t;
+
+//  A channel whose hello came on a descriptor another hello came on too,
+//  with no event between them: one of the two peers has gone, and the
+//  probe tells which.
+typedef struct {
+    tri_channel_t *channel;     //  a reference
+    int fd;
+} tri_suspect_t;
 
 static struct {
     void *router;
@@ -38,12 +71,281 @@ static struct {
     tri_channel_t *last;        //  the hot path's cache
     tri_list_t dealers;
     void (*on_hello) (const char *uid, tri_channel_t *channel, int rc);
+    bool (*on_departed) (tri_channel_t *channel);
+    void *monitor;              //  PAIR on the ROUTER's events
+    tri_watch_t monitor_watch;
+    tri_conn_t *conns;          //  by descriptor
+    int nconns;
+    tri_channel_t **departed;   //  gone, not yet closed (references)
+    size_t ndeparted, departed_max;
+    bool departing;             //  s_departures_run is running
+    tri_suspect_t *suspects;
+    size_t nsuspects, suspects_max;
+    tri_timer_t probe;          //  probes the suspects
 } s_peer = { .dealers = { &s_peer.dealers, &s_peer.dealers } };
 
 void
 tri_peer_on_hello (void (*fn) (const char *uid, tri_channel_t *channel, int rc))
 {
     s_peer.on_hello = fn;
+}
+
+void
+tri_peer_on_departed (bool (*fn) (tri_channel_t *channel))
+{
+    s_peer.on_departed = fn;
+}
+
+size_t
+tri_peer_count (void)
+{
+    return s_peer.channels? zhashx_size (s_peer.channels): 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Departures from the ROUTER
+
+static void s_on_router (tri_watch_t *watch, bool drain);
+
+//  The connection with that descriptor, NULL if it cannot be recorded.
+static tri_conn_t *
+s_conn (int fd)
+{
+    if (fd < 0)
+        return NULL;
+    if (fd >= s_peer.nconns) {
+        int size = s_peer.nconns? s_peer.nconns: 64;
+        while (size <= fd)
+            size *= 2;
+        tri_conn_t *conns = realloc (s_peer.conns, size * sizeof *conns);
+        if (!conns)
+            return NULL;
+        memset (conns + s_peer.nconns, 0, (size - s_peer.nconns) * sizeof *conns);
+        s_peer.conns = conns;
+        s_peer.nconns = size;
+    }
+    return &s_peer.conns [fd];
+}
+
+//  The connection of a channel has ended: it departs once what it queued
+//  is read (s_departures_run).
+static void
+s_depart (tri_conn_t *conn)
+{
+    tri_channel_t *channel = conn->channel;
+    conn->channel = NULL;
+    if (!channel)
+        return;
+    if (s_peer.ndeparted == s_peer.departed_max) {
+        size_t max = s_peer.departed_max? 2 * s_peer.departed_max: 16;
+        tri_channel_t **departed = realloc (s_peer.departed, max * sizeof *departed);
+        if (!departed) {
+            //  No room to wait: it goes now, what it queued unread.
+            if (!tri_channel_closed (channel))
+                tri_channel_close (channel, NULL, false);
+            return;
+        }
+        s_peer.departed = departed;
+        s_peer.departed_max = max;
+    }
+    tri_channel_ref (channel);
+    s_peer.departed [s_peer.ndeparted++] = channel;
+}
+
+//  Forget suspect i (its reference dropped).
+static void
+s_suspect_drop (size_t i)
+{
+    tri_channel_unref (&s_peer.suspects [i].channel);
+    s_peer.suspects [i] = s_peer.suspects [--s_peer.nsuspects];
+}
+
+//  The descriptor fd has ended: so have its suspects.
+static void
+s_suspects_depart (int fd)
+{
+    for (size_t i = 0; i < s_peer.nsuspects; )
+        if (s_peer.suspects [i].fd == fd) {
+            tri_conn_t conn = { s_peer.suspects [i].channel, false };
+            s_depart (&conn);
+            s_suspect_drop (i);
+        }
+        else
+            i++;
+}
+
+//  Whether the ROUTER still routes to the channel's peer: with
+//  ZMQ_ROUTER_MANDATORY, a routing id whose connection ended fails at
+//  once (EHOSTUNREACH once libzmq dropped the pipe, EAGAIN while it
+//  terminates: the pipe has no high water mark). The peer answers the
+//  ping (cid 0) with a pong, which nobody awaits.
+static bool
+s_routable (tri_channel_t *channel)
+{
+    const char *key = tri_channel_key (channel);
+    uint8_t rid [256];
+    size_t size = strlen (key) / 2;
+    for (size_t i = 0; i < size; i++) {
+        unsigned byte;
+        sscanf (key + 2 * i, "%2x", &byte);
+        rid [i] = (uint8_t) byte;
+    }
+    tri_loop_touch (&s_peer.router_watch);
+    if (zmq_send (s_peer.router, rid, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return false;
+    static const uint8_t ping [] = { 0x93, TRI_PING, 0x00, 0xc0 };    //  [ping, 0, nil]
+    zmq_send (s_peer.router, ping, sizeof ping, ZMQ_DONTWAIT);
+    return true;
+}
+
+static void s_departures_run (void);
+
+//  Probe the suspects and the channels bound to their descriptors: those
+//  gone depart, and the one left is bound to the descriptor.
+static void
+s_probe (tri_timer_t *timer)
+{
+    tri_timer_stop (timer);
+    for (size_t i = 0; i < s_peer.nsuspects; ) {
+        tri_suspect_t *suspect = &s_peer.suspects [i];
+        tri_conn_t *conn = &s_peer.conns [suspect->fd];
+        if (conn->channel && !tri_channel_closed (conn->channel)
+        &&  !s_routable (conn->channel))
+            s_depart (conn);
+        if (tri_channel_closed (suspect->channel) || !s_routable (suspect->channel)) {
+            tri_conn_t gone = { suspect->channel, false };
+            s_depart (&gone);
+            s_suspect_drop (i);
+        }
+        else
+        if (!conn->channel && conn->open) {
+            conn->channel = suspect->channel;
+            s_suspect_drop (i);
+        }
+        else
+            i++;
+    }
+    if (s_peer.nsuspects)
+        tri_timer_start (timer, tri_now_ms () + tri_config ()->heartbeat_ivl_ms, s_probe, NULL);
+    s_departures_run ();
+}
+
+//  Read the events the ROUTER's monitor holds: a batch, or (all) every
+//  one of them.
+static void
+s_monitor_drain (bool all)
+{
+    for (int i = 0; all || i < TRI_BATCH; i++) {
+        zmq_msg_t event, address;
+        zmq_msg_init (&event);
+        zmq_msg_init (&address);
+        if (zmq_msg_recv (&event, s_peer.monitor, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                tri_loop_idle (&s_peer.monitor_watch);
+            zmq_msg_close (&event);
+            zmq_msg_close (&address);
+            return;
+        }
+        tri_loop_touch (&s_peer.monitor_watch);
+        uint16_t code = 0;
+        int32_t fd = -1;
+        if (zmq_msg_size (&event) >= 6) {
+            memcpy (&code, zmq_msg_data (&event), 2);
+            memcpy (&fd, (char *) zmq_msg_data (&event) + 2, 4);
+        }
+        if (zmq_msg_more (&event))
+            zmq_msg_recv (&address, s_peer.monitor, ZMQ_DONTWAIT);
+        zmq_msg_close (&event);
+        if (code != ZMQ_EVENT_ACCEPTED && code != ZMQ_EVENT_DISCONNECTED)
+            tri_secure_on_event (code, zmq_msg_data (&address), zmq_msg_size (&address));
+        zmq_msg_close (&address);
+        tri_conn_t *conn = code == ZMQ_EVENT_ACCEPTED || code == ZMQ_EVENT_DISCONNECTED
+                         ? s_conn (fd): NULL;
+        if (!conn)
+            continue;
+        //  A channel still bound to a descriptor that is accepted again
+        //  lost its connection: its departure is made sure of.
+        s_depart (conn);
+        s_suspects_depart (fd);
+        conn->open = code == ZMQ_EVENT_ACCEPTED;
+    }
+}
+
+//  Close the channels of departed peers, after reading what they queued.
+static void
+s_departures_run (void)
+{
+    if (s_peer.departing || !s_peer.ndeparted)
+        return;
+    s_peer.departing = true;
+    while (s_peer.ndeparted) {
+        //  What came before the connection went is read first.
+        int events = 0;
+        size_t size = sizeof events;
+        while (s_peer.router
+        &&     zmq_getsockopt (s_peer.router, ZMQ_EVENTS, &events, &size) == 0
+        &&     (events & ZMQ_POLLIN))
+            s_on_router (&s_peer.router_watch, true);
+        tri_channel_t *channel = s_peer.departed [--s_peer.ndeparted];
+        if (!tri_channel_closed (channel)
+        &&  !(s_peer.on_departed && s_peer.on_departed (channel))
+        &&  !tri_channel_closed (channel)) {
+            tri_log_debug ("TR-LOST", "%s at %s has gone", tri_channel_uid (channel),
+                           tri_channel_endpoint (channel));
+            tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
+                               tri_channel_uid (channel), "connection from %s lost: the "
+                               "actor left, died or was silent past the heartbeat timeout",
+                               tri_channel_uid (channel)), false);
+        }
+        tri_channel_unref (&channel);
+    }
+    s_peer.departing = false;
+}
+
+static void
+s_on_router_monitor (tri_watch_t *watch, bool drain)
+{
+    (void) watch; (void) drain;
+    s_monitor_drain (false);
+    s_departures_run ();
+}
+
+//  The channel made by a hello that came on descriptor fd.
+static void
+s_bind_conn (tri_channel_t *channel, int fd)
+{
+    s_monitor_drain (true);
+    tri_conn_t *conn = s_conn (fd);
+    if (!conn)
+        return;
+    //  Another channel on the same descriptor, with no event between the
+    //  two hellos: the descriptor was closed and accepted again before
+    //  either hello was read, so one of the two peers has gone; which, a
+    //  probe tells, once libzmq has ended the gone one's pipe. The new
+    //  one waits as a suspect.
+    if (conn->channel && conn->open) {
+        if (s_peer.nsuspects == s_peer.suspects_max) {
+            size_t max = s_peer.suspects_max? 2 * s_peer.suspects_max: 8;
+            tri_suspect_t *suspects = realloc (s_peer.suspects, max * sizeof *suspects);
+            if (!suspects)
+                return;         //  unbound: forgotten when a send fails
+            s_peer.suspects = suspects;
+            s_peer.suspects_max = max;
+        }
+        tri_log_debug ("TR-HELLO", "%s and %s said hello on one connection's descriptor: "
+                       "one of them has gone", tri_channel_uid (conn->channel),
+                       tri_channel_uid (channel));
+        tri_channel_ref (channel);
+        s_peer.suspects [s_peer.nsuspects++] = (tri_suspect_t) { channel, fd };
+        if (!tri_timer_active (&s_peer.probe))
+            tri_timer_start (&s_peer.probe, tri_now_ms () + tri_config ()->heartbeat_ivl_ms,
+                             s_probe, NULL);
+        return;
+    }
+    conn->channel = channel;
+    //  The connection this hello came on has ended already.
+    if (!conn->open)
+        s_depart (conn);
 }
 
 //  --------------------------------------------------------------------------
@@ -55,6 +357,14 @@ s_router_released (tri_channel_t *channel)
 {
     if (s_peer.last == channel)
         s_peer.last = NULL;
+    for (int fd = 0; fd < s_peer.nconns; fd++)
+        if (s_peer.conns [fd].channel == channel)
+            s_peer.conns [fd].channel = NULL;
+    for (size_t i = 0; i < s_peer.nsuspects; i++)
+        if (s_peer.suspects [i].channel == channel) {
+            s_suspect_drop (i);
+            break;
+        }
     if (s_peer.channels && zhashx_lookup (s_peer.channels, tri_channel_key (channel)) == channel) {
         zhashx_delete (s_peer.channels, tri_channel_key (channel));
         tri_channel_unref (&channel);
@@ -62,7 +372,7 @@ s_router_released (tri_channel_t *channel)
 }
 
 static void
-s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
+s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg, int fd)
 {
     tri_hello_t hello;
     char why [256];
@@ -95,8 +405,10 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg)
     }
     tri_channel_on_released (channel, s_router_released);
     tri_channel_set_minor (channel, (int) hello.minor);
+    s_bind_conn (channel, fd);
     s_peer.last = channel;
-    tri_log_debug ("TR-HELLO", "hello from %s at %s", hello.uid, tri_channel_endpoint (channel));
+    tri_log_debug ("TR-HELLO", "hello from %s at %s (descriptor %d)", hello.uid,
+                   tri_channel_endpoint (channel), fd);
     //  Answer with ours, so the peer knows who and what version we are. A
     //  peer already gone (a child killed before its hello was read) makes
     //  the send close the channel and drop it from the table: our
@@ -128,6 +440,8 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
         if ((channel = zhashx_lookup (s_peer.channels, key)))
             s_peer.last = channel;
     }
+    //  The connection a hello came on (read before the frame is taken).
+    int fd = channel? -1: zmq_msg_get (frame, ZMQ_SRCFD);
     tri_msg_t *msg = NULL;
     uint64_t cid = 0;
     int type;
@@ -149,7 +463,7 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
         return;
     }
     if (msg->type == TRI_HELLO)
-        s_on_hello (rid, rid_size, msg);
+        s_on_hello (rid, rid_size, msg, fd);
     else
     if (msg->type == TRI_ERROR)
         tri_channel_log_bad (NULL, "error frame before hello (not answered)");
@@ -175,7 +489,7 @@ s_on_router (tri_watch_t *watch, bool drain)
             if (errno == EAGAIN)
                 tri_loop_idle (watch);
             zmq_msg_close (&rid);
-            return;
+            break;
         }
         tri_loop_touch (watch);
         const uint8_t *id = zmq_msg_data (&rid);
@@ -192,6 +506,7 @@ s_on_router (tri_watch_t *watch, bool drain)
         }
         zmq_msg_close (&rid);
     }
+    s_departures_run ();
 }
 
 int
@@ -225,11 +540,33 @@ tri_peer_listen (const char *bind)
         return TR_ESYS;
     int one = 1;
     zmq_setsockopt (s_peer.router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    //  No heartbeats of our own: a local child is watched through its
-    //  pidfd, and a peer that opened a portal on us pings us (every ZMTP
-    //  peer answers a ping), so an idle child costs no traffic.
-    tri_socket_options (s_peer.router, false);
+    //  Heartbeats of our own: a peer's TTL alone would not do, since
+    //  libzmq arms it at each ping the peer sends and disarms it at any
+    //  message that follows, so a peer stopped just after it sent
+    //  something would never be dropped. Our pings are answered by the
+    //  peer's I/O thread, however busy its tasks are.
+    tri_socket_options (s_peer.router, true);
     if ((rc = tri_secure_server (s_peer.router)))
+        return rc;
+    //  Before the bind, so that no connection is accepted unseen. The
+    //  monitor's queue has no limit: a lost DISCONNECTED would be a peer
+    //  never forgotten. A socket has one monitor: this one also carries
+    //  the failed handshakes secure.c logs.
+    static unsigned runs = 0;
+    char monitor [64];
+    snprintf (monitor, sizeof monitor, "inproc://troupe-router-monitor-%u", ++runs);
+    int zero = 0;
+    if (zmq_socket_monitor (s_peer.router, monitor, ZMQ_EVENT_ACCEPTED
+                            | ZMQ_EVENT_DISCONNECTED | tri_secure_events ())
+    ||  !(s_peer.monitor = zmq_socket (tri_zctx (), ZMQ_PAIR))
+    ||  zmq_setsockopt (s_peer.monitor, ZMQ_LINGER, &zero, sizeof zero)
+    ||  zmq_setsockopt (s_peer.monitor, ZMQ_RCVHWM, &zero, sizeof zero)
+    ||  zmq_connect (s_peer.monitor, monitor)) {
+        tri_log_error ("TR-MONITOR", "cannot monitor the ROUTER: %s", zmq_strerror (errno));
+        return TR_ESYS;
+    }
+    if ((rc = tri_loop_watch_socket (&s_peer.monitor_watch, s_peer.monitor,
+                                     s_on_router_monitor, NULL)))
         return rc;
     if (zmq_bind (s_peer.router, address)) {
         tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
@@ -356,6 +693,10 @@ s_on_monitor (tri_watch_t *watch, bool drain)
             //  The channel is over: libzmq must not connect again and
             //  hand what it still queued to whoever listens there next.
             zmq_disconnect (self->socket, self->connected);
+            if (self->on_lost) {
+                self->on_lost (self);
+                return;
+            }
         }
     }
 }
@@ -363,8 +704,13 @@ s_on_monitor (tri_watch_t *watch, bool drain)
 static int
 s_monitor_open (tri_dealer_t *self)
 {
+    //  A name never used before: the endpoint of a closed monitor is
+    //  unbound asynchronously, and a new DEALER may get the old one's
+    //  address.
+    static uint64_t sequence = 0;
     char address [64];
-    snprintf (address, sizeof address, "inproc://troupe-monitor-%p", (void *) self);
+    snprintf (address, sizeof address, "inproc://troupe-monitor-%llu",
+              (unsigned long long) ++sequence);
     if (zmq_socket_monitor (self->socket, address, ZMQ_EVENT_DISCONNECTED))
         return TR_ESYS;
     if (!(self->monitor = zmq_socket (tri_zctx (), ZMQ_PAIR)))
@@ -387,9 +733,9 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     int rc = TR_ESYS;
     if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER)))
         goto fail;
-    //  The parent is watched through its pidfd (rule 11); a portal's
-    //  peer only by heartbeats.
-    tri_socket_options (self->socket, !parent);
+    //  Heartbeats to the parent too: its pidfd tells us when it exits,
+    //  not when it is stopped or its host is gone.
+    tri_socket_options (self->socket, true);
     tri_secure_client (self->socket);
     //  The parent knows us by our uid from the first frame on.
     if (parent)
@@ -407,8 +753,8 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     ||  tri_channel_set_peer (self->channel, parent? "parent": endpoint, endpoint, 0))
         goto fail;
     //  Watch the connection: the peer is no child of ours, no pidfd tells
-    //  us when it dies.
-    if (!parent && (rc = s_monitor_open (self))) {
+    //  us when it dies or stops answering.
+    if ((rc = s_monitor_open (self))) {
         tri_log_error ("TR-MONITOR", "cannot monitor the connection to %s", endpoint);
         goto fail;
     }
@@ -432,6 +778,12 @@ tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline)
     if (self->hello_done)
         return 0;
     return self->hello_rc? self->hello_rc: rc;
+}
+
+void
+tri_dealer_on_lost (tri_dealer_t *self, void (*fn) (tri_dealer_t *dealer))
+{
+    self->on_lost = fn;
 }
 
 tri_channel_t *
@@ -487,10 +839,31 @@ tri_peer_stop (void)
         zhashx_destroy (&s_peer.channels);
     }
     s_peer.last = NULL;
+    tri_timer_stop (&s_peer.probe);
+    while (s_peer.nsuspects)
+        s_suspect_drop (0);
+    free (s_peer.suspects);
+    s_peer.suspects = NULL;
+    s_peer.suspects_max = 0;
+    while (s_peer.ndeparted)
+        tri_channel_unref (&s_peer.departed [--s_peer.ndeparted]);
+    free (s_peer.departed);
+    s_peer.departed = NULL;
+    s_peer.departed_max = 0;
+    free (s_peer.conns);
+    s_peer.conns = NULL;
+    s_peer.nconns = 0;
+    tri_loop_unwatch (&s_peer.monitor_watch);
+    if (s_peer.monitor) {
+        zmq_socket_monitor (s_peer.router, NULL, 0);
+        zmq_close (s_peer.monitor);
+        s_peer.monitor = NULL;
+    }
     tri_loop_unwatch (&s_peer.router_watch);
     if (s_peer.router)
         zmq_close (s_peer.router);
     s_peer.router = NULL;
     tri_ipc_unlink (tri_actor ()->endpoint);
     s_peer.on_hello = NULL;
+    s_peer.on_departed = NULL;
 }

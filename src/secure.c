@@ -36,8 +36,6 @@ static struct {
     void *zap;                  //  the ZAP handler's ROUTER
     tri_watch_t zap_watch;
     zhashx_t *refused;          //  public keys and hosts refused, logged once
-    void *monitor;              //  PAIR on the ROUTER's failed handshakes
-    tri_watch_t monitor_watch;
 } s_sec;
 
 int
@@ -268,9 +266,6 @@ fail:
 void
 tri_secure_stop (void)
 {
-    tri_loop_unwatch (&s_sec.monitor_watch);
-    if (s_sec.monitor)
-        zmq_close (s_sec.monitor);
     tri_loop_unwatch (&s_sec.zap_watch);
     if (s_sec.zap)
         zmq_close (s_sec.zap);
@@ -289,58 +284,31 @@ tri_secure_on (void)
 
 //  A client that has not this deployment's server key (another
 //  deployment's, or none: plaintext) fails the handshake before ZAP is
-//  asked, so its public key is never known: the ROUTER's monitor says
-//  who it was, logged once per host.
-static void
-s_on_monitor (tri_watch_t *watch, bool drain)
+//  asked, so its public key is never known: the ROUTER's monitor (the
+//  socket layer's, which hands us the events we asked for) says who it
+//  was, logged once per host.
+int
+tri_secure_events (void)
 {
-    (void) drain;
-    for (int i = 0; i < 64 && watch->active; i++) {
-        zmq_msg_t event, address;
-        zmq_msg_init (&event);
-        zmq_msg_init (&address);
-        if (zmq_msg_recv (&event, s_sec.monitor, ZMQ_DONTWAIT) < 0) {
-            if (errno == EAGAIN)
-                tri_loop_idle (watch);
-            zmq_msg_close (&event);
-            return;
-        }
-        tri_loop_touch (watch);
-        if (zmq_msg_more (&event))
-            zmq_msg_recv (&address, s_sec.monitor, ZMQ_DONTWAIT);
-        uint16_t code = 0;
-        if (zmq_msg_size (&event) >= 2)
-            memcpy (&code, zmq_msg_data (&event), 2);
-        char host [256];
-        snprintf (host, sizeof host, "%.*s", (int) zmq_msg_size (&address),
-                  (char *) zmq_msg_data (&address));
-        zmq_msg_close (&event);
-        zmq_msg_close (&address);
-        char *port = strrchr (host, ':');
-        if (port && port > host + 6)
-            *port = 0;
-        if (code != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !zhashx_lookup (s_sec.refused, host)) {
-            zhashx_insert (s_sec.refused, host, (void *) 1);
-            tri_log_warn ("TR-CURVE", "%s refused: its CURVE handshake failed (not a peer of "
-                          "this deployment: another deployment's keys, or none)", host);
-        }
-    }
+    return s_sec.cert? ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     : 0;
 }
 
-static int
-s_monitor_open (void *socket)
+void
+tri_secure_on_event (int code, const char *address, size_t size)
 {
-    static const char address [] = "inproc://troupe-curve-monitor";
-    if (zmq_socket_monitor (socket, address, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL))
-        return TR_ESYS;
-    if (!(s_sec.monitor = zmq_socket (tri_zctx (), ZMQ_PAIR)))
-        return TR_ESYS;
-    int zero = 0;
-    zmq_setsockopt (s_sec.monitor, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_connect (s_sec.monitor, address))
-        return TR_ESYS;
-    return tri_loop_watch_socket (&s_sec.monitor_watch, s_sec.monitor, s_on_monitor, NULL);
+    if (!s_sec.refused || !(code & tri_secure_events ()))
+        return;
+    char host [256];
+    snprintf (host, sizeof host, "%.*s", (int) size, address);
+    char *port = strrchr (host, ':');
+    if (port && port > host + 6)
+        *port = 0;
+    if (!zhashx_lookup (s_sec.refused, host)) {
+        zhashx_insert (s_sec.refused, host, (void *) 1);
+        tri_log_warn ("TR-CURVE", "%s refused: its CURVE handshake failed (not a peer of "
+                      "this deployment: another deployment's keys, or none)", host);
+    }
 }
 
 int
@@ -351,10 +319,7 @@ tri_secure_server (void *socket)
     int one = 1;
     zmq_setsockopt (socket, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, zcert_secret_key (s_sec.cert), 32);
-    int rc = s_sec.monitor? 0: s_monitor_open (socket);
-    if (rc)
-        tri_log_error ("TR-CURVE", "cannot watch the handshakes of our endpoint");
-    return rc;
+    return 0;
 }
 
 void

@@ -9,7 +9,10 @@
     reuse race. Whatever happens during a spawn (timeout, cancel, early
     death), the process is killed and reaped before the spawn returns.
     The hello of a child arrives on the ROUTER; the socket layer tells us
-    through the hook we registered. Children spawned together have their
+    through the hook we registered, and so of the end of its connection:
+    a child whose connection ended and that is stopped, or has not exited
+    a heartbeat timeout later, is lost: killed with SIGKILL and reaped,
+    and its death is ConnectionLost, a failure of its own. Children spawned together have their
     hellos awaited together, so that the first failure of any of them
     ends the wait and takes all of them down.
     =========================================================================
@@ -34,6 +37,8 @@ struct tri_child {
     int status;                 //  waitid's si_status
     int code;                   //  CLD_EXITED, CLD_KILLED, CLD_DUMPED
     bool killed;                //  we sent SIGTERM or SIGKILL
+    bool lost;                  //  its connection ended and it did not exit
+    tri_timer_t lost_timer;     //  from its connection's end to its loss
     int interrupt;              //  ends the wait for hello, 0 none
     int refused;                //  its hello was refused (TR_EVERSION)
     tri_waitq_t *hello_waitq;   //  where a task awaits its hello (with
@@ -167,6 +172,7 @@ s_on_hello (const char *uid, tri_channel_t *channel, int rc)
 static void
 s_reaped (tri_child_t *self, const siginfo_t *info)
 {
+    tri_timer_stop (&self->lost_timer);
     self->exited = true;
     self->code = info->si_code;
     self->status = info->si_status;
@@ -215,6 +221,63 @@ s_on_pidfd (tri_watch_t *watch, bool drain)
     s_try_reap (watch->arg);
 }
 
+//  Its connection ended and it is stopped, or has not exited a heartbeat
+//  timeout later: it stopped answering. Killed; its calls fail now
+//  with its loss, no drain period: nothing more can come from it.
+static void
+s_lost_expired (tri_timer_t *timer)
+{
+    tri_child_t *self = timer->arg;
+    tri_timer_stop (timer);
+    if (s_try_reap (self))
+        return;
+    self->lost = true;
+    tri_log_warn ("TR-LOST", "%s (pid %d) stopped answering within the heartbeat timeout: "
+                  "killed", self->uid, (int) self->pid);
+    tri_child_signal (self, SIGKILL);
+    if (self->channel && !tri_channel_closed (self->channel))
+        tri_channel_close (self->channel, tri_child_death (self), false);
+}
+
+//  True if the process is stopped (SIGSTOP, SIGTSTP, a tracer).
+static bool
+s_stopped (pid_t pid)
+{
+    char path [64], stat [512];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    size_t size = fread (stat, 1, sizeof stat - 1, file);
+    fclose (file);
+    stat [size] = 0;
+    const char *end = strrchr (stat, ')');
+    return end && end [1] == ' ' && (end [2] == 'T' || end [2] == 't');
+}
+
+//  The connection of a ROUTER peer ended: ours to handle if it is a child.
+//  A child that exits closes its connection a little before the kernel
+//  says so through its pidfd, and one we asked to end has the grace
+//  periods of its nursery (rule 8). A stopped one is lost now; one that
+//  runs on without its connection (its I/O thread hung) after another
+//  heartbeat timeout.
+static bool
+s_on_departed (tri_channel_t *channel)
+{
+    tri_list_each (node, next, &s_children) {
+        tri_child_t *self = tri_list_entry (node, tri_child_t, node);
+        if (self->channel != channel)
+            continue;
+        if (s_try_reap (self) || self->killed || tri_channel_end_expected (channel)
+        ||  tri_timer_active (&self->lost_timer))
+            return true;
+        int64_t delay = s_stopped (self->pid)? 0: tri_config ()->heartbeat_timeout_ms;
+        tri_timer_start (&self->lost_timer, tri_now_ms () + delay, s_lost_expired, self);
+        return true;
+    }
+    return false;
+}
+
 //  --------------------------------------------------------------------------
 //  Spawn a child process; it is watched from now on.
 
@@ -237,6 +300,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     if (!self)
         goto fail;
     self->pidfd = -1;
+    tri_node_init (&self->lost_timer.node);
     tri_waitq_init (&self->exit_waiters);
     tri_node_init (&self->node);
     if (!(self->uid = tri_uid_new (name)))
@@ -282,6 +346,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     s_env_free (&env);
     tri_list_push_back (&s_children, &self->node);
     tri_peer_on_hello (s_on_hello);
+    tri_peer_on_departed (s_on_departed);
     tri_log_debug ("TR-SPAWN", "spawned %s as pid %d", self->uid, (int) self->pid);
     *child_p = self;
     return 0;
@@ -367,6 +432,14 @@ tri_child_kill_reap_all (tri_child_t **children, size_t count)
 tr_error_t *
 tri_child_death (const tri_child_t *self)
 {
+    if (self->lost) {
+        tr_error_t *err = tri_error_new (TR_ECRASHED, "ConnectionLost", self->uid,
+                                         "actor %s (pid %d) stopped answering within the "
+                                         "heartbeat timeout (%d ms) and was killed", self->uid,
+                                         (int) self->pid, tri_config ()->heartbeat_timeout_ms);
+        tri_error_set_exit (err, 0, SIGKILL);
+        return err;
+    }
     if (!self->exited)
         return tri_error_new (TR_ECRASHED, "Crashed", self->uid, "%s is gone", self->uid);
     if (self->code == CLD_EXITED) {
@@ -395,6 +468,12 @@ bool
 tri_child_killed (const tri_child_t *self)
 {
     return self->killed;
+}
+
+bool
+tri_child_lost (const tri_child_t *self)
+{
+    return self->lost;
 }
 
 bool
@@ -534,6 +613,7 @@ tri_child_destroy (tri_child_t **self_p)
     assert (self->exited);
     assert (!self->hello_waitq && tri_waitq_empty (&self->exit_waiters));
     tri_node_unlink (&self->node);
+    tri_timer_stop (&self->lost_timer);
     tri_channel_unref (&self->channel);
     free (self->uid);
     free (self);

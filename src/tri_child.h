@@ -4,7 +4,9 @@
     A child is a process this actor spawned: its pidfd watched by the
     loop, its hello awaited (by one task, together with the hellos of
     the children spawned with it, so that they start in parallel), its
-    exit recorded. Any number of tasks may wait for its exit. The record
+    exit recorded; a child whose connection ends and that does not exit
+    is lost, killed and reaped. Any number of tasks may wait for its
+    exit. The record
     knows nothing of nurseries or portals; it closes its channel when the
     process is reaped (rule 3: with the drain period, so the child's last
     frames are still read).
@@ -64,6 +66,11 @@ bool
 //  We sent it SIGTERM or SIGKILL.
 bool
     tri_child_killed (const tri_child_t *self);
+//  Its connection ended and it did not exit: it stopped answering within
+//  the heartbeat timeout and we killed it. Its death is ConnectionLost,
+//  a failure of its own.
+bool
+    tri_child_lost (const tri_child_t *self);
 //  It exited with status 0.
 bool
     tri_child_clean (const tri_child_t *self);

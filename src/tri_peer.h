@@ -3,7 +3,7 @@
 
     The socket layer owns every ZeroMQ socket of the actor: the ROUTER
     bound at its endpoint, a DEALER per peer it connected to (its parent,
-    portals opened on an endpoint) and the monitors of those DEALERs. It
+    portals opened on an endpoint) and the monitors of those sockets. It
     registers each with the loop, reads and decodes what arrives, makes a
     channel for each peer that says hello, and hands every other frame to
     its channel (channel.c). Together with channel.c it is the channel
@@ -31,17 +31,32 @@ void
 void
     tri_peer_on_hello (void (*fn) (const char *uid, tri_channel_t *channel, int rc));
 
-//  A DEALER connected to endpoint, and our hello sent on it. parent: the
-//  DEALER to our parent (our uid as routing id, no monitor); else the
-//  connection is watched by a monitor, so that a peer that dies or goes
-//  silent past the heartbeat timeout closes the channel. Returns 0,
-//  TR_ESYS (bad endpoint or no monitor) or TR_ENOMEM.
+//  Called for each ROUTER peer whose connection ended (it left, died, or
+//  was silent past the heartbeat timeout), once what it queued is read.
+//  Returns true if it takes the channel over (a child of the spawning
+//  layer's, which closes it); else the channel is closed with
+//  ConnectionLost and forgotten.
+void
+    tri_peer_on_departed (bool (*fn) (tri_channel_t *channel));
+//  How many ROUTER peers have a channel (tr.info's "peers").
+size_t
+    tri_peer_count (void);
+
+//  A DEALER connected to endpoint, with ZMTP heartbeats, and our hello
+//  sent on it. parent: the DEALER to our parent (our uid as routing id).
+//  The connection is watched by a monitor, so that a peer that dies or
+//  goes silent past the heartbeat timeout closes the channel, and libzmq
+//  does not connect again. Returns 0, TR_ESYS (bad endpoint or no
+//  monitor) or TR_ENOMEM.
 int
     tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer);
 //  Wait for the peer's hello. Returns 0, TR_ETIMEDOUT, TR_ECANCELED, or
 //  the peer's refusal (TR_EVERSION, ...).
 int
     tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline);
+//  Called once the peer's connection is lost (after its channel closed).
+void
+    tri_dealer_on_lost (tri_dealer_t *self, void (*fn) (tri_dealer_t *dealer));
 tri_channel_t *
     tri_dealer_channel (const tri_dealer_t *self);
 //  Close the channel (its calls fail), the monitor and the socket.

@@ -22,11 +22,18 @@ void
 //  True when keys are loaded: every socket speaks CURVE.
 bool
     tri_secure_on (void);
-//  Make a socket a CURVE server (the ROUTER: its failed handshakes are
-//  watched and logged) or a client that expects the deployment's key (a
-//  DEALER); nothing without keys. The server returns 0 or TR_ESYS.
+//  Make a socket a CURVE server (the ROUTER) or a client that expects the
+//  deployment's key (a DEALER); nothing without keys. The server returns
+//  0 or TR_ESYS.
 int
     tri_secure_server (void *socket);
+//  The monitor events of the ROUTER's that secure.c wants (failed
+//  handshakes, with keys; else 0): a socket has one monitor, the socket
+//  layer's, which hands them to tri_secure_on_event to be logged.
+int
+    tri_secure_events (void);
+void
+    tri_secure_on_event (int code, const char *address, size_t size);
 void
     tri_secure_client (void *socket);
 //  0 if endpoint may be bound; TR_EINVAL (logged, saying how to make keys)

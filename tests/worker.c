@@ -374,6 +374,29 @@ s_stubborn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return s_spin_with (ctx, args, out, SIG_IGN);
 }
 
+//  [ms]: compute for ms (60 s at most) without a checkpoint: the task
+//  holds the loop's thread, and only libzmq's I/O thread answers the
+//  parent's heartbeats meanwhile.
+static int
+s_busy (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int ms;
+    if (tr_unpack (args, "[i]", &ms) || ms < 0 || ms > 60000)
+        return tr_raise (ctx, "TypeError", "busy takes [ms 0..60000]");
+    struct timespec start, now;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    long long elapsed_ms = 0;
+    volatile uint64_t sum = 0;
+    while (elapsed_ms < ms) {
+        for (int i = 0; i < 100000; i++)
+            sum += (uint64_t) i * 2654435761u;
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        elapsed_ms = (now.tv_sec - start.tv_sec) * 1000LL
+                   + (now.tv_nsec - start.tv_nsec) / 1000000;
+    }
+    return tr_reply_pack (out, "s", "busy");
+}
+
 //  --------------------------------------------------------------------------
 //  Contexts
 
@@ -668,6 +691,7 @@ static const tr_export_t s_exports [] = {
     TR_CTX_FN ("ctx_then_compute", s_ctx_then_compute),
     TR_FN ("spin", s_spin),
     TR_FN ("stubborn", s_stubborn),
+    TR_FN ("busy", s_busy),
     TR_EXPORTS_END
 };
 
