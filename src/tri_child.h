@@ -60,6 +60,10 @@ bool
 //  We sent it SIGTERM or SIGKILL.
 bool
     tri_child_killed (const tri_child_t *self);
+//  Children of this process sent SIGTERM or SIGKILL so far, each counted
+//  once (for the benchmarks: a clean cancel has none).
+size_t
+    tri_child_hard_kills (void);
 //  It exited with status 0.
 bool
     tri_child_clean (const tri_child_t *self);
