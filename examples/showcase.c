@@ -30,6 +30,9 @@
 
     A file that cannot be read is counted, not fatal; a worker that fails
     fails the job, and its error is printed with the worker's traceback.
+    With --fail-one one worker raises an error midway through its share,
+    to show just that: the root prints the boxed remote error, cancels the
+    other workers (each acknowledges) and exits non-zero.
     Ctrl-C cancels every task and child; the nursery reaps them all.
     =========================================================================
 */
@@ -106,7 +109,20 @@ s_scan_file (tr_ctx_t *ctx, const char *path, totals_t *totals)
     return error;
 }
 
-//  scan, a context. Started with nil, it opens its stream and reads each
+//  --fail-one: the worker chosen to fail raises here, midway through its
+//  share. Not static, and never inlined, so that the traceback the root
+//  prints names it (the program is linked with -rdynamic, and built
+//  without sibling calls: see Makefile.am).
+__attribute__ ((noinline)) int
+showcase_fail (tr_ctx_t *ctx, const char *path, uint64_t files)
+{
+    return tr_raise (ctx, "ScanError", "%s failed on purpose (--fail-one) at %s, after %llu files",
+                     tr_actor_name (tr_ctx_actor (ctx)), path, (unsigned long long) files);
+}
+
+//  scan, a context. Started with nil (or, with --fail-one, [uid, batches]:
+//  the worker whose uid it is raises once it has read that many batches,
+//  midway through the next one), it opens its stream and reads each
 //  batch the root sends there (NUL-ended paths one after another, as
 //  bytes), answering with that batch's [files, bytes, lines, words, crcs,
 //  unreadable, why], where why tells what stopped the batch's first
@@ -120,7 +136,11 @@ s_scan_file (tr_ctx_t *ctx, const char *path, totals_t *totals)
 static int
 s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
-    (void) args;
+    const char *fail_uid = NULL;
+    int fail_after = 0;
+    bool fail = tr_unpack (args, "[si]", &fail_uid, &fail_after) == 0
+             && strcmp (fail_uid, tr_actor_uid (tr_ctx_actor (ctx))) == 0;
+    int batches = 0;
     tr_stream_t *stream;
     int rc = tr_ctx_started (ctx, NULL);
     if (rc == 0)
@@ -134,7 +154,12 @@ s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
             return tr_raise (ctx, "TypeError", "a batch is NUL-ended paths, as bytes");
         totals_t t = { 0 };
         char why [PATH_MAX + 100] = "";
+        size_t count = 0, index = 0;        //  files in the batch, this one
+        for (size_t i = 0; i < size; i++)
+            count += paths [i] == 0;
         for (const char *path = paths; path < paths + size; path += strlen (path) + 1) {
+            if (fail && batches == fail_after && index++ == count / 2)
+                return showcase_fail (ctx, path, all.files + t.files);
             int error = s_scan_file (ctx, path, &t);
             if (error < 0)
                 return error;
@@ -142,6 +167,7 @@ s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
                 snprintf (why, sizeof why, "%s: %s", path, strerror (error));
         }
         s_add (&all, &t);
+        batches++;
         rc = tr_stream_send_pack (stream, "[uuuuuus]", t.files, t.bytes, t.lines,
                                   t.words, t.crcs, t.unreadable, why);
     }
@@ -154,9 +180,12 @@ s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 //  --------------------------------------------------------------------------
 //  The root
 
+typedef struct worker worker_t;
+
 typedef struct {
     const char *dir;
     int workers;
+    bool fail_one;              //  --fail-one: one worker raises midway
     const char *registry;       //  --registry: find the workers there
     const char *names;          //  their names, "a,b,c"; NULL: scan*
     size_t max_files;
@@ -174,17 +203,19 @@ typedef struct {
     char *why;                  //  why the first unreadable file was so
     int failed;                 //  a worker failed: stop feeding
     double started, shown;
+    worker_t *all;              //  every worker, job->workers of them
 } job_t;
 
-typedef struct {
+struct worker {
     job_t *job;
+    tr_portal_t *portal;        //  owned by the nursery, or by s_run
     tr_context_t *context;      //  its "scan", which s_run owns
     tr_task_t *feeder;
     char uid [128];             //  outlives the portal, for the summary
     int pid;
     char endpoint [256];        //  where it serves
     totals_t done;              //  the sum of its partial totals
-} worker_t;
+};
 
 static double
 s_now (void)
@@ -278,6 +309,31 @@ s_recv_totals (worker_t *self, tr_stream_t *stream)
     return 0;
 }
 
+//  A worker failed (the first to): print its error, boxed with the
+//  worker's traceback, and stop the job. The other workers are cancelled
+//  and each acknowledges: those we started as actors (then they exit and
+//  the nursery reaps them), daemons found in a registry only in their
+//  scan, since they serve others too. Their feeders, which see their
+//  contexts end, return without a word: the job has failed already.
+static void
+s_worker_failed (worker_t *self, int rc)
+{
+    job_t *job = self->job;
+    char what [200];
+    snprintf (what, sizeof what, "worker %s failed; the job stops", self->uid);
+    s_print_error (what, tr_context_error (self->context), rc);
+    job->failed = rc;
+    for (int i = 0; i < job->workers; i++) {
+        worker_t *other = &job->all [i];
+        if (other == self || !other->portal || !other->context)
+            continue;
+        int cancel_rc = job->registry? tr_context_cancel (other->context)
+                                     : tr_portal_cancel_actor (other->portal, 1000);
+        fprintf (stderr, "showcase: %s %s: %s\n", job->registry? "scan in": "worker",
+                 other->uid, cancel_rc? tr_strerror (cancel_rc): "cancelled, acknowledged");
+    }
+}
+
 //  One task per worker feeds its stream: two batches at first, so that
 //  the worker has the next one at hand when it ends one, then another for
 //  each batch's totals that come back. When no batch is left it closes
@@ -311,10 +367,8 @@ s_feed (tr_ctx_t *ctx, void *arg)
                     &t.crcs, &t.unreadable)
          || memcmp (&t, &self->done, sizeof t)))
         rc = TR_EPROTO;                 //  not the sum of what it sent
-    if (rc && rc != TR_ECANCELED && !job->failed) {     //  cancelled: the root says so
-        s_print_error ("a worker failed; the job stops", tr_context_error (self->context), rc);
-        job->failed = rc;
-    }
+    if (rc && rc != TR_ECANCELED && !job->failed)      //  cancelled: the root says so
+        s_worker_failed (self, rc);
     return rc;
 }
 
@@ -422,17 +476,28 @@ s_run (tr_actor_t *self, job_t *job, worker_t *workers)
     int rc = job->registry? s_find_workers (self, job, portals)
                           : s_start_workers (self, job, &nursery, portals);
     size_t n = (size_t) job->workers;
+    job->all = workers;
     for (size_t i = 0; i < n && portals [i]; i++) {
         workers [i].job = job;
+        workers [i].portal = portals [i];
         workers [i].pid = tr_portal_pid (portals [i]);
         snprintf (workers [i].uid, sizeof workers [i].uid, "%s", tr_portal_uid (portals [i]));
         snprintf (workers [i].endpoint, sizeof workers [i].endpoint, "%s",
                   tr_portal_endpoint (portals [i]));
     }
+    //  --fail-one: the first worker (its feeder starts first, so it has
+    //  work however small the job) fails halfway through its share.
+    tr_args_t *args = NULL;
+    if (rc == 0 && job->fail_one && n > 0) {
+        int share = (int) (job->count / n / 32);
+        if (!(args = tr_pack ("[si]", workers [0].uid, share / 2)))
+            rc = TR_ENOMEM;
+    }
     //  Gather: every request leaves before any worker is waited for.
-    if (rc == 0 && (rc = tr_contexts_open (portals, n, "scan", NULL, contexts, NULL))
+    if (rc == 0 && (rc = tr_contexts_open (portals, n, "scan", args, contexts, NULL))
     &&  rc != TR_ECANCELED)
         s_print_error ("cannot open scan", tr_ctx_error (tr_actor_ctx (self)), rc);
+    tr_args_destroy (&args);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         workers [i].context = contexts [i];
         rc = tr_task_spawn (self, s_feed, &workers [i], &workers [i].feeder);
@@ -487,9 +552,9 @@ s_summary (tr_actor_t *self, job_t *job, worker_t *workers, bool cancelled)
 }
 
 static const char *s_usage =
-    "usage: showcase [--workers N] [--dir PATH] [--max-files N]\n"
+    "usage: showcase [--workers N] [--dir PATH] [--max-files N] [--fail-one]\n"
     "       showcase --registry ENDPOINT[,...] [--workers NAME[,NAME...]] [--dir PATH]\n"
-    "                [--max-files N]\n"
+    "                [--max-files N] [--fail-one]\n"
     "       showcase --tr-daemon --tr-name NAME --tr-registry ENDPOINT[,...]\n"
     "                [--tr-bind ENDPOINT]\n"
     "Reads the regular files under PATH (default /usr/share), at most N files\n"
@@ -497,7 +562,9 @@ static const char *s_usage =
     "With --registry it starts none: it uses the workers registered there as\n"
     "NAME... (default: every name that starts with \"scan\"), which are this\n"
     "program started as daemons (the third form) on this host or others. Each\n"
-    "worker reads the paths on its own host.\n";
+    "worker reads the paths on its own host. With --fail-one one worker raises\n"
+    "an error midway: its traceback is printed, the others are cancelled and\n"
+    "the program exits 1.\n";
 
 static int
 s_root (tr_actor_t *self, void *arg)
@@ -510,7 +577,8 @@ s_root (tr_actor_t *self, void *arg)
     static const struct option options [] = {
         { "workers", required_argument, NULL, 'w' }, { "dir", required_argument, NULL, 'd' },
         { "max-files", required_argument, NULL, 'f' }, { "registry", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+        { "fail-one", no_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
     };
     int option;
     bool wrong = false;
@@ -521,6 +589,7 @@ s_root (tr_actor_t *self, void *arg)
             case 'd': job.dir = optarg; break;
             case 'f': job.max_files = strtoul (optarg, NULL, 10); break;
             case 'r': job.registry = optarg; break;
+            case 'x': job.fail_one = true; break;
             case 'h': fputs (s_usage, stdout); return 0;
             default: wrong = true;      //  getopt said why
         }

@@ -305,6 +305,18 @@ TR_EXPORT int
 TR_EXPORT int
     tr_task_join (tr_task_t **task, int *result);
 
+//  Wait for the task to end even if the waiting task is cancelled (a
+//  shield: cleanup code that must wait for its own subtasks), at most
+//  timeout_ms (-1 forever, 0 do not wait). On 0 it is tr_task_join's: the
+//  task's return value in *result (if not NULL), the task freed and *task
+//  set to NULL. On TR_ETIMEDOUT *task stays valid (cancel it, join it
+//  again). The task is not cancelled by this call:
+//  cancel it first (tr_task_cancel) if it should stop rather than finish.
+//  Returns 0, TR_ETIMEDOUT or TR_EINVAL (no task, joining itself, called
+//  outside a task, or timeout_ms < -1).
+TR_EXPORT int
+    tr_task_join_shielded (tr_task_t **task, int timeout_ms, int *result);
+
 //  --------------------------------------------------------------------------
 //  Replies (inside an exported function)
 

@@ -271,8 +271,10 @@ s_task_free (tr_task_t *self)
     free (self);
 }
 
-int
-tr_task_join (tr_task_t **task_p, int *result)
+//  Wait for the task (shielded: whether or not the caller is cancelled)
+//  until the deadline; once it ended, hand out its result and free it.
+static int
+s_task_join (tr_task_t **task_p, int64_t deadline, bool shielded, int *result)
 {
     if (!task_p || !*task_p || !tri_task_current ())
         return TR_EINVAL;
@@ -280,7 +282,11 @@ tr_task_join (tr_task_t **task_p, int *result)
     if (self->task == tri_task_current ())
         return TR_EINVAL;
     if (!tri_task_done (self->task)) {
-        int rc = tri_task_join (self->task, -1);
+        //  0 ms does not wait: not even one park.
+        if (deadline >= 0 && deadline <= tri_now_ms ())
+            return TR_ETIMEDOUT;
+        int rc = shielded? tri_task_join_shielded (self->task, deadline)
+                         : tri_task_join (self->task, deadline);
         if (rc)
             return rc;
     }
@@ -289,6 +295,20 @@ tr_task_join (tr_task_t **task_p, int *result)
     s_task_free (self);
     *task_p = NULL;
     return 0;
+}
+
+int
+tr_task_join (tr_task_t **task_p, int *result)
+{
+    return s_task_join (task_p, -1, false, result);
+}
+
+int
+tr_task_join_shielded (tr_task_t **task_p, int timeout_ms, int *result)
+{
+    if (timeout_ms < -1)
+        return TR_EINVAL;
+    return s_task_join (task_p, tri_deadline (timeout_ms), true, result);
 }
 
 void

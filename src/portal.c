@@ -358,6 +358,8 @@ tr_portal_result (tr_portal_t *self, const msgpack_object **value)
 //  --------------------------------------------------------------------------
 //  Cancel with ack (rule 2)
 
+static size_t s_acks;           //  actor cancels acknowledged, all portals
+
 static void
 s_on_ack (tri_endpoint_t *ep, tri_msg_t *msg)
 {
@@ -365,6 +367,7 @@ s_on_ack (tri_endpoint_t *ep, tri_msg_t *msg)
     tri_msg_destroy (&msg);
     tri_endpoint_unbind (ep);
     self->acked = true;
+    s_acks++;
     tri_channel_expect_end (self->channel);
     tri_waitq_wake_all (&self->ack_waiters, 0);
 }
@@ -405,6 +408,12 @@ bool
 tri_portal_acked (const tr_portal_t *self)
 {
     return self->acked;
+}
+
+size_t
+tri_portal_acks (void)
+{
+    return s_acks;
 }
 
 int

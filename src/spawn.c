@@ -50,6 +50,7 @@ struct tri_child {
 };
 
 static tri_list_t s_children = { &s_children, &s_children };
+static size_t s_hard_kills;     //  children sent SIGTERM or SIGKILL, once each
 
 int
 tri_pidfd_open (pid_t pid)
@@ -370,8 +371,10 @@ void
 tri_child_signal (tri_child_t *self, int sig)
 {
     if (self->pidfd >= 0 && !self->exited) {
-        if (sig == SIGTERM || sig == SIGKILL)
+        if ((sig == SIGTERM || sig == SIGKILL) && !self->killed) {
             self->killed = true;
+            s_hard_kills++;
+        }
         s_pidfd_send_signal (self->pidfd, sig);
     }
 }
@@ -456,6 +459,12 @@ tri_child_death (const tri_child_t *self)
                                      self->code == CLD_DUMPED? ", core dumped": "");
     tri_error_set_exit (err, 0, self->status);
     return err;
+}
+
+size_t
+tri_child_hard_kills (void)
+{
+    return s_hard_kills;
 }
 
 bool

@@ -855,18 +855,32 @@ tri_task_cancelled (const tri_task_t *task)
 }
 
 //  --------------------------------------------------------------------------
-//  Park until task ends, the deadline passes or the caller is cancelled.
+//  Park until task ends, the deadline passes or (unshielded) the caller is
+//  cancelled.
 
-int
-tri_task_join (tri_task_t *task, int64_t deadline)
+static int
+s_join (tri_task_t *task, int64_t deadline, bool shielded)
 {
     assert (s_current && task && task != s_current && task->joinable);
     while (task->state != TASK_DONE) {
-        int rc = tri_waitq_wait (&task->joiners, deadline);
+        int rc = shielded? tri_waitq_wait_shielded (&task->joiners, deadline)
+                         : tri_waitq_wait (&task->joiners, deadline);
         if (rc && task->state != TASK_DONE)
             return rc;
     }
     return 0;
+}
+
+int
+tri_task_join (tri_task_t *task, int64_t deadline)
+{
+    return s_join (task, deadline, false);
+}
+
+int
+tri_task_join_shielded (tri_task_t *task, int64_t deadline)
+{
+    return s_join (task, deadline, true);
 }
 
 //  --------------------------------------------------------------------------

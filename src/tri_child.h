@@ -71,6 +71,10 @@ bool
 //  a failure of its own.
 bool
     tri_child_lost (const tri_child_t *self);
+//  Children of this process sent SIGTERM or SIGKILL so far, each counted
+//  once (for the benchmarks: a clean cancel has none).
+size_t
+    tri_child_hard_kills (void);
 //  It exited with status 0.
 bool
     tri_child_clean (const tri_child_t *self);

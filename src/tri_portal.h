@@ -62,6 +62,10 @@ int
 //  The restart was given up on: waiting calls fail with the death.
 void
     tri_portal_restart_failed (tr_portal_t *self);
+//  Actor cancels acknowledged so far, through every portal of this
+//  process (for the benchmarks).
+size_t
+    tri_portal_acks (void);
 //  Wait (in a task, shielded) until nothing is in flight on the portal:
 //  no task inside a call through it, the main call ended, the actor
 //  cancel acknowledged or given up on. Its peer must be gone or asked to

@@ -210,6 +210,10 @@ bool
 //  Park until task ends (or deadline / cancel of the caller).
 int
     tri_task_join (tri_task_t *task, int64_t deadline);
+//  Same, but cancellation of the caller neither prevents nor ends the
+//  wait: only the end of task or the deadline (TR_ETIMEDOUT) does.
+int
+    tri_task_join_shielded (tri_task_t *task, int64_t deadline);
 //  Opaque user pointer per task (the runtime stores its tr_ctx_t here).
 void *
     tri_task_data (const tri_task_t *task);

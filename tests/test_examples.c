@@ -495,6 +495,42 @@ START_TEST (test_the_showcase_runs_its_job_on_daemons_it_finds_in_the_registry)
 }
 END_TEST
 
+//  --fail-one: one worker raises midway; the root prints the remote error
+//  with its traceback, cancels the others (each acknowledges) and exits 1.
+START_TEST (test_the_showcase_with_fail_one_reports_the_remote_error_and_exits_non_zero)
+{
+    tu_subreaper ();
+    char dir [256];
+    s_make_files (dir, sizeof dir);
+    tu_proc_t p;
+    const char *args [] = { "--workers", "3", "--dir", dir, "--fail-one", NULL };
+    tu_proc_spawn (&p, SHOWCASE_PATH, args);
+    tu_proc_expect_exit (&p, 30000, 1);
+    //  The boxed error: type and message, where it was raised, and the
+    //  worker's own frames, the raising function by name.
+    ck_assert_contains (p.err_text, "failed; the job stops (remote actor raised an error");
+    char want [512];
+    snprintf (want, sizeof want, "ScanError: worker-1 failed on purpose (--fail-one) at %s/file-", dir);
+    ck_assert_contains (p.err_text, want);
+    ck_assert_contains (p.err_text, "  raised in worker-1@");
+    ck_assert_contains (p.err_text, "  remote traceback:\n");
+    ck_assert_contains (p.err_text, "(showcase_fail+0x");
+    //  The two others, cancelled as actors, each acknowledged.
+    const char *at = p.err_text;
+    int acked = 0;
+    while ((at = strstr (at, ": cancelled, acknowledged\n"))) {
+        acked++;
+        at++;
+    }
+    ck_assert_int_eq (acked, 2);
+    ck_assert_contains (p.err_text, "showcase: worker worker-2@");
+    ck_assert_contains (p.err_text, "showcase: worker worker-3@");
+    ck_assert_contains (p.out_text, "failed after ");
+    s_remove_files (dir);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  examples/worker's command line
 
@@ -529,5 +565,6 @@ main (void)
     tcase_add_test (tc, test_a_worker_registers_again_with_a_broker_restarted_at_the_same_endpoint);
     tc = tu_tcase (suite, "showcase", 90);
     tcase_add_test (tc, test_the_showcase_runs_its_job_on_daemons_it_finds_in_the_registry);
+    tcase_add_test (tc, test_the_showcase_with_fail_one_reports_the_remote_error_and_exits_non_zero);
     return tu_run_suite (suite, CK_FORK_GETENV);
 }

@@ -815,6 +815,268 @@ START_TEST (test_to_thread_in_a_cancelled_task_does_not_start_the_job)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  tr_task_join_shielded: the public join that waits while cancelled. These
+//  run a whole actor (tr_run) with no child: the tasks are the root's.
+
+typedef struct {
+    int (*fn) (tr_ctx_t *ctx, void *arg);   //  the cancelled joiner
+    tr_task_t *self;            //  the cancelled joiner's own handle
+    tr_task_t *sub;             //  the subtask it joins
+    int timeout_ms;             //  the subtask's sleep
+    bool sub_done;              //  the subtask finished its work
+    int64_t sub_end;            //  when
+    int plain_rc;               //  tr_task_join while cancelled
+    bool sub_kept;              //  *task stayed valid after that
+    int shielded_rc;
+    int64_t joined_at;
+    int sub_result;
+    bool sub_cleared;           //  *task is NULL after the shielded join
+    int checkpoint_rc;          //  still cancelled afterwards
+    int zero_rc;                //  timeout 0 while it runs
+    int64_t zero_ms;
+    int64_t timed_ms;           //  how long the timed-out join waited
+    int again_rc;               //  after cancelling the subtask
+    int self_rc;                //  joining itself
+    int join_rc;                //  the root's join of the joiner
+    int result;                 //  the joiner's return value
+} s_shield_t;
+
+//  The subtask: sleeps (its cleanup work), then says it is done.
+static int
+s_sub_main (tr_ctx_t *ctx, void *arg)
+{
+    s_shield_t *obs = arg;
+    int rc = tr_sleep (ctx, obs->timeout_ms);
+    if (rc == 0) {
+        obs->sub_done = true;
+        obs->sub_end = tri_now_ms ();
+        return 7;
+    }
+    return rc;
+}
+
+//  Cancelled before it first runs: every checkpoint fails at once, yet
+//  the shielded join waits for the subtask's end.
+static int
+s_cleanup_main (tr_ctx_t *ctx, void *arg)
+{
+    s_shield_t *obs = arg;
+    if (tr_task_spawn (tr_ctx_actor (ctx), s_sub_main, obs, &obs->sub))
+        return 1;
+    if (tr_sleep (ctx, 60000) != TR_ECANCELED)
+        return 2;
+    obs->plain_rc = tr_task_join (&obs->sub, NULL);
+    obs->sub_kept = obs->sub != NULL && !obs->sub_done;
+    obs->shielded_rc = tr_task_join_shielded (&obs->sub, tu_ms (5000), &obs->sub_result);
+    obs->joined_at = tri_now_ms ();
+    obs->sub_cleared = obs->sub == NULL;
+    obs->checkpoint_rc = tr_checkpoint (ctx);
+    return 3;
+}
+
+//  Spawn fn as a task, cancel it before it runs, join it.
+static int
+s_shield_root (tr_actor_t *self, void *arg)
+{
+    s_shield_t *obs = arg;
+    if (tr_task_spawn (self, obs->fn, obs, &obs->self))
+        return 1;
+    tr_task_cancel (obs->self);
+    tr_task_t *task = obs->self;
+    obs->join_rc = tr_task_join (&task, &obs->result);
+    return 0;
+}
+
+//  Run fn as the cancelled task of a root.
+static void
+s_run_shielded (s_shield_t *obs, int (*fn) (tr_ctx_t *, void *))
+{
+    tu_subreaper ();
+    obs->fn = fn;
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_shield_root, obs), 0);
+    ck_assert_tr_ok (obs->join_rc);
+}
+
+START_TEST (test_a_cancelled_task_joins_a_subtask_that_finishes_after_it)
+{
+    s_shield_t obs;
+    memset (&obs, 0, sizeof obs);
+    obs.timeout_ms = 150;
+    s_run_shielded (&obs, s_cleanup_main);
+    ck_assert_int_eq (obs.result, 3);
+    //  The plain join gives up at once and keeps the handle.
+    ck_assert_tr_rc (obs.plain_rc, TR_ECANCELED);
+    ck_assert (obs.sub_kept);
+    //  The shielded one waited for the subtask's work to finish.
+    ck_assert_tr_ok (obs.shielded_rc);
+    ck_assert (obs.sub_done);
+    ck_assert_int_ge (obs.joined_at, obs.sub_end);
+    ck_assert_int_eq (obs.sub_result, 7);
+    ck_assert (obs.sub_cleared);
+    //  It stays cancelled.
+    ck_assert_tr_rc (obs.checkpoint_rc, TR_ECANCELED);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  The subtask sleeps far longer than the joiner will wait.
+static int
+s_deadline_main (tr_ctx_t *ctx, void *arg)
+{
+    s_shield_t *obs = arg;
+    if (tr_task_spawn (tr_ctx_actor (ctx), s_sub_main, obs, &obs->sub))
+        return 1;
+    int64_t start = tri_now_ms ();
+    obs->shielded_rc = tr_task_join_shielded (&obs->sub, 100, &obs->sub_result);
+    obs->timed_ms = tri_now_ms () - start;
+    obs->sub_kept = obs->sub != NULL && !obs->sub_done;
+    start = tri_now_ms ();
+    obs->zero_rc = tr_task_join_shielded (&obs->sub, 0, NULL);
+    obs->zero_ms = tri_now_ms () - start;
+    //  Stop it rather than wait for it: then the join returns its end.
+    tr_task_cancel (obs->sub);
+    obs->again_rc = tr_task_join_shielded (&obs->sub, -1, &obs->sub_result);
+    obs->sub_cleared = obs->sub == NULL;
+    return 3;
+}
+
+START_TEST (test_a_shielded_join_honours_its_deadline)
+{
+    s_shield_t obs;
+    memset (&obs, 0, sizeof obs);
+    obs.timeout_ms = 30000;
+    s_run_shielded (&obs, s_deadline_main);
+    ck_assert_int_eq (obs.result, 3);
+    ck_assert_tr_rc (obs.shielded_rc, TR_ETIMEDOUT);
+    ck_assert_int_ge (obs.timed_ms, 100);
+    ck_assert_int_lt (obs.timed_ms, tu_ms (2000));
+    ck_assert (obs.sub_kept);
+    //  0 does not wait.
+    ck_assert_tr_rc (obs.zero_rc, TR_ETIMEDOUT);
+    ck_assert_int_lt (obs.zero_ms, tu_ms (50));
+    ck_assert_tr_ok (obs.again_rc);
+    ck_assert (obs.sub_cleared);
+    ck_assert (!obs.sub_done);
+    ck_assert_tr_rc (obs.sub_result, TR_ECANCELED);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  The subtask ends at its first run, before the joiner runs (tasks run
+//  in the order they were made ready).
+static int
+s_quick_main (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_shield_t *obs = arg;
+    obs->sub_done = true;
+    return 5;
+}
+
+static int
+s_finished_main (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_shield_t *obs = arg;
+    obs->sub_kept = obs->sub_done;
+    obs->zero_rc = tr_task_join_shielded (&obs->sub, 0, &obs->sub_result);
+    obs->sub_cleared = obs->sub == NULL;
+    return 3;
+}
+
+static int
+s_finished_root (tr_actor_t *self, void *arg)
+{
+    s_shield_t *obs = arg;
+    tr_task_t *joiner;
+    if (tr_task_spawn (self, s_quick_main, obs, &obs->sub)
+    ||  tr_task_spawn (self, s_finished_main, obs, &joiner))
+        return 1;
+    tr_task_cancel (joiner);
+    obs->join_rc = tr_task_join (&joiner, &obs->result);
+    //  And from a task that is not cancelled, forever on a finished task.
+    tr_task_t *quick;
+    if (tr_task_spawn (self, s_quick_main, obs, &quick))
+        return 1;
+    obs->plain_rc = tr_task_join (&quick, NULL);    //  let it run
+    if (tr_task_spawn (self, s_quick_main, obs, &quick)
+    ||  tr_task_spawn (self, s_quick_main, obs, &obs->self))
+        return 1;
+    obs->again_rc = tr_task_join_shielded (&obs->self, -1, NULL);   //  both ran
+    obs->shielded_rc = tr_task_join_shielded (&quick, -1, &obs->timeout_ms);
+    return 0;
+}
+
+START_TEST (test_a_shielded_join_of_a_finished_task_returns_at_once)
+{
+    tu_subreaper ();
+    s_shield_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_finished_root, &obs), 0);
+    ck_assert_tr_ok (obs.join_rc);
+    ck_assert_int_eq (obs.result, 3);
+    ck_assert (obs.sub_kept);               //  it had ended before the join
+    ck_assert_tr_ok (obs.zero_rc);
+    ck_assert_int_eq (obs.sub_result, 5);
+    ck_assert (obs.sub_cleared);
+    ck_assert_tr_ok (obs.plain_rc);
+    ck_assert_tr_ok (obs.again_rc);
+    ck_assert_tr_ok (obs.shielded_rc);
+    ck_assert_int_eq (obs.timeout_ms, 5);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+static int
+s_self_join_main (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_shield_t *obs = arg;
+    obs->self_rc = tr_task_join_shielded (&obs->self, 0, NULL);
+    return 3;
+}
+
+static int
+s_invalid_root (tr_actor_t *self, void *arg)
+{
+    s_shield_t *obs = arg;
+    tr_task_t *none = NULL;
+    obs->plain_rc = tr_task_join_shielded (NULL, -1, NULL);
+    obs->zero_rc = tr_task_join_shielded (&none, -1, NULL);
+    if (tr_task_spawn (self, s_self_join_main, obs, &obs->self))
+        return 1;
+    tr_task_t *task = obs->self;
+    obs->shielded_rc = tr_task_join_shielded (&task, -2, NULL);
+    obs->sub_kept = task == obs->self;
+    obs->join_rc = tr_task_join_shielded (&task, tu_ms (5000), &obs->result);
+    return 0;
+}
+
+START_TEST (test_a_shielded_join_refuses_invalid_arguments)
+{
+    tu_subreaper ();
+    s_shield_t obs;
+    memset (&obs, 0, sizeof obs);
+    //  Outside any task.
+    tr_task_t *outside = (tr_task_t *) &obs;
+    ck_assert_tr_rc (tr_task_join_shielded (&outside, 0, NULL), TR_EINVAL);
+    ck_assert_ptr_eq (outside, (tr_task_t *) &obs);
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_invalid_root, &obs), 0);
+    ck_assert_tr_rc (obs.plain_rc, TR_EINVAL);
+    ck_assert_tr_rc (obs.zero_rc, TR_EINVAL);
+    ck_assert_tr_rc (obs.shielded_rc, TR_EINVAL);
+    ck_assert (obs.sub_kept);
+    ck_assert_tr_rc (obs.self_rc, TR_EINVAL);
+    ck_assert_tr_ok (obs.join_rc);
+    ck_assert_int_eq (obs.result, 3);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 
 //  Every test case starts each test with a fresh scheduler.
 static TCase *
@@ -910,6 +1172,13 @@ s_suite (bool forking)
     tcase_add_test (tc, test_a_cancelled_to_thread_returns_at_once_and_drops_the_job);
     tcase_add_test (tc, test_a_shielded_to_thread_waits_for_the_thread);
     tcase_add_test (tc, test_to_thread_in_a_cancelled_task_does_not_start_the_job);
+
+    //  A whole actor each: tr_run sets the scheduler up itself.
+    tc = tu_tcase (suite, "shielded join", 30);
+    tcase_add_test (tc, test_a_cancelled_task_joins_a_subtask_that_finishes_after_it);
+    tcase_add_test (tc, test_a_shielded_join_honours_its_deadline);
+    tcase_add_test (tc, test_a_shielded_join_of_a_finished_task_returns_at_once);
+    tcase_add_test (tc, test_a_shielded_join_refuses_invalid_arguments);
     return suite;
 }
 
