@@ -181,19 +181,39 @@ s_kid_spawn (kid_t *kid, tri_child_t **child, tr_error_t **error)
     return tri_child_spawn (kid->name, &opts, child, error);
 }
 
-//  The loop reaped a child of ours (must not park). One that died while
+//  Calls made through the portals of the children a death will restart
+//  wait for the restart from now on, not only once the supervisor runs.
+static void
+s_hold_calls (tr_nursery_t *self)
+{
+    bool after = false;
+    EACH_KID (kid, self) {
+        if (kid->main || !kid->portal)
+            continue;
+        if (kid->down)
+            after = true;
+        if (kid->down || self->how.strategy == TR_ONE_FOR_ALL
+        ||  (self->how.strategy == TR_REST_FOR_ONE && after))
+            tri_portal_restarting (kid->portal);
+    }
+}
+
+//  A child of ours died (on the loop: must not park). One that died while
 //  the nursery stood, unasked, is down: a supervisor restarts it, and
 //  tr_nursery_wait hears of it.
 static void
-s_kid_exited (void *arg)
+s_kid_died (void *arg)
 {
     kid_t *kid = arg;
     tr_nursery_t *self = kid->nursery;
-    if (!kid->spawning && kid->portal && !kid->main && !kid->stopping
+    //  Killed by us (a hard cancel, a second Ctrl-C), not for being lost:
+    //  asked for.
+    bool asked = tri_child_killed (kid->child) && !tri_child_lost (kid->child);
+    if (!kid->spawning && kid->portal && !kid->main && !kid->stopping && !asked
     &&  !self->closing && !self->cancelled && !tri_portal_cancel_called (kid->portal)) {
         kid->down = true;
         if (self->how.strategy != TR_NO_RESTART)
-            tri_portal_restarting (kid->portal);
+            s_hold_calls (self);
     }
     tri_waitq_wake_all (&self->events, 0);
 }
@@ -268,7 +288,7 @@ s_start (tr_nursery_t *self, const char *name, size_t count, bool numbered,
     for (size_t i = 0; i < spawned; i++) {
         kids [i]->spawning = false;
         if (rc == 0)
-            tri_child_on_exit (kids [i]->child, s_kid_exited, kids [i]);
+            tri_child_on_death (kids [i]->child, s_kid_died, kids [i]);
     }
     self->spawning -= (int) spawned;
     tri_waitq_wake_all (&self->events, 0);
@@ -474,9 +494,10 @@ s_give_up (tr_nursery_t *self)
     tr_error_destroy (&self->error);
     self->error = tr_error_dup (self->deaths [self->ndeaths - 1].error);
     EACH_KID (kid, self) {
-        if (kid->down)
+        if (kid->portal)
             tri_portal_restart_failed (kid->portal);
-        else
+        if (kid->down)
+            continue;
         if (kid->portal)
             tri_portal_send_cancel (kid->portal);
         else
@@ -563,7 +584,7 @@ s_respawn (tr_nursery_t *self)
                                           tri_child_pid (kid->next)) == 0) {
             tri_child_destroy (&kid->child);
             kid->child = kid->next;
-            tri_child_on_exit (kid->child, s_kid_exited, kid);
+            tri_child_on_death (kid->child, s_kid_died, kid);
             kid->down = kid->counted = kid->stopping = false;
             tri_log_info ("TR-RESTART", "%s restarted as %s (pid %d), restart %d",
                             kid->name, tri_child_uid (kid->child), tri_child_pid (kid->child),
@@ -656,9 +677,8 @@ tr_nursery_supervise (tr_nursery_t *self, const tr_supervise_t *how)
         self->supervising = true;
     }
     //  Those already down are restarted now.
-    EACH_KID (kid, self)
-        if (kid->down && how->strategy != TR_NO_RESTART)
-            tri_portal_restarting (kid->portal);
+    if (how->strategy != TR_NO_RESTART && s_any_down (self))
+        s_hold_calls (self);
     tri_waitq_wake_all (&self->events, 0);
     return 0;
 }

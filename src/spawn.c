@@ -38,14 +38,16 @@ struct tri_child {
     int code;                   //  CLD_EXITED, CLD_KILLED, CLD_DUMPED
     bool killed;                //  we sent SIGTERM or SIGKILL
     bool lost;                  //  its connection ended and it did not exit
+    bool departed;              //  its connection ended, what it sent is read
     tri_timer_t lost_timer;     //  from its connection's end to its loss
     int interrupt;              //  ends the wait for hello, 0 none
     int refused;                //  its hello was refused (TR_EVERSION)
     tri_waitq_t *hello_waitq;   //  where a task awaits its hello (with
                                 //  its siblings'), or NULL
     tri_waitq_t exit_waiters;
-    void (*on_exit) (void *arg);    //  the owner's, run once it is reaped
-    void *on_exit_arg;
+    void (*on_death) (void *arg);   //  the owner's, run once it is dead
+    void *on_death_arg;
+    bool death_told;
     tri_node_t node;            //  in s_children
 };
 
@@ -144,7 +146,9 @@ s_close_channel (tri_child_t *self)
     //  A child that died without closing its ROUTER leaves its ipc file (a
     //  child that exited cleanly has already taken it away).
     tri_ipc_unlink (tri_channel_endpoint (self->channel));
-    tri_channel_close (self->channel, tri_child_death (self), true);
+    //  Once its connection has ended and what it sent is read, nothing
+    //  more can come: no drain period.
+    tri_channel_close (self->channel, tri_child_death (self), !self->departed);
 }
 
 static void
@@ -169,6 +173,17 @@ s_on_hello (const char *uid, tri_channel_t *channel, int rc)
     }
 }
 
+//  Tell the owner, once, that the child is dead: reaped, or lost.
+static void
+s_tell_death (tri_child_t *self)
+{
+    if (self->death_told)
+        return;
+    self->death_told = true;
+    if (self->on_death)
+        self->on_death (self->on_death_arg);
+}
+
 //  Record how it ended; close what belonged to it.
 static void
 s_reaped (tri_child_t *self, const siginfo_t *info)
@@ -186,8 +201,7 @@ s_reaped (tri_child_t *self, const siginfo_t *info)
     tri_waitq_wake_all (&self->exit_waiters, 0);
     if (self->channel)
         s_close_channel (self);
-    if (self->on_exit)
-        self->on_exit (self->on_exit_arg);
+    s_tell_death (self);
 }
 
 //  Reap it if it has exited; true if it is reaped.
@@ -238,6 +252,8 @@ s_lost_expired (tri_timer_t *timer)
     tri_child_signal (self, SIGKILL);
     if (self->channel && !tri_channel_closed (self->channel))
         tri_channel_close (self->channel, tri_child_death (self), false);
+    //  Dead to its owner now; reaped when the kernel is done with it.
+    s_tell_death (self);
 }
 
 //  True if the process is stopped (SIGSTOP, SIGTSTP, a tracer).
@@ -269,6 +285,7 @@ s_on_departed (tri_channel_t *channel)
         tri_child_t *self = tri_list_entry (node, tri_child_t, node);
         if (self->channel != channel)
             continue;
+        self->departed = true;
         if (s_try_reap (self) || self->killed || tri_channel_end_expected (channel)
         ||  tri_timer_active (&self->lost_timer))
             return true;
@@ -380,10 +397,10 @@ tri_child_signal (tri_child_t *self, int sig)
 }
 
 void
-tri_child_on_exit (tri_child_t *self, void (*fn) (void *arg), void *arg)
+tri_child_on_death (tri_child_t *self, void (*fn) (void *arg), void *arg)
 {
-    self->on_exit = fn;
-    self->on_exit_arg = arg;
+    self->on_death = fn;
+    self->on_death_arg = arg;
 }
 
 void

@@ -44,10 +44,11 @@ int
 //  Send sig (no effect once reaped). SIGTERM and SIGKILL mark it killed.
 void
     tri_child_signal (tri_child_t *self, int sig);
-//  Call fn (arg) on the loop once the child is reaped (after its channel
-//  has learnt of its death); fn must not park. NULL removes it.
+//  Call fn (arg) on the loop, once, when the child is dead: reaped, or
+//  lost (killed; reaped a moment later), after its channel has learnt of
+//  its death. fn must not park. NULL removes it.
 void
-    tri_child_on_exit (tri_child_t *self, void (*fn) (void *arg), void *arg);
+    tri_child_on_death (tri_child_t *self, void (*fn) (void *arg), void *arg);
 //  Send sig to every child of this actor.
 void
     tri_child_signal_all (int sig);

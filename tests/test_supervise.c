@@ -443,6 +443,73 @@ START_TEST (a_restart_storm_leaves_no_zombie_and_no_orphan)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A stopped child is a dead one
+
+typedef struct {
+    int start_rc, before, after, restarts;
+    int pending_rc;                 //  the call in flight when it stopped
+    tu_err_t pending;
+    long long detect_ms;            //  from SIGSTOP to the call's failure
+    bool stopped_gone;              //  the stopped process was reaped
+    int close_rc;
+    size_t close_errors;
+} s_stopped_t;
+
+static int
+s_stopped_root (tr_actor_t *self, void *arg)
+{
+    s_stopped_t *obs = arg;
+    tr_nursery_t *n;
+    if (tr_nursery_open (self, &n))
+        return 1;
+    s_supervise (n, TR_ONE_FOR_ONE, 3, 60000);
+    tr_portal_t *p = NULL;
+    obs->start_rc = tr_nursery_start_actor (n, "w", NULL, &p);
+    if (obs->start_rc == 0) {
+        obs->before = s_pid_of (p);
+        kill (obs->before, SIGSTOP);
+        long long t0 = tu_now_ms ();
+        obs->pending_rc = tu_call (p, "pid", NULL, NULL);
+        obs->detect_ms = tu_now_ms () - t0;
+        tu_err_copy (&obs->pending, tr_portal_error (p));
+        obs->after = s_pid_of (p);
+        obs->restarts = tr_portal_restarts (p);
+        obs->stopped_gone = tu_process_gone (tr_actor_ctx (self), obs->before, 2000);
+        //  A SIGCONT now wakes nothing: the process is gone.
+        kill (obs->before, SIGCONT);
+    }
+    obs->close_rc = tu_nursery_close (&n, &obs->close_errors, NULL);
+    return 0;
+}
+
+START_TEST (a_stopped_child_is_detected_killed_and_restarted_within_the_heartbeat_timeout)
+{
+    tu_subreaper ();
+    s_stopped_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    config.heartbeat_ivl_ms = 200;
+    config.heartbeat_timeout_ms = 1000;
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_stopped_root, &obs), 0);
+    ck_assert_tr_ok (obs.start_rc);
+    ck_assert_int_gt (obs.before, 0);
+    //  The call to the stopped process fails with its loss, within the
+    //  heartbeat timeout and a margin, not never.
+    ck_assert_tr_rc (obs.pending_rc, TR_ECRASHED);
+    ck_assert_str_eq (obs.pending.type, "ConnectionLost");
+    ck_assert_int_lt (obs.detect_ms, tu_ms (1000 + 1000));
+    //  It was killed and reaped, and a new process serves its portal.
+    ck_assert (obs.stopped_gone);
+    ck_assert_int_gt (obs.after, 0);
+    ck_assert_int_ne (obs.after, obs.before);
+    ck_assert_int_eq (obs.restarts, 1);
+    ck_assert_tr_ok (obs.close_rc);
+    ck_assert_int_eq (obs.close_errors, 0);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  tr_nursery_wait
 
 typedef struct {
@@ -538,6 +605,7 @@ s_suite (void)
     tcase_add_test (tc, past_the_intensity_the_supervisor_gives_up_and_close_returns_every_death);
     tcase_add_test (tc, a_run_in_actor_failure_and_a_cancelled_daemon_are_not_restarted);
     tcase_add_test (tc, a_restart_storm_leaves_no_zombie_and_no_orphan);
+    tcase_add_test (tc, a_stopped_child_is_detected_killed_and_restarted_within_the_heartbeat_timeout);
 
     tc = tu_tcase (s, "wait", 30);
     tcase_add_test (tc, without_a_strategy_tr_nursery_wait_returns_when_a_daemon_child_dies);
