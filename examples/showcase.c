@@ -33,6 +33,11 @@
     With --fail-one one worker raises an error midway through its share,
     to show just that: the root prints the boxed remote error, cancels the
     other workers (each acknowledges) and exits non-zero.
+    With --restart the workers are supervised (one_for_one) and one of
+    them is killed midway through its share, as the OOM killer would: its
+    nursery restarts it, the root opens scan on it again through the same
+    portal and sends the batches it had not answered once more, and the
+    job completes with the same totals as if nothing had happened.
     Ctrl-C cancels every task and child; the nursery reaps them all.
     =========================================================================
 */
@@ -40,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fts.h>
+#include <signal.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -120,9 +126,10 @@ showcase_fail (tr_ctx_t *ctx, const char *path, uint64_t files)
                      tr_actor_name (tr_ctx_actor (ctx)), path, (unsigned long long) files);
 }
 
-//  scan, a context. Started with nil (or, with --fail-one, [uid, batches]:
-//  the worker whose uid it is raises once it has read that many batches,
-//  midway through the next one), it opens its stream and reads each
+//  scan, a context. Started with nil (or, with --fail-one or --restart,
+//  [uid, batches, kill]: the worker whose uid it is raises, or is killed
+//  if kill, once it has read that many batches, midway through the next
+//  one), it opens its stream and reads each
 //  batch the root sends there (NUL-ended paths one after another, as
 //  bytes), answering with that batch's [files, bytes, lines, words, crcs,
 //  unreadable, why], where why tells what stopped the batch's first
@@ -138,7 +145,8 @@ s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
     const char *fail_uid = NULL;
     int fail_after = 0;
-    bool fail = tr_unpack (args, "[si]", &fail_uid, &fail_after) == 0
+    bool die = false;
+    bool fail = tr_unpack (args, "[sib]", &fail_uid, &fail_after, &die) == 0
              && strcmp (fail_uid, tr_actor_uid (tr_ctx_actor (ctx))) == 0;
     int batches = 0;
     tr_stream_t *stream;
@@ -158,8 +166,11 @@ s_scan (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
         for (size_t i = 0; i < size; i++)
             count += paths [i] == 0;
         for (const char *path = paths; path < paths + size; path += strlen (path) + 1) {
-            if (fail && batches == fail_after && index++ == count / 2)
+            if (fail && batches == fail_after && index++ == count / 2) {
+                if (die)
+                    kill (getpid (), SIGKILL);
                 return showcase_fail (ctx, path, all.files + t.files);
+            }
             int error = s_scan_file (ctx, path, &t);
             if (error < 0)
                 return error;
@@ -186,6 +197,8 @@ typedef struct {
     const char *dir;
     int workers;
     bool fail_one;              //  --fail-one: one worker raises midway
+    bool restart;               //  --restart: one is killed midway, and
+                                //  restarted
     const char *registry;       //  --registry: find the workers there
     const char *names;          //  their names, "a,b,c"; NULL: scan*
     size_t max_files;
@@ -209,12 +222,17 @@ typedef struct {
 struct worker {
     job_t *job;
     tr_portal_t *portal;        //  owned by the nursery, or by s_run
-    tr_context_t *context;      //  its "scan", which s_run owns
+    tr_context_t **context;     //  its "scan", which s_run owns
     tr_task_t *feeder;
+    size_t sent [2][2];         //  [first, next) of the batches sent whose
+    int queued;                 //  totals have not come back: the oldest
+                                //  first
+    int restarts;
     char uid [128];             //  outlives the portal, for the summary
     int pid;
     char endpoint [256];        //  where it serves
     totals_t done;              //  the sum of its partial totals
+    totals_t scanned;           //  the same, in its scan now open
 };
 
 static double
@@ -277,14 +295,27 @@ s_progress (job_t *job, bool last)
     }
 }
 
-//  Send the next 32 files, a slice of job->paths as it is.
+//  Send files [first, next) to the worker, a slice of job->paths as it
+//  is, and remember it until its totals come back.
 static int
-s_send_batch (job_t *job, tr_stream_t *stream)
+s_send_range (worker_t *self, tr_stream_t *stream, size_t first, size_t next)
 {
+    job_t *job = self->job;
+    self->sent [self->queued][0] = first;
+    self->sent [self->queued][1] = next;
+    self->queued++;
+    return tr_stream_send_pack (stream, "y", job->paths + job->starts [first],
+                                job->starts [next] - job->starts [first]);
+}
+
+//  Send the next 32 files.
+static int
+s_send_batch (worker_t *self, tr_stream_t *stream)
+{
+    job_t *job = self->job;
     size_t first = job->next;
     job->next = first + 32 < job->count? first + 32: job->count;
-    return tr_stream_send_pack (stream, "y", job->paths + job->starts [first],
-                                job->starts [job->next] - job->starts [first]);
+    return s_send_range (self, stream, first, job->next);
 }
 
 //  Receive the totals of one batch and add them up.
@@ -303,6 +334,9 @@ s_recv_totals (worker_t *self, tr_stream_t *stream)
         return TR_EPROTO;               //  not what scan sends
     s_add (&job->done, &t);
     s_add (&self->done, &t);
+    s_add (&self->scanned, &t);
+    self->queued--;
+    memmove (self->sent [0], self->sent [1], sizeof self->sent [0]);
     if (*why && !job->why)
         job->why = strdup (why);
     s_progress (job, false);
@@ -321,24 +355,57 @@ s_worker_failed (worker_t *self, int rc)
     job_t *job = self->job;
     char what [200];
     snprintf (what, sizeof what, "worker %s failed; the job stops", self->uid);
-    s_print_error (what, tr_context_error (self->context), rc);
+    s_print_error (what, tr_context_error (*self->context), rc);
     job->failed = rc;
     for (int i = 0; i < job->workers; i++) {
         worker_t *other = &job->all [i];
-        if (other == self || !other->portal || !other->context)
+        if (other == self || !other->portal || !other->context || !*other->context)
             continue;
-        int cancel_rc = job->registry? tr_context_cancel (other->context)
+        int cancel_rc = job->registry? tr_context_cancel (*other->context)
                                      : tr_portal_cancel_actor (other->portal, 1000);
         fprintf (stderr, "showcase: %s %s: %s\n", job->registry? "scan in": "worker",
                  other->uid, cancel_rc? tr_strerror (cancel_rc): "cancelled, acknowledged");
     }
 }
 
+//  --restart: the worker died under its scan and its nursery restarts
+//  it. Open scan again through the same portal (the open waits for the
+//  new process) and send it the batches the dead one had not answered.
+//  Returns 0 with *stream the new scan's, or why not.
+static int
+s_rescan (worker_t *self, tr_stream_t **stream)
+{
+    char what [300];
+    snprintf (what, sizeof what, "worker %s died; its supervisor restarts it and its %d "
+              "unanswered batches go again", self->uid, self->queued);
+    s_print_error (what, tr_context_error (*self->context), TR_ECRASHED);
+    tr_stream_close (stream);
+    tr_context_close (self->context);
+    int rc = tr_portal_open_context (self->portal, "scan", NULL, self->context, NULL);
+    if (rc == 0)
+        rc = tr_context_open_stream (*self->context, stream);
+    if (rc)
+        return rc;
+    self->restarts = tr_portal_restarts (self->portal);
+    self->pid = tr_portal_pid (self->portal);
+    snprintf (self->uid, sizeof self->uid, "%s", tr_portal_uid (self->portal));
+    fprintf (stderr, "showcase: restarted as %s (pid %d)\n", self->uid, self->pid);
+    memset (&self->scanned, 0, sizeof self->scanned);
+    size_t sent [2][2];
+    int queued = self->queued;
+    memcpy (sent, self->sent, sizeof sent);
+    self->queued = 0;
+    for (int i = 0; rc == 0 && i < queued; i++)
+        rc = s_send_range (self, *stream, sent [i][0], sent [i][1]);
+    return rc;
+}
+
 //  One task per worker feeds its stream: two batches at first, so that
 //  the worker has the next one at hand when it ends one, then another for
 //  each batch's totals that come back. When no batch is left it closes
 //  the stream, which ends the worker's loop, and checks the worker's
-//  result, its final totals, against the partial ones.
+//  result, its final totals, against the partial ones. With --restart a
+//  worker that died is scanned again once restarted.
 static int
 s_feed (tr_ctx_t *ctx, void *arg)
 {
@@ -346,29 +413,30 @@ s_feed (tr_ctx_t *ctx, void *arg)
     worker_t *self = arg;
     job_t *job = self->job;
     tr_stream_t *stream = NULL;
-    int rc = tr_context_open_stream (self->context, &stream);
-    int queued = 0;                     //  batches sent, totals not back yet
+    int rc = tr_context_open_stream (*self->context, &stream);
     while (rc == 0 && !job->failed) {
-        while (rc == 0 && queued < 2 && job->next < job->count) {
-            rc = s_send_batch (job, stream);
-            queued++;
-        }
-        if (rc || queued == 0)
+        while (rc == 0 && self->queued < 2 && job->next < job->count)
+            rc = s_send_batch (self, stream);
+        if (rc || self->queued == 0)
             break;
         rc = s_recv_totals (self, stream);
-        queued--;
+        if (rc == TR_ECRASHED && job->restart && !job->failed)
+            rc = s_rescan (self, &stream);
     }
     tr_stream_close (&stream);
     const msgpack_object *result;
     totals_t t;
     if (rc == 0 && !job->failed
-    &&  (rc = tr_context_result (self->context, &result)) == 0
+    &&  (rc = tr_context_result (*self->context, &result)) == 0
     &&  (tr_unpack (result, "[uuuuuu]", &t.files, &t.bytes, &t.lines, &t.words,
                     &t.crcs, &t.unreadable)
-         || memcmp (&t, &self->done, sizeof t)))
+         || memcmp (&t, &self->scanned, sizeof t)))
         rc = TR_EPROTO;                 //  not the sum of what it sent
     if (rc && rc != TR_ECANCELED && !job->failed)      //  cancelled: the root says so
         s_worker_failed (self, rc);
+    //  A scan this task opened again is this task's: it goes with it.
+    if (self->restarts)
+        tr_context_close (self->context);
     return rc;
 }
 
@@ -378,6 +446,11 @@ s_start_workers (tr_actor_t *self, job_t *job, tr_nursery_t **nursery,
                  tr_portal_t **portals)
 {
     int rc = tr_nursery_open (self, nursery);
+    //  --restart: a worker that dies is started again, up to 3 times in
+    //  10 s; more, and the job fails with every death.
+    tr_supervise_t how = { TR_ONE_FOR_ONE, 3, 10000 };
+    if (rc == 0 && job->restart)
+        rc = tr_nursery_supervise (*nursery, &how);
     for (int i = 0; rc == 0 && i < job->workers; i++) {
         char name [32];
         snprintf (name, sizeof name, "worker-%d", i + 1);
@@ -485,12 +558,13 @@ s_run (tr_actor_t *self, job_t *job, worker_t *workers)
         snprintf (workers [i].endpoint, sizeof workers [i].endpoint, "%s",
                   tr_portal_endpoint (portals [i]));
     }
-    //  --fail-one: the first worker (its feeder starts first, so it has
-    //  work however small the job) fails halfway through its share.
+    //  --fail-one, --restart: the first worker (its feeder starts first,
+    //  so it has work however small the job) fails or is killed halfway
+    //  through its share.
     tr_args_t *args = NULL;
-    if (rc == 0 && job->fail_one && n > 0) {
+    if (rc == 0 && (job->fail_one || job->restart) && n > 0) {
         int share = (int) (job->count / n / 32);
-        if (!(args = tr_pack ("[si]", workers [0].uid, share / 2)))
+        if (!(args = tr_pack ("[sib]", workers [0].uid, share / 2, job->restart)))
             rc = TR_ENOMEM;
     }
     //  Gather: every request leaves before any worker is waited for.
@@ -499,7 +573,7 @@ s_run (tr_actor_t *self, job_t *job, worker_t *workers)
         s_print_error ("cannot open scan", tr_ctx_error (tr_actor_ctx (self)), rc);
     tr_args_destroy (&args);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        workers [i].context = contexts [i];
+        workers [i].context = &contexts [i];
         rc = tr_task_spawn (self, s_feed, &workers [i], &workers [i].feeder);
     }
     if (rc)
@@ -544,15 +618,19 @@ s_summary (tr_actor_t *self, job_t *job, worker_t *workers, bool cancelled)
         char where [300];           //  a daemon's pid may be another host's
         snprintf (where, sizeof where, "pid %d%s%s", workers [i].pid,
                   job->registry? " at ": "", job->registry? workers [i].endpoint: "");
-        printf ("%s %s (%s): %llu files, %.1f MB\n",
+        char restarts [64] = "";
+        if (workers [i].restarts)
+            snprintf (restarts, sizeof restarts, ", restarted %d time%s", workers [i].restarts,
+                      workers [i].restarts > 1? "s": "");
+        printf ("%s %s (%s): %llu files, %.1f MB%s\n",
                 i + 1 < job->workers && workers [i + 1].uid [0]? "├──": "└──", workers [i].uid,
                 where, (unsigned long long) workers [i].done.files,
-                workers [i].done.bytes / 1e6);
+                workers [i].done.bytes / 1e6, restarts);
     }
 }
 
 static const char *s_usage =
-    "usage: showcase [--workers N] [--dir PATH] [--max-files N] [--fail-one]\n"
+    "usage: showcase [--workers N] [--dir PATH] [--max-files N] [--fail-one | --restart]\n"
     "       showcase --registry ENDPOINT[,...] [--workers NAME[,NAME...]] [--dir PATH]\n"
     "                [--max-files N] [--fail-one]\n"
     "       showcase --tr-daemon --tr-name NAME --tr-registry ENDPOINT[,...]\n"
@@ -564,7 +642,8 @@ static const char *s_usage =
     "program started as daemons (the third form) on this host or others. Each\n"
     "worker reads the paths on its own host. With --fail-one one worker raises\n"
     "an error midway: its traceback is printed, the others are cancelled and\n"
-    "the program exits 1.\n";
+    "the program exits 1. With --restart one worker is killed midway; its\n"
+    "supervisor restarts it and the job completes.\n";
 
 static int
 s_root (tr_actor_t *self, void *arg)
@@ -577,7 +656,8 @@ s_root (tr_actor_t *self, void *arg)
     static const struct option options [] = {
         { "workers", required_argument, NULL, 'w' }, { "dir", required_argument, NULL, 'd' },
         { "max-files", required_argument, NULL, 'f' }, { "registry", required_argument, NULL, 'r' },
-        { "fail-one", no_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
+        { "fail-one", no_argument, NULL, 'x' }, { "restart", no_argument, NULL, 'R' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     int option;
@@ -590,6 +670,7 @@ s_root (tr_actor_t *self, void *arg)
             case 'f': job.max_files = strtoul (optarg, NULL, 10); break;
             case 'r': job.registry = optarg; break;
             case 'x': job.fail_one = true; break;
+            case 'R': job.restart = true; break;
             case 'h': fputs (s_usage, stdout); return 0;
             default: wrong = true;      //  getopt said why
         }
@@ -599,7 +680,8 @@ s_root (tr_actor_t *self, void *arg)
     if (workers_arg)
         job.workers = atoi (workers_arg);
     if (wrong || optind < argc || job.workers < 1 || job.workers > 64 || job.max_files < 1
-    ||  (job.registry && !*job.registry) || (job.names && !*job.names)) {
+    ||  (job.registry && !*job.registry) || (job.names && !*job.names)
+    ||  (job.restart && (job.fail_one || job.registry))) {
         fputs (s_usage, stderr);
         return 2;
     }

@@ -531,6 +531,36 @@ START_TEST (test_the_showcase_with_fail_one_reports_the_remote_error_and_exits_n
 }
 END_TEST
 
+//  --restart: one worker is killed midway; its supervisor restarts it,
+//  its unanswered batches go again, and the job ends as one that nothing
+//  happened to: exit 0, the same totals and checksum.
+START_TEST (test_the_showcase_with_restart_completes_with_the_right_totals)
+{
+    tu_subreaper ();
+    char dir [256];
+    s_make_files (dir, sizeof dir);
+    tu_proc_t restarted, plain;
+    const char *args [] = { "--workers", "3", "--dir", dir, "--restart", NULL };
+    s_showcase (&restarted, args);
+    const char *plain_args [] = { "--workers", "3", "--dir", dir, NULL };
+    s_showcase (&plain, plain_args);
+    //  The death, with its cause, and the restart.
+    ck_assert_contains (restarted.err_text, "died; its supervisor restarts it and its ");
+    ck_assert_contains (restarted.err_text, "was killed by signal 9 (Killed)");
+    ck_assert_contains (restarted.err_text, "TR-RESTART worker-1@");
+    ck_assert_contains (restarted.err_text, "restarting (one_for_one)");
+    ck_assert_contains (restarted.err_text, "showcase: restarted as worker-1@");
+    ck_assert_contains (restarted.out_text, "read 40 of 40 files in ");
+    ck_assert_contains (restarted.out_text, ", restarted 1 time\n");
+    char line [2][256];
+    s_totals_line (&restarted, line [0], sizeof line [0]);
+    s_totals_line (&plain, line [1], sizeof line [1]);
+    ck_assert_str_eq (line [0], line [1]);
+    s_remove_files (dir);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  examples/worker's command line
 
@@ -566,5 +596,6 @@ main (void)
     tc = tu_tcase (suite, "showcase", 90);
     tcase_add_test (tc, test_the_showcase_runs_its_job_on_daemons_it_finds_in_the_registry);
     tcase_add_test (tc, test_the_showcase_with_fail_one_reports_the_remote_error_and_exits_non_zero);
+    tcase_add_test (tc, test_the_showcase_with_restart_completes_with_the_right_totals);
     return tu_run_suite (suite, CK_FORK_GETENV);
 }
