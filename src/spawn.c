@@ -19,14 +19,23 @@
     ends the wait and takes all of them down.
     =========================================================================
 */
+#ifdef HAVE_CONFIG_H
+#   include "config.h"
+#endif
 #include "troupe_private.h"
 #include <czmq.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#   include <valgrind/valgrind.h>
+#else
+#   define RUNNING_ON_VALGRIND 0
+#endif
 
 extern char **environ;
 
@@ -101,6 +110,22 @@ s_waitid (tri_child_t *self, siginfo_t *info, int options)
     if (self->linked)
         return waitid (P_PID, (id_t) self->pid, info, options);
     return waitid (P_PIDFD, (id_t) self->pidfd, info, options);
+}
+
+//  This program, to spawn again. /proc/self/exe still names it if its
+//  file was replaced; under valgrind it names valgrind's tool, so the
+//  program's own path is taken there (valgrind shows it to the client).
+static const char *
+s_self_exe (void)
+{
+    static char path [PATH_MAX];
+    if (!RUNNING_ON_VALGRIND)
+        return "/proc/self/exe";
+    if (!*path) {
+        ssize_t size = readlink ("/proc/self/exe", path, sizeof path - 1);
+        path [size > 0? size: 0] = 0;
+    }
+    return *path? path: "/proc/self/exe";
 }
 
 //  The environment for a child: ours without troupe's own variables, then
@@ -284,7 +309,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     const tr_config_t *config = tri_config ();
     const char *path = opts && opts->worker_path? opts->worker_path: config->worker_path;
     if (!path)
-        path = "/proc/self/exe";
+        path = s_self_exe ();
     const char *bind = opts && opts->bind? opts->bind: config->bind;
     int rc = TR_ENOMEM;
     int spawn_errno = 0;            //  why posix_spawn failed
