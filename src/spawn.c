@@ -366,6 +366,14 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
                                    | POSIX_SPAWN_SETPGROUP);
     char *argv [] = { (char *) path, NULL };
+    //  Asked first, for a reason wherever posix_spawn cannot give one:
+    //  under valgrind its child is a fork, whose failed exec is only an
+    //  exit status.
+    if (access (path, X_OK)) {
+        spawn_errno = errno;
+        tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (spawn_errno));
+        goto fail;
+    }
     if ((spawn_errno = posix_spawn (&self->pid, path, actions_ready? &actions: NULL, &attr,
                                     argv, env))) {
         tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (spawn_errno));
