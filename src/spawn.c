@@ -11,8 +11,9 @@
     instead: the child alone holds one end, so ours reads end of file when
     it exits, and the child's reads end of file when we do; the child is
     then signalled with kill and reaped with waitid on its pid, which stay
-    ours until it is reaped. Whatever happens during a spawn (timeout, cancel, early
-    death), the process is killed and reaped before the spawn returns.
+    ours until it is reaped. Whatever happens during a spawn (timeout,
+    cancel, early death), the process is killed and reaped before the
+    spawn returns.
     The hello of a child arrives on the ROUTER; the socket layer tells us
     through the hook we registered. Children spawned together have their
     hellos awaited together, so that the first failure of any of them
@@ -89,7 +90,7 @@ tri_pidfd_refused (void)
             close (fd);
         }
         if (refused)
-            tri_log_info ("TR-SPAWN", "pidfds refused: children are watched through socket pairs");
+            tri_log_info ("TR-SPAWN", "pidfds refused: children are linked by socket pairs");
     }
     return refused;
 }
