@@ -4,6 +4,8 @@
 #   ./build.sh showcase [ARGS]   install what is missing, build, run the showcase
 #   ./build.sh check             install what is missing, build, run the tests
 #   ./build.sh bench             install what is missing, build, run the benchmarks
+#   ./build.sh check-valgrind    the same with valgrind, and run scenario suites
+#                                under it (make check-valgrind)
 #
 #   Debian 12 packages are installed with apt-get when missing (as root, or
 #   through sudo). Set CONFIGURE_FLAGS (e.g. --enable-asan) to configure
@@ -16,6 +18,8 @@ what="${1:-showcase}"
 
 packages=(gcc libc6-dev make autoconf automake libtool pkg-config
           libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev check)
+# Only this command needs valgrind; the others do not wait for it.
+[ "$what" = check-valgrind ] && packages+=(valgrind)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
@@ -34,8 +38,15 @@ flags="${CONFIGURE_FLAGS:-}"
 if [ ! -f configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
     autoreconf -fi >&2
 fi
+# A tree configured before valgrind was installed does not register the
+# task stacks with it: configure again.
+stale=""
+if [ "$what" = check-valgrind ] && [ -f config.h ] \
+   && ! grep -q '^#define HAVE_VALGRIND_VALGRIND_H 1' config.h; then
+    stale=1
+fi
 if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ] \
-   || [ configure -nt Makefile ]; then
+   || [ configure -nt Makefile ] || [ -n "$stale" ]; then
     # Objects built with other flags would be linked as they are.
     if [ -f Makefile ]; then make -s clean >&2; fi
     # shellcheck disable=SC2086
@@ -75,8 +86,12 @@ case "$what" in
     bench)
         make -s bench
         ;;
+    check-valgrind)
+        # One line per suite, the memcheck errors, then the totals.
+        make -s -j"$jobs" check-valgrind "$@"
+        ;;
     *)
-        echo "usage: ./build.sh showcase [ARGS] | check | bench" >&2
+        echo "usage: ./build.sh showcase [ARGS] | check | bench | check-valgrind" >&2
         exit 2
         ;;
 esac

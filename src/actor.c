@@ -17,6 +17,7 @@
 #include "troupe_private.h"
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TRI_MAX_ASKERS 16
@@ -38,7 +39,9 @@ static struct {
     tri_channel_t *askers [TRI_MAX_ASKERS];     //  peers that asked us to
     size_t naskers;                             //  cancel: they get the ack
     tri_dealer_t *parent;                       //  child role
-    int parent_pidfd;
+    int parent_pidfd;           //  or our end of the link to it
+    bool parent_linked;         //  parent_pidfd is that link: it stays
+                                //  open until the process exits
     tri_watch_t parent_watch;
     int sig_pipe [2];
     tri_watch_t sig_watch;
@@ -224,7 +227,8 @@ s_on_parent_exit (tri_watch_t *watch, bool drain)
     tri_loop_unwatch (watch);
     tri_channel_t *parent = tri_dealer_channel (s_actor.parent);
     tri_log_warn ("TR-ORPHAN", "parent process %d is gone: cancelling", tri_channel_pid (parent));
-    close (s_actor.parent_pidfd);
+    if (!s_actor.parent_linked)
+        close (s_actor.parent_pidfd);
     s_actor.parent_pidfd = -1;
     if (!tri_channel_closed (parent))
         tri_channel_close (parent, tri_error_new (TR_ECLOSED, "ParentGone", tri_channel_uid (parent),
@@ -244,17 +248,46 @@ s_on_parent_lost (tri_dealer_t *dealer)
     s_stop ("parent unreachable", NULL);
 }
 
+//  The end of the socket pair our parent linked us by (when it does
+//  without pidfds), or -1. It is made close-on-exec at once, so that our
+//  own children do not hold it: it reads end of file when the parent
+//  exits, and only then. It is never closed: the parent reads end of file
+//  on its own end when we exit, and we may outlive tr_run a while (pool
+//  threads are joined after it).
 static int
-s_connect_parent (const char *endpoint, int parent_pid)
+s_parent_link (void)
 {
-    //  A local parent's pidfd becomes readable when it exits. The pid is
+    const char *text = getenv (TRI_ENV_PARENT_FD);
+    int fd = text && *text? atoi (text): -1;
+    unsetenv (TRI_ENV_PARENT_FD);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) || !S_ISSOCK (st.st_mode))
+        return -1;
+    fcntl (fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+static int
+s_connect_parent (const char *endpoint, int parent_pid, int link)
+{
+    //  A local parent's pidfd becomes readable when it exits (or our end
+    //  of its link, which it gave us where pidfds are refused). The pid is
     //  checked against ours so a recycled pid cannot fool us.
-    if (parent_pid > 0) {
+    if (link >= 0) {
+        s_actor.parent_pidfd = link;
+        s_actor.parent_linked = true;
+    }
+    else
+    if (parent_pid > 0)
         s_actor.parent_pidfd = tri_pidfd_open (parent_pid);
-        if (s_actor.parent_pidfd < 0 || getppid () != parent_pid) {
+    if (parent_pid > 0 && (s_actor.parent_pidfd < 0 || getppid () != parent_pid)) {
+        if (s_actor.parent_pidfd < 0 && errno == ENOSYS)
+            tri_log_error ("TR-ORPHAN", "cannot watch parent %d: pidfds are refused here, and "
+                           "not where the parent runs (set %s=1 there)", parent_pid,
+                           TRI_ENV_NO_PIDFD);
+        else
             tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
-            return TR_ECLOSED;
-        }
+        return TR_ECLOSED;
     }
     int rc = tri_dealer_open (endpoint, true, &s_actor.parent);
     if (rc) {
@@ -530,7 +563,7 @@ s_teardown (void)
     s_registry_stop ();
     tri_dealer_close (&s_actor.parent);
     tri_loop_unwatch (&s_actor.parent_watch);
-    if (s_actor.parent_pidfd >= 0)
+    if (s_actor.parent_pidfd >= 0 && !s_actor.parent_linked)
         close (s_actor.parent_pidfd);
     tri_peer_stop ();
     s_secure_stop ();
@@ -559,6 +592,8 @@ tr_run (const tr_config_t *config, int argc, char **argv,
 
     const char *parent = getenv (TRI_ENV_PARENT);
     bool child = parent && *parent;
+    //  Before anything could spawn: our children must not inherit it.
+    int parent_link = child? s_parent_link (): -1;
     bool daemon = !child && argc > 0 && s_arg_flag (argc, argv, "--tr-daemon");
     if (!child && !daemon && !root_main)
         return TR_EINVAL;
@@ -611,7 +646,8 @@ tr_run (const tr_config_t *config, int argc, char **argv,
         const char *ppid = getenv (TRI_ENV_PARENT_PID);
         int parent_pid = ppid? atoi (ppid): 0;
         unsetenv (TRI_ENV_PARENT_PID);
-        rc = parent_endpoint? s_connect_parent (parent_endpoint, parent_pid): TR_ENOMEM;
+        rc = parent_endpoint? s_connect_parent (parent_endpoint, parent_pid, parent_link)
+                            : TR_ENOMEM;
         free (parent_endpoint);
         if (rc == 0)
             rc = s_registry_start (true, false, argc, argv);

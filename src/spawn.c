@@ -6,8 +6,14 @@
     its uid and where to bind. The parent watches it through a pidfd that
     the loop watches beside the sockets, signals it with pidfd_send_signal
     and reaps it with waitid on that pidfd: no SIGCHLD handler and no pid
-    reuse race. Whatever happens during a spawn (timeout, cancel, early
-    death), the process is killed and reaped before the spawn returns.
+    reuse race. Where pidfds are refused (valgrind 3.19 does not know
+    pidfd_open; TROUPE_NO_PIDFD=1 forces it), a socket pair links the two
+    instead: the child alone holds one end, so ours reads end of file when
+    it exits, and the child's reads end of file when we do; the child is
+    then signalled with kill and reaped with waitid on its pid, which stay
+    ours until it is reaped. Whatever happens during a spawn (timeout,
+    cancel, early death), the process is killed and reaped before the
+    spawn returns.
     The hello of a child arrives on the ROUTER; the socket layer tells us
     through the hook we registered, and so of the end of its connection:
     a child whose connection ended and that is stopped, or has not exited
@@ -17,19 +23,31 @@
     ends the wait and takes all of them down.
     =========================================================================
 */
+#ifdef HAVE_CONFIG_H
+#   include "config.h"
+#endif
 #include "troupe_private.h"
 #include <czmq.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#   include <valgrind/valgrind.h>
+#else
+#   define RUNNING_ON_VALGRIND 0
+#endif
 
 extern char **environ;
 
 struct tri_child {
     pid_t pid;
-    int pidfd;                  //  -1 once reaped
+    int pidfd;                  //  -1 once reaped; without pidfds, our
+                                //  end of the socket pair linking us
+    bool linked;                //  without pidfds: by that socket pair
     tri_watch_t watch;          //  on the pidfd
     char *uid;
     tri_channel_t *channel;     //  after hello
@@ -60,23 +78,78 @@ tri_pidfd_open (pid_t pid)
     return (int) syscall (SYS_pidfd_open, pid, 0);
 }
 
-static int
-s_pidfd_send_signal (int pidfd, int sig)
+bool
+tri_pidfd_refused (void)
 {
-    return (int) syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+    const char *knob = getenv (TRI_ENV_NO_PIDFD);
+    if (knob && *knob && !streq (knob, "0"))
+        return true;
+    //  Asked once: pidfd_open, pidfd_send_signal and waitid(P_PIDFD) on
+    //  ourselves. Only a refusal counts (ENOSYS; EINVAL for an idtype
+    //  waitid does not know), not a lack of descriptors.
+    static int refused = -1;
+    if (refused < 0) {
+        int fd = tri_pidfd_open (getpid ());
+        if (fd < 0)
+            refused = errno == ENOSYS;
+        else {
+            siginfo_t info;
+            refused = (syscall (SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0 && errno == ENOSYS)
+                   || (waitid (P_PIDFD, (id_t) fd, &info, WEXITED | WNOHANG) < 0
+                       && (errno == ENOSYS || errno == EINVAL));
+            close (fd);
+        }
+        if (refused)
+            tri_log_info ("TR-SPAWN", "pidfds refused: children are linked by socket pairs");
+    }
+    return refused;
+}
+
+static int
+s_send_signal (tri_child_t *self, int sig)
+{
+    if (self->linked)
+        return kill (self->pid, sig);
+    return (int) syscall (SYS_pidfd_send_signal, self->pidfd, sig, NULL, 0);
+}
+
+//  waitid on the child: on its pidfd, or on its pid (it is ours and not
+//  reaped, so the pid is still its).
+static int
+s_waitid (tri_child_t *self, siginfo_t *info, int options)
+{
+    if (self->linked)
+        return waitid (P_PID, (id_t) self->pid, info, options);
+    return waitid (P_PIDFD, (id_t) self->pidfd, info, options);
+}
+
+//  This program, to spawn again. /proc/self/exe still names it if its
+//  file was replaced; under valgrind it names valgrind's tool, so the
+//  program's own path is taken there (valgrind shows it to the client).
+static const char *
+s_self_exe (void)
+{
+    static char path [PATH_MAX];
+    if (!RUNNING_ON_VALGRIND)
+        return "/proc/self/exe";
+    if (!*path) {
+        ssize_t size = readlink ("/proc/self/exe", path, sizeof path - 1);
+        path [size > 0? size: 0] = 0;
+    }
+    return *path? path: "/proc/self/exe";
 }
 
 //  The environment for a child: ours without troupe's own variables, then
 //  the child's, then the caller's extras.
 static char **
-s_child_env (const char *uid, const char *bind, const char *const *extra)
+s_child_env (const char *uid, const char *bind, int link, const char *const *extra)
 {
     size_t count = 0, extras = 0;
     while (environ [count])
         count++;
     while (extra && extra [extras])
         extras++;
-    char **env = calloc (count + extras + 5, sizeof *env);
+    char **env = calloc (count + extras + 6, sizeof *env);
     if (!env)
         return NULL;
     size_t n = 0;
@@ -98,6 +171,8 @@ s_child_env (const char *uid, const char *bind, const char *const *extra)
     ||  asprintf (&env [n++], "%s=%s", TRI_ENV_UID, uid) < 0)
         env [n - 1] = NULL;
     if (bind && asprintf (&env [n++], "%s=%s", TRI_ENV_BIND, bind) < 0)
+        env [n - 1] = NULL;
+    if (link >= 0 && asprintf (&env [n++], "%s=%d", TRI_ENV_PARENT_FD, link) < 0)
         env [n - 1] = NULL;
     for (size_t i = 0; i < extras; i++)
         env [n++] = strdup (extra [i]);
@@ -212,7 +287,7 @@ s_try_reap (tri_child_t *self)
         return true;
     siginfo_t info;
     memset (&info, 0, sizeof info);
-    if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED | WNOHANG) < 0) {
+    if (s_waitid (self, &info, WEXITED | WNOHANG) < 0) {
         if (errno != ECHILD)
             return false;
         //  Someone else reaped it: it is gone, how is not known. Its pidfd
@@ -233,7 +308,21 @@ static void
 s_on_pidfd (tri_watch_t *watch, bool drain)
 {
     (void) drain;
-    s_try_reap (watch->arg);
+    tri_child_t *self = watch->arg;
+    if (s_try_reap (self) || !self->linked)
+        return;
+    //  Its end of the socket pair closed as it exited, a moment before
+    //  it can be reaped: wait that moment out (bounded, 100 ms). One that
+    //  closed it and lives on is reaped when it is killed.
+    for (int i = 0; i < 1000; i++) {
+        struct timespec pause = { 0, 100 * 1000 };
+        nanosleep (&pause, NULL);
+        if (s_try_reap (self))
+            return;
+    }
+    tri_log_warn ("TR-REAP", "%s (pid %d) closed its link to us and lives on", self->uid,
+                  (int) self->pid);
+    tri_loop_unwatch (&self->watch);
 }
 
 //  Its connection ended and it is stopped, or has not exited a heartbeat
@@ -306,13 +395,16 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     const tr_config_t *config = tri_config ();
     const char *path = opts && opts->worker_path? opts->worker_path: config->worker_path;
     if (!path)
-        path = "/proc/self/exe";
+        path = s_self_exe ();
     const char *bind = opts && opts->bind? opts->bind: config->bind;
     int rc = TR_ENOMEM;
     int spawn_errno = 0;            //  why posix_spawn failed
     char **env = NULL;
     posix_spawnattr_t attr;
     bool attr_ready = false;
+    posix_spawn_file_actions_t actions;
+    bool actions_ready = false;
+    int link [2] = { -1, -1 };      //  ours, the child's (without pidfds)
     *error = NULL;
     tri_child_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -323,7 +415,22 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     tri_node_init (&self->node);
     if (!(self->uid = tri_uid_new (name)))
         goto fail;
-    if (!(env = s_child_env (self->uid, bind, opts? opts->env: NULL)))
+    //  Without pidfds, the child's end of the link is the one descriptor
+    //  it inherits (a dup2 onto itself clears its close-on-exec flag).
+    if (tri_pidfd_refused ()) {
+        rc = TR_ESYS;
+        if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, link)) {
+            spawn_errno = errno;
+            goto fail;
+        }
+        if ((spawn_errno = posix_spawn_file_actions_init (&actions)))
+            goto fail;
+        actions_ready = true;
+        if ((spawn_errno = posix_spawn_file_actions_adddup2 (&actions, link [1], link [1])))
+            goto fail;
+        rc = TR_ENOMEM;
+    }
+    if (!(env = s_child_env (self->uid, bind, link [1], opts? opts->env: NULL)))
         goto fail;
 
     //  The child starts with default signal handling and an empty mask,
@@ -346,11 +453,27 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
                                    | POSIX_SPAWN_SETPGROUP);
     char *argv [] = { (char *) path, NULL };
-    if ((spawn_errno = posix_spawn (&self->pid, path, NULL, &attr, argv, env))) {
+    //  Asked first, for a reason wherever posix_spawn cannot give one:
+    //  under valgrind its child is a fork, whose failed exec is only an
+    //  exit status.
+    if (access (path, X_OK)) {
+        spawn_errno = errno;
         tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (spawn_errno));
         goto fail;
     }
-    self->pidfd = tri_pidfd_open (self->pid);
+    if ((spawn_errno = posix_spawn (&self->pid, path, actions_ready? &actions: NULL, &attr,
+                                    argv, env))) {
+        tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", path, strerror (spawn_errno));
+        goto fail;
+    }
+    if (link [0] >= 0) {
+        close (link [1]);
+        self->pidfd = link [0];
+        self->linked = true;
+        link [0] = link [1] = -1;
+    }
+    else
+        self->pidfd = tri_pidfd_open (self->pid);
     if (self->pidfd < 0 || tri_loop_watch (&self->watch, self->pidfd, s_on_pidfd, self)) {
         //  Cannot watch it: do not let it live unwatched.
         spawn_errno = errno;
@@ -361,6 +484,8 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
         goto fail;
     }
     posix_spawnattr_destroy (&attr);
+    if (actions_ready)
+        posix_spawn_file_actions_destroy (&actions);
     s_env_free (&env);
     tri_list_push_back (&s_children, &self->node);
     tri_peer_on_hello (s_on_hello);
@@ -373,6 +498,11 @@ fail:
                             path, rc == TR_ESYS? strerror (spawn_errno): tr_strerror (rc));
     if (attr_ready)
         posix_spawnattr_destroy (&attr);
+    if (actions_ready)
+        posix_spawn_file_actions_destroy (&actions);
+    for (int i = 0; i < 2; i++)
+        if (link [i] >= 0)
+            close (link [i]);
     s_env_free (&env);
     if (self) {
         free (self->uid);
@@ -392,7 +522,7 @@ tri_child_signal (tri_child_t *self, int sig)
             self->killed = true;
             s_hard_kills++;
         }
-        s_pidfd_send_signal (self->pidfd, sig);
+        s_send_signal (self, sig);
     }
 }
 
@@ -434,7 +564,7 @@ tri_child_kill_reap (tri_child_t *self)
         //  SIGKILL cannot be caught: block until the kernel is done.
         siginfo_t info;
         memset (&info, 0, sizeof info);
-        if (waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED) == 0)
+        if (s_waitid (self, &info, WEXITED) == 0)
             s_reaped (self, &info);
     }
 }

@@ -1,7 +1,8 @@
 /*  =========================================================================
     tri_child.h - child processes (spawn.c)
 
-    A child is a process this actor spawned: its pidfd watched by the
+    A child is a process this actor spawned: its pidfd (or, where pidfds
+    are refused, our end of a socket pair only it shares) watched by the
     loop, its hello awaited (by one task, together with the hellos of
     the children spawned with it, so that they start in parallel), its
     exit recorded; a child whose connection ends and that does not exit

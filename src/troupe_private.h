@@ -57,6 +57,9 @@
 //  Environment a parent hands its child.
 #define TRI_ENV_PARENT      "TROUPE_PARENT"        //  parent ROUTER endpoint
 #define TRI_ENV_PARENT_PID  "TROUPE_PARENT_PID"    //  parent's pid
+#define TRI_ENV_PARENT_FD   "TROUPE_PARENT_FD"     //  child's end of its link
+                                                    //  (without pidfds)
+#define TRI_ENV_NO_PIDFD    "TROUPE_NO_PIDFD"      //  1: do without pidfds
 #define TRI_ENV_UID         "TROUPE_UID"           //  child's uid
 #define TRI_ENV_BIND        "TROUPE_BIND"          //  child's bind address
 #define TRI_ENV_REGISTRY    "TROUPE_REGISTRY"      //  registry address
@@ -553,6 +556,11 @@ struct tr_actor {
 //  A pidfd for pid, or -1 (errno set).
 int
     tri_pidfd_open (pid_t pid);
+//  True if this process does without pidfds: the kernel (or valgrind)
+//  refuses them, or $TROUPE_NO_PIDFD is set to other than 0 (a knob for
+//  tests and diagnosis). Children are then linked by socket pairs.
+bool
+    tri_pidfd_refused (void);
 
 //  --------------------------------------------------------------------------
 //  The upper half, one header per module, each layer above the last:
