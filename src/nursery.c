@@ -181,6 +181,15 @@ s_kid_spawn (kid_t *kid, tri_child_t **child, tr_error_t **error)
     return tri_child_spawn (kid->name, &opts, child, error);
 }
 
+static bool
+s_any_down (tr_nursery_t *self)
+{
+    EACH_KID (kid, self)
+        if (kid->down)
+            return true;
+    return false;
+}
+
 //  Calls made through the portals of the children a death will restart
 //  wait for the restart from now on, not only once the supervisor runs.
 static void
@@ -600,6 +609,11 @@ s_respawn (tr_nursery_t *self)
     }
     free (children);
     free (kids);
+    //  A death during this round restarts some of these again next: their
+    //  calls, woken by the rebind, wait once more (they run only once
+    //  this task parks).
+    if (s_any_down (self))
+        s_hold_calls (self);
     tri_waitq_wake_all (&self->events, 0);
     if (rc == 0 || self->closing || self->cancelled) {
         tr_error_destroy (&error);
@@ -613,15 +627,6 @@ s_respawn (tr_nursery_t *self)
         s_give_up (self);
         return true;
     }
-    return false;
-}
-
-static bool
-s_any_down (tr_nursery_t *self)
-{
-    EACH_KID (kid, self)
-        if (kid->down)
-            return true;
     return false;
 }
 

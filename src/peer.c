@@ -287,11 +287,15 @@ s_departures_run (void)
         &&     (events & ZMQ_POLLIN))
             s_on_router (&s_peer.router_watch, true);
         tri_channel_t *channel = s_peer.departed [--s_peer.ndeparted];
-        //  A channel draining for its last frames has had them all.
-        if (tri_channel_closed (channel))
-            tri_channel_close (channel, NULL, false);
+        bool owned = s_peer.on_departed && s_peer.on_departed (channel);
+        //  A channel draining for its last frames has had them all (a
+        //  child's owner says when: its death may still be to come).
+        if (tri_channel_closed (channel)) {
+            if (!owned)
+                tri_channel_close (channel, NULL, false);
+        }
         else
-        if (!(s_peer.on_departed && s_peer.on_departed (channel))
+        if (!owned
         &&  !tri_channel_closed (channel)) {
             tri_log_debug ("TR-LOST", "%s at %s has gone", tri_channel_uid (channel),
                            tri_channel_endpoint (channel));

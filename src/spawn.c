@@ -339,7 +339,8 @@ s_lost_expired (tri_timer_t *timer)
     tri_log_warn ("TR-LOST", "%s (pid %d) stopped answering within the heartbeat timeout: "
                   "killed", self->uid, (int) self->pid);
     tri_child_signal (self, SIGKILL);
-    if (self->channel && !tri_channel_closed (self->channel))
+    //  Also over a channel a failed send closed first: the loss is why.
+    if (self->channel)
         tri_channel_close (self->channel, tri_child_death (self), false);
     //  Dead to its owner now; reaped when the kernel is done with it.
     s_tell_death (self);
@@ -375,7 +376,13 @@ s_on_departed (tri_channel_t *channel)
         if (self->channel != channel)
             continue;
         self->departed = true;
-        if (s_try_reap (self) || self->killed || tri_channel_end_expected (channel)
+        if (s_try_reap (self)) {
+            //  Reaped, now or before: what it sent is read and nothing
+            //  more can come, so a drain under way ends.
+            tri_channel_close (channel, NULL, false);
+            return true;
+        }
+        if (self->killed || tri_channel_end_expected (channel)
         ||  tri_timer_active (&self->lost_timer))
             return true;
         int64_t delay = s_stopped (self->pid)? 0: tri_config ()->heartbeat_timeout_ms;

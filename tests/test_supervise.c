@@ -392,6 +392,7 @@ END_TEST
 typedef struct {
     int start_rc;
     int crashes, restarts, answered;
+    tu_err_t odd;                   //  a crash call that did not crash
     int close_rc;
     size_t close_errors;
 } s_storm_t;
@@ -409,9 +410,16 @@ s_storm_root (tr_actor_t *self, void *arg)
     for (int i = 0; obs->start_rc == 0 && i < STORM_CRASHES; i++) {
         //  Crash one, and do not wait for its restart before the next.
         const char *how [] = { "exit", "abort", "segv" };
-        if (tu_call (p [(i * 7) % STORM_KIDS], "crash", tr_pack ("[s]", how [i % 3]), NULL)
-            == TR_ECRASHED)
+        tr_portal_t *kid = p [(i * 7) % STORM_KIDS];
+        int rc = tu_call (kid, "crash", tr_pack ("[s]", how [i % 3]), NULL);
+        if (rc == TR_ECRASHED)
             obs->crashes++;
+        else
+        if (!obs->odd.set) {
+            tu_err_copy (&obs->odd, tr_portal_error (kid));
+            obs->odd.code = rc;
+            obs->odd.set = true;
+        }
     }
     for (int i = 0; obs->start_rc == 0 && i < STORM_KIDS; i++) {
         if (s_pid_of (p [i]) > 0)
@@ -431,7 +439,8 @@ START_TEST (a_restart_storm_leaves_no_zombie_and_no_orphan)
     config.hello_ms = 10000;
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_storm_root, &obs), 0);
     ck_assert_tr_ok (obs.start_rc);
-    ck_assert_int_eq (obs.crashes, STORM_CRASHES);
+    ck_assert_msg (obs.crashes == STORM_CRASHES, "%d crashes; a call returned %s: %s: %s",
+                   obs.crashes, tr_errname (obs.odd.code), obs.odd.type, obs.odd.message);
     //  Every child answers at the end; rest_for_one restarted at least
     //  the one that died each time.
     ck_assert_int_eq (obs.answered, STORM_KIDS);
