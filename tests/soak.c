@@ -44,7 +44,7 @@
 //  How far a series may grow past its baseline.
 #define BOUND_FDS           4
 #define BOUND_THREADS       0
-#define BOUND_RSS_KIB       (6 * 1024)
+#define BOUND_RSS_KIB       (4 * 1024)
 
 //  --------------------------------------------------------------------------
 //  The child's exports
