@@ -73,6 +73,7 @@
 
 typedef struct {
     int injected, detected, hangs, orphans, zombies;
+    int adopted;                    //  orphans seen, ended and reaped here
     long calls, ok, clear_errors, unclear;
     char unclear_text [256];        //  the first call that failed unclearly
     char undetected [256];          //  the first fault not detected
@@ -103,9 +104,9 @@ static void
 s_print (const char *scenario, const faults_t *f)
 {
     printf ("faults: %d injected, %d detected, %d hangs, %d orphans, %d zombies"
-            " (%s: %ld calls, %ld ok, %ld clear errors, %ld unclear)\n",
+            " (%s: %ld calls, %ld ok, %ld clear errors, %ld unclear; %d orphans ended)\n",
             f->injected, f->detected, f->hangs, f->orphans, f->zombies, scenario,
-            f->calls, f->ok, f->clear_errors, f->unclear);
+            f->calls, f->ok, f->clear_errors, f->unclear, f->adopted);
     fflush (stdout);
 }
 
@@ -170,8 +171,10 @@ s_monitor_scan (faults_t *f)
         int g = s_index (f->grand, f->ngrand, (int) pids [i]);
         if (g >= 0) {
             //  A grandchild is ours only once its parent died: an orphan.
-            if (!f->seen [g])
+            if (!f->seen [g]) {
                 f->seen [g] = now;
+                f->adopted++;
+            }
             if (states [i] == 'Z')
                 waitpid (pids [i], NULL, WNOHANG);
             else
@@ -555,6 +558,373 @@ START_TEST (test_a_supervised_tree_under_load_survives_kills_stops_closed_connec
     s_print ("supervised tree", &t.f);
     ck_assert_int_eq (rc, 0);
     s_assert_clean (&t.f);
+    //  Every worker killed left a grandchild behind.
+    ck_assert_int_gt (t.f.adopted, 0);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Daemons on a host of their own: traffic dropped, the link set down
+//
+//  Two network namespaces joined by a veth pair: "r" (the test process
+//  joins it and runs the root there) and "w" (two tests/worker daemons
+//  bound to tcp on its address). Named trf-RUNNER-TEST-{r,w}; the test
+//  removes them at its end, the test case's unchecked teardown removes
+//  those of its run whatever became of the test, and the suite removes
+//  at its start those of runs whose process is gone.
+
+#define S_DAEMONS           2
+#define S_NET_CALLERS       2       //  per daemon
+#define S_OPEN_MS           1000
+
+static pid_t s_runner;              //  the suite's process: names the namespaces
+static const char *s_ip_path;
+static const char *s_nft_path;
+
+//  Run ip with the arguments up to NULL, output to ours; true if it
+//  exited 0. From a task (ctx not NULL) on a worker thread.
+static bool
+s_ip_argv (char *const *args)
+{
+    char *argv [32] = { (char *) "ip" };
+    int argc = 1;
+    for (; *args && argc < 31; args++)
+        argv [argc++] = *args;
+    argv [argc] = NULL;
+    pid_t pid;
+    if (posix_spawn (&pid, s_ip_path, NULL, NULL, argv, environ))
+        return false;
+    int status;
+    while (waitpid (pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return false;
+    return WIFEXITED (status) && WEXITSTATUS (status) == 0;
+}
+
+static void *
+s_ip_job (void *arg)
+{
+    return s_ip_argv (arg)? arg: NULL;
+}
+
+static bool
+s_ip (tr_ctx_t *ctx, ...)
+{
+    char *args [32];
+    int n = 0;
+    va_list ap;
+    va_start (ap, ctx);
+    const char *arg;
+    while ((arg = va_arg (ap, const char *)) && n < 31)
+        args [n++] = (char *) arg;
+    va_end (ap);
+    args [n] = NULL;
+    if (!ctx)
+        return s_ip_argv (args);
+    void *ret = NULL;
+    return tr_to_thread (ctx, s_ip_job, args, &ret) == 0 && ret == args;
+}
+
+//  Kill what runs in the namespace called name, and remove it.
+static void
+s_ns_remove (const char *name)
+{
+    char path [300];
+    snprintf (path, sizeof path, "/run/netns/%s", name);
+    struct stat ns;
+    DIR *dir = stat (path, &ns) == 0? opendir ("/proc"): NULL;
+    struct dirent *e;
+    while (dir && (e = readdir (dir)) != NULL) {
+        pid_t pid = (pid_t) atoi (e->d_name);
+        char net [64];
+        struct stat st;
+        snprintf (net, sizeof net, "/proc/%d/ns/net", (int) pid);
+        if (pid > 0 && pid != getpid () && stat (net, &st) == 0
+        &&  st.st_dev == ns.st_dev && st.st_ino == ns.st_ino)
+            kill (pid, SIGKILL);
+    }
+    if (dir)
+        closedir (dir);
+    s_ip (NULL, "netns", "del", name, NULL);
+}
+
+//  Remove this run's namespaces (unless stale_only) and those of runs
+//  whose process is gone.
+static void
+s_ns_sweep (bool stale_only)
+{
+    DIR *dir = opendir ("/run/netns");
+    if (!dir)
+        return;
+    char names [32][256];
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir (dir)) != NULL && count < 32) {
+        int owner;
+        if (sscanf (e->d_name, "trf-%d-", &owner) != 1 || owner <= 0)
+            continue;
+        bool ours = owner == (int) s_runner;
+        bool stale = !ours && kill ((pid_t) owner, 0) && errno == ESRCH;
+        if ((ours && !stale_only) || stale)
+            snprintf (names [count++], sizeof names [0], "%s", e->d_name);
+    }
+    closedir (dir);
+    for (int i = 0; i < count; i++)
+        s_ns_remove (names [i]);
+}
+
+static void
+s_ns_teardown (void)
+{
+    s_ns_sweep (false);
+    long long deadline = tu_now_ms () + 2000;
+    while (tu_now_ms () < deadline) {
+        pid_t pid = waitpid (-1, NULL, WNOHANG);
+        if (pid < 0)
+            break;
+        if (pid == 0) {
+            struct timespec ts = { 0, 5 * 1000 * 1000 };
+            nanosleep (&ts, NULL);
+        }
+    }
+}
+
+//  Why the netns scenario cannot run here, or NULL.
+static const char *
+s_cannot (void)
+{
+    if (geteuid () != 0)
+        return "not root";
+    const char *paths [] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths [0] && !s_ip_path; i++)
+        if (access (paths [i], X_OK) == 0)
+            s_ip_path = paths [i];
+    if (!s_ip_path)
+        return "no ip(8)";
+    const char *nft [] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
+    for (size_t i = 0; i < sizeof nft / sizeof nft [0] && !s_nft_path; i++)
+        if (access (nft [i], X_OK) == 0)
+            s_nft_path = nft [i];
+    char name [64];
+    snprintf (name, sizeof name, "trf-%d-probe", (int) s_runner);
+    const char *why = NULL;
+    if (!s_ip (NULL, "netns", "add", name, NULL))
+        why = "ip netns add failed";
+    else
+    if (!s_ip (NULL, "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1", NULL))
+        why = "cannot make a veth pair in a network namespace";
+    s_ns_remove (name);
+    return why;
+}
+
+typedef struct {
+    faults_t f;
+    char ns_r [96], ns_w [96];
+    int fd_r, fd_w;
+    char addr_w [32];
+    tu_proc_t daemon [S_DAEMONS];
+    char endpoint [S_DAEMONS][256];
+    tr_actor_t *self;
+    long long fault_at, lifted_at;  //  0: none now
+    //  Per caller: its last failure and success (tu_now_ms).
+    long long failed_at [S_DAEMONS * S_NET_CALLERS];
+    long long served_at [S_DAEMONS * S_NET_CALLERS];
+} net_t;
+
+typedef struct {
+    net_t *net;
+    int id;
+} net_caller_t;
+
+static int
+s_net_caller (tr_ctx_t *ctx, void *arg)
+{
+    net_caller_t *c = arg;
+    net_t *net = c->net;
+    const char *endpoint = net->endpoint [c->id / S_NET_CALLERS];
+    tr_portal_t *p = NULL;
+    for (int i = 0; !net->f.stop && !tr_ctx_cancelled (ctx); i++) {
+        long long start = tu_now_ms ();
+        int rc = 0;
+        if (!p) {
+            rc = tr_portal_open (net->self, endpoint, tu_ms (S_OPEN_MS), &p);
+            s_account (&net->f, "portal open", rc, rc? tr_ctx_error (ctx): NULL,
+                       tu_now_ms () - start, S_OPEN_MS + 1000);
+        }
+        if (rc == 0) {
+            start = tu_now_ms ();
+            tr_value_t *v = NULL;
+            rc = tu_call (p, "echo", tr_pack ("[i]", i), &v);
+            tr_value_destroy (&v);
+            s_account (&net->f, "call across hosts", rc, tr_portal_error (p),
+                       tu_now_ms () - start, S_HB_TIMEOUT_MS + 1000);
+        }
+        if (rc) {
+            net->failed_at [c->id] = tu_now_ms ();
+            tr_portal_close (&p);
+        }
+        else
+            net->served_at [c->id] = tu_now_ms ();
+        if (i % 8 == 7 && tr_sleep (ctx, 1))
+            break;
+    }
+    tr_portal_close (&p);
+    return 0;
+}
+
+//  Break (or mend) the link between the hosts: an nftables table that
+//  drops everything in w, or w's end of the link set down.
+static bool
+s_net_fault (tr_ctx_t *ctx, net_t *net, bool drop, bool on)
+{
+    if (drop && on)
+        return s_ip (ctx, "netns", "exec", net->ns_w, s_nft_path, "add table inet trf ; "
+                     "add chain inet trf in { type filter hook input priority 0 ; policy drop ; } ; "
+                     "add chain inet trf out { type filter hook output priority 0 ; policy drop ; }",
+                     NULL);
+    if (drop)
+        return s_ip (ctx, "netns", "exec", net->ns_w, s_nft_path, "delete", "table", "inet", "trf",
+                     NULL);
+    return s_ip (ctx, "-n", net->ns_w, "link", "set", "eth0", on? "down": "up", NULL);
+}
+
+//  Whether every caller has, since at: failed (served false) or been
+//  served (served true).
+static bool
+s_all_callers (net_t *net, long long at, bool served)
+{
+    for (int c = 0; c < S_DAEMONS * S_NET_CALLERS; c++)
+        if ((served? net->served_at [c]: net->failed_at [c]) < at)
+            return false;
+    return true;
+}
+
+static bool
+s_wait_callers (tr_ctx_t *ctx, net_t *net, long long at, bool served, int bound_ms)
+{
+    long long deadline = at + tu_ms (bound_ms);
+    while (!s_all_callers (net, at, served))
+        if (tu_now_ms () >= deadline || tr_sleep (ctx, 5))
+            return false;
+    return true;
+}
+
+static int
+s_net_root (tr_actor_t *self, void *arg)
+{
+    net_t *net = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    net->self = self;
+    tr_task_t *callers [S_DAEMONS * S_NET_CALLERS];
+    net_caller_t args [S_DAEMONS * S_NET_CALLERS];
+    for (int c = 0; c < S_DAEMONS * S_NET_CALLERS; c++) {
+        args [c] = (net_caller_t) { net, c };
+        tr_task_spawn (self, s_net_caller, &args [c], &callers [c]);
+    }
+    //  Every caller served once before the first fault.
+    long long start = tu_now_ms ();
+    bool ready = s_wait_callers (ctx, net, start, true, 5000);
+    for (int i = 0; ready && i < 6; i++) {
+        bool drop = s_nft_path && i % 2 == 0;
+        net->f.injected++;
+        long long at = tu_now_ms ();
+        bool ok = s_net_fault (ctx, net, drop, true);
+        //  The calls in flight fail within the heartbeat timeout.
+        ok = ok && s_wait_callers (ctx, net, at, false, S_HB_TIMEOUT_MS + 1500);
+        bool lifted = s_net_fault (ctx, net, drop, false);
+        long long back = tu_now_ms ();
+        //  Once mended, the daemons serve new portals.
+        ok = ok && lifted && s_wait_callers (ctx, net, back, true, S_OPEN_MS + 3000);
+        if (ok)
+            net->f.detected++;
+        else
+            s_note (net->f.undetected, sizeof net->f.undetected, "%s (round %d)",
+                    drop? "nftables drop": "link down", i);
+    }
+    net->f.stop = true;
+    for (int c = 0; c < S_DAEMONS * S_NET_CALLERS; c++)
+        tr_task_join (&callers [c], NULL);
+    //  The survivors serve.
+    for (int d = 0; d < S_DAEMONS; d++) {
+        tr_portal_t *p = NULL;
+        net->f.survivors_rc = tr_portal_open (self, net->endpoint [d], tu_ms (2000), &p);
+        if (net->f.survivors_rc == 0)
+            net->f.survivors_rc = tr_portal_run (p, "nil", NULL, NULL);
+        tr_portal_close (&p);
+        if (net->f.survivors_rc)
+            break;
+    }
+    return ready? 0: 4;
+}
+
+START_TEST (test_daemons_on_another_host_under_load_survive_dropped_traffic_and_a_link_set_down)
+{
+    const char *why = s_cannot ();
+    if (why) {
+        printf ("test_faults: netns scenario skipped: %s\n", why);
+        fflush (stdout);
+        return;
+    }
+    if (!s_nft_path)
+        printf ("test_faults: no nft(8): links set down only\n");
+    tu_subreaper ();
+    s_env ();
+    static net_t net;
+    memset (&net, 0, sizeof net);
+    int subnet = 20 + (int) (getpid () % 200);
+    snprintf (net.ns_r, sizeof net.ns_r, "trf-%d-%d-r", (int) s_runner, (int) getpid ());
+    snprintf (net.ns_w, sizeof net.ns_w, "trf-%d-%d-w", (int) s_runner, (int) getpid ());
+    snprintf (net.addr_w, sizeof net.addr_w, "10.214.%d.2", subnet);
+    char cidr_r [40], cidr_w [40], path [160];
+    snprintf (cidr_r, sizeof cidr_r, "10.214.%d.1/24", subnet);
+    snprintf (cidr_w, sizeof cidr_w, "%s/24", net.addr_w);
+    ck_assert (s_ip (NULL, "netns", "add", net.ns_r, NULL));
+    ck_assert (s_ip (NULL, "netns", "add", net.ns_w, NULL));
+    ck_assert (s_ip (NULL, "-n", net.ns_r, "link", "add", "eth0", "type", "veth",
+                     "peer", "name", "eth0", "netns", net.ns_w, NULL));
+    ck_assert (s_ip (NULL, "-n", net.ns_r, "addr", "add", cidr_r, "dev", "eth0", NULL));
+    ck_assert (s_ip (NULL, "-n", net.ns_w, "addr", "add", cidr_w, "dev", "eth0", NULL));
+    const char *sides [] = { net.ns_r, net.ns_w };
+    for (int i = 0; i < 2; i++) {
+        ck_assert (s_ip (NULL, "-n", sides [i], "link", "set", "lo", "up", NULL));
+        ck_assert (s_ip (NULL, "-n", sides [i], "link", "set", "eth0", "up", NULL));
+    }
+    snprintf (path, sizeof path, "/run/netns/%s", net.ns_r);
+    net.fd_r = open (path, O_RDONLY | O_CLOEXEC);
+    snprintf (path, sizeof path, "/run/netns/%s", net.ns_w);
+    net.fd_w = open (path, O_RDONLY | O_CLOEXEC);
+    ck_assert (net.fd_r >= 0 && net.fd_w >= 0);
+    //  The daemons start in w; then the test process moves to r for good.
+    ck_assert_int_eq (setns (net.fd_w, CLONE_NEWNET), 0);
+    for (int d = 0; d < S_DAEMONS; d++) {
+        char name [16], bind [64];
+        snprintf (name, sizeof name, "d%d", d);
+        snprintf (bind, sizeof bind, "tcp://%s:%d", net.addr_w, 5600 + d);
+        const char *args [] = { "--tr-daemon", "--tr-name", name, "--tr-bind", bind,
+                                "--tr-insecure", "--tr-registry", "none", NULL };
+        tu_proc_spawn_io (&net.daemon [d], tu_worker_path (), args, false);
+    }
+    ck_assert_int_eq (setns (net.fd_r, CLONE_NEWNET), 0);
+    for (int d = 0; d < S_DAEMONS; d++) {
+        tu_proc_t *p = &net.daemon [d];
+        ck_assert (tu_proc_pump (p, tu_now_ms () + tu_ms (5000), tu_proc_has_line, NULL));
+        char uid [256];
+        ck_assert_msg (sscanf (p->out_text, "%255s %255s", uid, net.endpoint [d]) == 2,
+                       "daemon said '%s'", p->out_text);
+    }
+    tr_config_t config = s_config ();
+    config.registry = "none";
+    int rc = tr_run (&config, 0, NULL, s_net_root, &net);
+    for (int d = 0; d < S_DAEMONS; d++)
+        tu_proc_stop (&net.daemon [d], 143);
+    s_print ("daemons across hosts", &net.f);
+    close (net.fd_r);
+    close (net.fd_w);
+    s_ns_remove (net.ns_r);
+    s_ns_remove (net.ns_w);
+    ck_assert_int_eq (rc, 0);
+    s_assert_clean (&net.f);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -562,8 +932,13 @@ END_TEST
 int
 main (void)
 {
+    s_runner = getpid ();
+    s_ns_sweep (true);
     Suite *suite = suite_create ("faults");
     TCase *tc = tu_tcase (suite, "supervised tree", 60);
     tcase_add_test (tc, test_a_supervised_tree_under_load_survives_kills_stops_closed_connections_and_a_restarted_broker);
+    tc = tu_tcase (suite, "daemons across hosts", 40);
+    tcase_add_unchecked_fixture (tc, NULL, s_ns_teardown);
+    tcase_add_test (tc, test_daemons_on_another_host_under_load_survive_dropped_traffic_and_a_link_set_down);
     return tu_run_suite (suite, CK_FORK);
 }
