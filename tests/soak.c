@@ -15,6 +15,9 @@
     bound of it: a few descriptors, no new thread, a few MiB. Any failed
     operation fails the soak too.
 
+    The memory series mean something in a plain build only: under
+    AddressSanitizer, its quarantine keeps freed memory resident.
+
     SOAK_SCALE (a number, default 1) scales the work: SOAK_SCALE=0.25 is
     the one-minute run .ci/run makes. The last line is the totals, one
     check per series and per kind of work: "tests: N passed, M failed";
