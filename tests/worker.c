@@ -725,6 +725,16 @@ main (int argc, char **argv)
         while (nanosleep (&ts, &ts) && errno == EINTR)
             ;
     }
+    //  Heartbeats as short as the scenario's (test_faults): a child
+    //  whose parent is stopped or cut off then ends as fast as the parent
+    //  notices the child.
     tr_config_t config = { .exports = s_exports };
+    const char *ivl = getenv ("TU_HEARTBEAT_IVL_MS");
+    const char *timeout = getenv ("TU_HEARTBEAT_TIMEOUT_MS");
+    if (ivl && timeout) {
+        config.size = sizeof config;
+        config.heartbeat_ivl_ms = atoi (ivl);
+        config.heartbeat_timeout_ms = atoi (timeout);
+    }
     return tr_run (&config, argc, argv, NULL, NULL);
 }
