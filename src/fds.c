@@ -16,6 +16,7 @@
       held for the purpose, accepts and closes the connection, and says
       ECONNABORTED, which libzmq ignores. A refused peer's libzmq
       reconnects on its own, and is accepted once descriptors are back.
+      One warning says when refusing starts, one line when it ends.
 
     libzmq offers no other way to stop accepting: zmq_unbind ends every
     connection accepted through the endpoint (its sessions are the
@@ -44,6 +45,7 @@ static atomic_int s_limit;                  //  the soft limit, 0 before start
 static atomic_int s_spare = -1;             //  held for the accept guard
 static atomic_int s_listeners [TRI_FDS_LISTENERS] = { -1, -1, -1, -1 };
 static atomic_ulong s_refused;              //  connections refused
+static atomic_bool s_refusing;              //  since the last accepted one
 
 //  --------------------------------------------------------------------------
 //  Raise the soft limit to the hard one and hold the spare descriptor.
@@ -226,8 +228,12 @@ s_accept (int fd, struct sockaddr *addr, socklen_t *len, int flags)
     if (conn >= 0) {
         //  Descriptors are handed out lowest first: this one's number
         //  says that many are open.
-        if (limit <= 0 || conn < limit - TRI_FDS_RESERVE)
+        if (limit <= 0 || conn < limit - TRI_FDS_RESERVE) {
+            if (atomic_exchange (&s_refusing, false))
+                tri_log_info ("TR-FDS", "accepting connections again (%lu refused so far)",
+                              atomic_load (&s_refused));
             return conn;
+        }
         close (conn);
     }
     else
@@ -246,6 +252,10 @@ s_accept (int fd, struct sockaddr *addr, socklen_t *len, int flags)
     else
         return conn;
     atomic_fetch_add (&s_refused, 1);
+    //  One line when refusing starts, not one per connection.
+    if (!atomic_exchange (&s_refusing, true))
+        tri_log_warn ("TR-FDS", "too many open files: refusing connections until "
+                      "descriptors are closed (limit %d)", limit);
     errno = ECONNABORTED;
     return -1;
 }
