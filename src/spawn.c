@@ -505,7 +505,9 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     return 0;
 fail:
     *error = tri_error_new (rc, "SpawnError", tri_uid (), "cannot spawn %s from %s: %s", name,
-                            path, rc == TR_ESYS? strerror (spawn_errno): tr_strerror (rc));
+                            path, rc != TR_ESYS? tr_strerror (rc)
+                                : spawn_errno == EMFILE || spawn_errno == ENFILE? "too many open files"
+                                : strerror (spawn_errno));
     if (attr_ready)
         posix_spawnattr_destroy (&attr);
     if (actions_ready)

@@ -102,6 +102,8 @@ s_root_spawns_past_the_limit (const char *bind)
     tr_config_t config = tu_config ();
     config.bind = bind;
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_spawn_past_the_limit, &st), 0);
+    fprintf (stderr, "limits: root on %s under %d descriptors: %d of %d children started, "
+             "%d spawns refused\n", bind, SMALL_LIMIT, st.started, SPAWNS_ASKED, st.refused);
     ck_assert_msg (st.started >= 3, "only %d children started", st.started);
     ck_assert_msg (st.refused > 0, "all %d spawns were let through", SPAWNS_ASKED);
     ck_assert_tr_rc (st.first_rc, TR_ESYS);
@@ -278,6 +280,9 @@ s_daemon_serves_past_the_limit (const char *bind)
     portals_state_t st = { .daemon = &d };
     tr_config_t config = { .name = "root" };
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_many_portals, &st), 0);
+    fprintf (stderr, "limits: daemon on %s under %d descriptors: %d portals open, the next "
+             "%s with %lld ms of the daemon's CPU\n", bind, SMALL_LIMIT, st.opened,
+             tr_errname (st.refused_rc), st.refused_cpu_ms);
     ck_assert_msg (st.alive_when_short, "the daemon died when its descriptors ran short");
     ck_assert_msg (st.opened >= 3, "only %d portals opened", st.opened);
     ck_assert_msg (st.opened < PORTALS_ASKED, "all %d portals opened", PORTALS_ASKED);
