@@ -32,6 +32,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -142,7 +143,13 @@ s_is_endpoint (int fd, const char *endpoint)
         return false;
     if (strncmp (endpoint, "ipc://", 6) == 0) {
         const struct sockaddr_un *un = (const struct sockaddr_un *) &addr;
-        return addr.ss_family == AF_UNIX && streq (un->sun_path, endpoint + 6);
+        if (addr.ss_family != AF_UNIX)
+            return false;
+        if (endpoint [6] == '@')        //  abstract: a NUL, then the name
+            return un->sun_path [0] == 0
+                && len - offsetof (struct sockaddr_un, sun_path) == strlen (endpoint + 6)
+                && memcmp (un->sun_path + 1, endpoint + 7, strlen (endpoint + 7)) == 0;
+        return streq (un->sun_path, endpoint + 6);
     }
     const char *colon = strrchr (endpoint, ':');
     if (strncmp (endpoint, "tcp://", 6) || !colon)

@@ -241,7 +241,8 @@ s_many_portals (tr_actor_t *self, void *arg)
     tr_portal_t *portals [PORTALS_ASKED] = { NULL };
     for (int i = 0; i < PORTALS_ASKED; i++) {
         long long cpu = s_cpu_ms (st->daemon->pid);
-        int rc = tr_portal_open (self, st->daemon->endpoint, 1000, &portals [st->opened]);
+        int rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (1000),
+                                 &portals [st->opened]);
         if (rc) {
             st->refused_rc = rc;
             st->refused_cpu_ms = s_cpu_ms (st->daemon->pid) - cpu;
