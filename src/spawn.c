@@ -408,10 +408,10 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     int link [2] = { -1, -1 };      //  ours, the child's (without pidfds)
     *error = NULL;
     //  A child costs descriptors here (its pidfd, its connection): refused
-    //  while they are short, before the listener would meet EMFILE.
+    //  while they are short, before the listener would meet EMFILE. The
+    //  nursery logs the refusal.
     char why [128];
     if (tri_fds_check (TRI_FDS_SPAWN, why, sizeof why)) {
-        tri_log_error ("TR-SPAWN", "cannot spawn %s: %s", name, why);
         *error = tri_error_new (TR_ESYS, "SpawnError", tri_uid (), "cannot spawn %s from %s: %s",
                                 name, path, why);
         return TR_ESYS;

@@ -314,6 +314,75 @@ START_TEST (test_a_daemon_on_tcp_refuses_connections_while_short_and_recovers)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A root opening portals past its own descriptors
+
+typedef struct {
+    daemon_t *daemon;
+    int opened;
+    int failed_rc;
+    int calls_ok;
+} opener_state_t;
+
+static int
+s_open_past_the_limit (tr_actor_t *self, void *arg)
+{
+    opener_state_t *st = arg;
+    tr_portal_t *portals [PORTALS_ASKED] = { NULL };
+    for (int i = 0; i < PORTALS_ASKED; i++) {
+        int rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (1000),
+                                 &portals [st->opened]);
+        if (rc) {
+            st->failed_rc = rc;
+            break;
+        }
+        st->opened++;
+    }
+    for (int i = 0; i < st->opened; i++) {
+        int rc;
+        if (s_add (portals [i], i, 3, &rc) == i + 3 && rc == 0)
+            st->calls_ok++;
+    }
+    if (st->opened)
+        tr_portal_cancel_actor (portals [0], tu_ms (2000));
+    for (int i = 0; i < st->opened; i++)
+        tr_portal_close (&portals [i]);
+    return 0;
+}
+
+static void
+s_root_opens_past_the_limit (const char *bind)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, bind, 0);
+    s_limit_nofile (SMALL_LIMIT);
+    opener_state_t st = { .daemon = &d };
+    tr_config_t config = { .name = "root" };
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_past_the_limit, &st), 0);
+    fprintf (stderr, "limits: root under %d descriptors opening portals on %s: %d open, "
+             "the next %s\n", SMALL_LIMIT, bind, st.opened, tr_errname (st.failed_rc));
+    ck_assert_msg (st.opened >= 3, "only %d portals opened", st.opened);
+    ck_assert_msg (st.failed_rc != 0, "all %d portals opened", PORTALS_ASKED);
+    ck_assert_int_eq (st.calls_ok, st.opened);
+    int status = s_daemon_wait (&d, 5000);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+                   "daemon ended with status 0x%x", status);
+    tu_assert_no_procs_left (0);
+}
+
+START_TEST (test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_ipc)
+{
+    s_root_opens_past_the_limit ("ipc");
+}
+END_TEST
+
+START_TEST (test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_tcp)
+{
+    s_root_opens_past_the_limit ("tcp://127.0.0.1:*");
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  Stale ipc files
 
 static int
@@ -416,6 +485,8 @@ main (void)
     tcase_add_test (tc, test_a_root_on_tcp_refuses_spawns_past_its_descriptors_and_serves_on);
     tcase_add_test (tc, test_a_daemon_on_ipc_refuses_connections_while_short_and_recovers);
     tcase_add_test (tc, test_a_daemon_on_tcp_refuses_connections_while_short_and_recovers);
+    tcase_add_test (tc, test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_ipc);
+    tcase_add_test (tc, test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_tcp);
     tc = tu_tcase (suite, "ipc files", 30);
     tcase_add_test (tc, test_the_ipc_file_of_a_killed_daemon_is_swept_by_the_next_actor);
     return tu_run_suite (suite, CK_FORK);
