@@ -15,6 +15,7 @@
     =========================================================================
 */
 #include "troupe_private.h"
+#include "tri_fds.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -537,6 +538,8 @@ static int
 s_start (const tr_config_t *config, const char *name, const char *uid, const char *bind,
          bool child, int argc, char **argv)
 {
+    //  Before the first socket: the limit as high as it may go.
+    tri_fds_start ();
     int rc = tri_rt_start (config, name, uid);
     if (rc)
         return rc;
@@ -551,8 +554,15 @@ s_start (const tr_config_t *config, const char *name, const char *uid, const cha
     //  The ZAP handler is bound before the first CURVE socket exists.
     if ((rc = s_secure_start (child, argc, argv)))
         return rc;
+    //  A root or a daemon sweeps the endpoints of actors killed by a
+    //  signal; a child's root has done it already.
+    if (!child)
+        tri_secure_ipc_sweep ();
     if ((rc = tri_peer_listen (bind? bind: tri_config ()->bind)))
         return rc;
+    //  Connections are refused while descriptors are short, so that the
+    //  listener never meets EMFILE.
+    tri_fds_guard (tri_actor ()->endpoint);
     tri_log_debug ("TR-START", "%s serving at %s", uid, tri_actor ()->endpoint);
     return 0;
 }
@@ -565,6 +575,7 @@ s_teardown (void)
     tri_loop_unwatch (&s_actor.parent_watch);
     if (s_actor.parent_pidfd >= 0 && !s_actor.parent_linked)
         close (s_actor.parent_pidfd);
+    tri_fds_stop ();
     tri_peer_stop ();
     s_secure_stop ();
     s_signals_stop ();

@@ -161,11 +161,19 @@ tri_msg_decode_typed (zmq_msg_t *frame, const tri_limits_t *limits,
         goto fail;
     }
     *cid = items [1].via.u64;
-    if (items [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
-    ||  items [0].via.u64 < 1 || items [0].via.u64 > TRI_TYPE_MAX) {
-        rc = tri_why (why, why_size, TR_EPROTO, "unknown message type %s%lld",
-                     items [0].type == MSGPACK_OBJECT_POSITIVE_INTEGER? "": "(not an integer) ",
-                     items [0].type == MSGPACK_OBJECT_POSITIVE_INTEGER? (long long) items [0].via.u64: 0LL);
+    //  Named as sent: past 2^63 or negative too.
+    if (items [0].type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        rc = tri_why (why, why_size, TR_EPROTO, "unknown message type %lld",
+                      (long long) items [0].via.i64);
+        goto fail;
+    }
+    if (items [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        rc = tri_why (why, why_size, TR_EPROTO, "unknown message type (not an integer)");
+        goto fail;
+    }
+    if (items [0].via.u64 < 1 || items [0].via.u64 > TRI_TYPE_MAX) {
+        rc = tri_why (why, why_size, TR_EPROTO, "unknown message type %llu",
+                      (unsigned long long) items [0].via.u64);
         goto fail;
     }
     msg->type = (tri_type_t) items [0].via.u64;

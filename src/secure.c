@@ -22,6 +22,9 @@
 #include "troupe_private.h"
 #include <czmq.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,13 +365,21 @@ tri_secure_check_bind (const char *endpoint)
     return TR_EINVAL;
 }
 
-int
-tri_secure_ipc_dir (char *dir, size_t size)
+static int
+s_ipc_dir_path (char *dir, size_t size)
 {
     const char *tmp = getenv ("TMPDIR");
     if (!tmp || !*tmp || strlen (tmp) > 60)
         tmp = "/tmp";
     if (snprintf (dir, size, "%s/troupe-%u", tmp, (unsigned) getuid ()) >= (int) size)
+        return TR_EINVAL;
+    return 0;
+}
+
+int
+tri_secure_ipc_dir (char *dir, size_t size)
+{
+    if (s_ipc_dir_path (dir, size))
         return TR_EINVAL;
     if (mkdir (dir, 0700) && errno != EEXIST) {
         tri_log_error ("TR-IPC", "cannot make %s: %s", dir, strerror (errno));
@@ -382,4 +393,70 @@ tri_secure_ipc_dir (char *dir, size_t size)
         return TR_EINVAL;
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Sweep the endpoints that actors killed by a signal left behind.
+//
+//  A file is PID-TAG.ipc, made by an actor of that pid. It is removed
+//  only when no process has that pid here and nothing listens on it: a
+//  pid names a process of this pid namespace only, and an actor of
+//  another namespace that shares the directory may hold a pid that does
+//  not exist here, so the socket is asked too (a connect to a socket that
+//  nobody listens on is refused at once). A pid that exists is left
+//  alone, even if it is not an actor's any more: its file goes once that
+//  process is gone.
+
+static bool
+s_ipc_listened (const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen (path) >= sizeof addr.sun_path)
+        return true;
+    strcpy (addr.sun_path, path);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;                    //  cannot tell: keep it
+    int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+    int err = errno;
+    close (fd);
+    return rc == 0 || (err != ECONNREFUSED && err != ENOENT);
+}
+
+void
+tri_secure_ipc_sweep (void)
+{
+    char dir [128];
+    struct stat st;
+    if (s_ipc_dir_path (dir, sizeof dir)
+    ||  lstat (dir, &st) || !S_ISDIR (st.st_mode) || st.st_uid != getuid ()
+    ||  (st.st_mode & 0777) != 0700)
+        return;
+    DIR *d = opendir (dir);
+    if (!d)
+        return;
+    struct dirent *entry;
+    size_t swept = 0;
+    while ((entry = readdir (d))) {
+        //  PID-TAG.ipc, TAG eight characters
+        const char *name = entry->d_name;
+        char *end;
+        long pid = strtol (name, &end, 10);
+        if (end == name || *end != '-' || pid <= 0 || pid == getpid ()
+        ||  strlen (end + 1) != 12 || !streq (end + 9, ".ipc"))
+            continue;
+        if (kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path [128 + 256];
+        snprintf (path, sizeof path, "%s/%s", dir, name);
+        if (lstat (path, &st) || !S_ISSOCK (st.st_mode) || st.st_uid != getuid ()
+        ||  s_ipc_listened (path))
+            continue;
+        if (unlink (path) == 0)
+            swept++;
+    }
+    closedir (d);
+    if (swept)
+        tri_log_debug ("TR-IPC", "removed %zu endpoint%s of actors gone from %s", swept,
+                       swept == 1? "": "s", dir);
 }

@@ -27,6 +27,7 @@
 #   include "config.h"
 #endif
 #include "troupe_private.h"
+#include "tri_fds.h"
 #include <czmq.h>
 #include <limits.h>
 #include <signal.h>
@@ -413,6 +414,15 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     bool actions_ready = false;
     int link [2] = { -1, -1 };      //  ours, the child's (without pidfds)
     *error = NULL;
+    //  A child costs descriptors here (its pidfd, its connection): refused
+    //  while they are short, before the listener would meet EMFILE. The
+    //  nursery logs the refusal.
+    char why [128];
+    if (tri_fds_check (TRI_FDS_SPAWN, why, sizeof why)) {
+        *error = tri_error_new (TR_ESYS, "SpawnError", tri_uid (), "cannot spawn %s from %s: %s",
+                                name, path, why);
+        return TR_ESYS;
+    }
     tri_child_t *self = calloc (1, sizeof *self);
     if (!self)
         goto fail;
@@ -502,7 +512,9 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     return 0;
 fail:
     *error = tri_error_new (rc, "SpawnError", tri_uid (), "cannot spawn %s from %s: %s", name,
-                            path, rc == TR_ESYS? strerror (spawn_errno): tr_strerror (rc));
+                            path, rc != TR_ESYS? tr_strerror (rc)
+                                : spawn_errno == EMFILE || spawn_errno == ENFILE? "too many open files"
+                                : strerror (spawn_errno));
     if (attr_ready)
         posix_spawnattr_destroy (&attr);
     if (actions_ready)

@@ -45,5 +45,10 @@ int
 //  TR_ESYS (logged).
 int
     tri_secure_ipc_dir (char *dir, size_t size);
+//  Remove the files of that directory whose actor is gone: no process
+//  has its pid here and nothing listens on it (an actor killed by a
+//  signal leaves its endpoint behind).
+void
+    tri_secure_ipc_sweep (void);
 
 #endif

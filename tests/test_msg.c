@@ -912,6 +912,19 @@ START_TEST (test_unknown_message_types_are_refused_with_the_cid)
 }
 END_TEST
 
+//  The refusal names the type as it was sent, negative or past 2^63.
+START_TEST (test_an_out_of_range_message_type_is_reported_as_sent)
+{
+    //  [-1, 47, nil], [-200, 48, nil]
+    ck_assert (s_decode_refused ("\x93\xff\x2f\xc0", 4, "unknown message type -1") == 47);
+    ck_assert (s_decode_refused ("\x93\xd1\xff\x38\x30\xc0", 6, "unknown message type -200")
+               == 48);
+    //  [2^64-1, 49, nil]
+    ck_assert (s_decode_refused ("\x93\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x31\xc0", 12,
+                                 "unknown message type 18446744073709551615") == 49);
+}
+END_TEST
+
 START_TEST (test_frames_that_are_not_three_item_arrays_are_refused)
 {
     static const struct {
@@ -1582,6 +1595,7 @@ s_suite (void)
     tcase_add_test (tc, test_every_message_type_and_cid_width_round_trips);
     tcase_add_test (tc, test_message_type_names_cover_the_table);
     tcase_add_test (tc, test_unknown_message_types_are_refused_with_the_cid);
+    tcase_add_test (tc, test_an_out_of_range_message_type_is_reported_as_sent);
     tcase_add_test (tc, test_frames_that_are_not_three_item_arrays_are_refused);
     tcase_add_test (tc, test_cids_that_are_not_unsigned_integers_are_refused);
     tcase_add_test (tc, test_decode_takes_the_frame_on_success_and_on_failure);
