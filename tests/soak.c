@@ -18,8 +18,8 @@
     The memory series mean something in a plain build only: under
     AddressSanitizer, its quarantine keeps freed memory resident.
 
-    SOAK_SCALE (a number, default 1) scales the work: SOAK_SCALE=0.25 is
-    the one-minute run .ci/run makes. The last line is the totals, one
+    SOAK_SCALE (a number, default 1) scales the work. The whole of it
+    takes under a minute on two cores, and .ci/run runs all of it. The last line is the totals, one
     check per series and per kind of work: "tests: N passed, M failed";
     the exit status is 0 only if every check passed.
 

@@ -18,14 +18,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#if defined (__has_feature)
-#   if __has_feature (address_sanitizer)
-#       define UNDER_ASAN 1
-#   endif
-#endif
-#if defined (__SANITIZE_ADDRESS__) && !defined (UNDER_ASAN)
-#   define UNDER_ASAN 1
-#endif
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -606,7 +598,7 @@ s_overflow_task (void *arg)
     s_recurse (0);
 }
 
-#ifndef UNDER_ASAN
+#ifndef TU_UNDER_ASAN
 START_TEST (test_a_stack_overflow_kills_the_process_with_sigsegv)
 {
     ck_assert_ptr_nonnull (tri_task_new (s_overflow_task, NULL, 64 * 1024, false));
@@ -1160,7 +1152,7 @@ s_suite (bool forking)
     //  with 1 instead of dying of the signal; a handler of ours still runs.
     if (forking) {
         tc = s_tcase (suite, "overflow", 20);
-#ifndef UNDER_ASAN
+#ifndef TU_UNDER_ASAN
         tcase_add_test_raise_signal (tc, test_a_stack_overflow_kills_the_process_with_sigsegv, SIGSEGV);
 #endif
         tcase_add_exit_test (tc, test_the_guard_page_is_recognised_in_a_sigsegv_handler, 42);

@@ -45,6 +45,18 @@
 
 #define ck_assert_tr_ok(expr) ck_assert_tr_rc ((expr), 0)
 
+//  Built with AddressSanitizer (TU_UNDER_ASAN): freed memory waits in its
+//  quarantine, so a process's resident size there says nothing of leaks
+//  (LeakSanitizer does), and guard pages behave otherwise.
+#if defined (__has_feature)
+#   if __has_feature (address_sanitizer)
+#       define TU_UNDER_ASAN 1
+#   endif
+#endif
+#if defined (__SANITIZE_ADDRESS__) && !defined (TU_UNDER_ASAN)
+#   define TU_UNDER_ASAN 1
+#endif
+
 static inline long long
 tu_now_ms (void)
 {
