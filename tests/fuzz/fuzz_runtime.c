@@ -3,8 +3,9 @@
     multipart messages
 
     A real actor runs inside the fuzzer's process: tr_run on a thread of
-    its own, a root exporting "echo", serving its ROUTER on a private ipc
-    endpoint and its embedded registry. Each input comes in as a peer
+    its own, a root exporting "echo" and "nap" (a call that parks),
+    serving its ROUTER on a private ipc endpoint and its embedded
+    registry. Each input comes in as a peer
     would, over a fresh libzmq DEALER of the fuzzer's thread: a hello
     made by the real encoder first if the input's first byte says so, then
     the input's frames, grouped into multipart messages as it says (each
@@ -29,7 +30,7 @@
 #include <signal.h>
 
 #define PING_CID        0x7fffffffffffull
-#define ANSWER_MS       5000
+#define ANSWER_MS       3000
 
 static struct {
     pthread_t thread;
@@ -55,8 +56,21 @@ s_echo (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_object (out, args);
 }
 
+//  Park for [ms] (at most 50) milliseconds: a call still running when its
+//  peer leaves, to be cancelled.
+static int
+s_nap (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int ms = 0;
+    if (tr_unpack (args, "[i]", &ms))
+        return tr_raise (ctx, "BadRequest", "nap takes [ms]");
+    return tr_sleep (ctx, ms < 0? 0: ms > 50? 50: ms);
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("echo", s_echo),
+    TR_FN ("nap", s_nap),
     TR_CTX_FN ("stream", s_echo),
     TR_EXPORTS_END
 };

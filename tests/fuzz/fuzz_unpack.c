@@ -7,7 +7,8 @@
     The value is decoded (tr_value_decode must refuse what is malformed)
     and read with the format, which must never crash whatever it says;
     the same format, if tr_pack accepts it, builds a value that tr_unpack
-    must read back with it.
+    must read back with it (unless a map got a key twice: the arguments
+    here are all alike, and tr_unpack reads a key's first value).
 
     Round trip (odd byte): the input drives a generator that writes a
     well-formed format (nested arrays and maps of every letter) with the
@@ -48,6 +49,28 @@
 typedef struct {
     _Alignas (16) uint8_t bytes [128];
 } s_block_t;
+
+//  Whether a map in o has a key twice (tr_unpack reads the first).
+static bool
+s_duplicate_keys (const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (s_duplicate_keys (&o->via.array.ptr [i]))
+                return true;
+    }
+    else
+    if (o->type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            if (s_duplicate_keys (&o->via.map.ptr [i].val))
+                return true;
+            for (uint32_t j = 0; j < i; j++)
+                if (msgpack_object_equal (o->via.map.ptr [i].key, o->via.map.ptr [j].key))
+                    return true;
+        }
+    }
+    return false;
+}
 
 static void
 s_random (const uint8_t *data, size_t size)
@@ -97,7 +120,8 @@ s_random (const uint8_t *data, size_t size)
     }
     memset (blocks, 0, sizeof blocks);
     int rc = tr_unpack_ex (tr_value_object (value), msg, sizeof msg, fmt, A128 (slot));
-    if (rc) {
+    //  Every key here is "": a second key of a map reads the first's value.
+    if (rc && !s_duplicate_keys (tr_value_object (value))) {
         fprintf (stderr, "fuzz_unpack: tr_unpack (\"%s\") refused what tr_pack made: %s\n",
                  fmt, msg);
         abort ();
@@ -445,6 +469,15 @@ s_round_trip (const uint8_t *data, size_t size)
     }
     tr_value_destroy (&value);
     tr_args_destroy (&args);
+}
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+    (void) argc; (void) argv;
+    //  Refusals are what this target provokes: the library need not log them.
+    setenv ("TROUPE_LOGLEVEL", "error", 0);
+    return 0;
 }
 
 int

@@ -57,6 +57,9 @@ s_make_frames (void)
     tri_msg_pack_cmd_pk (&s_seed ("cmd", TRI_CMD, 1)->pk, 1, "echo", args, TR_CALL);
     tri_msg_pack_cmd_pk (&s_seed ("cmd-context", TRI_CMD, 2)->pk, 2, "echo", args, TR_CONTEXT);
     tri_msg_pack_cmd_pk (&s_seed ("cmd-info", TRI_CMD, 3)->pk, 3, "tr.info", NULL, TR_CALL);
+    tr_args_t *ms = tr_pack ("[i]", 30);
+    tri_msg_pack_cmd_pk (&s_seed ("cmd-nap", TRI_CMD, 4)->pk, 4, "nap", ms, TR_CALL);
+    tr_args_destroy (&ms);
 
     tri_frame_t *frame = s_seed ("started", TRI_STARTED, 2);
     tri_frame_write (frame, tri_args_bytes (args), tri_args_len (args));
