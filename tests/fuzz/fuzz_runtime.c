@@ -3,11 +3,12 @@
     multipart messages
 
     A real actor runs inside the fuzzer's process: tr_run on a thread of
-    its own, a root exporting "echo" and "nap" (a call that parks),
-    serving its ROUTER on a private ipc endpoint and its embedded
-    registry. Each input comes in as a peer
-    would, over a fresh libzmq DEALER of the fuzzer's thread: a hello
-    made by the real encoder first if the input's first byte says so, then
+    its own, a root exporting "echo", "nap" (a call that parks) and
+    "relay" (a context that streams back what it is sent), serving its
+    ROUTER on a private ipc endpoint and its embedded registry. Each
+    input comes in as a peer would, over a fresh libzmq DEALER of the
+    fuzzer's thread: a hello made by the real encoder first if the
+    input's first byte says so, then
     the input's frames, grouped into multipart messages as it says (each
     frame a two-byte big-endian header, bit 15 "more parts follow", and
     its bytes). So every frame goes through peer.c's ROUTER reading,
@@ -68,10 +69,35 @@ s_nap (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_sleep (ctx, ms < 0? 0: ms > 50? 50: ms);
 }
 
+//  A context: started, then each value the caller streams (at most 16,
+//  each awaited at most 100 ms) sent back, then the count.
+static int
+s_relay (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    tr_stream_t *stream;
+    int rc = tr_ctx_started (ctx, NULL);
+    if (rc == 0)
+        rc = tr_ctx_open_stream (ctx, &stream);
+    if (rc)
+        return rc;
+    int count = 0;
+    const msgpack_object *value;
+    while (count < 16 && tr_stream_recv (stream, &value, 100) == 0) {
+        tr_args_t *copy = tr_args_from_object (value);
+        rc = copy? tr_stream_send (stream, copy): TR_ENOMEM;
+        tr_args_destroy (&copy);
+        if (rc)
+            return rc;
+        count++;
+    }
+    return tr_reply_pack (out, "i", count);
+}
+
 static const tr_export_t s_exports [] = {
     TR_FN ("echo", s_echo),
     TR_FN ("nap", s_nap),
-    TR_CTX_FN ("stream", s_echo),
+    TR_CTX_FN ("relay", s_relay),
     TR_EXPORTS_END
 };
 
@@ -154,6 +180,15 @@ s_ping (void *socket)
         int type;
         uint64_t cid;
         tri_msg_peek (zmq_msg_data (&reply), zmq_msg_size (&reply), &type, &cid);
+        //  FUZZ_RUNTIME_SHOW=1 with input files: what the actor answers.
+        if (getenv ("FUZZ_RUNTIME_SHOW")) {
+            tr_value_t *value = tr_value_decode (zmq_msg_data (&reply), zmq_msg_size (&reply));
+            fprintf (stderr, "answer: ");
+            if (value)
+                msgpack_object_print (stderr, *tr_value_object (value));
+            fprintf (stderr, "\n");
+            tr_value_destroy (&value);
+        }
         zmq_msg_close (&reply);
         if (cid == PING_CID && (type == TRI_PONG || type == TRI_ERROR))
             return true;

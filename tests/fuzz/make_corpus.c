@@ -45,6 +45,16 @@ s_seed (const char *name, tri_type_t type, uint64_t cid)
     return &seed->frame;
 }
 
+//  A seed whose encoder writes the head too.
+static tri_frame_t *
+s_seed_whole (const char *name)
+{
+    s_seed_t *seed = &s_seeds [s_nseeds++];
+    seed->name = name;
+    tri_frame_init (&seed->frame);
+    return &seed->frame;
+}
+
 static void
 s_make_frames (void)
 {
@@ -54,11 +64,11 @@ s_make_frames (void)
 
     tr_args_t *args = tr_pack ("[s i f b n {s:[u I] s:y}]", "hi", -7, 1.5, 1,
                                "k", (uint64_t) 3, (int64_t) -4, "b", "\x00\x01", (size_t) 2);
-    tri_msg_pack_cmd_pk (&s_seed ("cmd", TRI_CMD, 1)->pk, 1, "echo", args, TR_CALL);
-    tri_msg_pack_cmd_pk (&s_seed ("cmd-context", TRI_CMD, 2)->pk, 2, "echo", args, TR_CONTEXT);
-    tri_msg_pack_cmd_pk (&s_seed ("cmd-info", TRI_CMD, 3)->pk, 3, "tr.info", NULL, TR_CALL);
+    tri_msg_pack_cmd_pk (&s_seed_whole ("cmd")->pk, 1, "echo", args, TR_CALL);
+    tri_msg_pack_cmd_pk (&s_seed_whole ("cmd-context")->pk, 2, "relay", args, TR_CONTEXT);
+    tri_msg_pack_cmd_pk (&s_seed_whole ("cmd-info")->pk, 3, "tr.info", NULL, TR_CALL);
     tr_args_t *ms = tr_pack ("[i]", 30);
-    tri_msg_pack_cmd_pk (&s_seed ("cmd-nap", TRI_CMD, 4)->pk, 4, "nap", ms, TR_CALL);
+    tri_msg_pack_cmd_pk (&s_seed_whole ("cmd-nap")->pk, 4, "nap", ms, TR_CALL);
     tr_args_destroy (&ms);
 
     tri_frame_t *frame = s_seed ("started", TRI_STARTED, 2);
