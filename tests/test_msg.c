@@ -11,6 +11,7 @@
 #include "testutil.h"
 #include "troupe_private.h"
 #include <stdint.h>
+#include <dirent.h>
 
 static const tri_limits_t s_defaults = { TRI_DEFAULT_MAX_MSG, TRI_DEFAULT_MAX_DEPTH };
 
@@ -1561,6 +1562,76 @@ START_TEST (test_mutated_frames_never_crash_the_decoder)
 }
 END_TEST
 
+//  The fuzz targets' seeds (tests/fuzz/msg/, made by make_corpus with the
+//  real encoders) are frames of today's protocol: each decodes, is of the
+//  type its name says, its body reads as that type's, and together they
+//  cover every type.
+START_TEST (test_fuzz_seeds_are_readable_frames_of_every_type)
+{
+    const char *srcdir = getenv ("srcdir");
+    char path [4096];
+    snprintf (path, sizeof path, "%s/tests/fuzz/msg", srcdir? srcdir: ".");
+    DIR *dir = opendir (path);
+    ck_assert_msg (dir, "no seeds in %s", path);
+    bool seen [TRI_TYPE_MAX + 1] = { false };
+    struct dirent *entry;
+    int seeds = 0;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char file [8192];
+        snprintf (file, sizeof file, "%s/%s", path, entry->d_name);
+        FILE *in = fopen (file, "rb");
+        ck_assert_ptr_nonnull (in);
+        static char data [65536];
+        size_t size = fread (data, 1, sizeof data, in);
+        fclose (in);
+        zmq_msg_t frame;
+        ck_assert_int_eq (zmq_msg_init_size (&frame, size), 0);
+        memcpy (zmq_msg_data (&frame), data, size);
+        tri_msg_t *msg;
+        uint64_t cid;
+        char why [256] = "";
+        int rc = tri_msg_decode (&frame, &s_defaults, &msg, &cid, why, sizeof why);
+        ck_assert_msg (rc == 0, "seed %s does not decode: %s", entry->d_name, why);
+        //  "NN-type" or "NN-type-more"
+        const char *name = strchr (entry->d_name, '-');
+        ck_assert_ptr_nonnull (name);
+        name++;
+        const char *type = tri_msg_type_name ((int) msg->type);
+        ck_assert_msg (strncmp (name, type, strlen (type)) == 0
+                       && (name [strlen (type)] == '\0' || name [strlen (type)] == '-'),
+                       "seed %s is a %s frame", entry->d_name, type);
+        //  And its body reads as its type's.
+        tri_hello_t hello;
+        const char *fn;
+        const msgpack_object *args, *value;
+        tr_kind_t kind;
+        int side;
+        if (msg->type == TRI_HELLO)
+            ck_assert_int_eq (tri_msg_read_hello (msg, &hello, why, sizeof why), 0);
+        if (msg->type == TRI_CMD)
+            ck_assert_msg (tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why) == 0,
+                           "seed %s: %s", entry->d_name, why);
+        if (msg->type == TRI_YIELD || msg->type == TRI_STOP || msg->type == TRI_CREDIT)
+            ck_assert_int_eq (tri_msg_read_stream (msg, &side, &value), 0);
+        if (msg->type == TRI_ERROR) {
+            tr_error_t *err = tri_error_unpack (&msg->body, "peer");
+            ck_assert_ptr_nonnull (err);
+            ck_assert_int_ne (tr_error_code (err), TR_EPROTO);
+            tr_error_destroy (&err);
+        }
+        seen [msg->type] = true;
+        tri_msg_destroy (&msg);
+        seeds++;
+    }
+    closedir (dir);
+    for (int type = 1; type <= TRI_TYPE_MAX; type++)
+        ck_assert_msg (seen [type], "no seed of type %s", tri_msg_type_name (type));
+    ck_assert_int_ge (seeds, TRI_TYPE_MAX);
+}
+END_TEST
+
 //  ==========================================================================
 
 static Suite *
@@ -1614,6 +1685,9 @@ s_suite (void)
 
     tc = tu_tcase (suite, "fuzz", 120);
     tcase_add_test (tc, test_mutated_frames_never_crash_the_decoder);
+
+    tc = tu_tcase (suite, "fuzz seeds", 10);
+    tcase_add_test (tc, test_fuzz_seeds_are_readable_frames_of_every_type);
 
     return suite;
 }
