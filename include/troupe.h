@@ -72,7 +72,8 @@ extern "C" {
     X (ESYS,       -11, "system call failed") \
     X (ETOOBIG,    -12, "message exceeds a size, length or depth limit") \
     X (EVERSION,   -13, "peer speaks an incompatible protocol version") \
-    X (EFORMAT,    -14, "value does not match the format string")
+    X (EFORMAT,    -14, "value does not match the format string") \
+    X (ELIMIT,     -15, "a bound on calls or queued answers per peer or per actor was reached")
 
 typedef enum {
     TR_OK = 0,
@@ -193,6 +194,16 @@ typedef struct {
     int insecure;               //  non-zero: allow binding a non-loopback
                                 //  tcp address without keys (--tr-insecure);
                                 //  default: refuse to start
+    int max_calls_per_peer;     //  calls one peer may have served here at
+                                //  once; more are refused with TR_ELIMIT
+                                //  ("TooManyCalls"): 1024
+    int max_calls;              //  calls served here at once, from every
+                                //  peer together: 16384
+    size_t max_queued_bytes;    //  bytes sent to one peer and not yet taken
+                                //  by the network; a peer that lets more
+                                //  pile up is disconnected (TR_ELIMIT,
+                                //  "SendQueueFull"): 64 MiB, never less
+                                //  than max_msg_size
 } tr_config_t;
 
 #define TR_CONFIG_INIT          { .size = sizeof (tr_config_t) }
