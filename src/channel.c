@@ -488,12 +488,15 @@ s_cost (zmq_msg_t *msg)
 }
 
 //  Whether cost more bytes fit in the budget: the first message always
-//  does. Else -1, errno ENOBUFS.
+//  does, and a large answer waited for room (serve.c), so that the
+//  bound here, one largest frame over it, is only met by a peer that
+//  does not read. Else -1, errno ENOBUFS.
 static int
 s_room (tri_channel_t *self, size_t cost)
 {
     size_t queued = atomic_load (&self->budget->queued);
-    if (queued && queued + cost > tri_config ()->max_queued_bytes) {
+    const tr_config_t *config = tri_config ();
+    if (queued && queued + cost > config->max_queued_bytes + config->max_msg_size) {
         errno = ENOBUFS;
         return -1;
     }
@@ -700,6 +703,13 @@ s_send_failed (tri_channel_t *self)
     if (errno == EHOSTUNREACH)
         tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
                            "%s is no longer connected", tri_channel_uid (self)), true);
+}
+
+void
+tri_channel_overflow (tri_channel_t *self)
+{
+    errno = ENOBUFS;
+    s_send_failed (self);
 }
 
 int

@@ -226,6 +226,30 @@ s_reply_echo (serve_t *self)
     return true;
 }
 
+//  A large answer waits while more than max_queued_bytes wait for the
+//  caller already, up to the heartbeat timeout: a caller that reads
+//  slowly gets it late, one that does not read is disconnected. Returns
+//  true if it may go.
+static bool
+s_await_room (serve_t *self, size_t size)
+{
+    tri_channel_t *channel = self->channel;
+    const tr_config_t *config = tri_config ();
+    int64_t deadline = tri_now_ms () + config->heartbeat_timeout_ms;
+    while (!tri_channel_closed (channel)) {
+        size_t queued = tri_channel_queued (channel);
+        if (!queued || queued + size <= config->max_queued_bytes)
+            return true;
+        if (tri_now_ms () >= deadline) {
+            tri_channel_overflow (channel);
+            return false;
+        }
+        if (tr_sleep (&self->ctx, 2))
+            return false;
+    }
+    return false;
+}
+
 static void
 s_reply (serve_t *self, int rc)
 {
@@ -273,7 +297,8 @@ s_reply (serve_t *self, int rc)
         if (bad)
             tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
                                      self->export->name, why);
-        else {
+        else
+        if (s_await_room (self, size)) {
             char *base = value->sbuf.data;
             value->sbuf.data = NULL;
             value->sbuf.size = value->sbuf.alloc = 0;

@@ -131,6 +131,10 @@ bool
 //  peer's connection from then on.
 void
     tri_channel_on_overflow (void (*fn) (tri_channel_t *channel));
+//  The peer has not taken what it was sent for too long: it is
+//  disconnected as when its budget overflows.
+void
+    tri_channel_overflow (tri_channel_t *self);
 //  Bytes handed to libzmq for the peer and not yet written to the
 //  network (with a small cost per message): at most max_queued_bytes.
 size_t
