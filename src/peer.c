@@ -61,6 +61,7 @@ typedef struct {
 typedef struct {
     tri_channel_t *channel;     //  a reference
     int fd;                     //  the connection's descriptor, or -1
+    bool reused;                //  accepted again since, for another peer
 } tri_departed_t;
 
 //  A channel whose hello came on a descriptor another hello came on too,
@@ -156,7 +157,7 @@ s_depart (tri_conn_t *conn, int fd)
         s_peer.departed_max = max;
     }
     tri_channel_ref (channel);
-    s_peer.departed [s_peer.ndeparted++] = (tri_departed_t) { channel, fd };
+    s_peer.departed [s_peer.ndeparted++] = (tri_departed_t) { channel, fd, false };
 }
 
 //  Forget suspect i (its reference dropped).
@@ -276,6 +277,10 @@ s_monitor_drain (bool all)
         s_suspects_depart (fd);
         conn->open = code == ZMQ_EVENT_ACCEPTED;
         conn->ignored = false;
+        if (conn->open)
+            for (size_t j = 0; j < s_peer.ndeparted; j++)
+                if (s_peer.departed [j].fd == fd)
+                    s_peer.departed [j].reused = true;
     }
 }
 
@@ -391,21 +396,23 @@ s_router_released (tri_channel_t *channel)
 }
 
 //  Whether the channel's hello came on the connection with descriptor fd
-//  (or its connection ended and it departs, its last frames read).
-static bool
+//  (or its connection ended and it departs, its last frames read): 1;
+//  2 if the descriptor has been accepted again since, so that the frame
+//  may be the departed peer's last or another peer's first; else 0.
+static int
 s_came_on (tri_channel_t *channel, int fd)
 {
     if (fd < 0)
-        return true;            //  libzmq cannot tell: inproc
+        return 1;               //  libzmq cannot tell: inproc
     if (fd < s_peer.nconns && s_peer.conns [fd].channel == channel)
-        return true;
+        return 1;
     for (size_t i = 0; i < s_peer.nsuspects; i++)
         if (s_peer.suspects [i].channel == channel && s_peer.suspects [i].fd == fd)
-            return true;
+            return 1;
     for (size_t i = 0; i < s_peer.ndeparted; i++)
         if (s_peer.departed [i].channel == channel && s_peer.departed [i].fd == fd)
-            return true;
-    return false;
+            return s_peer.departed [i].reused? 2: 1;
+    return 0;
 }
 
 //  Whether the channel's connection is open still.
@@ -540,9 +547,19 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
     }
     //  A peer is known by its routing id on the connection its hello
     //  came on only: another connection with that id says hello first.
-    if (channel && !s_came_on (channel, fd)) {
-        s_monitor_drain (true);
-        if (!s_came_on (channel, fd))
+    //  (The monitor was read before this message: a connection that
+    //  ended, and one accepted since, are known.) On a descriptor closed
+    //  and accepted again, a hello is the new peer's; anything else may
+    //  be the departed peer's last frames, and goes to its channel, which
+    //  closes when the departures run, at the end of this read.
+    if (channel) {
+        int on = s_came_on (channel, fd);
+        if (on == 2) {
+            //  [type, ...]: a fixarray, then the type as a positive fixint.
+            const uint8_t *data = zmq_msg_data (frame);
+            on = zmq_msg_size (frame) >= 2 && data [1] == TRI_HELLO? 0: 1;
+        }
+        if (!on)
             channel = NULL;
     }
     tri_msg_t *msg = NULL;
@@ -595,6 +612,10 @@ s_on_router (tri_watch_t *watch, bool drain)
             break;
         }
         tri_loop_touch (watch);
+        //  Connections that ended or began before this message are known
+        //  before it is read: its routing id is trusted on its own
+        //  connection only.
+        s_monitor_drain (true);
         const uint8_t *id = zmq_msg_data (&rid);
         size_t id_size = zmq_msg_size (&rid);
         bool more = zmq_msg_more (&rid);

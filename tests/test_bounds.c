@@ -56,7 +56,22 @@ s_big (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return rc;
 }
 
+//  [ms]: keep the actor's thread for ms, never parking.
+static int
+s_hog (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int64_t ms;
+    if (tr_unpack (args, "[I]", &ms))
+        return tr_raise (ctx, "TypeError", "hog takes [ms]");
+    long long until = tu_now_ms () + ms;
+    while (tu_now_ms () < until)
+        ;
+    return 0;
+}
+
 static const tr_export_t s_exports [] = {
+    { "hog", s_hog, TR_CALL, 0, 0 },
     { "park", s_park, TR_CALL, 0, 0 },
     { "add", s_add, TR_CALL, 0, 0 },
     { "big", s_big, TR_CALL, 0, 0 },
@@ -251,6 +266,12 @@ s_log_count (const char *needle, char *line, size_t line_size)
     return count;
 }
 
+static void
+s_log_remove (void)
+{
+    unlink (s_log_path);
+}
+
 //  --------------------------------------------------------------------------
 //  Calls served at once are bounded per peer and per actor
 
@@ -316,6 +337,7 @@ START_TEST (calls_over_the_bounds_are_refused_and_a_leaving_peer_frees_its_share
     ck_assert_msg (obs.after.got && obs.after.type == T_RETURN, "after: type %d code %d %s",
                    obs.after.type, obs.after.code, obs.after.msg);
     ck_assert_int_ge (s_log_count ("TR-LIMIT", NULL, 0), 1);
+    s_log_remove ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -378,6 +400,7 @@ START_TEST (a_peer_that_does_not_read_its_answers_is_disconnected)
     ck_assert_msg (obs.stalled_answers < 20, "the stalled peer got %d answers of 50",
                    obs.stalled_answers);
     ck_assert_msg (!obs.after.got, "the dropped peer was answered again");
+    s_log_remove ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -386,6 +409,8 @@ END_TEST
 //  A routing id is trusted on the connection its hello came on only
 
 typedef struct {
+    s_reply_t hogged;               //  add from a new connection, no hello,
+                                    //  read with the old one's departure
     s_reply_t first;                //  add, after hello
     s_reply_t again;                //  add from a new connection, no hello
     s_reply_t twin;                 //  hello with the id of a connected peer
@@ -417,6 +442,15 @@ s_rid_body (const char *endpoint, void *arg)
     s_raw_call (&one, 3, "add", 2, 5, 6);
     s_raw_await (&one, 3, &obs->held, 5000);
     s_raw_close (&two);
+    //  While the actor's thread is held, one leaves and comes back with
+    //  its id: the new connection's frame and the old one's end are read
+    //  together afterwards, on the same descriptor number most likely.
+    s_raw_call (&one, 4, "hog", 1, 500, 0);
+    usleep (100 * 1000);
+    s_raw_close (&one);
+    s_raw_open (&one, endpoint, "same-id", 0);
+    s_raw_call (&one, 5, "add", 2, 7, 8);
+    s_raw_await (&one, 5, &obs->hogged, 2000);
     s_raw_close (&one);
 }
 
@@ -435,6 +469,9 @@ START_TEST (a_new_connection_says_hello_again_whatever_its_routing_id)
     ck_assert_msg (!obs.twin.got || obs.twin.type == T_ERROR, "the twin was answered %d",
                    obs.twin.type);
     ck_assert_msg (obs.held.got && obs.held.type == T_RETURN, "the first peer lost its channel");
+    ck_assert_msg (!obs.hogged.got || obs.hogged.type == T_ERROR,
+                   "a new connection was served under the old one's routing id");
+    s_log_remove ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -489,6 +526,7 @@ START_TEST (a_flood_of_bad_frames_from_peers_taking_turns_is_logged_once_a_secon
     //  a second, and the summary.
     ck_assert_msg (lines >= 3 && lines <= 8, "%d warning lines for 401 bad frames", lines);
     ck_assert_int_ge (s_log_count ("more like this from a@raw suppressed", NULL, 0), 1);
+    s_log_remove ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
