@@ -725,6 +725,10 @@ main (int argc, char **argv)
         while (nanosleep (&ts, &ts) && errno == EINTR)
             ;
     }
-    tr_config_t config = { .exports = s_exports };
+    tr_config_t config = { .size = sizeof config, .exports = s_exports };
+    //  Bounds on calls served at once, raised to load a daemon.
+    const char *calls = getenv ("TU_MAX_CALLS");
+    if (calls && atoi (calls) > 0)
+        config.max_calls_per_peer = config.max_calls = atoi (calls);
     return tr_run (&config, argc, argv, NULL, NULL);
 }
