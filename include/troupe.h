@@ -472,7 +472,9 @@ TR_EXPORT int
 //  is cancelled and its ack awaited (up to cancel_ack_ms) before this
 //  returns TR_ECANCELED. Returns 0, TR_EREMOTE, TR_ENOTEXPOSED (the error
 //  names the function and actor), TR_ECRASHED, TR_ECLOSED, TR_ECANCELED,
-//  TR_ETOOBIG or TR_EINVAL; tr_portal_error() then has the detail.
+//  TR_ETOOBIG, TR_ELIMIT (the callee serves as many calls as it may, from
+//  us or from everyone: "TooManyCalls") or TR_EINVAL; tr_portal_error()
+//  then has the detail.
 TR_EXPORT int
     tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args,
                    tr_value_t **out);

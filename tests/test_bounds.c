@@ -345,6 +345,79 @@ START_TEST (calls_over_the_bounds_are_refused_and_a_leaving_peer_frees_its_share
 }
 END_TEST
 
+//  The caller's tr_portal_run returns TR_ELIMIT for a call over the bound
+
+typedef struct {
+    int open_rc, over_rc, after_rc;
+    char over_type [64];
+    int parked;
+} s_portal_t;
+
+static int
+s_park_through (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    tr_value_t *v = NULL;
+    tr_args_t *args = tr_pack ("[]");
+    int rc = tr_portal_run (arg, "park", args, &v);
+    tr_args_destroy (&args);
+    tr_value_destroy (&v);
+    return rc;
+}
+
+static int
+s_portal_root (tr_actor_t *self, void *arg)
+{
+    s_portal_t *obs = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    tr_portal_t *p = NULL;
+    if ((obs->open_rc = tr_portal_open (self, tr_actor_endpoint (self), tu_ms (2000), &p)))
+        return 1;
+    tr_task_t *tasks [2];
+    for (int i = 0; i < 2; i++)
+        tr_task_spawn (self, s_park_through, p, &tasks [i]);
+    long long deadline = tu_now_ms () + tu_ms (5000);
+    while (atomic_load (&s_parked) < 2 && tu_now_ms () < deadline)
+        tr_sleep (ctx, 5);
+    obs->parked = atomic_load (&s_parked);
+    tr_value_t *v = NULL;
+    tr_args_t *args = tr_pack ("[ii]", 40, 2);
+    obs->over_rc = tr_portal_run (p, "add", args, &v);
+    const tr_error_t *err = tr_portal_error (p);
+    snprintf (obs->over_type, sizeof obs->over_type, "%s", err? tr_error_type (err): "");
+    tr_value_destroy (&v);
+    //  One ends: the next call is served.
+    tr_task_cancel (tasks [0]);
+    tr_task_join (&tasks [0], NULL);
+    obs->after_rc = tr_portal_run (p, "add", args, &v);
+    tr_value_destroy (&v);
+    tr_args_destroy (&args);
+    tr_task_cancel (tasks [1]);
+    tr_task_join (&tasks [1], NULL);
+    tr_portal_close (&p);
+    return 0;
+}
+
+START_TEST (a_call_over_the_bound_fails_at_the_caller_with_elimit)
+{
+    tu_subreaper ();
+    atomic_store (&s_parked, 0);
+    tr_config_t config = tu_config ();
+    config.size = sizeof config;
+    config.exports = s_exports;
+    config.max_calls_per_peer = 2;
+    s_portal_t obs;
+    memset (&obs, 0, sizeof obs);
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_portal_root, &obs), 0);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_int_eq (obs.parked, 2);
+    ck_assert_tr_rc (obs.over_rc, TR_ELIMIT);
+    ck_assert_str_eq (obs.over_type, "TooManyCalls");
+    ck_assert_tr_ok (obs.after_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  A peer that does not read its answers is disconnected
 
@@ -643,6 +716,7 @@ main (void)
     TCase *tc = tcase_create ("bounds");
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, calls_over_the_bounds_are_refused_and_a_leaving_peer_frees_its_share);
+    tcase_add_test (tc, a_call_over_the_bound_fails_at_the_caller_with_elimit);
     tcase_add_test (tc, a_peer_that_does_not_read_its_answers_is_disconnected);
     tcase_add_test (tc, a_new_connection_says_hello_again_whatever_its_routing_id);
     tcase_add_test (tc, a_flood_of_bad_frames_from_peers_taking_turns_is_logged_once_a_second);
