@@ -678,9 +678,7 @@ START_TEST (sigterm_ends_a_loaded_daemon_cleanly)
     tu_subreaper ();
     //  Three times in a row: the abort it guards against came in two
     //  tries of three.
-    int runs = getenv ("TU_RUNS")? atoi (getenv ("TU_RUNS")): 3;
-    int peers = getenv ("TU_PEERS")? atoi (getenv ("TU_PEERS")): 4;
-    int leave = getenv ("TU_LEAVE")? atoi (getenv ("TU_LEAVE")): 2;
+    int runs = 3, peers = 4, leave = 2;
     for (int run = 0; run < runs; run++) {
         char endpoint [256];
         pid_t pid = s_daemon_start (40000, endpoint, sizeof endpoint);
