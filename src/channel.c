@@ -18,6 +18,12 @@
     instead of one per frame. A frame sent when nothing else is ready
     goes out at once, so a lone call waits for nothing. Peers that speak
     protocol 1.0 get one frame per message.
+
+    What a peer has not taken yet is bounded: every message handed to
+    libzmq counts against its channel's budget until libzmq frees it, and
+    a peer that lets more than max_queued_bytes (and one largest frame)
+    pile up is disconnected with SendQueueFull. Bad frames are logged
+    once a second at most per peer, with a count of the rest.
     =========================================================================
 */
 #include "troupe_private.h"

@@ -27,6 +27,14 @@
     peer said hello and left, and its descriptor was accepted again,
     before either hello was read) are told apart by a probe a heartbeat
     interval later: a send to a routing id whose connection ended fails.
+
+    A routing id is trusted on the connection its hello came on only: the
+    monitor is read before each message, and a frame whose routing id is
+    known but whose descriptor is not that channel's is one before hello.
+    A hello with the routing id of a peer still connected is refused; one
+    with the id of a peer whose connection ended makes it depart first.
+    A peer that overran its send budget (channel.c) is forgotten and its
+    connection ignored until it ends.
     =========================================================================
 */
 #include "troupe_private.h"

@@ -15,6 +15,11 @@
     it, and rule 1 is kept here: started exactly once, before the stream
     opens. A breach is recorded on the served call and is its answer,
     whatever the function returns after it.
+
+    Calls served at once are bounded per peer and per actor (each holds a
+    task and its guarded stack): the call over a bound is refused with
+    TooManyCalls. A large answer waits while its caller has more than its
+    budget waiting for it already (channel.c).
     =========================================================================
 */
 #include "troupe_private.h"
