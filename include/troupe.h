@@ -72,7 +72,8 @@ extern "C" {
     X (ESYS,       -11, "system call failed") \
     X (ETOOBIG,    -12, "message exceeds a size, length or depth limit") \
     X (EVERSION,   -13, "peer speaks an incompatible protocol version") \
-    X (EFORMAT,    -14, "value does not match the format string")
+    X (EFORMAT,    -14, "value does not match the format string") \
+    X (ELIMIT,     -15, "a bound on calls or queued answers per peer or per actor was reached")
 
 typedef enum {
     TR_OK = 0,
@@ -193,6 +194,16 @@ typedef struct {
     int insecure;               //  non-zero: allow binding a non-loopback
                                 //  tcp address without keys (--tr-insecure);
                                 //  default: refuse to start
+    int max_calls_per_peer;     //  calls one peer may have served here at
+                                //  once; more are refused with TR_ELIMIT
+                                //  ("TooManyCalls"): 1024
+    int max_calls;              //  calls served here at once, from every
+                                //  peer together: 16384
+    size_t max_queued_bytes;    //  bytes sent to one peer and not yet taken
+                                //  by the network; a peer that lets more
+                                //  pile up is disconnected (TR_ELIMIT,
+                                //  "SendQueueFull"): 64 MiB, never less
+                                //  than max_msg_size
 } tr_config_t;
 
 #define TR_CONFIG_INIT          { .size = sizeof (tr_config_t) }
@@ -461,7 +472,9 @@ TR_EXPORT int
 //  is cancelled and its ack awaited (up to cancel_ack_ms) before this
 //  returns TR_ECANCELED. Returns 0, TR_EREMOTE, TR_ENOTEXPOSED (the error
 //  names the function and actor), TR_ECRASHED, TR_ECLOSED, TR_ECANCELED,
-//  TR_ETOOBIG or TR_EINVAL; tr_portal_error() then has the detail.
+//  TR_ETOOBIG, TR_ELIMIT (the callee serves as many calls as it may, from
+//  us or from everyone: "TooManyCalls") or TR_EINVAL; tr_portal_error()
+//  then has the detail.
 TR_EXPORT int
     tr_portal_run (tr_portal_t *self, const char *fn, const tr_args_t *args,
                    tr_value_t **out);

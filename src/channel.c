@@ -18,10 +18,17 @@
     instead of one per frame. A frame sent when nothing else is ready
     goes out at once, so a lone call waits for nothing. Peers that speak
     protocol 1.0 get one frame per message.
+
+    What a peer has not taken yet is bounded: every message handed to
+    libzmq counts against its channel's budget until libzmq frees it, and
+    a peer that lets more than max_queued_bytes (and one largest frame)
+    pile up is disconnected with SendQueueFull. Bad frames are logged
+    once a second at most per peer, with a count of the rest.
     =========================================================================
 */
 #include "troupe_private.h"
 #include <czmq.h>
+#include <stdatomic.h>
 
 #define TRI_HOLD_MAX 32         //  frames per message at most
 #define TRI_BATCH_VALUES 64     //  stream values per yield frame at most
@@ -46,6 +53,10 @@ struct tri_channel {
     uint64_t in_cid_max;        //  the highest cid of a cmd the peer sent
     tri_endpoint_t *cancel;     //  TRI_DIR_OUT cid 0: our actor cancel
     tri_list_t in_list, out_list;
+    int in_count;               //  endpoints in in_list
+    tri_budget_t *budget;       //  what libzmq holds for the peer
+    int64_t bad_logged;         //  the last bad-frame warning, or -1
+    unsigned bad_suppressed;    //  bad-frame warnings kept back since
     tri_timer_t drain;          //  fails the out endpoints
     void (*on_released) (tri_channel_t *self);
     bool batching;              //  the peer reads several frames per message
@@ -64,12 +75,55 @@ struct tri_channel {
     int64_t value_sent_us;      //  when the last value was sent
 };
 
+//  --------------------------------------------------------------------------
+//  What a peer has not taken yet
+
+//  Each message handed to libzmq is counted in its channel's budget until
+//  libzmq frees it: once it has been written to the network, or dropped
+//  with a connection that ended. libzmq frees messages on its I/O thread,
+//  so the count is atomic and the budget outlives the channel while a
+//  message of its is queued.
+struct tri_budget {
+    atomic_size_t queued;       //  bytes, and TRI_MSG_COST per message
+    atomic_int refs;            //  the channel's, and one per message
+};
+
+//  What keeping one message costs libzmq besides its bytes.
+#define TRI_MSG_COST 64
+
+typedef struct {
+    tri_budget_t *budget;
+    size_t cost;
+    zmq_msg_t msg;              //  the message as it was made
+} tri_sent_t;
+
+static void
+s_budget_unref (tri_budget_t *budget)
+{
+    if (atomic_fetch_sub (&budget->refs, 1) == 1)
+        free (budget);
+}
+
+static void
+s_sent_free (void *data, void *hint)
+{
+    (void) data;
+    tri_sent_t *sent = hint;
+    atomic_fetch_sub (&sent->budget->queued, sent->cost);
+    s_budget_unref (sent->budget);
+    zmq_msg_close (&sent->msg);
+    free (sent);
+}
+
 //  Channels holding frames, flushed when the ready tasks have run.
 static tri_list_t s_holding = { &s_holding, &s_holding };
 static int s_flush (tri_channel_t *self);
 static int s_held (tri_channel_t *self, bool burst);
 
+static void s_bad_log_end (tri_channel_t *self);
+
 static void (*s_on_request) (tri_channel_t *channel, tri_msg_t *msg) = NULL;
+static void (*s_on_overflow) (tri_channel_t *channel) = NULL;
 static void (*s_on_stop) (tri_channel_t *channel) = NULL;
 
 //  --------------------------------------------------------------------------
@@ -97,7 +151,14 @@ tri_channel_new (void *socket, tri_watch_t *watch, const uint8_t *rid, size_t ri
     tri_ctx_on_checkpoint (tri_channel_flush_all);
     self->socket = socket;
     self->watch = watch;
+    if (!(self->budget = calloc (1, sizeof *self->budget))) {
+        free (self);
+        return NULL;
+    }
+    atomic_init (&self->budget->refs, 1);
+    atomic_init (&self->budget->queued, 0);
     self->refs = 1;
+    self->bad_logged = -1;
     if (rid_size)
         memcpy (self->rid, rid, rid_size);
     self->rid_size = rid_size;
@@ -132,6 +193,7 @@ tri_channel_unref (tri_channel_t **self_p)
     tri_node_unlink (&self->holding_node);
     free (self->hold);
     free (self->batch);
+    s_budget_unref (self->budget);
     tri_idmap_fini (&self->in);
     tri_idmap_fini (&self->out);
     tr_error_destroy (&self->death);
@@ -249,8 +311,16 @@ tri_endpoint_bind (tri_endpoint_t *ep, tri_channel_t *self, uint64_t cid,
     ep->ops = ops;
     ep->channel = self;
     tri_list_push_back (dir == TRI_DIR_IN? &self->in_list: &self->out_list, &ep->node);
+    if (dir == TRI_DIR_IN)
+        self->in_count++;
     tri_channel_ref (self);
     return 0;
+}
+
+int
+tri_channel_in_count (const tri_channel_t *self)
+{
+    return self->in_count;
 }
 
 bool
@@ -272,6 +342,8 @@ tri_endpoint_unbind (tri_endpoint_t *ep)
     else
         tri_idmap_del (ep->dir == TRI_DIR_IN? &self->in: &self->out, ep->cid);
     tri_node_unlink (&ep->node);
+    if (ep->dir == TRI_DIR_IN)
+        self->in_count--;
     ep->channel = NULL;
     //  A draining channel whose last call was answered is done draining.
     if (self->closed && !self->released && tri_timer_active (&self->drain)
@@ -357,6 +429,7 @@ tri_channel_close (tri_channel_t *self, tr_error_t *death, bool drain)
         return;
     }
     self->closed = true;
+    s_bad_log_end (self);
     tri_channel_ref (self);
     tr_error_t *why = s_why_closed (self);
     s_fail_all (&self->in_list, why);
@@ -413,12 +486,65 @@ s_send_rid (tri_channel_t *self)
          ? -1: 0;
 }
 
+//  The cost of a message to the peer.
+static size_t
+s_cost (zmq_msg_t *msg)
+{
+    return zmq_msg_size (msg) + TRI_MSG_COST;
+}
+
+//  Whether cost more bytes fit in the budget: the first message always
+//  does, and a large answer waited for room (serve.c), so that the
+//  bound here, one largest frame over it, is only met by a peer that
+//  does not read. Else -1, errno ENOBUFS.
+static int
+s_room (tri_channel_t *self, size_t cost)
+{
+    size_t queued = atomic_load (&self->budget->queued);
+    const tr_config_t *config = tri_config ();
+    if (queued && queued + cost > config->max_queued_bytes + config->max_msg_size) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    return 0;
+}
+
+//  Make msg one the budget counts until libzmq frees it (in place; the
+//  message is the same bytes, not copied). Returns 0 or -1 (msg as it was).
+static int
+s_count (tri_channel_t *self, zmq_msg_t *msg)
+{
+    tri_sent_t *sent = malloc (sizeof *sent);
+    if (!sent)
+        return -1;
+    zmq_msg_init (&sent->msg);
+    zmq_msg_move (&sent->msg, msg);
+    sent->cost = s_cost (&sent->msg);
+    sent->budget = self->budget;
+    if (zmq_msg_init_data (msg, zmq_msg_data (&sent->msg), zmq_msg_size (&sent->msg),
+                           s_sent_free, sent)) {
+        zmq_msg_move (msg, &sent->msg);
+        free (sent);
+        return -1;
+    }
+    atomic_fetch_add (&self->budget->refs, 1);
+    atomic_fetch_add (&self->budget->queued, sent->cost);
+    return 0;
+}
+
+size_t
+tri_channel_queued (const tri_channel_t *self)
+{
+    return atomic_load (&self->budget->queued);
+}
+
 //  Send one frame already in a message (taken).
 static int
 s_send_msg (tri_channel_t *self, zmq_msg_t *msg)
 {
     tri_loop_touch (self->watch);
-    if (s_send_rid (self) || zmq_msg_send (msg, self->socket, ZMQ_DONTWAIT) < 0) {
+    if (s_room (self, s_cost (msg)) || s_count (self, msg)
+    ||  s_send_rid (self) || zmq_msg_send (msg, self->socket, ZMQ_DONTWAIT) < 0) {
         int saved = errno;
         zmq_msg_close (msg);
         errno = saved;
@@ -461,7 +587,15 @@ s_flush (tri_channel_t *self)
     self->held = 0;
     tri_node_unlink (&self->holding_node);
     tri_loop_touch (self->watch);
-    int rc = s_send_rid (self), i = 0;
+    //  The message goes whole or not at all.
+    size_t cost = 0;
+    for (int j = 0; j < held; j++)
+        cost += s_cost (&self->hold [j]);
+    int rc = s_room (self, cost), i = 0;
+    for (int j = 0; rc == 0 && j < held; j++)
+        rc = s_count (self, &self->hold [j]);
+    if (rc == 0)
+        rc = s_send_rid (self);
     for (; rc == 0 && i < held; i++)
         if (zmq_msg_send (&self->hold [i], self->socket,
                           (i + 1 < held? ZMQ_SNDMORE: 0) | ZMQ_DONTWAIT) < 0)
@@ -536,24 +670,52 @@ s_send_frame (tri_channel_t *self, tri_frame_t *frame)
 {
     if (s_holds (self, false))
         return s_hold (self, frame);
-    if (frame->data == frame->local)
-        return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
-                           frame->data, frame->size);
+    zmq_msg_t msg;
+    if (frame->data == frame->local) {
+        if (zmq_msg_init_size (&msg, frame->size))
+            return -1;
+        memcpy (zmq_msg_data (&msg), frame->data, frame->size);
+        return s_send_msg (self, &msg);
+    }
     size_t size = frame->size;
     char *data = tri_frame_detach (frame);
-    zmq_msg_t msg;
     return s_block_msg (&msg, data, data, size)? -1: s_send_msg (self, &msg);
 }
 
-//  A send that failed: the peer is gone if it is no longer connected.
+//  A send that failed: the peer is gone if it is no longer connected. A
+//  peer that lets more than its budget pile up, not reading what it is
+//  sent (stalled, stopped, or never reading at all), is disconnected:
+//  its calls fail, the socket layer forgets it and ignores its
+//  connection, and what libzmq still holds for it (the budget at most)
+//  goes when that connection ends. Other peers do not notice.
 static void
 s_send_failed (tri_channel_t *self)
 {
     tri_log_debug ("TR-SEND", "send to %s failed: %s", tri_channel_uid (self),
                    zmq_strerror (errno));
+    if (errno == ENOBUFS && !self->closed) {
+        size_t queued = tri_channel_queued (self);
+        size_t max = tri_config ()->max_queued_bytes;
+        tri_log_warn ("TR-SEND-QUEUE", "%s does not read what it is sent: %zu bytes wait for "
+                      "it, over the bound of %zu: disconnected", tri_channel_uid (self),
+                      queued, max);
+        if (s_on_overflow)
+            s_on_overflow (self);
+        tri_channel_close (self, tri_error_new (TR_ELIMIT, "SendQueueFull", self->uid,
+                           "%s did not read what actor %s sent it: more than %zu bytes "
+                           "waited for it", tri_channel_uid (self), tri_uid (), max), false);
+    }
+    else
     if (errno == EHOSTUNREACH)
         tri_channel_close (self, tri_error_new (TR_ECLOSED, "Closed", self->uid,
                            "%s is no longer connected", tri_channel_uid (self)), true);
+}
+
+void
+tri_channel_overflow (tri_channel_t *self)
+{
+    errno = ENOBUFS;
+    s_send_failed (self);
 }
 
 int
@@ -795,34 +957,68 @@ tri_channel_on_request (void (*fn) (tri_channel_t *channel, tri_msg_t *msg))
 }
 
 void
+tri_channel_on_overflow (void (*fn) (tri_channel_t *channel))
+{
+    s_on_overflow = fn;
+}
+
+void
 tri_channel_on_stop (void (*fn) (tri_channel_t *channel))
 {
     s_on_stop = fn;
 }
 
-//  Peers that never said hello have no name: their warnings are limited
-//  to one a second, so a flood of garbage cannot flood the log.
-void
-tri_channel_log_bad (const tri_channel_t *channel, const char *why)
+//  One warning a second at most per peer, and one for every peer that
+//  never said hello together: a flood of bad frames, from one peer or
+//  from several taking turns, cannot flood the log. What was kept back
+//  is counted, and the next warning (or the channel's end) says so.
+#define TRI_BAD_LOG_MS 1000
+
+typedef struct {
+    int64_t logged;             //  when the last warning went, or -1
+    unsigned suppressed;        //  since then
+} tri_bad_log_t;
+
+static void
+s_bad_log (tri_bad_log_t *log, const char *who, const char *why)
 {
-    static char last_peer [512];
-    static int64_t last_unknown = -1;
-    bool repeated;
-    const char *who = channel && channel->uid? channel->uid: "unknown peer";
-    if (channel && channel->uid) {
-        repeated = streq (last_peer, channel->uid);
-        snprintf (last_peer, sizeof last_peer, "%s", channel->uid);
-    }
-    else {
-        int64_t now = tri_now_ms ();
-        repeated = last_unknown >= 0 && now - last_unknown < 1000;
-        if (!repeated)
-            last_unknown = now;
-    }
-    if (repeated)
+    int64_t now = tri_now_ms ();
+    if (log->logged >= 0 && now - log->logged < TRI_BAD_LOG_MS) {
+        log->suppressed++;
         tri_log_debug ("TR-BAD-FRAME", "%s: %s", who, why);
+        return;
+    }
+    if (log->suppressed)
+        tri_log_warn ("TR-BAD-FRAME", "%s: %s (%u more like this from %s suppressed)",
+                      who, why, log->suppressed, who);
     else
         tri_log_warn ("TR-BAD-FRAME", "%s: %s", who, why);
+    log->logged = now;
+    log->suppressed = 0;
+}
+
+//  What a peer's log kept back is told when it goes.
+static void
+s_bad_log_end (tri_channel_t *self)
+{
+    if (self->bad_suppressed)
+        tri_log_warn ("TR-BAD-FRAME", "%u more bad frames from %s suppressed",
+                      self->bad_suppressed, tri_channel_uid (self));
+    self->bad_suppressed = 0;
+}
+
+void
+tri_channel_log_bad (tri_channel_t *channel, const char *why)
+{
+    static tri_bad_log_t unknown = { -1, 0 };
+    if (channel && channel->uid) {
+        tri_bad_log_t log = { channel->bad_logged, channel->bad_suppressed };
+        s_bad_log (&log, channel->uid, why);
+        channel->bad_logged = log.logged;
+        channel->bad_suppressed = log.suppressed;
+    }
+    else
+        s_bad_log (&unknown, "unknown peer", why);
 }
 
 //  An answer no call of ours waits for.

@@ -27,6 +27,14 @@
     peer said hello and left, and its descriptor was accepted again,
     before either hello was read) are told apart by a probe a heartbeat
     interval later: a send to a routing id whose connection ended fails.
+
+    A routing id is trusted on the connection its hello came on only: the
+    monitor is read before each message, and a frame whose routing id is
+    known but whose descriptor is not that channel's is one before hello.
+    A hello with the routing id of a peer still connected is refused; one
+    with the id of a peer whose connection ended makes it depart first.
+    A peer that overran its send budget (channel.c) is forgotten and its
+    connection ignored until it ends.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -54,7 +62,15 @@ struct tri_dealer {
 typedef struct {
     tri_channel_t *channel;     //  whose hello came on it (the table's)
     bool open;                  //  accepted and not disconnected since
+    bool ignored;               //  its peer overran its send budget
 } tri_conn_t;
+
+//  A channel whose connection ended, waiting to be closed.
+typedef struct {
+    tri_channel_t *channel;     //  a reference
+    int fd;                     //  the connection's descriptor, or -1
+    bool reused;                //  accepted again since, for another peer
+} tri_departed_t;
 
 //  A channel whose hello came on a descriptor another hello came on too,
 //  with no event between them: one of the two peers has gone, and the
@@ -76,7 +92,7 @@ static struct {
     tri_watch_t monitor_watch;
     tri_conn_t *conns;          //  by descriptor
     int nconns;
-    tri_channel_t **departed;   //  gone, not yet closed (references)
+    tri_departed_t *departed;   //  gone, not yet closed
     size_t ndeparted, departed_max;
     bool departing;             //  s_departures_run is running
     tri_suspect_t *suspects;
@@ -130,7 +146,7 @@ s_conn (int fd)
 //  The connection of a channel has ended: it departs once what it queued
 //  is read (s_departures_run).
 static void
-s_depart (tri_conn_t *conn)
+s_depart (tri_conn_t *conn, int fd)
 {
     tri_channel_t *channel = conn->channel;
     conn->channel = NULL;
@@ -138,7 +154,7 @@ s_depart (tri_conn_t *conn)
         return;
     if (s_peer.ndeparted == s_peer.departed_max) {
         size_t max = s_peer.departed_max? 2 * s_peer.departed_max: 16;
-        tri_channel_t **departed = realloc (s_peer.departed, max * sizeof *departed);
+        tri_departed_t *departed = realloc (s_peer.departed, max * sizeof *departed);
         if (!departed) {
             //  No room to wait: it goes now, what it queued unread.
             if (!tri_channel_closed (channel))
@@ -149,7 +165,7 @@ s_depart (tri_conn_t *conn)
         s_peer.departed_max = max;
     }
     tri_channel_ref (channel);
-    s_peer.departed [s_peer.ndeparted++] = channel;
+    s_peer.departed [s_peer.ndeparted++] = (tri_departed_t) { channel, fd, false };
 }
 
 //  Forget suspect i (its reference dropped).
@@ -166,8 +182,8 @@ s_suspects_depart (int fd)
 {
     for (size_t i = 0; i < s_peer.nsuspects; )
         if (s_peer.suspects [i].fd == fd) {
-            tri_conn_t conn = { s_peer.suspects [i].channel, false };
-            s_depart (&conn);
+            tri_conn_t conn = { s_peer.suspects [i].channel, false, false };
+            s_depart (&conn, fd);
             s_suspect_drop (i);
         }
         else
@@ -211,10 +227,10 @@ s_probe (tri_timer_t *timer)
         tri_conn_t *conn = &s_peer.conns [suspect->fd];
         if (conn->channel && !tri_channel_closed (conn->channel)
         &&  !s_routable (conn->channel))
-            s_depart (conn);
+            s_depart (conn, suspect->fd);
         if (tri_channel_closed (suspect->channel) || !s_routable (suspect->channel)) {
-            tri_conn_t gone = { suspect->channel, false };
-            s_depart (&gone);
+            tri_conn_t gone = { suspect->channel, false, false };
+            s_depart (&gone, suspect->fd);
             s_suspect_drop (i);
         }
         else
@@ -265,9 +281,37 @@ s_monitor_drain (bool all)
             continue;
         //  A channel still bound to a descriptor that is accepted again
         //  lost its connection: its departure is made sure of.
-        s_depart (conn);
+        s_depart (conn, fd);
         s_suspects_depart (fd);
         conn->open = code == ZMQ_EVENT_ACCEPTED;
+        conn->ignored = false;
+        if (conn->open)
+            for (size_t j = 0; j < s_peer.ndeparted; j++)
+                if (s_peer.departed [j].fd == fd)
+                    s_peer.departed [j].reused = true;
+    }
+}
+
+//  The channel of a departed peer closes, unless the spawning layer
+//  claims it.
+static void
+s_departure (tri_channel_t *channel)
+{
+    bool owned = s_peer.on_departed && s_peer.on_departed (channel);
+    //  A channel draining for its last frames has had them all (a child's
+    //  owner says when: its death may still be to come).
+    if (tri_channel_closed (channel)) {
+        if (!owned)
+            tri_channel_close (channel, NULL, false);
+    }
+    else
+    if (!owned && !tri_channel_closed (channel)) {
+        tri_log_debug ("TR-LOST", "%s at %s has gone", tri_channel_uid (channel),
+                       tri_channel_endpoint (channel));
+        tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
+                           tri_channel_uid (channel), "connection from %s lost: the "
+                           "actor left, died or was silent past the heartbeat timeout",
+                           tri_channel_uid (channel)), false);
     }
 }
 
@@ -286,24 +330,8 @@ s_departures_run (void)
         &&     zmq_getsockopt (s_peer.router, ZMQ_EVENTS, &events, &size) == 0
         &&     (events & ZMQ_POLLIN))
             s_on_router (&s_peer.router_watch, true);
-        tri_channel_t *channel = s_peer.departed [--s_peer.ndeparted];
-        bool owned = s_peer.on_departed && s_peer.on_departed (channel);
-        //  A channel draining for its last frames has had them all (a
-        //  child's owner says when: its death may still be to come).
-        if (tri_channel_closed (channel)) {
-            if (!owned)
-                tri_channel_close (channel, NULL, false);
-        }
-        else
-        if (!owned
-        &&  !tri_channel_closed (channel)) {
-            tri_log_debug ("TR-LOST", "%s at %s has gone", tri_channel_uid (channel),
-                           tri_channel_endpoint (channel));
-            tri_channel_close (channel, tri_error_new (TR_ECLOSED, "ConnectionLost",
-                               tri_channel_uid (channel), "connection from %s lost: the "
-                               "actor left, died or was silent past the heartbeat timeout",
-                               tri_channel_uid (channel)), false);
-        }
+        tri_channel_t *channel = s_peer.departed [--s_peer.ndeparted].channel;
+        s_departure (channel);
         tri_channel_unref (&channel);
     }
     s_peer.departing = false;
@@ -352,7 +380,7 @@ s_bind_conn (tri_channel_t *channel, int fd)
     conn->channel = channel;
     //  The connection this hello came on has ended already.
     if (!conn->open)
-        s_depart (conn);
+        s_depart (conn, fd);
 }
 
 //  --------------------------------------------------------------------------
@@ -378,6 +406,49 @@ s_router_released (tri_channel_t *channel)
     }
 }
 
+//  Whether the channel's hello came on the connection with descriptor fd
+//  (or its connection ended and it departs, its last frames read): 1;
+//  2 if the descriptor has been accepted again since, so that the frame
+//  may be the departed peer's last or another peer's first; else 0.
+static int
+s_came_on (tri_channel_t *channel, int fd)
+{
+    if (fd < 0)
+        return 1;               //  libzmq cannot tell: inproc
+    if (fd < s_peer.nconns && s_peer.conns [fd].channel == channel)
+        return 1;
+    for (size_t i = 0; i < s_peer.nsuspects; i++)
+        if (s_peer.suspects [i].channel == channel && s_peer.suspects [i].fd == fd)
+            return 1;
+    for (size_t i = 0; i < s_peer.ndeparted; i++)
+        if (s_peer.departed [i].channel == channel && s_peer.departed [i].fd == fd)
+            return s_peer.departed [i].reused? 2: 1;
+    return 0;
+}
+
+//  Whether the channel's connection is open still.
+static bool
+s_connected (tri_channel_t *channel)
+{
+    for (int fd = 0; fd < s_peer.nconns; fd++)
+        if (s_peer.conns [fd].channel == channel && s_peer.conns [fd].open)
+            return true;
+    for (size_t i = 0; i < s_peer.nsuspects; i++)
+        if (s_peer.suspects [i].channel == channel)
+            return true;
+    return false;
+}
+
+//  A peer that overran its send budget: its connection is ignored until
+//  it ends, so that it cannot say hello again and pile up another budget.
+static void
+s_on_overflow (tri_channel_t *channel)
+{
+    for (int fd = 0; fd < s_peer.nconns; fd++)
+        if (s_peer.conns [fd].channel == channel)
+            s_peer.conns [fd].ignored = true;
+}
+
 static void
 s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg, int fd)
 {
@@ -400,6 +471,34 @@ s_on_hello (const uint8_t *rid, size_t rid_size, tri_msg_t *msg, int fd)
         if (s_peer.on_hello)
             s_peer.on_hello (hello.uid, NULL, TR_EVERSION);
         return;
+    }
+    //  A routing id is never trusted across connections: one a connected
+    //  peer has is refused to another, and one whose connection ended
+    //  has departed (its channel closes now) before a new channel takes it.
+    char key [513];
+    tri_rid_key (key, rid, rid_size);
+    tri_channel_t *taken = zhashx_lookup (s_peer.channels, key);
+    if (taken && s_connected (taken)) {
+        tri_log_warn ("TR-ROUTING-ID", "%s said hello on a new connection with the routing id "
+                      "of %s, which is still connected: refused", hello.uid,
+                      tri_channel_uid (taken));
+        tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size, msg->cid,
+                                TR_EPROTO, "ProtocolError", "routing id %s is in use by "
+                                "another connection to actor %s", key, tri_uid ());
+        return;
+    }
+    if (taken) {
+        tri_channel_ref (taken);
+        s_departure (taken);
+        //  Forgotten even if the spawning layer claimed it.
+        if (zhashx_lookup (s_peer.channels, key) == taken) {
+            zhashx_delete (s_peer.channels, key);
+            tri_channel_on_released (taken, NULL);
+            if (s_peer.last == taken)
+                s_peer.last = NULL;
+            tri_channel_unref (&taken);
+        }
+        tri_channel_unref (&taken);
     }
     tri_channel_t *channel = tri_channel_new (s_peer.router, &s_peer.router_watch, rid, rid_size);
     if (!channel || tri_channel_set_peer (channel, hello.uid, hello.endpoint, (int) hello.pid)
@@ -440,6 +539,16 @@ s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
 {
+    //  The connection the frame came on (read before the frame is taken).
+    int fd = zmq_msg_get (frame, ZMQ_SRCFD);
+    if (fd >= 0 && fd < s_peer.nconns && s_peer.conns [fd].ignored) {
+        //  Unless the descriptor is another connection's by now.
+        s_monitor_drain (true);
+        if (s_peer.conns [fd].ignored) {
+            zmq_msg_close (frame);
+            return;
+        }
+    }
     tri_channel_t *channel = s_peer.last;
     if (!channel || !tri_channel_has_rid (channel, rid, rid_size)) {
         char key [513];
@@ -447,8 +556,23 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
         if ((channel = zhashx_lookup (s_peer.channels, key)))
             s_peer.last = channel;
     }
-    //  The connection a hello came on (read before the frame is taken).
-    int fd = channel? -1: zmq_msg_get (frame, ZMQ_SRCFD);
+    //  A peer is known by its routing id on the connection its hello
+    //  came on only: another connection with that id says hello first.
+    //  (The monitor was read before this message: a connection that
+    //  ended, and one accepted since, are known.) On a descriptor closed
+    //  and accepted again, a hello is the new peer's; anything else may
+    //  be the departed peer's last frames, and goes to its channel, which
+    //  closes when the departures run, at the end of this read.
+    if (channel) {
+        int on = s_came_on (channel, fd);
+        if (on == 2) {
+            //  [type, ...]: a fixarray, then the type as a positive fixint.
+            const uint8_t *data = zmq_msg_data (frame);
+            on = zmq_msg_size (frame) >= 2 && data [1] == TRI_HELLO? 0: 1;
+        }
+        if (!on)
+            channel = NULL;
+    }
     tri_msg_t *msg = NULL;
     uint64_t cid = 0;
     int type;
@@ -499,6 +623,10 @@ s_on_router (tri_watch_t *watch, bool drain)
             break;
         }
         tri_loop_touch (watch);
+        //  Connections that ended or began before this message are known
+        //  before it is read: its routing id is trusted on its own
+        //  connection only.
+        s_monitor_drain (true);
         const uint8_t *id = zmq_msg_data (&rid);
         size_t id_size = zmq_msg_size (&rid);
         bool more = zmq_msg_more (&rid);
@@ -555,6 +683,7 @@ tri_peer_listen (const char *bind)
     tri_socket_options (s_peer.router, true);
     if ((rc = tri_secure_server (s_peer.router)))
         return rc;
+    tri_channel_on_overflow (s_on_overflow);
     //  Before the bind, so that no connection is accepted unseen. The
     //  monitor's queue has no limit: a lost DISCONNECTED would be a peer
     //  never forgotten. A socket has one monitor: this one also carries
@@ -853,7 +982,7 @@ tri_peer_stop (void)
     s_peer.suspects = NULL;
     s_peer.suspects_max = 0;
     while (s_peer.ndeparted)
-        tri_channel_unref (&s_peer.departed [--s_peer.ndeparted]);
+        tri_channel_unref (&s_peer.departed [--s_peer.ndeparted].channel);
     free (s_peer.departed);
     s_peer.departed = NULL;
     s_peer.departed_max = 0;

@@ -75,7 +75,14 @@ s_fill_defaults (tr_config_t *c)
     DEFAULT (stream_window, TRI_DEFAULT_STREAM_WINDOW);
     DEFAULT (registry_max, TRI_DEFAULT_REGISTRY_MAX);
     DEFAULT (registry_lease_ms, TRI_DEFAULT_REGISTRY_LEASE_MS);
+    DEFAULT (max_calls_per_peer, TRI_DEFAULT_MAX_CALLS_PEER);
+    DEFAULT (max_calls, TRI_DEFAULT_MAX_CALLS);
+    if (c->max_queued_bytes == 0)
+        c->max_queued_bytes = TRI_DEFAULT_MAX_QUEUED;
 #undef DEFAULT
+    //  One answer of the largest size always fits.
+    if (c->max_queued_bytes < c->max_msg_size)
+        c->max_queued_bytes = c->max_msg_size;
     //  Every stream starts with the protocol's credit; a window is never
     //  smaller.
     if (c->stream_window < TRI_STREAM_CREDIT0)

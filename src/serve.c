@@ -15,6 +15,11 @@
     it, and rule 1 is kept here: started exactly once, before the stream
     opens. A breach is recorded on the served call and is its answer,
     whatever the function returns after it.
+
+    Calls served at once are bounded per peer and per actor (each holds a
+    task and its guarded stack): the call over a bound is refused with
+    TooManyCalls. A large answer waits while its caller has more than its
+    budget waiting for it already (channel.c).
     =========================================================================
 */
 #include "troupe_private.h"
@@ -47,6 +52,7 @@ static struct {
     size_t ninternal;
     bool stopping;
     tri_list_t all;
+    int count;                      //  calls in all
 } s_serve = { .spares = { NULL, 0, TRI_SPARES_MAX }, .all = { &s_serve.all, &s_serve.all } };
 
 //  --------------------------------------------------------------------------
@@ -225,6 +231,30 @@ s_reply_echo (serve_t *self)
     return true;
 }
 
+//  A large answer waits while more than max_queued_bytes wait for the
+//  caller already, up to the heartbeat timeout: a caller that reads
+//  slowly gets it late, one that does not read is disconnected. Returns
+//  true if it may go.
+static bool
+s_await_room (serve_t *self, size_t size)
+{
+    tri_channel_t *channel = self->channel;
+    const tr_config_t *config = tri_config ();
+    int64_t deadline = tri_now_ms () + config->heartbeat_timeout_ms;
+    while (!tri_channel_closed (channel)) {
+        size_t queued = tri_channel_queued (channel);
+        if (!queued || queued + size <= config->max_queued_bytes)
+            return true;
+        if (tri_now_ms () >= deadline) {
+            tri_channel_overflow (channel);
+            return false;
+        }
+        if (tr_sleep (&self->ctx, 2))
+            return false;
+    }
+    return false;
+}
+
 static void
 s_reply (serve_t *self, int rc)
 {
@@ -272,7 +302,8 @@ s_reply (serve_t *self, int rc)
         if (bad)
             tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
                                      self->export->name, why);
-        else {
+        else
+        if (s_await_room (self, size)) {
             char *base = value->sbuf.data;
             value->sbuf.data = NULL;
             value->sbuf.size = value->sbuf.alloc = 0;
@@ -317,6 +348,7 @@ s_serve_main (void *arg)
         s_reply (self, rc);
     tri_endpoint_unbind (&self->ep);
     tri_node_unlink (&self->node);
+    s_serve.count--;
     if (self->context) {
         //  Another task of ours may still be inside a call on the stream.
         tri_stream_quiesce (&self->stream);
@@ -343,6 +375,35 @@ s_wrong_kind (const tr_export_t *export, tr_kind_t kind)
     if (export->kind == TR_CALL && kind == TR_CONTEXT)
         return "is a plain call, not a context function: call it with tr_portal_run";
     return NULL;
+}
+
+//  Refuse a call over a bound: TooManyCalls, logged once a second at
+//  most (the caller learns it from its answer).
+static void
+s_refuse (tri_channel_t *channel, uint64_t cid, const char *fmt, ...) TR_PRINTF (3, 4);
+
+static void
+s_refuse (tri_channel_t *channel, uint64_t cid, const char *fmt, ...)
+{
+    static int64_t logged = -1;
+    static unsigned suppressed = 0;
+    char why [512];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (why, sizeof why, fmt, ap);
+    va_end (ap);
+    int64_t now = tri_now_ms ();
+    if (logged < 0 || now - logged >= 1000) {
+        if (suppressed)
+            tri_log_warn ("TR-LIMIT", "%s (%u more like this suppressed)", why, suppressed);
+        else
+            tri_log_warn ("TR-LIMIT", "%s", why);
+        logged = now;
+        suppressed = 0;
+    }
+    else
+        suppressed++;
+    tri_channel_reply_error (channel, cid, TR_ELIMIT, "TooManyCalls", "%s", why);
 }
 
 static void
@@ -373,6 +434,21 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
                                  "actor %s is shutting down", tri_uid ());
         goto done;
     }
+    //  Each call served holds a task and its guarded stack (two memory
+    //  maps): one peer must not take them all, nor every peer together
+    //  the process's last maps.
+    const tr_config_t *config = tri_config ();
+    if (tri_channel_in_count (channel) >= config->max_calls_per_peer) {
+        s_refuse (channel, msg->cid, "%s has %d calls in progress at actor %s, the most one "
+                  "peer may have: call %s refused", tri_channel_uid (channel),
+                  config->max_calls_per_peer, tri_uid (), fn);
+        goto done;
+    }
+    if (s_serve.count >= config->max_calls) {
+        s_refuse (channel, msg->cid, "actor %s serves %d calls, the most it may: call %s "
+                  "refused", tri_uid (), config->max_calls, fn);
+        goto done;
+    }
     serve_t *self = s_serve_alloc ();
     if (!self)
         goto nomem;
@@ -399,6 +475,7 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
         tri_stream_init (&self->stream, channel, msg->cid, TRI_SIDE_CALLEE, NULL);
     }
     tri_list_push_back (&s_serve.all, &self->node);
+    s_serve.count++;
     return;
 nomem:
     tri_channel_reply_error (channel, msg->cid, TR_ENOMEM, "NoMemory",

@@ -21,6 +21,7 @@
 #define TRI_CHANNEL_H_INCLUDED
 
 typedef struct tri_channel tri_channel_t;
+typedef struct tri_budget tri_budget_t;
 typedef struct tri_endpoint tri_endpoint_t;
 
 typedef enum {
@@ -125,6 +126,22 @@ void
     tri_endpoint_unbind (tri_endpoint_t *ep);
 bool
     tri_endpoint_bound (const tri_endpoint_t *ep);
+//  Called when a peer has let more than max_queued_bytes pile up, before
+//  its channel closes with SendQueueFull: the socket layer ignores the
+//  peer's connection from then on.
+void
+    tri_channel_on_overflow (void (*fn) (tri_channel_t *channel));
+//  The peer has not taken what it was sent for too long: it is
+//  disconnected as when its budget overflows.
+void
+    tri_channel_overflow (tri_channel_t *self);
+//  Bytes handed to libzmq for the peer and not yet written to the
+//  network (with a small cost per message): at most max_queued_bytes.
+size_t
+    tri_channel_queued (const tri_channel_t *self);
+//  How many TRI_DIR_IN endpoints (calls the peer made to us) are bound.
+int
+    tri_channel_in_count (const tri_channel_t *self);
 
 //  --------------------------------------------------------------------------
 //  Routing (the socket layer hands every decoded frame here)
@@ -145,10 +162,12 @@ void
 void
     tri_channel_on_stop (void (*fn) (tri_channel_t *channel));
 
-//  Log a peer's bad frame once per peer at warning level, then at debug
-//  (channel may be NULL: a peer that never said hello).
+//  Log a peer's bad frame: one warning a second at most per peer (and
+//  for the peers that never said hello together: channel NULL), the rest
+//  at debug, counted, and the count told with the next warning or when
+//  the channel closes.
 void
-    tri_channel_log_bad (const tri_channel_t *channel, const char *why);
+    tri_channel_log_bad (tri_channel_t *channel, const char *why);
 
 //  --------------------------------------------------------------------------
 //  Sending. Every send takes the frame it sends.

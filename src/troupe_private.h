@@ -51,6 +51,9 @@
 #define TRI_DEFAULT_STREAM_WINDOW   256
 #define TRI_DEFAULT_REGISTRY_MAX    4096
 #define TRI_DEFAULT_REGISTRY_LEASE_MS 10000
+#define TRI_DEFAULT_MAX_CALLS_PEER  1024
+#define TRI_DEFAULT_MAX_CALLS       16384
+#define TRI_DEFAULT_MAX_QUEUED      (64 * 1024 * 1024)
 //  The credit each side of a stream starts with (doc/protocol.md).
 #define TRI_STREAM_CREDIT0          64
 

@@ -108,7 +108,7 @@ END_TEST
 
 START_TEST (test_unknown_codes_get_a_text_and_a_name_never_null)
 {
-    static const int unknown [] = { 1, 2, -15, -100, 12345, -12345, INT_MIN, INT_MAX };
+    static const int unknown [] = { 1, 2, -16, -100, 12345, -12345, INT_MIN, INT_MAX };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown [0]; i++) {
         const char *text = tr_strerror (unknown [i]);
         ck_assert_ptr_nonnull (text);

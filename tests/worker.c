@@ -725,16 +725,19 @@ main (int argc, char **argv)
         while (nanosleep (&ts, &ts) && errno == EINTR)
             ;
     }
+    tr_config_t config = { .size = sizeof config, .exports = s_exports };
     //  Heartbeats as short as the scenario's (test_faults): a child
     //  whose parent is stopped or cut off then ends as fast as the parent
     //  notices the child.
-    tr_config_t config = { .exports = s_exports };
     const char *ivl = getenv ("TU_HEARTBEAT_IVL_MS");
     const char *timeout = getenv ("TU_HEARTBEAT_TIMEOUT_MS");
     if (ivl && timeout) {
-        config.size = sizeof config;
         config.heartbeat_ivl_ms = atoi (ivl);
         config.heartbeat_timeout_ms = atoi (timeout);
     }
+    //  Bounds on calls served at once, raised to load a daemon.
+    const char *calls = getenv ("TU_MAX_CALLS");
+    if (calls && atoi (calls) > 0)
+        config.max_calls_per_peer = config.max_calls = atoi (calls);
     return tr_run (&config, argc, argv, NULL, NULL);
 }
