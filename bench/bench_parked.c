@@ -234,8 +234,11 @@ main (int argc, char **argv)
     run.parked = bench_env_int ("BENCH_PARKED", DEFAULT_PARKED);
     if (run.parked != DEFAULT_PARKED)
         snprintf (run.bench.name, sizeof run.bench.name, "rpc_parked_%d", run.parked);
-    tr_config_t config = { .name = "bench_parked", .exports = exports,
-                           .stack_size = STACK_SIZE };
+    //  The calls parked here come from one peer, the root: the bound on
+    //  calls one peer may have in progress is raised to let them in.
+    tr_config_t config = { .size = sizeof config, .name = "bench_parked", .exports = exports,
+                           .stack_size = STACK_SIZE, .max_calls_per_peer = run.parked + 64,
+                           .max_calls = run.parked + 64 };
     int code;
     if (bench_finish (&run.bench, tr_run (&config, argc, argv, s_root, &run), &code))
         return code;

@@ -90,6 +90,12 @@ struct tri_budget {
 
 //  What keeping one message costs libzmq besides its bytes.
 #define TRI_MSG_COST 64
+//  Messages up to this size (a frame's local buffer) are copied into
+//  libzmq as they are sent and not counted: tracking each would cost the
+//  hot path an allocation and a callback on libzmq's thread. The ROUTER's
+//  send high-water mark bounds how many of them wait for one peer
+//  (TRI_ROUTER_SNDHWM), and a peer over it is one that does not read.
+#define TRI_COUNT_MIN 512
 
 typedef struct {
     tri_budget_t *budget;
@@ -486,11 +492,12 @@ s_send_rid (tri_channel_t *self)
          ? -1: 0;
 }
 
-//  The cost of a message to the peer.
+//  The cost of a message to the peer: 0 for one that is not counted.
 static size_t
 s_cost (zmq_msg_t *msg)
 {
-    return zmq_msg_size (msg) + TRI_MSG_COST;
+    size_t size = zmq_msg_size (msg);
+    return size > TRI_COUNT_MIN? size + TRI_MSG_COST: 0;
 }
 
 //  Whether cost more bytes fit in the budget: the first message always
@@ -514,6 +521,8 @@ s_room (tri_channel_t *self, size_t cost)
 static int
 s_count (tri_channel_t *self, zmq_msg_t *msg)
 {
+    if (zmq_msg_size (msg) <= TRI_COUNT_MIN)
+        return 0;
     tri_sent_t *sent = malloc (sizeof *sent);
     if (!sent)
         return -1;
@@ -670,13 +679,15 @@ s_send_frame (tri_channel_t *self, tri_frame_t *frame)
 {
     if (s_holds (self, false))
         return s_hold (self, frame);
-    zmq_msg_t msg;
     if (frame->data == frame->local) {
-        if (zmq_msg_init_size (&msg, frame->size))
+        //  Copied, not counted (TRI_COUNT_MIN); a peer over its bound
+        //  takes nothing more.
+        if (s_room (self, 0))
             return -1;
-        memcpy (zmq_msg_data (&msg), frame->data, frame->size);
-        return s_send_msg (self, &msg);
+        return s_send_raw (self->socket, self->watch, self->rid, self->rid_size,
+                           frame->data, frame->size);
     }
+    zmq_msg_t msg;
     size_t size = frame->size;
     char *data = tri_frame_detach (frame);
     return s_block_msg (&msg, data, data, size)? -1: s_send_msg (self, &msg);
@@ -693,7 +704,9 @@ s_send_failed (tri_channel_t *self)
 {
     tri_log_debug ("TR-SEND", "send to %s failed: %s", tri_channel_uid (self),
                    zmq_strerror (errno));
-    if (errno == ENOBUFS && !self->closed) {
+    //  EAGAIN: the ROUTER's high-water mark for this peer (small
+    //  messages), ENOBUFS: its byte bound (large ones).
+    if ((errno == ENOBUFS || errno == EAGAIN) && !self->closed) {
         size_t queued = tri_channel_queued (self);
         size_t max = tri_config ()->max_queued_bytes;
         tri_log_warn ("TR-SEND-QUEUE", "%s does not read what it is sent: %zu bytes wait for "

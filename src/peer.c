@@ -28,9 +28,11 @@
     before either hello was read) are told apart by a probe a heartbeat
     interval later: a send to a routing id whose connection ended fails.
 
-    A routing id is trusted on the connection its hello came on only: the
-    monitor is read before each message, and a frame whose routing id is
-    known but whose descriptor is not that channel's is one before hello.
+    A routing id is trusted on the connection its hello came on only: a
+    hello, a frame of an unknown routing id or one from a descriptor that
+    is not its channel's is judged after the monitor has been read, and a
+    frame whose routing id is known but whose descriptor is not that
+    channel's is one before hello.
     A hello with the routing id of a peer still connected is refused; one
     with the id of a peer whose connection ended makes it depart first.
     A peer that overran its send budget (channel.c) is forgotten and its
@@ -535,6 +537,20 @@ s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
     return tri_msg_decode_typed (frame, tri_limits (), msg, type, cid, why, why_size);
 }
 
+//  The channel of the peer with this routing id, or NULL.
+static tri_channel_t *
+s_lookup (const uint8_t *rid, size_t rid_size)
+{
+    tri_channel_t *channel = s_peer.last;
+    if (!channel || !tri_channel_has_rid (channel, rid, rid_size)) {
+        char key [513];
+        tri_rid_key (key, rid, rid_size);
+        if ((channel = zhashx_lookup (s_peer.channels, key)))
+            s_peer.last = channel;
+    }
+    return channel;
+}
+
 //  One frame from the ROUTER (rid already read).
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
@@ -549,27 +565,29 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
             return;
         }
     }
-    tri_channel_t *channel = s_peer.last;
-    if (!channel || !tri_channel_has_rid (channel, rid, rid_size)) {
-        char key [513];
-        tri_rid_key (key, rid, rid_size);
-        if ((channel = zhashx_lookup (s_peer.channels, key)))
-            s_peer.last = channel;
+    //  [type, ...]: a fixarray, then the type as a positive fixint.
+    const uint8_t *data = zmq_msg_data (frame);
+    bool hello = zmq_msg_size (frame) >= 2 && data [1] == TRI_HELLO;
+    tri_channel_t *channel = s_lookup (rid, rid_size);
+    //  A frame of a known peer on the connection its hello came on is
+    //  its own: the hot path reads nothing more. A hello, a frame of an
+    //  unknown routing id or one from another descriptor is judged once
+    //  the monitor has been read, so that the connections that ended or
+    //  began before it are known.
+    if (hello || !channel || s_came_on (channel, fd) != 1) {
+        s_monitor_drain (true);
+        channel = s_lookup (rid, rid_size);
     }
     //  A peer is known by its routing id on the connection its hello
     //  came on only: another connection with that id says hello first.
-    //  (The monitor was read before this message: a connection that
-    //  ended, and one accepted since, are known.) On a descriptor closed
-    //  and accepted again, a hello is the new peer's; anything else may
-    //  be the departed peer's last frames, and goes to its channel, which
-    //  closes when the departures run, at the end of this read.
+    //  On a descriptor closed and accepted again, a hello is the new
+    //  peer's; anything else may be the departed peer's last frames, and
+    //  goes to its channel, which closes when the departures run, at the
+    //  end of this read.
     if (channel) {
         int on = s_came_on (channel, fd);
-        if (on == 2) {
-            //  [type, ...]: a fixarray, then the type as a positive fixint.
-            const uint8_t *data = zmq_msg_data (frame);
-            on = zmq_msg_size (frame) >= 2 && data [1] == TRI_HELLO? 0: 1;
-        }
+        if (on == 2)
+            on = hello? 0: 1;
         if (!on)
             channel = NULL;
     }
@@ -623,10 +641,6 @@ s_on_router (tri_watch_t *watch, bool drain)
             break;
         }
         tri_loop_touch (watch);
-        //  Connections that ended or began before this message are known
-        //  before it is read: its routing id is trusted on its own
-        //  connection only.
-        s_monitor_drain (true);
         const uint8_t *id = zmq_msg_data (&rid);
         size_t id_size = zmq_msg_size (&rid);
         bool more = zmq_msg_more (&rid);
@@ -681,6 +695,11 @@ tri_peer_listen (const char *bind)
     //  something would never be dropped. Our pings are answered by the
     //  peer's I/O thread, however busy its tasks are.
     tri_socket_options (s_peer.router, true);
+    //  Small answers are not counted in bytes (channel.c): at most this
+    //  many messages wait for one peer; a send past it is the peer's
+    //  overflow, as its byte bound is.
+    int hwm = TRI_ROUTER_SNDHWM;
+    zmq_setsockopt (s_peer.router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if ((rc = tri_secure_server (s_peer.router)))
         return rc;
     tri_channel_on_overflow (s_on_overflow);

@@ -47,6 +47,9 @@
 #define TRI_DEFAULT_HELLO_MS        5000
 #define TRI_DEFAULT_HB_IVL_MS       500
 #define TRI_DEFAULT_HB_TIMEOUT_MS   3000
+//  Messages that may wait for one ROUTER peer (the small ones channel.c
+//  does not count in bytes: at most about 36 MiB of them).
+#define TRI_ROUTER_SNDHWM 65536
 #define TRI_DEFAULT_LINGER_MS       1000
 #define TRI_DEFAULT_STREAM_WINDOW   256
 #define TRI_DEFAULT_REGISTRY_MAX    4096
