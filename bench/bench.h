@@ -357,6 +357,28 @@ bench_call_nil_n (tr_portal_t *portal, int calls)
     return 0;
 }
 
+//  The size of the hello a child named name sends: its uid (name@ and a
+//  uuid) and an ipc endpoint like a child's.
+static inline size_t
+bench_hello_size (const char *name)
+{
+    char uid [64], endpoint [128];
+    snprintf (uid, sizeof uid, "%s@%s", name, "00000000-0000-0000-0000-000000000000");
+    snprintf (endpoint, sizeof endpoint, "ipc:///tmp/troupe-%d-%.8s.ipc",
+              (int) getpid (), "00000000");
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, uid, endpoint,
+                          (int64_t) getpid () };
+    tri_msg_begin (&pk, TRI_HELLO, 0);
+    tri_msg_pack_hello (&pk, &hello);
+    size_t size = sbuf.size;
+    msgpack_sbuffer_destroy (&sbuf);
+    return size;
+}
+
 //  The frames troupe sends for one call of nil at cid: the cmd
 //  [2, cid, ["nil", []]], copied into cmd, and the size of the return
 //  [6, cid, nil].

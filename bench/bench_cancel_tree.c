@@ -193,20 +193,11 @@ s_troupe_cancel (tr_actor_t *self, int count, int64_t *ns, s_counts_t *counts)
 static void
 s_frame_sizes (s_raw_t *raw)
 {
-    char uid [64], endpoint [128];
-    snprintf (uid, sizeof uid, "child-%d@%s", 10, "00000000-0000-0000-0000-000000000000");
-    snprintf (endpoint, sizeof endpoint, "ipc:///tmp/troupe-%d-%.8s.ipc",
-              (int) getpid (), "00000000");
+    snprintf (raw->hello_arg, sizeof raw->hello_arg, "%zu", bench_hello_size ("child-10"));
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, uid, endpoint,
-                          (int64_t) getpid () };
-    tri_msg_begin (&pk, TRI_HELLO, 0);
-    tri_msg_pack_hello (&pk, &hello);
-    snprintf (raw->hello_arg, sizeof raw->hello_arg, "%zu", sbuf.size);
-    msgpack_sbuffer_clear (&sbuf);
     tri_msg_begin (&pk, TRI_CANCEL, 0);
     msgpack_pack_nil (&pk);
     raw->cancel_size = sbuf.size;

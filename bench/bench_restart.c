@@ -126,20 +126,7 @@ s_troupe_restart (tr_portal_t *portal, int *failed)
 static void
 s_frame_sizes (s_raw_t *raw)
 {
-    char uid [64], endpoint [128];
-    snprintf (uid, sizeof uid, "child@%s", "00000000-0000-0000-0000-000000000000");
-    snprintf (endpoint, sizeof endpoint, "ipc:///tmp/troupe-%d-%.8s.ipc",
-              (int) getpid (), "00000000");
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, uid, endpoint,
-                          (int64_t) getpid () };
-    tri_msg_begin (&pk, TRI_HELLO, 0);
-    tri_msg_pack_hello (&pk, &hello);
-    snprintf (raw->hello_arg, sizeof raw->hello_arg, "%zu", sbuf.size);
-    msgpack_sbuffer_destroy (&sbuf);
+    snprintf (raw->hello_arg, sizeof raw->hello_arg, "%zu", bench_hello_size ("child"));
     size_t reply_size;
     bench_call_frames (1, raw->cmd, &raw->cmd_size, &reply_size);
     snprintf (raw->reply_arg, sizeof raw->reply_arg, "%zu", reply_size);
