@@ -48,6 +48,7 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "testnet.h"
 #include "testproc.h"
 #include <errno.h>
 #include <sched.h>
@@ -579,52 +580,7 @@ END_TEST
 #define S_OPEN_MS           1000
 
 static pid_t s_runner;              //  the suite's process: names the namespaces
-static const char *s_ip_path;
 static const char *s_nft_path;
-
-//  Run ip with the arguments up to NULL, output to ours; true if it
-//  exited 0. From a task (ctx not NULL) on a worker thread.
-static bool
-s_ip_argv (char *const *args)
-{
-    char *argv [32] = { (char *) "ip" };
-    int argc = 1;
-    for (; *args && argc < 31; args++)
-        argv [argc++] = *args;
-    argv [argc] = NULL;
-    pid_t pid;
-    if (posix_spawn (&pid, s_ip_path, NULL, NULL, argv, environ))
-        return false;
-    int status;
-    while (waitpid (pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return false;
-    return WIFEXITED (status) && WEXITSTATUS (status) == 0;
-}
-
-static void *
-s_ip_job (void *arg)
-{
-    return s_ip_argv (arg)? arg: NULL;
-}
-
-static bool
-s_ip (tr_ctx_t *ctx, ...)
-{
-    char *args [32];
-    int n = 0;
-    va_list ap;
-    va_start (ap, ctx);
-    const char *arg;
-    while ((arg = va_arg (ap, const char *)) && n < 31)
-        args [n++] = (char *) arg;
-    va_end (ap);
-    args [n] = NULL;
-    if (!ctx)
-        return s_ip_argv (args);
-    void *ret = NULL;
-    return tr_to_thread (ctx, s_ip_job, args, &ret) == 0 && ret == args;
-}
 
 //  Kill what runs in the namespace called name, and remove it.
 static void
@@ -646,7 +602,7 @@ s_ns_remove (const char *name)
     }
     if (dir)
         closedir (dir);
-    s_ip (NULL, "netns", "del", name, NULL);
+    tu_ip (NULL, "netns", "del", name, NULL);
 }
 
 //  Remove this run's namespaces (unless stale_only) and those of runs
@@ -697,10 +653,10 @@ s_cannot (void)
     if (geteuid () != 0)
         return "not root";
     const char *paths [] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
-    for (size_t i = 0; i < sizeof paths / sizeof paths [0] && !s_ip_path; i++)
+    for (size_t i = 0; i < sizeof paths / sizeof paths [0] && !tu_ip_path; i++)
         if (access (paths [i], X_OK) == 0)
-            s_ip_path = paths [i];
-    if (!s_ip_path)
+            tu_ip_path = paths [i];
+    if (!tu_ip_path)
         return "no ip(8)";
     const char *nft [] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
     for (size_t i = 0; i < sizeof nft / sizeof nft [0] && !s_nft_path; i++)
@@ -709,10 +665,10 @@ s_cannot (void)
     char name [64];
     snprintf (name, sizeof name, "trf-%d-probe", (int) s_runner);
     const char *why = NULL;
-    if (!s_ip (NULL, "netns", "add", name, NULL))
+    if (!tu_ip (NULL, "netns", "add", name, NULL))
         why = "ip netns add failed";
     else
-    if (!s_ip (NULL, "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1", NULL))
+    if (!tu_ip (NULL, "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1", NULL))
         why = "cannot make a veth pair in a network namespace";
     s_ns_remove (name);
     return why;
@@ -779,14 +735,14 @@ static bool
 s_net_fault (tr_ctx_t *ctx, net_t *net, bool drop, bool on)
 {
     if (drop && on)
-        return s_ip (ctx, "netns", "exec", net->ns_w, s_nft_path, "add table inet trf ; "
+        return tu_ip (ctx, "netns", "exec", net->ns_w, s_nft_path, "add table inet trf ; "
                      "add chain inet trf in { type filter hook input priority 0 ; policy drop ; } ; "
                      "add chain inet trf out { type filter hook output priority 0 ; policy drop ; }",
                      NULL);
     if (drop)
-        return s_ip (ctx, "netns", "exec", net->ns_w, s_nft_path, "delete", "table", "inet", "trf",
+        return tu_ip (ctx, "netns", "exec", net->ns_w, s_nft_path, "delete", "table", "inet", "trf",
                      NULL);
-    return s_ip (ctx, "-n", net->ns_w, "link", "set", "eth0", on? "down": "up", NULL);
+    return tu_ip (ctx, "-n", net->ns_w, "link", "set", "eth0", on? "down": "up", NULL);
 }
 
 //  Whether every caller has, since at: failed (served false) or been
@@ -879,16 +835,16 @@ START_TEST (test_daemons_on_another_host_under_load_survive_dropped_traffic_and_
     char cidr_r [40], cidr_w [40], path [160];
     snprintf (cidr_r, sizeof cidr_r, "10.214.%d.1/24", subnet);
     snprintf (cidr_w, sizeof cidr_w, "%s/24", net.addr_w);
-    ck_assert (s_ip (NULL, "netns", "add", net.ns_r, NULL));
-    ck_assert (s_ip (NULL, "netns", "add", net.ns_w, NULL));
-    ck_assert (s_ip (NULL, "-n", net.ns_r, "link", "add", "eth0", "type", "veth",
+    ck_assert (tu_ip (NULL, "netns", "add", net.ns_r, NULL));
+    ck_assert (tu_ip (NULL, "netns", "add", net.ns_w, NULL));
+    ck_assert (tu_ip (NULL, "-n", net.ns_r, "link", "add", "eth0", "type", "veth",
                      "peer", "name", "eth0", "netns", net.ns_w, NULL));
-    ck_assert (s_ip (NULL, "-n", net.ns_r, "addr", "add", cidr_r, "dev", "eth0", NULL));
-    ck_assert (s_ip (NULL, "-n", net.ns_w, "addr", "add", cidr_w, "dev", "eth0", NULL));
+    ck_assert (tu_ip (NULL, "-n", net.ns_r, "addr", "add", cidr_r, "dev", "eth0", NULL));
+    ck_assert (tu_ip (NULL, "-n", net.ns_w, "addr", "add", cidr_w, "dev", "eth0", NULL));
     const char *sides [] = { net.ns_r, net.ns_w };
     for (int i = 0; i < 2; i++) {
-        ck_assert (s_ip (NULL, "-n", sides [i], "link", "set", "lo", "up", NULL));
-        ck_assert (s_ip (NULL, "-n", sides [i], "link", "set", "eth0", "up", NULL));
+        ck_assert (tu_ip (NULL, "-n", sides [i], "link", "set", "lo", "up", NULL));
+        ck_assert (tu_ip (NULL, "-n", sides [i], "link", "set", "eth0", "up", NULL));
     }
     snprintf (path, sizeof path, "/run/netns/%s", net.ns_r);
     net.fd_r = open (path, O_RDONLY | O_CLOEXEC);

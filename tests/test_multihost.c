@@ -35,6 +35,7 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "testnet.h"
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -63,56 +64,9 @@ extern char **environ;
 #define streq(a, b) (strcmp ((a), (b)) == 0)
 
 static pid_t s_runner;              //  the suite's process: names its namespaces
-static const char *s_ip_path;       //  the ip(8) program
 
 //  --------------------------------------------------------------------------
 //  Running ip(8)
-
-//  Run ip with args (NULL-terminated), stdout and stderr to ours; true
-//  if it exited 0.
-static bool
-s_ip_argv (char *const *args)
-{
-    char *argv [32] = { (char *) "ip" };
-    int argc = 1;
-    for (; *args && argc < 31; args++)
-        argv [argc++] = *args;
-    argv [argc] = NULL;
-    pid_t pid;
-    if (posix_spawn (&pid, s_ip_path, NULL, NULL, argv, environ))
-        return false;
-    int status;
-    while (waitpid (pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return false;
-    return WIFEXITED (status) && WEXITSTATUS (status) == 0;
-}
-
-static void *
-s_ip_job (void *arg)
-{
-    return s_ip_argv (arg)? arg: NULL;
-}
-
-//  Run ip with the arguments that follow (up to NULL); from a task (ctx
-//  not NULL) on a worker thread while the task parks.
-static bool
-s_ip (tr_ctx_t *ctx, ...)
-{
-    char *args [32];
-    int n = 0;
-    va_list ap;
-    va_start (ap, ctx);
-    const char *arg;
-    while ((arg = va_arg (ap, const char *)) && n < 31)
-        args [n++] = (char *) arg;
-    va_end (ap);
-    args [n] = NULL;
-    if (!ctx)
-        return s_ip_argv (args);
-    void *ret = NULL;
-    return tr_to_thread (ctx, s_ip_job, args, &ret) == 0 && ret == args;
-}
 
 //  --------------------------------------------------------------------------
 //  Namespaces
@@ -149,7 +103,7 @@ s_ns_remove (const char *name)
     char path [300];
     snprintf (path, sizeof path, "/run/netns/%s", name);
     s_ns_kill_all (path);
-    s_ip (NULL, "netns", "del", name, NULL);
+    tu_ip (NULL, "netns", "del", name, NULL);
 }
 
 //  Remove the namespaces of this suite's runs: this run's (unless
@@ -243,7 +197,7 @@ s_net_up (net_t *net)
         net->fd [h] = -1;
     }
     for (int h = 0; h < H_COUNT; h++) {
-        ck_assert_msg (s_ip (NULL, "netns", "add", net->ns [h], NULL),
+        ck_assert_msg (tu_ip (NULL, "netns", "add", net->ns [h], NULL),
                        "cannot add namespace %s", net->ns [h]);
         char path [160];
         snprintf (path, sizeof path, "/run/netns/%s", net->ns [h]);
@@ -251,18 +205,18 @@ s_net_up (net_t *net)
         ck_assert_int_ge (net->fd [h], 0);
     }
     const char *sw = net->ns [H_SW];
-    ck_assert (s_ip (NULL, "-n", sw, "link", "add", "br0", "type", "bridge", NULL));
-    ck_assert (s_ip (NULL, "-n", sw, "link", "set", "br0", "up", NULL));
+    ck_assert (tu_ip (NULL, "-n", sw, "link", "add", "br0", "type", "bridge", NULL));
+    ck_assert (tu_ip (NULL, "-n", sw, "link", "set", "br0", "up", NULL));
     for (int h = H_A; h <= H_D; h++) {
         char port [32], addr [32], cidr [40];
         s_port ((host_t) h, port, sizeof port);
         snprintf (cidr, sizeof cidr, "%s/24", s_addr (net, (host_t) h, addr, sizeof addr));
-        ck_assert (s_ip (NULL, "-n", sw, "link", "add", "name", port, "type", "veth",
+        ck_assert (tu_ip (NULL, "-n", sw, "link", "add", "name", port, "type", "veth",
                          "peer", "name", "eth0", "netns", net->ns [h], NULL));
-        ck_assert (s_ip (NULL, "-n", sw, "link", "set", port, "master", "br0", "up", NULL));
-        ck_assert (s_ip (NULL, "-n", net->ns [h], "addr", "add", cidr, "dev", "eth0", NULL));
-        ck_assert (s_ip (NULL, "-n", net->ns [h], "link", "set", "eth0", "up", NULL));
-        ck_assert (s_ip (NULL, "-n", net->ns [h], "link", "set", "lo", "up", NULL));
+        ck_assert (tu_ip (NULL, "-n", sw, "link", "set", port, "master", "br0", "up", NULL));
+        ck_assert (tu_ip (NULL, "-n", net->ns [h], "addr", "add", cidr, "dev", "eth0", NULL));
+        ck_assert (tu_ip (NULL, "-n", net->ns [h], "link", "set", "eth0", "up", NULL));
+        ck_assert (tu_ip (NULL, "-n", net->ns [h], "link", "set", "lo", "up", NULL));
     }
 }
 
@@ -291,7 +245,7 @@ s_net_cable (tr_ctx_t *ctx, net_t *net, host_t host, bool plugged)
 {
     char port [32];
     s_port (host, port, sizeof port);
-    return s_ip (ctx, "-n", net->ns [H_SW], "link", "set", port, plugged? "up": "down", NULL);
+    return tu_ip (ctx, "-n", net->ns [H_SW], "link", "set", port, plugged? "up": "down", NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -910,10 +864,10 @@ static const char *
 s_cannot (void)
 {
     static const char *paths [] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
-    for (size_t i = 0; i < sizeof paths / sizeof *paths && !s_ip_path; i++)
+    for (size_t i = 0; i < sizeof paths / sizeof *paths && !tu_ip_path; i++)
         if (access (paths [i], X_OK) == 0)
-            s_ip_path = paths [i];
-    if (!s_ip_path)
+            tu_ip_path = paths [i];
+    if (!tu_ip_path)
         return "no ip(8) program (iproute2)";
     if (geteuid () != 0)
         return "not root: network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN";
@@ -922,17 +876,17 @@ s_cannot (void)
     snprintf (path, sizeof path, "/run/netns/%s", name);
     const char *why = NULL;
     int home = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (!s_ip (NULL, "netns", "add", name, NULL))
+    if (!tu_ip (NULL, "netns", "add", name, NULL))
         why = "ip netns add failed";
     else {
         int fd = open (path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || home < 0 || setns (fd, CLONE_NEWNET) || setns (home, CLONE_NEWNET))
             why = "setns(2) into a network namespace failed";
         else
-        if (!s_ip (NULL, "-n", name, "link", "add", "br0", "type", "bridge", NULL))
+        if (!tu_ip (NULL, "-n", name, "link", "add", "br0", "type", "bridge", NULL))
             why = "cannot make a bridge in a network namespace";
         else
-        if (!s_ip (NULL, "-n", name, "link", "add", "name", "v0", "type", "veth",
+        if (!tu_ip (NULL, "-n", name, "link", "add", "name", "v0", "type", "veth",
                    "peer", "name", "v1", NULL))
             why = "cannot make a veth pair in a network namespace";
         if (fd >= 0)
