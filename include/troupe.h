@@ -41,7 +41,7 @@ extern "C" {
 //  Wire protocol version carried in every hello. A peer with another
 //  major version is refused.
 #define TR_PROTOCOL_MAJOR 1
-#define TR_PROTOCOL_MINOR 2
+#define TR_PROTOCOL_MINOR 3
 
 #if defined(TROUPE_BUILD) && defined(__GNUC__)
 #   define TR_EXPORT __attribute__ ((visibility ("default")))
@@ -124,7 +124,8 @@ typedef enum {
     TR_CALL = 0,        //  request/response (tr_portal_run)
     TR_CONTEXT = 1,     //  a context: started, then a stream both ways
                         //  (tr_portal_open_context)
-    TR_STREAM = 2       //  one-way stream: reserved, not served yet
+    TR_STREAM = 2       //  one-way stream: values from the callee only
+                        //  (tr_portal_open_stream_from)
 } tr_kind_t;
 
 //  Export flags.
@@ -143,6 +144,7 @@ typedef struct {
 #define TR_FN(name, fn)         { (name), (fn), TR_CALL, 0, 0 }
 #define TR_FN_THREAD(name, fn)  { (name), (fn), TR_CALL, TR_THREAD, 0 }
 #define TR_CTX_FN(name, fn)     { (name), (fn), TR_CONTEXT, 0, 0 }
+#define TR_STREAM_FN(name, fn)  { (name), (fn), TR_STREAM, 0, 0 }
 #define TR_EXPORTS_END          { NULL, NULL, TR_CALL, 0, 0 }
 
 //  --------------------------------------------------------------------------
@@ -545,15 +547,23 @@ TR_EXPORT int
 //  the callee), whatever the function returns afterwards. A context function that
 //  returns without calling started fails the same way.
 
+//  A function exported as TR_STREAM (TR_STREAM_FN) is a one-way stream:
+//  the runtime sends started (a nil first value) before it runs it, so
+//  the caller's tr_portal_open_stream_from returns at once; it takes its
+//  stream with tr_ctx_open_stream, sends with tr_stream_send, and ends
+//  the stream by returning (its result goes back, as a context's) or
+//  failing. It never calls tr_ctx_started.
+
 //  Callee: send first (borrowed; NULL sends nil) to the caller, whose
-//  open then returns. Returns 0, TR_EPROTO (rule 1), TR_ECLOSED (the
-//  caller is gone), TR_ETOOBIG, TR_ECANCELED or TR_EINVAL (not in a
-//  context function).
+//  open then returns. Returns 0, TR_EPROTO (rule 1; or in a stream
+//  function, which the runtime starts: the caller sees that error boxed),
+//  TR_ECLOSED (the caller is gone), TR_ETOOBIG, TR_ECANCELED or TR_EINVAL
+//  (not in a context or stream function).
 TR_EXPORT int
     tr_ctx_started (tr_ctx_t *ctx, const tr_args_t *first);
 
-//  Callee: the stream of the context this task serves (owned by the
-//  context; tr_stream_close ends it, and it ends by itself when the
+//  Callee: the stream of the context or one-way stream this task serves
+//  (owned by it; tr_stream_close ends it, and it ends by itself when the
 //  function returns). Returns 0, TR_EPROTO (before started, rule 1),
 //  TR_ECLOSED (this side closed it already) or TR_EINVAL.
 TR_EXPORT int
@@ -659,10 +669,51 @@ TR_EXPORT int
     tr_stream_recv (tr_stream_t *self, const msgpack_object **value, int timeout_ms);
 
 //  Close this side: the other side is told (stop) and values not yet
-//  read are dropped. Sets *self to NULL. Never parks. Returns 0 or
-//  TR_EINVAL.
+//  read are dropped. Sets *self to NULL. A context's stream never parks.
+//  A stream from tr_portal_open_stream_from is freed with its context,
+//  as tr_context_close: a callee still running is cancelled and its ack
+//  awaited (shielded, up to cancel_ack_ms), so only in a task. Returns 0
+//  or TR_EINVAL (a stream from a function, outside a task: *self kept).
 TR_EXPORT int
     tr_stream_close (tr_stream_t **self);
+
+//  --------------------------------------------------------------------------
+//  One-way streams: the caller opens a function exported as TR_STREAM and
+//  receives what it sends. The stream owns a hidden context, which carries
+//  the callee's result or error, and its cancel: there is nothing else to
+//  close.
+
+//  Caller: start fn(args) in the remote actor as a one-way stream and
+//  wait until it runs (the callee's runtime says so before the function
+//  starts). On 0, *stream is the caller's: read it with tr_stream_recv,
+//  then tr_stream_result; free it with tr_stream_close (a task that ends
+//  with it open closes it). Sends on it return TR_EINVAL. A failure
+//  before the start (TR_ENOTEXPOSED, TR_EPROTO for a function of another
+//  kind, the connection's failure, ...) is returned as by
+//  tr_portal_open_context, with tr_portal_error() holding it; if the
+//  calling task is cancelled, the remote task is cancelled and its ack
+//  awaited before TR_ECANCELED. Returns as tr_portal_run.
+TR_EXPORT int
+    tr_portal_open_stream_from (tr_portal_t *portal, const char *fn, const tr_args_t *args,
+                                tr_stream_t **stream);
+
+//  Caller: wait for the final value of the function a stream was opened
+//  from, as tr_context_result. Read the values first: a callee out of
+//  credit waits for them to be read before it can return. *value (if not
+//  NULL) is borrowed from the stream. Returns 0, TR_EREMOTE (the callee
+//  failed; tr_stream_error says how), TR_ECANCELED (cancelled: error type
+//  "ContextCancelled"; or the waiting task was cancelled), TR_ECRASHED
+//  or TR_ECLOSED (the peer died or the connection was lost), or
+//  TR_EINVAL (not a stream from tr_portal_open_stream_from, or outside a
+//  task).
+TR_EXPORT int
+    tr_stream_result (tr_stream_t *self, const msgpack_object **value);
+
+//  The calling task's last failure on a stream from
+//  tr_portal_open_stream_from (its receives and its result; borrowed),
+//  or NULL (none, or another stream).
+TR_EXPORT const tr_error_t *
+    tr_stream_error (const tr_stream_t *self);
 
 //  --------------------------------------------------------------------------
 //  The registry: find actors by name, on one host or many.

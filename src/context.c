@@ -13,6 +13,13 @@
     cancel of a task waiting on one all send it and wait, bounded, for
     the ack. Gather (rule 10) sends every cmd before it waits for any
     first value, and every cancel before it waits for any ack.
+
+    A one-way stream (tr_portal_open_stream_from) is a context opened with
+    kind TR_STREAM whose handle the user never gets: the stream, embedded
+    here, is what the user holds, and its close, result and error are the
+    context's. So a stream from a function ends as a context does: its
+    result comes back, a close cancels a callee still running and waits
+    for the ack, and a task that ends with one open closes it.
     =========================================================================
 */
 #include "troupe_private.h"
@@ -21,6 +28,8 @@ struct tr_context {
     tri_endpoint_t ep;
     tri_channel_t *channel;     //  kept for the peer's name after unbind
     char *fn;
+    bool one_way;               //  opened as a one-way stream: the user
+                                //  holds only its stream
     tri_msg_t *first;           //  the started frame
     tri_msg_t *final;           //  return, error or ack
     tr_error_t *failure;        //  why it ended without one
@@ -34,6 +43,13 @@ struct tr_context {
     tr_stream_t stream;
     tri_node_t node;            //  in its opening task's held list
 };
+
+//  What the user opened, for messages.
+static const char *
+s_noun (const tr_context_t *self)
+{
+    return self->one_way? "stream from": "context";
+}
 
 //  --------------------------------------------------------------------------
 //  What comes from the callee
@@ -61,7 +77,8 @@ s_judge (tr_context_t *self)
     }
     else {
         self->error = tri_error_new (TR_ECANCELED, "ContextCancelled", peer,
-                                     "context %s in %s was cancelled", self->fn, peer);
+                                     "%s %s in %s was cancelled", s_noun (self), self->fn,
+                                     peer);
         self->rc = TR_ECANCELED;
     }
     return self->rc;
@@ -88,7 +105,7 @@ s_breach (tr_context_t *self, const char *why)
         return;
     tri_channel_send_empty (self->channel, TRI_CANCEL, self->ep.cid);
     self->failure = tri_error_new (TR_EPROTO, "ProtocolError", tri_channel_uid (self->channel),
-                                   "context %s in %s: %s", self->fn,
+                                   "%s %s in %s: %s", s_noun (self), self->fn,
                                    tri_channel_uid (self->channel), why);
     s_end (self);
 }
@@ -183,17 +200,22 @@ s_close_left (tr_ctx_t *ctx)
             if (n == sizeof left / sizeof left [0])
                 break;
             left [n] = tri_list_entry (node, tr_context_t, node);
-            tri_log_debug ("TR-CONTEXT", "context %s left open: closed", left [n]->fn);
+            tri_log_debug ("TR-CONTEXT", "%s %s left open: closed", s_noun (left [n]),
+                           left [n]->fn);
             n++;
         }
         tr_contexts_close (left, n);
     }
 }
 
-//  Send the cmd of fn(args) on the portal's channel. On failure the
-//  reason is recorded on the task against the portal.
+static void s_close_one_way (tr_stream_t *stream);
+
+//  Send the cmd of fn(args) on the portal's channel, as a context or a
+//  one-way stream (kind). On failure the reason is recorded on the task
+//  against the portal.
 static int
-s_start (tr_portal_t *portal, const char *fn, const tr_args_t *args, tr_context_t **self_p)
+s_start (tr_portal_t *portal, const char *fn, const tr_args_t *args, tr_kind_t kind,
+         tr_context_t **self_p)
 {
     *self_p = NULL;
     int rc;
@@ -205,19 +227,21 @@ s_start (tr_portal_t *portal, const char *fn, const tr_args_t *args, tr_context_
         free (self);
         return TR_ENOMEM;
     }
+    self->one_way = kind == TR_STREAM;
     tri_waitq_init (&self->waiters);
     tri_node_init (&self->node);
     tr_ctx_t *owner = tri_ctx_current ();
     if (owner)
         tri_list_push_back (tri_ctx_held (owner), &self->node);
     tri_ctx_on_end (s_close_left);
+    tri_stream_on_close_owner (s_close_one_way);
     uint64_t cid = tri_cid_next ();
     self->channel = channel;
     tri_channel_ref (channel);
     tri_stream_init (&self->stream, channel, cid, TRI_SIDE_CALLER, self);
     tr_error_t *error = NULL;
     if ((rc = tri_endpoint_bind (&self->ep, channel, cid, TRI_DIR_OUT, &s_ops)) == 0)
-        rc = tri_call_send_cmd (channel, cid, fn, args, TR_CONTEXT, &error);
+        rc = tri_call_send_cmd (channel, cid, fn, args, kind, &error);
     if (rc) {
         s_destroy (&self);
         if (rc == TR_ECLOSED && !error) {
@@ -274,7 +298,8 @@ s_open_failed (tr_portal_t *portal, tr_context_t *self, int rc)
     const char *peer = tri_channel_uid (self->channel);
     if (rc == TR_ECANCELED)
         return tri_ctx_fail (portal, tri_error_new (TR_ECANCELED, "Cancelled", tri_uid (),
-                             "opening context %s in %s cancelled", self->fn, peer));
+                             "opening %s %s in %s cancelled", s_noun (self), self->fn,
+                             peer));
     rc = s_judge (self);
     return self->error? tri_ctx_fail (portal, tr_error_dup (self->error)): rc;
 }
@@ -295,10 +320,23 @@ tr_portal_open_context (tr_portal_t *portal, const char *fn, const tr_args_t *ar
     return tr_contexts_open (&portal, 1, fn, args, context, first);
 }
 
+static int s_open (tr_portal_t *const *portals, size_t n, const char *fn,
+                   const tr_args_t *args, tr_kind_t kind, tr_context_t **contexts,
+                   const msgpack_object **firsts);
+
 int
 tr_contexts_open (tr_portal_t *const *portals, size_t n, const char *fn,
                   const tr_args_t *args, tr_context_t **contexts,
                   const msgpack_object **firsts)
+{
+    return s_open (portals, n, fn, args, TR_CONTEXT, contexts, firsts);
+}
+
+//  Open fn(args) as kind on each of n portals: every cmd leaves before
+//  any started is awaited; one failure closes them all.
+static int
+s_open (tr_portal_t *const *portals, size_t n, const char *fn, const tr_args_t *args,
+        tr_kind_t kind, tr_context_t **contexts, const msgpack_object **firsts)
 {
     if (!portals || !n || !fn || !contexts || !tri_task_current ())
         return TR_EINVAL;
@@ -313,7 +351,7 @@ tr_contexts_open (tr_portal_t *const *portals, size_t n, const char *fn,
     int rc = 0;
     size_t failed = n;
     for (size_t i = 0; i < n && !rc; i++)
-        if ((rc = s_start (portals [i], fn, args, &contexts [i])))
+        if ((rc = s_start (portals [i], fn, args, kind, &contexts [i])))
             failed = i;
     for (size_t i = 0; i < n && !rc; i++) {
         if ((rc = s_await_started (contexts [i])))
@@ -370,7 +408,7 @@ s_result (tr_context_t *self, const msgpack_object **value)
             s_send_cancel (self);
             s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms);
             return tri_ctx_fail (self, tri_error_new (TR_ECANCELED, "Cancelled", tri_uid (),
-                                 "waiting for context %s cancelled", self->fn));
+                                 "waiting for %s %s cancelled", s_noun (self), self->fn));
         }
     }
     int rc = s_judge (self);
@@ -423,12 +461,13 @@ tr_contexts_close (tr_context_t **contexts, size_t n)
             tr_context_t *self = contexts [i];
             if (!s_await_end (self, deadline)) {
                 const char *peer = tri_channel_uid (self->channel);
-                tri_log_warn ("TR-CANCEL-ACK", "context %s in %s: no ack in %d ms",
-                              self->fn, peer, tri_config ()->cancel_ack_ms);
+                tri_log_warn ("TR-CANCEL-ACK", "%s %s in %s: no ack in %d ms",
+                              s_noun (self), self->fn, peer, tri_config ()->cancel_ack_ms);
                 //  Given up on: it ends here, for every task waiting on it.
                 self->failure = tri_error_new (TR_ETIMEDOUT, "Cancelled", peer,
-                                               "context %s in %s: no ack to its cancel in %d ms",
-                                               self->fn, peer, tri_config ()->cancel_ack_ms);
+                                               "%s %s in %s: no ack to its cancel in %d ms",
+                                               s_noun (self), self->fn, peer,
+                                               tri_config ()->cancel_ack_ms);
                 s_end (self);
             }
             //  Tasks still inside a call on it leave before it is freed.
@@ -442,4 +481,56 @@ const tr_error_t *
 tr_context_error (const tr_context_t *self)
 {
     return self? tri_ctx_error_of (self): NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  One-way streams: the user holds the stream, the context is its owner
+
+static tr_context_t *
+s_owner (const tr_stream_t *stream)
+{
+    assert (stream->one_way);
+    return tri_list_entry (stream, tr_context_t, stream);
+}
+
+static void
+s_close_one_way (tr_stream_t *stream)
+{
+    tr_context_t *self = s_owner (stream);
+    tr_context_close (&self);
+}
+
+int
+tr_portal_open_stream_from (tr_portal_t *portal, const char *fn, const tr_args_t *args,
+                            tr_stream_t **stream)
+{
+    if (stream)
+        *stream = NULL;
+    if (!portal || !fn || !stream || !tri_task_current ())
+        return TR_EINVAL;
+    tr_context_t *self;
+    int rc = s_open (&portal, 1, fn, args, TR_STREAM, &self, NULL);
+    if (rc)
+        return rc;
+    //  Not closed yet: the open cannot fail.
+    self->stream.one_way = true;
+    tri_stream_open (&self->stream);
+    *stream = &self->stream;
+    return 0;
+}
+
+int
+tr_stream_result (tr_stream_t *self, const msgpack_object **value)
+{
+    if (value)
+        *value = NULL;
+    if (!self || !self->one_way)
+        return TR_EINVAL;
+    return tr_context_result (s_owner (self), value);
+}
+
+const tr_error_t *
+tr_stream_error (const tr_stream_t *self)
+{
+    return self && self->one_way? tr_context_error (s_owner (self)): NULL;
 }

@@ -452,14 +452,15 @@ tri_msg_read_cmd (const tri_msg_t *msg, const char **fn, const msgpack_object **
     ||  items [0].type != MSGPACK_OBJECT_STR
     ||  (body->via.array.size == 3
          && (items [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
-             || items [1].via.u64 != TR_CONTEXT)))
-        return tri_why (why, why_size, TR_EPROTO, "cmd body is not [fn, args] or [fn, 1, args]");
+             || (items [1].via.u64 != TR_CONTEXT && items [1].via.u64 != TR_STREAM))))
+        return tri_why (why, why_size, TR_EPROTO,
+                        "cmd body is not [fn, args], [fn, 1, args] or [fn, 2, args]");
     //  "echo\0anything" must not call echo.
     const msgpack_object *name = &items [0];
     if (memchr (name->via.str.ptr, '\0', name->via.str.size))
         return tri_why (why, why_size, TR_EPROTO, "cmd names a function with a NUL byte in it");
     *fn = name->via.str.ptr;
-    *kind = body->via.array.size == 3? TR_CONTEXT: TR_CALL;
+    *kind = body->via.array.size == 3? (tr_kind_t) items [1].via.u64: TR_CALL;
     *args = &items [body->via.array.size - 1];
     return 0;
 }

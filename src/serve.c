@@ -16,6 +16,12 @@
     opens. A breach is recorded on the served call and is its answer,
     whatever the function returns after it.
 
+    A function exported as TR_STREAM is served as a context whose started
+    is sent here, with a nil first value, before the function runs: its
+    caller learns at once that it runs (or why it does not), and the
+    function only sends on its stream and returns. For it, tr_ctx_started
+    is a breach.
+
     Calls served at once are bounded per peer and per actor (each holds a
     task and its guarded stack): the call over a bound is refused with
     TooManyCalls. A large answer waits while its caller has more than its
@@ -38,8 +44,9 @@ typedef struct {
     int rc;                         //  for TR_THREAD functions
     bool cancel_asked;              //  the caller sent cancel
     tri_node_t node;                //  in s_serve.all
-    //  a context (export kind TR_CONTEXT)
+    //  a context (export kind TR_CONTEXT or TR_STREAM)
     bool context;
+    bool one_way;                   //  TR_STREAM: the runtime sends started
     bool started;                   //  tr_ctx_started sent the first value
     tr_error_t *breach;             //  of rule 1: the answer, whatever fn returns
     tr_stream_t stream;
@@ -149,21 +156,24 @@ s_on_failed (tri_endpoint_t *ep, const tr_error_t *why)
 static const tri_endpoint_ops_t s_ops = { s_on_message, s_on_failed };
 
 //  Record a breach of rule 1 on the served context (the first one is its
-//  answer) and return TR_EPROTO.
+//  answer) and return TR_EPROTO. rule says which.
 static int
-s_breach (serve_t *self, const char *fmt, ...) TR_PRINTF (2, 3);
+s_breach (serve_t *self, const char *rule, const char *fmt, ...) TR_PRINTF (3, 4);
+
+#define TRI_RULE1 "started comes exactly once, before the stream opens (rule 1)"
+#define TRI_RULE1_STREAM "a stream function is started by the runtime, never by " \
+                         "tr_ctx_started (rule 1)"
 
 static int
-s_breach (serve_t *self, const char *fmt, ...)
+s_breach (serve_t *self, const char *rule, const char *fmt, ...)
 {
     char text [256];
     va_list ap;
     va_start (ap, fmt);
     vsnprintf (text, sizeof text, fmt, ap);
     va_end (ap);
-    tr_error_t *err = tri_error_new (TR_EPROTO, "ProtocolError", tri_uid (),
-                                     "%s: started comes exactly once, before the stream "
-                                     "opens (rule 1)", text);
+    tr_error_t *err = tri_error_new (TR_EPROTO, "ProtocolError", tri_uid (), "%s: %s",
+                                     text, rule);
     if (!err)
         return TR_EPROTO;
     tri_error_capture_frames (err, 2);
@@ -265,8 +275,8 @@ s_reply (serve_t *self, int rc)
         return;
     }
     if (self->context && rc == 0 && !self->started && !self->breach)
-        s_breach (self, "context function '%s' returned without calling tr_ctx_started",
-                  self->export->name);
+        s_breach (self, TRI_RULE1, "context function '%s' returned without calling "
+                  "tr_ctx_started", self->export->name);
     if (self->breach) {
         tri_channel_send_error (channel, cid, self->breach);
         return;
@@ -325,11 +335,16 @@ s_reply (serve_t *self, int rc)
         tri_channel_send (channel, &frame);
 }
 
+static int s_send_started (serve_t *self, const tr_args_t *first);
+
 static void
 s_serve_main (void *arg)
 {
     serve_t *self = arg;
     int rc;
+    if (self->one_way && (rc = s_send_started (self, NULL)))
+        ;   //  the caller is gone, or the task was cancelled first
+    else
     if (self->export->flags & TR_THREAD) {
         //  Shielded: the thread uses our args and reply until it ends; it
         //  sees the cancel through tr_checkpoint.
@@ -366,15 +381,29 @@ s_serve_main (void *arg)
 static const char *
 s_wrong_kind (const tr_export_t *export, tr_kind_t kind)
 {
-    if (export->kind == TR_STREAM)
-        return "is a one-way stream, which this version does not serve";
-    if (export->kind == TR_CONTEXT && (export->flags & TR_THREAD))
-        return "is a context exported with TR_THREAD: a context runs on the actor's thread";
-    if (export->kind == TR_CONTEXT && kind != TR_CONTEXT)
-        return "is a context function, not a plain call: open it with tr_portal_open_context";
-    if (export->kind == TR_CALL && kind == TR_CONTEXT)
-        return "is a plain call, not a context function: call it with tr_portal_run";
-    return NULL;
+    static const char *asked [] = { "a plain call", "a context function", "a one-way stream" };
+    if (export->kind != TR_CALL && (export->flags & TR_THREAD))
+        return export->kind == TR_CONTEXT
+            ? "is a context exported with TR_THREAD: a context runs on the actor's thread"
+            : "is a one-way stream exported with TR_THREAD: a stream runs on the actor's thread";
+    if (export->kind == kind)
+        return NULL;
+    static char why [128];
+    switch (export->kind) {
+        case TR_CONTEXT:
+            snprintf (why, sizeof why, "is a context function, not %s: open it with "
+                      "tr_portal_open_context", asked [kind]);
+            break;
+        case TR_STREAM:
+            snprintf (why, sizeof why, "is a one-way stream, not %s: open it with "
+                      "tr_portal_open_stream_from", asked [kind]);
+            break;
+        default:
+            snprintf (why, sizeof why, "is a plain call, not %s: call it with tr_portal_run",
+                      asked [kind]);
+            break;
+    }
+    return why;
 }
 
 //  Refuse a call over a bound: TooManyCalls, logged once a second at
@@ -470,8 +499,9 @@ s_on_request (tri_channel_t *channel, tri_msg_t *msg)
     tri_channel_ref (channel);
     tri_ctx_init (&self->ctx, task);
     self->ctx.served = self;
-    if (export->kind == TR_CONTEXT) {
+    if (export->kind != TR_CALL) {
         self->context = true;
+        self->one_way = export->kind == TR_STREAM;
         tri_stream_init (&self->stream, channel, msg->cid, TRI_SIDE_CALLEE, NULL);
     }
     tri_list_push_back (&s_serve.all, &self->node);
@@ -511,9 +541,20 @@ tr_ctx_started (tr_ctx_t *ctx, const tr_args_t *first)
     serve_t *self = s_served_context (ctx);
     if (!self || ctx != tri_ctx_current ())
         return TR_EINVAL;
+    if (self->one_way)
+        return s_breach (self, TRI_RULE1_STREAM, "tr_ctx_started was called in stream "
+                         "function '%s'", self->export->name);
     if (self->started)
-        return s_breach (self, "tr_ctx_started was called twice in '%s'", self->export->name);
-    if (tri_task_cancelled (ctx->task))
+        return s_breach (self, TRI_RULE1, "tr_ctx_started was called twice in '%s'",
+                         self->export->name);
+    return s_send_started (self, first);
+}
+
+//  Send started with first (NULL: nil); the stream is live.
+static int
+s_send_started (serve_t *self, const tr_args_t *first)
+{
+    if (tri_task_cancelled (self->ctx.task))
         return TR_ECANCELED;
     if (!tri_endpoint_bound (&self->ep))
         return TR_ECLOSED;
@@ -551,8 +592,8 @@ tr_ctx_open_stream (tr_ctx_t *ctx, tr_stream_t **stream)
     if (!self || !stream)
         return TR_EINVAL;
     if (!self->started)
-        return s_breach (self, "tr_ctx_open_stream was called before tr_ctx_started in '%s'",
-                         self->export->name);
+        return s_breach (self, TRI_RULE1, "tr_ctx_open_stream was called before "
+                         "tr_ctx_started in '%s'", self->export->name);
     int rc = tri_stream_open (&self->stream);
     if (rc == 0)
         *stream = &self->stream;

@@ -16,7 +16,8 @@
     Either side's close (stop) ends the stream both ways: the other side
     reads what was sent before it and then TR_ECLOSED, and its sends
     return TR_ECLOSED. The end of the context ends it too, with the
-    context's outcome.
+    context's outcome. The caller's side of a one-way stream only
+    receives, and its close is its context's (the context layer's).
     =========================================================================
 */
 #include "troupe_private.h"
@@ -243,7 +244,7 @@ static int s_send_value (tr_stream_t *self, const tr_args_t *value);
 int
 tr_stream_send (tr_stream_t *self, const tr_args_t *value)
 {
-    if (!self || !self->opened || !tri_task_current ())
+    if (!self || !self->opened || self->one_way || !tri_task_current ())
         return TR_EINVAL;
     tri_stream_enter (self);
     return tri_stream_leave (self, s_send_value (self, value));
@@ -344,12 +345,29 @@ s_recv_value (tr_stream_t *self, const msgpack_object **value, int timeout_ms)
     return 0;
 }
 
+static void (*s_close_owner) (tr_stream_t *self) = NULL;
+
+void
+tri_stream_on_close_owner (void (*fn) (tr_stream_t *self))
+{
+    s_close_owner = fn;
+}
+
 int
 tr_stream_close (tr_stream_t **self_p)
 {
     if (!self_p)
         return TR_EINVAL;
     tr_stream_t *self = *self_p;
+    if (self && self->one_way) {
+        //  It owns its context: closing it may wait for a cancel's ack.
+        if (!tri_task_current ())
+            return TR_EINVAL;
+        *self_p = NULL;
+        assert (s_close_owner);
+        s_close_owner (self);
+        return 0;
+    }
     *self_p = NULL;
     if (self)
         tri_stream_shut (self);

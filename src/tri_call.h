@@ -17,8 +17,8 @@ typedef struct tri_call tri_call_t;
 int
     tri_call_start (tri_channel_t *channel, const char *fn, const tr_args_t *args,
                     tri_call_t **call, tr_error_t **error);
-//  Send the cmd that starts fn(args) under cid, as a plain call or a
-//  context (kind TR_CALL or TR_CONTEXT). On
+//  Send the cmd that starts fn(args) under cid, as a plain call, a
+//  context or a one-way stream (kind TR_CALL, TR_CONTEXT, TR_STREAM). On
 //  failure *error (if not NULL) says why. Returns 0, TR_ECLOSED,
 //  TR_ETOOBIG, TR_EPROTO or TR_ENOMEM.
 int

@@ -14,6 +14,11 @@
     TRI_SIDE_CALLEE), which tells the receiver whether the cid is a call it
     made or one it serves. A yield may carry several values, [side, value,
     value, ...]: those a task sent in a burst.
+
+    The caller's side of a one-way stream (tr_portal_open_stream_from) is
+    the stream of a context it owns and the user never sees: it only
+    receives, and its close is that context's close, which the context
+    layer does (tri_stream_on_close_owner).
     =========================================================================
 */
 #ifndef TRI_STREAM_H_INCLUDED
@@ -43,6 +48,8 @@ struct tr_stream {
     //  state
     bool live;                  //  started: frames flow
     bool opened;                //  the user holds it
+    bool one_way;               //  the caller's side of a one-way stream:
+                                //  receives only, owns its context
     bool closed;                //  we closed it (stop sent)
     bool peer_stopped;          //  the peer's stop came
     bool ended;                 //  the context ended
@@ -91,5 +98,9 @@ void
 //  ended) and drop what is unread.
 void
     tri_stream_shut (tr_stream_t *self);
+//  tr_stream_close of a one-way stream calls fn, which closes and frees
+//  the context that owns it (registered by the context layer).
+void
+    tri_stream_on_close_owner (void (*fn) (tr_stream_t *self));
 
 #endif

@@ -458,8 +458,8 @@ void
     tri_msg_pack_hello (msgpack_packer *pk, const tri_hello_t *hello);
 int
     tri_msg_read_hello (const tri_msg_t *msg, tri_hello_t *hello, char *why, size_t why_size);
-//  Cmd body: [fn, args], or [fn, 1, args] to open a context (kind
-//  TR_CONTEXT)
+//  Cmd body: [fn, args], [fn, 1, args] to open a context (kind
+//  TR_CONTEXT), or [fn, 2, args] a one-way stream (kind TR_STREAM)
 void
     tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
                       const tr_args_t *args);

@@ -483,6 +483,92 @@ s_ctx_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "i", s_produced);
 }
 
+//  --------------------------------------------------------------------------
+//  One-way streams (TR_STREAM): the runtime has started them
+
+//  [n]: the ints 0 .. n-1, then returns n.
+static int
+s_stream_count (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    int64_t n = 0;
+    if (tr_unpack (args, "[I]", &n))
+        return tr_raise (ctx, "TypeError", "stream_count takes [n]");
+    tr_stream_t *stream;
+    int rc = tr_ctx_open_stream (ctx, &stream);
+    for (int64_t i = 0; i < n && rc == 0; i++)
+        rc = tr_stream_send_pack (stream, "I", i);
+    return rc? rc: tr_reply_pack (out, "I", n);
+}
+
+//  [k]: the ints 0 .. k-1, then fails with a ValueError.
+static int
+s_stream_fail_after (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) out;
+    int k = 0;
+    tr_unpack (args, "[i]", &k);
+    tr_stream_t *stream;
+    int rc = tr_ctx_open_stream (ctx, &stream);
+    for (int i = 0; i < k && rc == 0; i++)
+        rc = tr_stream_send_pack (stream, "i", i);
+    return rc? rc: tr_raise (ctx, "ValueError", "failed after %d values", k);
+}
+
+//  Sends until the caller closes the stream or cancels, counting in
+//  s_produced; a task in it counts as sleeping.
+static int
+s_stream_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    tr_stream_t *stream;
+    int rc = tr_ctx_open_stream (ctx, &stream);
+    if (rc)
+        return rc;
+    s_produced = 0;
+    s_sleeping++;
+    while ((rc = tr_stream_send_pack (stream, "i", s_produced)) == 0)
+        s_produced++;
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    if (rc != TR_ECLOSED)
+        return rc;
+    return tr_reply_pack (out, "i", s_produced);
+}
+
+//  Sends nothing: waits on its stream until the caller closes it or
+//  cancels.
+static int
+s_stream_quiet (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    tr_stream_t *stream;
+    int rc = tr_ctx_open_stream (ctx, &stream);
+    if (rc)
+        return rc;
+    const msgpack_object *value;
+    s_sleeping++;
+    while ((rc = tr_stream_recv (stream, &value, -1)) == 0)
+        ;
+    s_sleeping--;
+    if (rc == TR_ECANCELED)
+        s_cancels++;
+    return rc == TR_ECLOSED? tr_reply_pack (out, "s", "closed"): rc;
+}
+
+//  Breaks the rule: calls started, as a context function would, then
+//  sends a value and returns as if nothing happened.
+static int
+s_stream_starts (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    tr_ctx_started (ctx, NULL);
+    tr_stream_t *stream;
+    if (tr_ctx_open_stream (ctx, &stream) == 0)
+        tr_stream_send_pack (stream, "s", "after started");
+    return tr_reply_pack (out, "s", "ignored");
+}
+
 static int
 s_produced_fn (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
@@ -676,11 +762,17 @@ static const tr_export_t s_exports [] = {
     TR_FN ("big", s_big),
     TR_FN ("getenv", s_getenv),
     TR_FN ("fail_at", s_fail_at),
-    //  A context called as a plain call, a kind this version does not
-    //  serve, and a context on a thread: calls to them are refused.
+    //  A context and a one-way stream called as plain calls, and a
+    //  context and a stream on a thread: calls to them are refused.
     { "a_context", s_echo, TR_CONTEXT, 0, 0 },
     { "a_stream", s_echo, TR_STREAM, 0, 0 },
     { "a_thread_context", s_echo, TR_CONTEXT, TR_THREAD, 0 },
+    { "a_thread_stream", s_echo, TR_STREAM, TR_THREAD, 0 },
+    TR_STREAM_FN ("stream_count", s_stream_count),
+    TR_STREAM_FN ("stream_fail_after", s_stream_fail_after),
+    TR_STREAM_FN ("stream_flood", s_stream_flood),
+    TR_STREAM_FN ("stream_quiet", s_stream_quiet),
+    TR_STREAM_FN ("stream_starts", s_stream_starts),
     TR_CTX_FN ("ctx_echo", s_ctx_echo),
     TR_CTX_FN ("ctx_count", s_ctx_count),
     TR_CTX_FN ("ctx_flood", s_ctx_flood),
