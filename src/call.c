@@ -6,8 +6,9 @@
     with its final message (return, error, or the ack of a cancel) or with
     a failure: the channel closed and its drain period passed, or the
     answer could not be read. Every frame a plain call gets is final; a
-    stream, which gets many, will be an endpoint of its own kind with its
-    own operations and its own queue of frames (context.c).
+    context or a one-way stream, which gets many, is an endpoint of its
+    own kind with its own operations and its own queue of frames
+    (context.c, stream.c).
     =========================================================================
 */
 #include "troupe_private.h"

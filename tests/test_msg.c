@@ -1333,6 +1333,40 @@ START_TEST (test_cmd_bodies_other_than_fn_and_args_are_refused)
 }
 END_TEST
 
+START_TEST (test_cmd_says_its_kind_call_context_or_one_way_stream)
+{
+    struct {
+        tr_args_t *body;
+        int rc;
+        tr_kind_t kind;
+    } cases [] = {
+        { tr_pack ("[s []]", "f"), 0, TR_CALL },
+        { tr_pack ("[s i []]", "f", 1), 0, TR_CONTEXT },
+        { tr_pack ("[s i []]", "f", 2), 0, TR_STREAM },
+        { tr_pack ("[s i []]", "f", 0), TR_EPROTO, TR_CALL },
+        { tr_pack ("[s i []]", "f", 3), TR_EPROTO, TR_CALL },
+        { tr_pack ("[s i []]", "f", -1), TR_EPROTO, TR_CALL }
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        tri_msg_t *msg = s_decode_with_body (TRI_CMD, 1, cases [i].body);
+        const char *fn = NULL;
+        tr_kind_t kind = TR_CALL;
+        const msgpack_object *args = NULL;
+        char why [256] = "";
+        int rc = tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why);
+        ck_assert_msg (rc == cases [i].rc, "case %zu: %s", i, tr_errname (rc));
+        if (rc == 0) {
+            ck_assert_int_eq (kind, cases [i].kind);
+            ck_assert_str_eq (fn, "f");
+        }
+        else
+            ck_assert_msg (strstr (why, "[fn, args], [fn, 1, args] or [fn, 2, args]"),
+                           "case %zu: '%s'", i, why);
+        tri_msg_destroy (&msg);
+    }
+}
+END_TEST
+
 //  ==========================================================================
 //  Fuzz: seeded mutations of valid frames through tri_msg_decode and the
 //  readers of every body. Nothing may crash, and whatever passes the check
@@ -1682,6 +1716,7 @@ s_suite (void)
     tcase_add_test (tc, test_cmd_without_args_carries_an_empty_array);
     tcase_add_test (tc, test_cmd_with_packed_args_round_trips);
     tcase_add_test (tc, test_cmd_bodies_other_than_fn_and_args_are_refused);
+    tcase_add_test (tc, test_cmd_says_its_kind_call_context_or_one_way_stream);
 
     tc = tu_tcase (suite, "fuzz", 120);
     tcase_add_test (tc, test_mutated_frames_never_crash_the_decoder);
