@@ -137,6 +137,12 @@ s_on_message (tri_endpoint_t *ep, tri_msg_t *msg)
         tri_msg_destroy (&msg);
     }
     else
+    if (self->one_way && msg->type == TRI_YIELD) {
+        rc = tri_why (why, sizeof why, TR_EPROTO, "yield (cid %llu) was not expected: a one-way "
+                      "stream carries values from its callee only", (unsigned long long) cid);
+        tri_msg_destroy (&msg);
+    }
+    else
         rc = tri_stream_on_frame (&self->stream, msg, why, sizeof why);
     if (rc) {
         tri_channel_log_bad (self->channel, why);

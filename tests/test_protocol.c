@@ -637,6 +637,91 @@ START_TEST (a_stream_frame_that_breaks_the_rules_is_answered_and_the_context_goe
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A raw caller of one-way streams (protocol 1.3)
+
+#define T_CANCEL    8
+#define T_ACK       9
+
+typedef struct {
+    s_reply_t hello, started, yield, cancelled;
+    s_reply_t count_started, count_end;
+    int count_values;
+    bool count_in_order;
+} s_rawstream_t;
+
+static void
+s_rawstream_body (tr_ctx_t *ctx, tr_portal_t *p, s_raw_t *raw, void *arg)
+{
+    (void) ctx; (void) p;
+    s_rawstream_t *obs = arg;
+    s_exchange_args (raw, s_hello (1, 3, "raw@streams"), &obs->hello);
+    //  The runtime starts it before the function runs; a value from the
+    //  caller is refused, and a cancel is acknowledged.
+    s_exchange_args (raw, tr_pack ("[i i [s i []]]", T_CMD, 50, "stream_quiet", 2),
+                     &obs->started);
+    s_exchange_args (raw, tr_pack ("[i i [i s]]", T_YIELD, 50, 0, "x"), &obs->yield);
+    s_exchange_args (raw, tr_pack ("[i i n]", T_CANCEL, 50), &obs->cancelled);
+    //  started, the values (in one yield or more), return.
+    s_exchange_args (raw, tr_pack ("[i i [s i [i]]]", T_CMD, 51, "stream_count", 2, 5),
+                     &obs->count_started);
+    obs->count_in_order = true;
+    for (int frames = 0; frames < 8 && !obs->count_end.got; frames++) {
+        zmq_pollitem_t item = { raw->dealer, 0, ZMQ_POLLIN, 0 };
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_poll (&item, 1, tu_ms (5000)) != 1 || zmq_msg_recv (&frame, raw->dealer, 0) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        tr_value_t *v = tr_value_decode (zmq_msg_data (&frame), zmq_msg_size (&frame));
+        zmq_msg_close (&frame);
+        int type = 0;
+        uint64_t cid = 0;
+        const msgpack_object *body;
+        if (v && tr_unpack (tr_value_object (v), "[i u o]", &type, &cid, &body) == 0
+        &&  cid == 51) {
+            if (type == T_YIELD && body->type == MSGPACK_OBJECT_ARRAY
+            &&  body->via.array.size > 1 && body->via.array.ptr [0].via.u64 == 1)
+                for (uint32_t i = 1; i < body->via.array.size; i++)
+                    if (body->via.array.ptr [i].via.i64 != obs->count_values++)
+                        obs->count_in_order = false;
+            if (type == T_RETURN || type == T_ERROR) {
+                obs->count_end.got = true;
+                obs->count_end.type = type;
+                obs->count_end.cid = cid;
+                obs->count_end.body_nil = body->type == MSGPACK_OBJECT_NIL;
+            }
+        }
+        tr_value_destroy (&v);
+    }
+}
+
+START_TEST (a_one_way_stream_is_started_by_the_runtime_and_refuses_the_callers_values)
+{
+    tu_subreaper ();
+    s_rawstream_t obs;
+    memset (&obs, 0, sizeof obs);
+    s_frame_t frame = { .body = s_rawstream_body, .obs = &obs };
+    s_run_frame (&frame);
+    ck_assert_msg (obs.hello.got && obs.hello.type == T_HELLO, "no hello back");
+    ck_assert_int_eq (obs.hello.minor, TR_PROTOCOL_MINOR);
+    ck_assert_msg (obs.started.got && obs.started.type == T_STARTED && obs.started.cid == 50
+                   && obs.started.body_nil, "no nil started (type %d)", obs.started.type);
+    s_assert_error (&obs.yield, "a yield from the caller", 50, TR_EPROTO,
+                    "a one-way stream carries values from its callee only");
+    ck_assert_msg (obs.cancelled.got && obs.cancelled.type == T_ACK && obs.cancelled.cid == 50,
+                   "no ack to the cancel (type %d)", obs.cancelled.type);
+    ck_assert_msg (obs.count_started.got && obs.count_started.type == T_STARTED
+                   && obs.count_started.body_nil, "no nil started for stream_count");
+    ck_assert_int_eq (obs.count_values, 5);
+    ck_assert_msg (obs.count_in_order, "values out of order");
+    ck_assert_msg (obs.count_end.got && obs.count_end.type == T_RETURN,
+                   "no return after the values (type %d)", obs.count_end.type);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  A raw peer behind a ROUTER: what our DEALER (tr_portal_open) is told
 
 //  A thread serves a plain libzmq ROUTER, as a peer that is not troupe
@@ -1024,6 +1109,7 @@ s_suite (void)
     tcase_add_test (tc, a_frame_over_the_size_limit_drops_the_connection_and_the_actor_serves_on);
     tcase_add_test (tc, stream_frames_for_no_context_and_kinds_called_the_wrong_way_are_refused);
     tcase_add_test (tc, a_stream_frame_that_breaks_the_rules_is_answered_and_the_context_goes_on);
+    tcase_add_test (tc, a_one_way_stream_is_started_by_the_runtime_and_refuses_the_callers_values);
 
     tc = tu_tcase (s, "raw server", 20);
     tcase_add_test (tc, a_burst_of_answers_travels_in_one_message_to_a_peer_that_reads_them_so);
