@@ -161,14 +161,16 @@ s_on_failed (tri_endpoint_t *ep, const tr_error_t *why)
 
 static const tri_endpoint_ops_t s_ops = { s_on_message, s_on_failed };
 
+//  What a breach of rule 1 says it broke: in a context function, and in
+//  a stream function, whose started the runtime sends.
+#define TRI_RULE1 "started comes exactly once, before the stream opens (rule 1)"
+#define TRI_RULE1_STREAM "a stream function is started by the runtime, never by " \
+                         "tr_ctx_started (rule 1)"
+
 //  Record a breach of rule 1 on the served context (the first one is its
 //  answer) and return TR_EPROTO. rule says which.
 static int
 s_breach (serve_t *self, const char *rule, const char *fmt, ...) TR_PRINTF (3, 4);
-
-#define TRI_RULE1 "started comes exactly once, before the stream opens (rule 1)"
-#define TRI_RULE1_STREAM "a stream function is started by the runtime, never by " \
-                         "tr_ctx_started (rule 1)"
 
 static int
 s_breach (serve_t *self, const char *rule, const char *fmt, ...)
@@ -347,11 +349,10 @@ static void
 s_serve_main (void *arg)
 {
     serve_t *self = arg;
-    int rc;
-    if (self->one_way && (rc = s_send_started (self, NULL)))
-        ;   //  the caller is gone, or the task was cancelled first
-    else
-    if (self->export->flags & TR_THREAD) {
+    //  A stream function is started before it runs; it does not run if
+    //  its caller is gone or cancelled it first.
+    int rc = self->one_way? s_send_started (self, NULL): 0;
+    if (rc == 0 && (self->export->flags & TR_THREAD)) {
         //  Shielded: the thread uses our args and reply until it ends; it
         //  sees the cancel through tr_checkpoint.
         rc = tri_task_to_thread (s_serve_in_thread, self, NULL, true);
@@ -359,6 +360,7 @@ s_serve_main (void *arg)
             rc = self->rc;
     }
     else
+    if (rc == 0)
         rc = self->export->fn (&self->ctx, self->args, &self->reply);
     tri_ctx_end (&self->ctx);
     //  The answer ends the stream on both sides: no stop is needed.
