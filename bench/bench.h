@@ -166,8 +166,15 @@ static inline pid_t
 bench_spawn_self (char *const argv [])
 {
     extern char **environ;
+    //  The path itself: under valgrind, /proc/self/exe names the tool.
+    char path [PATH_MAX];
+    ssize_t size = readlink ("/proc/self/exe", path, sizeof path - 1);
+    if (size <= 0)
+        strcpy (path, "/proc/self/exe");
+    else
+        path [size] = 0;
     pid_t pid;
-    int err = posix_spawn (&pid, "/proc/self/exe", NULL, NULL, argv, environ);
+    int err = posix_spawn (&pid, path, NULL, NULL, argv, environ);
     if (err) {
         errno = err;
         return -1;
