@@ -229,6 +229,23 @@ bench_curve (void *socket, bool server)
     zcert_destroy (&cert);
 }
 
+//  With BENCH_RAW_HEARTBEAT=1 (inherited by the raw server), the raw
+//  reference runs the ZMTP heartbeats troupe runs on every link, with its
+//  default interval, timeout and TTL: what troupe costs beyond the
+//  heartbeats that keep its peers' liveness known.
+static inline void
+bench_heartbeat (void *socket)
+{
+    const char *knob = getenv ("BENCH_RAW_HEARTBEAT");
+    if (!knob || strcmp (knob, "1") != 0)
+        return;
+    int ivl = TRI_DEFAULT_HB_IVL_MS, ttl = TRI_DEFAULT_HB_TIMEOUT_MS;
+    int timeout = ttl - ivl < ivl? ivl: ttl - ivl;
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &ttl, sizeof ttl);
+}
+
 //  Bind a new socket of this type; tag names the socket file. Returns 0,
 //  or -1 with the reason on stderr.
 static inline int
@@ -243,8 +260,10 @@ bench_bind (bench_bound_t *self, int type, const char *transport, const char *ta
     }
     self->ctx = zmq_ctx_new ();
     self->socket = zmq_socket (self->ctx, type);
-    if (self->socket)
+    if (self->socket) {
         bench_curve (self->socket, true);
+        bench_heartbeat (self->socket);
+    }
     if (!self->socket || zmq_bind (self->socket, self->endpoint)) {
         fprintf (stderr, "raw: cannot bind %s: %s\n", self->endpoint, zmq_strerror (errno));
         return -1;
@@ -467,8 +486,10 @@ bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
     memset (reply, 0xc0, reply_size);
     void *ctx = zmq_ctx_new ();
     void *router = zmq_socket (ctx, ZMQ_ROUTER);
-    if (router)
+    if (router) {
         bench_curve (router, false);
+        bench_heartbeat (router);
+    }
     int rc = 0;
     if (!router || zmq_connect (router, endpoint)) {
         fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
