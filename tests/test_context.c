@@ -466,24 +466,6 @@ typedef struct {
     int64_t second_echoed;
 } s_cancel_t;
 
-//  Poll the flood's producer until it has sent want values.
-static bool
-s_wait_produced (tr_ctx_t *ctx, tr_portal_t *p, int want, int *produced)
-{
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (tu_now_ms () < deadline) {
-        tr_value_t *v = NULL;
-        if (tr_portal_run (p, "produced", NULL, &v) == 0)
-            tr_unpack (tr_value_object (v), "i", produced);
-        tr_value_destroy (&v);
-        if (*produced >= want)
-            return true;
-        if (tr_sleep (ctx, 5))
-            return false;
-    }
-    return false;
-}
-
 static int
 s_cancel_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
@@ -497,7 +479,7 @@ s_cancel_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     if (strcmp (obs->fn, "ctx_flood") == 0) {
         //  Nobody reads, so no credit is granted beyond the 64 every
         //  stream starts with: the producer waits in send after those.
-        obs->parked = s_wait_produced (ctx, p, 64, &obs->produced);
+        obs->parked = tu_wait_produced (ctx, p, 64, &obs->produced);
     }
     else
         obs->parked = tu_wait_sleeping (ctx, p, 1, 5000);
@@ -840,9 +822,9 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     //  What the producer may have sent by now, as this side counts it:
     //  what was read, what came and waits, and the credit not yet spent.
     obs->allowed = obs->read + (int) (s->count + s->peer_credit);
-    s_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
+    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
     obs->beside_rc = s_best_rate (p, PACE_VALUES, &obs->beside_per_s);
-    s_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
+    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
     tr_context_close (&flood);
     fprintf (stderr, "flow: a stream alone %.0f values/s, beside a stalled one %.0f values/s; "
              "the stalled producer sent %d\n", obs->alone_per_s, obs->beside_per_s,

@@ -33,24 +33,6 @@ s_run_frame (tu_frame_t *frame)
     ck_assert_tr_ok (frame->close_rc);
 }
 
-//  Poll the flood's producer until it has sent want values.
-static bool
-s_wait_produced (tr_ctx_t *ctx, tr_portal_t *p, int want, int *produced)
-{
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (tu_now_ms () < deadline) {
-        tr_value_t *v = NULL;
-        if (tr_portal_run (p, "produced", NULL, &v) == 0)
-            tr_unpack (tr_value_object (v), "i", produced);
-        tr_value_destroy (&v);
-        if (*produced >= want)
-            return true;
-        if (tr_sleep (ctx, 5))
-            return false;
-    }
-    return false;
-}
-
 //  --------------------------------------------------------------------------
 //  Complete and in order, then the end, then the result
 
@@ -381,7 +363,7 @@ s_early_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         return 0;
     //  Nobody reads, so no credit is granted beyond the 64 every stream
     //  starts with: the producer waits in send after those.
-    obs->parked = s_wait_produced (ctx, p, 64, &obs->produced);
+    obs->parked = tu_wait_produced (ctx, p, 64, &obs->produced);
     long long start = tu_now_ms ();
     obs->close_rc = tr_stream_close (&s);
     obs->close_ms = tu_now_ms () - start;
@@ -583,7 +565,7 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         obs->read++;
     //  What the producer may have sent by now, as this side counts it.
     obs->allowed = obs->read + (int) (flood->count + flood->peer_credit);
-    s_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
+    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
     //  Another stream of 20,000 values goes by on the same channel
     //  meanwhile; the stalled one stays where it is.
     tr_stream_t *beside;
@@ -594,7 +576,7 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         obs->beside_rc = tr_stream_result (beside, NULL);
         tr_stream_close (&beside);
     }
-    s_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
+    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
     obs->close_rc = tr_stream_close (&flood);
     return 0;
 }

@@ -516,6 +516,25 @@ tu_burners_stop (tu_burners_t *self)
     self->count = 0;
 }
 
+//  Ask the worker's "produced" until a flooding stream function (ctx_flood,
+//  stream_flood) has sent want values; false after 5 s or if cancelled.
+static inline bool
+tu_wait_produced (tr_ctx_t *ctx, tr_portal_t *p, int want, int *produced)
+{
+    long long deadline = tu_now_ms () + tu_ms (5000);
+    while (tu_now_ms () < deadline) {
+        tr_value_t *v = NULL;
+        if (tr_portal_run (p, "produced", NULL, &v) == 0)
+            tr_unpack (tr_value_object (v), "i", produced);
+        tr_value_destroy (&v);
+        if (*produced >= want)
+            return true;
+        if (tr_sleep (ctx, 5))
+            return false;
+    }
+    return false;
+}
+
 //  --------------------------------------------------------------------------
 //  Suites
 

@@ -461,16 +461,12 @@ s_ctx_count (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     return tr_reply_pack (out, "I", n);
 }
 
-//  Sends until the caller closes the stream or cancels; counts in
-//  s_produced what it sent.
+//  Send on stream until the caller closes it or cancels, counting in
+//  s_produced; a task in it counts as sleeping. Returns the count.
 static int
-s_ctx_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+s_flood (tr_stream_t *stream, tr_reply_t *out)
 {
-    (void) args;
-    int rc = tr_ctx_started (ctx, NULL);
-    tr_stream_t *stream;
-    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
-        return rc;
+    int rc;
     s_produced = 0;
     s_sleeping++;
     while ((rc = tr_stream_send_pack (stream, "i", s_produced)) == 0)
@@ -481,6 +477,19 @@ s_ctx_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     if (rc != TR_ECLOSED)
         return rc;
     return tr_reply_pack (out, "i", s_produced);
+}
+
+//  Sends until the caller closes the stream or cancels; counts in
+//  s_produced what it sent.
+static int
+s_ctx_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
+{
+    (void) args;
+    int rc = tr_ctx_started (ctx, NULL);
+    tr_stream_t *stream;
+    if (rc || (rc = tr_ctx_open_stream (ctx, &stream)))
+        return rc;
+    return s_flood (stream, out);
 }
 
 //  --------------------------------------------------------------------------
@@ -522,18 +531,7 @@ s_stream_flood (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
     (void) args;
     tr_stream_t *stream;
     int rc = tr_ctx_open_stream (ctx, &stream);
-    if (rc)
-        return rc;
-    s_produced = 0;
-    s_sleeping++;
-    while ((rc = tr_stream_send_pack (stream, "i", s_produced)) == 0)
-        s_produced++;
-    s_sleeping--;
-    if (rc == TR_ECANCELED)
-        s_cancels++;
-    if (rc != TR_ECLOSED)
-        return rc;
-    return tr_reply_pack (out, "i", s_produced);
+    return rc? rc: s_flood (stream, out);
 }
 
 //  Sends nothing: waits on its stream until the caller closes it or
