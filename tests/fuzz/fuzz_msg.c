@@ -57,7 +57,7 @@ s_read_body (const tri_msg_t *msg)
     tr_kind_t kind;
     if (tri_msg_read_cmd (msg, &fn, &args, &kind, why, sizeof why) == 0) {
         //  What serve.c reads of a call before running it.
-        if (!fn || !args || (kind != TR_CALL && kind != TR_CONTEXT))
+        if (!fn || !args || (kind != TR_CALL && kind != TR_CONTEXT && kind != TR_STREAM))
             abort ();
         (void) strlen (fn);
         tr_args_t *copy = tr_args_from_object (args);

@@ -33,7 +33,7 @@ typedef struct {
     tri_frame_t frame;
 } s_seed_t;
 
-static s_seed_t s_seeds [16];
+static s_seed_t s_seeds [17];
 static int s_nseeds;
 
 static tri_frame_t *
@@ -112,6 +112,9 @@ s_make_frames (void)
     msgpack_pack_nil (&s_seed ("ack", TRI_ACK, 1)->pk);
     msgpack_pack_nil (&s_seed ("ping", TRI_PING, 9)->pk);
     msgpack_pack_nil (&s_seed ("pong", TRI_PONG, 9)->pk);
+    tr_args_t *n = tr_pack ("[i]", 3);
+    tri_msg_pack_cmd_pk (&s_seed_whole ("cmd-stream")->pk, 5, "stream_count", n, TR_STREAM);
+    tr_args_destroy (&n);
 }
 
 //  fuzz_runtime's input: a flags byte (bit 0: say hello first), then
