@@ -201,7 +201,7 @@ tri_ipc_unlink (const char *endpoint)
 }
 
 void
-tri_socket_options (void *socket, bool heartbeat)
+tri_socket_options (void *socket, bool remote)
 {
     const tr_config_t *c = &s_rt.config;
     int64_t max = (int64_t) c->max_msg_size;
@@ -209,17 +209,30 @@ tri_socket_options (void *socket, bool heartbeat)
     zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max);
     zmq_setsockopt (socket, ZMQ_LINGER, &c->linger_ms, sizeof c->linger_ms);
     zmq_setsockopt (socket, ZMQ_SNDHWM, &zero, sizeof zero);
-    if (!heartbeat)
-        return;
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &c->heartbeat_ivl_ms, sizeof (int));
-    //  libzmq starts the timeout at the first heartbeat it sends after the
-    //  peer fell silent, up to an interval late: a silent peer is to be
-    //  lost within the configured timeout, so libzmq gets an interval less.
-    int timeout = c->heartbeat_timeout_ms - c->heartbeat_ivl_ms;
-    if (timeout < c->heartbeat_ivl_ms)
-        timeout = c->heartbeat_ivl_ms;
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof (int));
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &c->heartbeat_timeout_ms, sizeof (int));
+    tri_socket_link (socket, remote);
+}
+
+void
+tri_socket_link (void *socket, bool remote)
+{
+    const tr_config_t *c = &s_rt.config;
+    uint64_t affinity = remote? TRI_IO_REMOTE: TRI_IO_LOCAL;
+    zmq_setsockopt (socket, ZMQ_AFFINITY, &affinity, sizeof affinity);
+    int ivl = 0, timeout = 0, ttl = 0;
+    if (remote) {
+        ivl = c->heartbeat_ivl_ms;
+        //  libzmq starts the timeout at the first heartbeat it sends after
+        //  the peer fell silent, up to an interval late: a silent peer is
+        //  to be lost within the configured timeout, so libzmq gets an
+        //  interval less.
+        timeout = c->heartbeat_timeout_ms - c->heartbeat_ivl_ms;
+        if (timeout < c->heartbeat_ivl_ms)
+            timeout = c->heartbeat_ivl_ms;
+        ttl = c->heartbeat_timeout_ms;
+    }
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &ttl, sizeof ttl);
 }
 
 //  --------------------------------------------------------------------------
@@ -259,6 +272,9 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     if (!(s_rt.zctx = zmq_ctx_new ()))
         goto fail;
     zmq_ctx_set (s_rt.zctx, ZMQ_BLOCKY, 0);
+    //  Before any socket: remote links and local ones on threads apart
+    //  (tri_socket_link).
+    zmq_ctx_set (s_rt.zctx, ZMQ_IO_THREADS, 2);
     return 0;
 fail:
     tri_rt_stop ();
