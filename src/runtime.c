@@ -29,6 +29,7 @@
 #include <czmq.h>
 #include <limits.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define TRI_EPOLL_BATCH 64
@@ -43,6 +44,9 @@ static struct {
     void *zctx;
     uint64_t next_cid;
     int epfd;
+    int tfd;                    //  timerfd at the earliest deadline, in epfd
+    tri_watch_t tfd_watch;
+    int64_t armed;              //  the deadline it holds, -1 none
     tri_list_t touched;         //  sockets to ask before sleeping
     tri_list_t timers;          //  by deadline, earliest first
     struct epoll_event events [TRI_EPOLL_BATCH];
@@ -50,7 +54,7 @@ static struct {
     int at;                     //  next of them to handle
     bool running;
     void (*on_ran) (void);      //  after each run of the ready tasks
-} s_rt = { .epfd = -1 };
+} s_rt = { .epfd = -1, .tfd = -1, .armed = -1 };
 
 //  --------------------------------------------------------------------------
 //  Configuration defaults, filled in once. A config whose size is 0 was
@@ -235,6 +239,32 @@ tri_socket_link (void *socket, bool remote)
     zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &ttl, sizeof ttl);
 }
 
+//  The timerfd rang: it holds no deadline any more; the loop expires what
+//  is due and sets it again.
+static void
+s_on_tfd (tri_watch_t *watch, bool drain)
+{
+    (void) watch; (void) drain;
+    uint64_t expirations;
+    if (read (s_rt.tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        tri_log_error ("TR-EPOLL", "timerfd: %s", strerror (errno));
+    s_rt.armed = -1;
+}
+
+//  Make the timerfd ring by deadline (tri_now_ms's clock) unless it rings
+//  before. A later deadline it held that is gone only wakes the loop once
+//  for nothing.
+static void
+s_arm (int64_t deadline)
+{
+    if (s_rt.armed >= 0 && s_rt.armed <= deadline)
+        return;
+    struct itimerspec spec = { .it_value = { .tv_sec = deadline / 1000,
+                                              .tv_nsec = (deadline % 1000) * 1000000 } };
+    if (timerfd_settime (s_rt.tfd, TFD_TIMER_ABSTIME, &spec, NULL) == 0)
+        s_rt.armed = deadline;
+}
+
 //  --------------------------------------------------------------------------
 //  Start and stop
 
@@ -246,7 +276,8 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     zsys_handler_set (NULL);
     memset (&s_rt, 0, sizeof s_rt);
     s_on_loop_thread = true;
-    s_rt.epfd = -1;
+    s_rt.epfd = s_rt.tfd = -1;
+    s_rt.armed = -1;
     tri_list_init (&s_rt.touched);
     tri_list_init (&s_rt.timers);
     s_copy_config (&s_rt.config, config);
@@ -263,7 +294,9 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     if (!s_rt.actor.name || !s_rt.actor.uid)
         goto fail;
     rc = TR_ESYS;
-    if ((s_rt.epfd = epoll_create1 (EPOLL_CLOEXEC)) < 0)
+    if ((s_rt.epfd = epoll_create1 (EPOLL_CLOEXEC)) < 0
+    ||  (s_rt.tfd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0
+    ||  tri_loop_watch (&s_rt.tfd_watch, s_rt.tfd, s_on_tfd, NULL))
         goto fail;
     if ((rc = tri_sched_init (s_rt.config.stack_size)))
         goto fail;
@@ -294,12 +327,15 @@ tri_rt_stop (void)
     tri_msg_spares (false);
     if (s_rt.epfd >= 0)
         close (s_rt.epfd);
+    if (s_rt.tfd >= 0)
+        close (s_rt.tfd);
     free (s_rt.actor.name);
     free (s_rt.actor.uid);
     free (s_rt.actor.endpoint);
     memset (&s_rt, 0, sizeof s_rt);
     s_on_loop_thread = true;
-    s_rt.epfd = -1;
+    s_rt.epfd = s_rt.tfd = -1;
+    s_rt.armed = -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -498,14 +534,20 @@ tri_loop_run (bool (*done) (void))
             continue;
         }
         skipped = 0;
+        //  The loop sleeps without a timeout: one would make the kernel
+        //  arm a timer at every sleep, which costs each wake-up as libzmq's
+        //  heartbeat timer does (doc/benchmarks.md). The earliest deadline
+        //  is the timerfd's, set again only when an earlier one comes.
         int timeout = -1;
         if (ready || tri_sched_has_ready ())
             timeout = 0;
         else {
             int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), s_timers_deadline ());
             if (deadline >= 0) {
-                int64_t left = deadline - tri_now_ms ();
-                timeout = left <= 0? 0: (left > INT_MAX? INT_MAX: (int) left);
+                if (deadline <= tri_now_ms ())
+                    timeout = 0;
+                else
+                    s_arm (deadline);
             }
         }
         int n = epoll_wait (s_rt.epfd, s_rt.events, TRI_EPOLL_BATCH, timeout);
