@@ -44,6 +44,9 @@ static struct {
     bool parent_linked;         //  parent_pidfd is that link: it stays
                                 //  open until the process exits
     tri_watch_t parent_watch;
+    pid_t parent_pid;           //  a local parent's, or 0
+    int64_t parent_stopped_at;  //  when it was first seen stopped, or 0
+    tri_timer_t parent_stops;   //  s_watch_parent
     int sig_pipe [2];
     tri_watch_t sig_watch;
     int signals;                //  SIGINT/SIGTERM received so far
@@ -249,6 +252,33 @@ s_on_parent_lost (tri_dealer_t *dealer)
     s_stop ("parent unreachable", NULL);
 }
 
+//  Our link to the parent has no heartbeats (tri_socket_link): a parent
+//  stopped for a heartbeat timeout is seen from its process state, each
+//  heartbeat interval, and is a lost parent. Stopped for less, nothing.
+static void
+s_watch_parent (tri_timer_t *timer)
+{
+    const tr_config_t *config = tri_config ();
+    int64_t now = tri_now_ms ();
+    int64_t next = now + config->heartbeat_ivl_ms;
+    if (!s_actor.parent || s_actor.stopping)
+        return;
+    if (!tri_pid_stopped (s_actor.parent_pid))
+        s_actor.parent_stopped_at = 0;
+    else {
+        if (!s_actor.parent_stopped_at)
+            s_actor.parent_stopped_at = now;
+        int64_t lost_at = s_actor.parent_stopped_at + config->heartbeat_timeout_ms;
+        if (lost_at <= now) {
+            s_on_parent_lost (s_actor.parent);
+            return;
+        }
+        if (lost_at < next)
+            next = lost_at;
+    }
+    tri_timer_start (timer, next, s_watch_parent, NULL);
+}
+
 //  The end of the socket pair our parent linked us by (when it does
 //  without pidfds), or -1. It is made close-on-exec at once, so that our
 //  own children do not hold it: it reads end of file when the parent
@@ -268,8 +298,11 @@ s_parent_link (void)
     return fd;
 }
 
+//  The parent is known by its public endpoint (endpoint: its registry, if
+//  it serves one, is reached through this link); we connect to the one
+//  it keeps for its children (local), if it gave one.
 static int
-s_connect_parent (const char *endpoint, int parent_pid, int link)
+s_connect_parent (const char *endpoint, const char *local, int parent_pid, int link)
 {
     //  A local parent's pidfd becomes readable when it exits (or our end
     //  of its link, which it gave us where pidfds are refused). The pid is
@@ -290,13 +323,18 @@ s_connect_parent (const char *endpoint, int parent_pid, int link)
             tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
         return TR_ECLOSED;
     }
-    int rc = tri_dealer_open (endpoint, true, &s_actor.parent);
+    int rc = tri_dealer_open (local? local: endpoint, true, &s_actor.parent);
     if (rc) {
-        tri_log_error ("TR-CONNECT", "cannot connect to parent at %s", endpoint);
+        tri_log_error ("TR-CONNECT", "cannot connect to parent at %s", local? local: endpoint);
         return rc;
     }
     tri_channel_set_peer (tri_dealer_channel (s_actor.parent), "parent", endpoint, parent_pid);
     tri_dealer_on_lost (s_actor.parent, s_on_parent_lost);
+    if (parent_pid > 0) {
+        s_actor.parent_pid = parent_pid;
+        tri_timer_start (&s_actor.parent_stops, tri_now_ms () + tri_config ()->heartbeat_ivl_ms,
+                         s_watch_parent, NULL);
+    }
     if (s_actor.parent_pidfd >= 0)
         rc = tri_loop_watch (&s_actor.parent_watch, s_actor.parent_pidfd, s_on_parent_exit, NULL);
     return rc;
@@ -563,6 +601,7 @@ s_start (const tr_config_t *config, const char *name, const char *uid, const cha
     //  Connections are refused while descriptors are short, so that the
     //  listener never meets EMFILE.
     tri_fds_guard (tri_actor ()->endpoint);
+    tri_fds_guard (tri_peer_local_endpoint ());
     tri_log_debug ("TR-START", "%s serving at %s", uid, tri_actor ()->endpoint);
     return 0;
 }
@@ -571,6 +610,7 @@ static void
 s_teardown (void)
 {
     s_registry_stop ();
+    tri_timer_stop (&s_actor.parent_stops);
     tri_dealer_close (&s_actor.parent);
     tri_loop_unwatch (&s_actor.parent_watch);
     if (s_actor.parent_pidfd >= 0 && !s_actor.parent_linked)
@@ -639,7 +679,10 @@ tr_run (const tr_config_t *config, int argc, char **argv,
     if (!uid)
         return TR_ENOMEM;
     //  What the children inherit must not name our parent.
+    const char *local = getenv (TRI_ENV_PARENT_LOCAL);
+    char *parent_local = child && local && *local? strdup (local): NULL;
     unsetenv (TRI_ENV_PARENT);
+    unsetenv (TRI_ENV_PARENT_LOCAL);
     unsetenv (TRI_ENV_UID);
     unsetenv (TRI_ENV_BIND);
     char *parent_endpoint = child? strdup (parent): NULL;
@@ -648,6 +691,7 @@ tr_run (const tr_config_t *config, int argc, char **argv,
     free (uid);
     if (rc) {
         free (parent_endpoint);
+        free (parent_local);
         if (tri_rt_running ())
             s_teardown ();
         return rc;
@@ -657,9 +701,11 @@ tr_run (const tr_config_t *config, int argc, char **argv,
         const char *ppid = getenv (TRI_ENV_PARENT_PID);
         int parent_pid = ppid? atoi (ppid): 0;
         unsetenv (TRI_ENV_PARENT_PID);
-        rc = parent_endpoint? s_connect_parent (parent_endpoint, parent_pid, parent_link)
+        rc = parent_endpoint? s_connect_parent (parent_endpoint, parent_local, parent_pid,
+                                                parent_link)
                             : TR_ENOMEM;
         free (parent_endpoint);
+        free (parent_local);
         if (rc == 0)
             rc = s_registry_start (true, false, argc, argv);
         if (rc) {

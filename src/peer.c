@@ -100,6 +100,7 @@ static struct {
     tri_suspect_t *suspects;
     size_t nsuspects, suspects_max;
     tri_timer_t probe;          //  probes the suspects
+    char *local;                //  the endpoint our children connect to
 } s_peer = { .dealers = { &s_peer.dealers, &s_peer.dealers } };
 
 void
@@ -658,6 +659,31 @@ s_on_router (tri_watch_t *watch, bool drain)
     s_departures_run ();
 }
 
+//  The endpoint our children are given: the ROUTER's second listener, on
+//  the same transport as the public one (tri_socket_link). A fresh ipc
+//  file beside the public one, named so that the sweep knows it: the
+//  uuid's last eight characters.
+static void
+s_local_address (const char *public, char *address, size_t size)
+{
+    const char *uuid = strchr (tri_uid (), '@');
+    const char *tag = uuid && strlen (uuid + 1) >= 16? uuid + strlen (uuid) - 8: "1";
+    char dir [128];
+    if (strncmp (public, "tcp://", 6) == 0)
+        snprintf (address, size, "tcp://127.0.0.1:*");
+    else
+    if (tri_secure_ipc_dir (dir, sizeof dir) == 0)
+        snprintf (address, size, "ipc://%s/%d-%.8s.ipc", dir, (int) getpid (), tag);
+    else
+        *address = 0;
+}
+
+const char *
+tri_peer_local_endpoint (void)
+{
+    return s_peer.local? s_peer.local: tri_actor ()->endpoint;
+}
+
 int
 tri_peer_listen (const char *bind)
 {
@@ -689,11 +715,11 @@ tri_peer_listen (const char *bind)
         return TR_ESYS;
     int one = 1;
     zmq_setsockopt (s_peer.router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    //  Heartbeats of our own: a peer's TTL alone would not do, since
-    //  libzmq arms it at each ping the peer sends and disarms it at any
-    //  message that follows, so a peer stopped just after it sent
-    //  something would never be dropped. Our pings are answered by the
-    //  peer's I/O thread, however busy its tasks are.
+    //  Heartbeats of our own on the public listener: a peer's TTL alone
+    //  would not do, since libzmq arms it at each ping the peer sends and
+    //  disarms it at any message that follows, so a peer stopped just
+    //  after it sent something would never be dropped. Our pings are
+    //  answered by the peer's I/O thread, however busy its tasks are.
     tri_socket_options (s_peer.router, true);
     //  Small answers are not counted in bytes (channel.c): at most this
     //  many messages wait for one peer; a send past it is the peer's
@@ -730,7 +756,26 @@ tri_peer_listen (const char *bind)
     char last [256];
     size_t size = sizeof last;
     zmq_getsockopt (s_peer.router, ZMQ_LAST_ENDPOINT, last, &size);
-    rc = tri_rt_set_endpoint (last);
+    if ((rc = tri_rt_set_endpoint (last)))
+        return rc;
+    //  Children connect to a second listener without heartbeats, on an
+    //  I/O thread of its own: their liveness is seen from their process
+    //  state (spawn.c, actor.c). libzmq copies the options into a
+    //  listener as it binds; the CURVE ones hold for both.
+    s_local_address (last, address, sizeof address);
+    if (!*address || tri_secure_check_bind (address)) {
+        tri_log_error ("TR-BIND", "no endpoint for children beside %s", last);
+        return TR_ESYS;
+    }
+    tri_socket_link (s_peer.router, false);
+    if (zmq_bind (s_peer.router, address)) {
+        tri_log_error ("TR-BIND", "cannot bind %s: %s", address, zmq_strerror (errno));
+        return TR_ESYS;
+    }
+    size = sizeof last;
+    zmq_getsockopt (s_peer.router, ZMQ_LAST_ENDPOINT, last, &size);
+    if (!(s_peer.local = strdup (last)))
+        return TR_ENOMEM;
     if (rc == 0)
         rc = tri_loop_watch_socket (&s_peer.router_watch, s_peer.router, s_on_router, NULL);
     return rc;
@@ -888,9 +933,10 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     int rc = TR_ESYS;
     if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER)))
         goto fail;
-    //  Heartbeats to the parent too: its pidfd tells us when it exits,
-    //  not when it is stopped or its host is gone.
-    tri_socket_options (self->socket, true);
+    //  Heartbeats to remote peers; none to the parent, on its local
+    //  endpoint: its pidfd tells us when it exits, its process state when
+    //  it is stopped (actor.c).
+    tri_socket_options (self->socket, !parent);
     tri_secure_client (self->socket);
     //  The parent knows us by our uid from the first frame on.
     if (parent)
@@ -1019,6 +1065,9 @@ tri_peer_stop (void)
         zmq_close (s_peer.router);
     s_peer.router = NULL;
     tri_ipc_unlink (tri_actor ()->endpoint);
+    tri_ipc_unlink (s_peer.local);
+    free (s_peer.local);
+    s_peer.local = NULL;
     s_peer.on_hello = NULL;
     s_peer.on_departed = NULL;
 }

@@ -23,12 +23,18 @@
     queued. An owner reads one message when the descriptor woke the loop
     and a batch when the socket was found holding messages: a call's
     answer is then read without probing the socket twice.
+
+    The loop sleeps without a timeout: the earliest deadline (timers and
+    the tasks') is held by a timerfd in the same epoll set, set again only
+    when an earlier one comes. A wait with a timeout makes the kernel arm
+    a timer at every sleep, which costs each wake-up.
     =========================================================================
 */
 #include "troupe_private.h"
 #include <czmq.h>
 #include <limits.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define TRI_EPOLL_BATCH 64
@@ -43,6 +49,9 @@ static struct {
     void *zctx;
     uint64_t next_cid;
     int epfd;
+    int tfd;                    //  timerfd at the earliest deadline, in epfd
+    tri_watch_t tfd_watch;
+    int64_t armed;              //  the deadline it holds, -1 none
     tri_list_t touched;         //  sockets to ask before sleeping
     tri_list_t timers;          //  by deadline, earliest first
     struct epoll_event events [TRI_EPOLL_BATCH];
@@ -50,7 +59,7 @@ static struct {
     int at;                     //  next of them to handle
     bool running;
     void (*on_ran) (void);      //  after each run of the ready tasks
-} s_rt = { .epfd = -1 };
+} s_rt = { .epfd = -1, .tfd = -1, .armed = -1 };
 
 //  --------------------------------------------------------------------------
 //  Configuration defaults, filled in once. A config whose size is 0 was
@@ -201,7 +210,7 @@ tri_ipc_unlink (const char *endpoint)
 }
 
 void
-tri_socket_options (void *socket, bool heartbeat)
+tri_socket_options (void *socket, bool remote)
 {
     const tr_config_t *c = &s_rt.config;
     int64_t max = (int64_t) c->max_msg_size;
@@ -209,17 +218,56 @@ tri_socket_options (void *socket, bool heartbeat)
     zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max);
     zmq_setsockopt (socket, ZMQ_LINGER, &c->linger_ms, sizeof c->linger_ms);
     zmq_setsockopt (socket, ZMQ_SNDHWM, &zero, sizeof zero);
-    if (!heartbeat)
+    tri_socket_link (socket, remote);
+}
+
+void
+tri_socket_link (void *socket, bool remote)
+{
+    const tr_config_t *c = &s_rt.config;
+    uint64_t affinity = remote? TRI_IO_REMOTE: TRI_IO_LOCAL;
+    zmq_setsockopt (socket, ZMQ_AFFINITY, &affinity, sizeof affinity);
+    int ivl = 0, timeout = 0, ttl = 0;
+    if (remote) {
+        ivl = c->heartbeat_ivl_ms;
+        //  libzmq starts the timeout at the first heartbeat it sends after
+        //  the peer fell silent, up to an interval late: a silent peer is
+        //  to be lost within the configured timeout, so libzmq gets an
+        //  interval less.
+        timeout = c->heartbeat_timeout_ms - c->heartbeat_ivl_ms;
+        if (timeout < c->heartbeat_ivl_ms)
+            timeout = c->heartbeat_ivl_ms;
+        ttl = c->heartbeat_timeout_ms;
+    }
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &ttl, sizeof ttl);
+}
+
+//  The timerfd rang: it holds no deadline any more; the loop expires what
+//  is due and sets it again.
+static void
+s_on_tfd (tri_watch_t *watch, bool drain)
+{
+    (void) watch; (void) drain;
+    uint64_t expirations;
+    if (read (s_rt.tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        tri_log_error ("TR-EPOLL", "timerfd: %s", strerror (errno));
+    s_rt.armed = -1;
+}
+
+//  Make the timerfd ring by deadline (tri_now_ms's clock) unless it rings
+//  before. A later deadline it held that is gone only wakes the loop once
+//  for nothing.
+static void
+s_arm (int64_t deadline)
+{
+    if (s_rt.armed >= 0 && s_rt.armed <= deadline)
         return;
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &c->heartbeat_ivl_ms, sizeof (int));
-    //  libzmq starts the timeout at the first heartbeat it sends after the
-    //  peer fell silent, up to an interval late: a silent peer is to be
-    //  lost within the configured timeout, so libzmq gets an interval less.
-    int timeout = c->heartbeat_timeout_ms - c->heartbeat_ivl_ms;
-    if (timeout < c->heartbeat_ivl_ms)
-        timeout = c->heartbeat_ivl_ms;
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof (int));
-    zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &c->heartbeat_timeout_ms, sizeof (int));
+    struct itimerspec spec = { .it_value = { .tv_sec = deadline / 1000,
+                                              .tv_nsec = (deadline % 1000) * 1000000 } };
+    if (timerfd_settime (s_rt.tfd, TFD_TIMER_ABSTIME, &spec, NULL) == 0)
+        s_rt.armed = deadline;
 }
 
 //  --------------------------------------------------------------------------
@@ -233,7 +281,8 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     zsys_handler_set (NULL);
     memset (&s_rt, 0, sizeof s_rt);
     s_on_loop_thread = true;
-    s_rt.epfd = -1;
+    s_rt.epfd = s_rt.tfd = -1;
+    s_rt.armed = -1;
     tri_list_init (&s_rt.touched);
     tri_list_init (&s_rt.timers);
     s_copy_config (&s_rt.config, config);
@@ -250,7 +299,9 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     if (!s_rt.actor.name || !s_rt.actor.uid)
         goto fail;
     rc = TR_ESYS;
-    if ((s_rt.epfd = epoll_create1 (EPOLL_CLOEXEC)) < 0)
+    if ((s_rt.epfd = epoll_create1 (EPOLL_CLOEXEC)) < 0
+    ||  (s_rt.tfd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0
+    ||  tri_loop_watch (&s_rt.tfd_watch, s_rt.tfd, s_on_tfd, NULL))
         goto fail;
     if ((rc = tri_sched_init (s_rt.config.stack_size)))
         goto fail;
@@ -259,6 +310,9 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     if (!(s_rt.zctx = zmq_ctx_new ()))
         goto fail;
     zmq_ctx_set (s_rt.zctx, ZMQ_BLOCKY, 0);
+    //  Before any socket: remote links and local ones on threads apart
+    //  (tri_socket_link).
+    zmq_ctx_set (s_rt.zctx, ZMQ_IO_THREADS, 2);
     return 0;
 fail:
     tri_rt_stop ();
@@ -278,12 +332,15 @@ tri_rt_stop (void)
     tri_msg_spares (false);
     if (s_rt.epfd >= 0)
         close (s_rt.epfd);
+    if (s_rt.tfd >= 0)
+        close (s_rt.tfd);
     free (s_rt.actor.name);
     free (s_rt.actor.uid);
     free (s_rt.actor.endpoint);
     memset (&s_rt, 0, sizeof s_rt);
     s_on_loop_thread = true;
-    s_rt.epfd = -1;
+    s_rt.epfd = s_rt.tfd = -1;
+    s_rt.armed = -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -482,14 +539,20 @@ tri_loop_run (bool (*done) (void))
             continue;
         }
         skipped = 0;
+        //  The loop sleeps without a timeout: one would make the kernel
+        //  arm a timer at every sleep, which costs each wake-up as libzmq's
+        //  heartbeat timer does (doc/benchmarks.md). The earliest deadline
+        //  is the timerfd's, set again only when an earlier one comes.
         int timeout = -1;
         if (ready || tri_sched_has_ready ())
             timeout = 0;
         else {
             int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), s_timers_deadline ());
             if (deadline >= 0) {
-                int64_t left = deadline - tri_now_ms ();
-                timeout = left <= 0? 0: (left > INT_MAX? INT_MAX: (int) left);
+                if (deadline <= tri_now_ms ())
+                    timeout = 0;
+                else
+                    s_arm (deadline);
             }
         }
         int n = epoll_wait (s_rt.epfd, s_rt.events, TRI_EPOLL_BATCH, timeout);

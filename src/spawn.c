@@ -18,9 +18,12 @@
     through the hook we registered, and so of the end of its connection:
     a child whose connection ended and that is stopped, or has not exited
     a heartbeat timeout later, is lost: killed with SIGKILL and reaped,
-    and its death is ConnectionLost, a failure of its own. Children spawned together have their
-    hellos awaited together, so that the first failure of any of them
-    ends the wait and takes all of them down.
+    and its death is ConnectionLost, a failure of its own. Our links to
+    children have no heartbeats: a child's state in /proc, read every
+    heartbeat interval, tells that it was stopped for a heartbeat
+    timeout, and it is lost the same way. Children spawned together have
+    their hellos awaited together, so that the first failure of any of
+    them ends the wait and takes all of them down.
     =========================================================================
 */
 #ifdef HAVE_CONFIG_H
@@ -56,9 +59,11 @@ struct tri_child {
     int status;                 //  waitid's si_status
     int code;                   //  CLD_EXITED, CLD_KILLED, CLD_DUMPED
     bool killed;                //  we sent SIGTERM or SIGKILL
-    bool lost;                  //  its connection ended and it did not exit
+    bool lost;                  //  stopped too long, or its connection ended
+                                //  and it did not exit
     bool departed;              //  its connection ended, what it sent is read
     tri_timer_t lost_timer;     //  from its connection's end to its loss
+    int64_t stopped_at;         //  when it was first seen stopped, or 0
     int interrupt;              //  ends the wait for hello, 0 none
     int refused;                //  its hello was refused (TR_EVERSION)
     tri_waitq_t *hello_waitq;   //  where a task awaits its hello (with
@@ -72,6 +77,7 @@ struct tri_child {
 
 static tri_list_t s_children = { &s_children, &s_children };
 static size_t s_hard_kills;     //  children sent SIGTERM or SIGKILL, once each
+static tri_timer_t s_stop_watch; //  while there are children (s_watch_stops)
 
 int
 tri_pidfd_open (pid_t pid)
@@ -150,7 +156,7 @@ s_child_env (const char *uid, const char *bind, int link, const char *const *ext
         count++;
     while (extra && extra [extras])
         extras++;
-    char **env = calloc (count + extras + 6, sizeof *env);
+    char **env = calloc (count + extras + 7, sizeof *env);
     if (!env)
         return NULL;
     size_t n = 0;
@@ -168,6 +174,7 @@ s_child_env (const char *uid, const char *bind, int link, const char *const *ext
             env [n++] = strdup (environ [i]);
     }
     if (asprintf (&env [n++], "%s=%s", TRI_ENV_PARENT, tri_actor ()->endpoint) < 0
+    ||  asprintf (&env [n++], "%s=%s", TRI_ENV_PARENT_LOCAL, tri_peer_local_endpoint ()) < 0
     ||  asprintf (&env [n++], "%s=%d", TRI_ENV_PARENT_PID, (int) getpid ()) < 0
     ||  asprintf (&env [n++], "%s=%s", TRI_ENV_UID, uid) < 0)
         env [n - 1] = NULL;
@@ -330,10 +337,9 @@ s_on_pidfd (tri_watch_t *watch, bool drain)
 //  timeout later: it stopped answering. Killed; its calls fail now
 //  with its loss, no drain period: nothing more can come from it.
 static void
-s_lost_expired (tri_timer_t *timer)
+s_lose (tri_child_t *self)
 {
-    tri_child_t *self = timer->arg;
-    tri_timer_stop (timer);
+    tri_timer_stop (&self->lost_timer);
     if (s_try_reap (self))
         return;
     self->lost = true;
@@ -347,9 +353,44 @@ s_lost_expired (tri_timer_t *timer)
     s_tell_death (self);
 }
 
-//  True if the process is stopped (SIGSTOP, SIGTSTP, a tracer).
-static bool
-s_stopped (pid_t pid)
+static void
+s_lost_expired (tri_timer_t *timer)
+{
+    s_lose (timer->arg);
+}
+
+//  Our links to children have no heartbeats (tri_socket_link): a child
+//  stopped for a heartbeat timeout is seen from its process state, each
+//  heartbeat interval, and lost as one whose connection ended. A child
+//  stopped for less is nothing; one we are ending has its grace periods.
+static void
+s_watch_stops (tri_timer_t *timer)
+{
+    const tr_config_t *config = tri_config ();
+    int64_t now = tri_now_ms ();
+    int64_t next = now + config->heartbeat_ivl_ms;
+    tri_list_each (node, nx, &s_children) {
+        tri_child_t *self = tri_list_entry (node, tri_child_t, node);
+        if (self->exited || self->lost || self->killed || !self->channel
+        ||  tri_channel_end_expected (self->channel) || !tri_pid_stopped (self->pid)) {
+            self->stopped_at = 0;
+            continue;
+        }
+        if (!self->stopped_at)
+            self->stopped_at = now;
+        int64_t lost_at = self->stopped_at + config->heartbeat_timeout_ms;
+        if (lost_at <= now)
+            s_lose (self);
+        else
+        if (lost_at < next)
+            next = lost_at;
+    }
+    if (!tri_list_empty (&s_children))
+        tri_timer_start (timer, next, s_watch_stops, NULL);
+}
+
+bool
+tri_pid_stopped (pid_t pid)
 {
     char path [64], stat [512];
     snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
@@ -386,7 +427,7 @@ s_on_departed (tri_channel_t *channel)
         if (self->killed || tri_channel_end_expected (channel)
         ||  tri_timer_active (&self->lost_timer))
             return true;
-        int64_t delay = s_stopped (self->pid)? 0: tri_config ()->heartbeat_timeout_ms;
+        int64_t delay = tri_pid_stopped (self->pid)? 0: tri_config ()->heartbeat_timeout_ms;
         tri_timer_start (&self->lost_timer, tri_now_ms () + delay, s_lost_expired, self);
         return true;
     }
@@ -505,6 +546,9 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
         posix_spawn_file_actions_destroy (&actions);
     s_env_free (&env);
     tri_list_push_back (&s_children, &self->node);
+    if (!tri_timer_active (&s_stop_watch))
+        tri_timer_start (&s_stop_watch, tri_now_ms () + config->heartbeat_ivl_ms,
+                         s_watch_stops, NULL);
     tri_peer_on_hello (s_on_hello);
     tri_peer_on_departed (s_on_departed);
     tri_log_debug ("TR-SPAWN", "spawned %s as pid %d", self->uid, (int) self->pid);
@@ -788,6 +832,8 @@ tri_child_destroy (tri_child_t **self_p)
     assert (self->exited);
     assert (!self->hello_waitq && tri_waitq_empty (&self->exit_waiters));
     tri_node_unlink (&self->node);
+    if (tri_list_empty (&s_children))
+        tri_timer_stop (&s_stop_watch);
     tri_timer_stop (&self->lost_timer);
     tri_channel_unref (&self->channel);
     free (self->uid);

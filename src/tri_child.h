@@ -68,8 +68,8 @@ bool
 //  We sent it SIGTERM or SIGKILL.
 bool
     tri_child_killed (const tri_child_t *self);
-//  Its connection ended and it did not exit: it stopped answering within
-//  the heartbeat timeout and we killed it. Its death is ConnectionLost,
+//  It was stopped for the heartbeat timeout, or its connection ended and
+//  it did not exit: it stopped answering and we killed it. Its death is ConnectionLost,
 //  a failure of its own.
 bool
     tri_child_lost (const tri_child_t *self);

@@ -17,11 +17,18 @@ typedef struct tri_dealer tri_dealer_t;
 
 //  Bind the ROUTER ("ipc": a fresh private endpoint, "tcp": loopback on
 //  a free port, else a ZeroMQ endpoint) and watch it; sets the actor's
-//  endpoint; with keys (secure.c) it is a CURVE server. Returns 0,
+//  endpoint; binds it a second time for our children (the same transport
+//  on this host, tri_peer_local_endpoint); with keys (secure.c) it is a
+//  CURVE server on both. Returns 0,
 //  TR_EINVAL (a non-loopback tcp address without keys, or an ipc
 //  directory not ours), TR_ESYS or TR_ENOMEM.
 int
     tri_peer_listen (const char *bind);
+//  The endpoint our children connect to: the ROUTER's second listener,
+//  without heartbeats, on the I/O thread of local links (the public one
+//  until tri_peer_listen succeeded).
+const char *
+    tri_peer_local_endpoint (void);
 //  Close every socket and forget every channel (runtime shutdown).
 void
     tri_peer_stop (void);
@@ -43,7 +50,8 @@ size_t
     tri_peer_count (void);
 
 //  A DEALER connected to endpoint, with ZMTP heartbeats, and our hello
-//  sent on it. parent: the DEALER to our parent (our uid as routing id).
+//  sent on it. parent: the DEALER to our parent (our uid as routing id),
+//  on its local endpoint without heartbeats (actor.c watches it).
 //  The connection is watched by a monitor, so that a peer that dies or
 //  goes silent past the heartbeat timeout closes the channel, and libzmq
 //  does not connect again. Returns 0, TR_ESYS (bad endpoint or no

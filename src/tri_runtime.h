@@ -88,10 +88,18 @@ char *
 //  Remove the socket file of an ipc endpoint (others: nothing).
 void
     tri_ipc_unlink (const char *endpoint);
-//  The configured limits and linger on a new socket, and ZMTP heartbeats
-//  if heartbeat: a socket whose peers no pidfd watches needs them.
+//  The configured limits and linger on a new socket, then its link (as
+//  tri_socket_link).
 void
-    tri_socket_options (void *socket, bool heartbeat);
+    tri_socket_options (void *socket, bool remote);
+//  The link of what the socket binds or connects next: remote, ZMTP
+//  heartbeats on libzmq's I/O thread for remote links; else none, on the
+//  I/O thread of the links between a parent and its children, whose
+//  liveness is seen from their process state. libzmq's heartbeat timer
+//  belongs to the I/O thread: one connection with heartbeats makes every
+//  wake-up of its thread pay, so the two kinds never share one.
+void
+    tri_socket_link (void *socket, bool remote);
 
 //  --------------------------------------------------------------------------
 //  The loop

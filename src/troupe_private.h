@@ -50,6 +50,11 @@
 //  Messages that may wait for one ROUTER peer (the small ones channel.c
 //  does not count in bytes: at most about 36 MiB of them).
 #define TRI_ROUTER_SNDHWM 65536
+//  libzmq's I/O threads, as ZMQ_AFFINITY bits: remote links with their
+//  heartbeats on one, the links between parents and children on the other
+//  (tri_socket_link).
+#define TRI_IO_REMOTE               1
+#define TRI_IO_LOCAL                2
 #define TRI_DEFAULT_LINGER_MS       1000
 #define TRI_DEFAULT_STREAM_WINDOW   256
 #define TRI_DEFAULT_REGISTRY_MAX    4096
@@ -62,6 +67,7 @@
 
 //  Environment a parent hands its child.
 #define TRI_ENV_PARENT      "TROUPE_PARENT"        //  parent ROUTER endpoint
+#define TRI_ENV_PARENT_LOCAL "TROUPE_PARENT_LOCAL" //  where its children connect
 #define TRI_ENV_PARENT_PID  "TROUPE_PARENT_PID"    //  parent's pid
 #define TRI_ENV_PARENT_FD   "TROUPE_PARENT_FD"     //  child's end of its link
                                                     //  (without pidfds)
@@ -567,6 +573,10 @@ int
 //  tests and diagnosis). Children are then linked by socket pairs.
 bool
     tri_pidfd_refused (void);
+//  True if the process is stopped (SIGSTOP, SIGTSTP, a tracer), as its
+//  /proc/PID/stat says; false if it runs or is not there.
+bool
+    tri_pid_stopped (pid_t pid);
 
 //  --------------------------------------------------------------------------
 //  The upper half, one header per module, each layer above the last:

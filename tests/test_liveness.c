@@ -2,14 +2,15 @@
     test_liveness.c - stopped and silent peers are detected, departed ones
     forgotten
 
-    ZMTP heartbeats run both ways on the link between a parent and its
-    child, and on every portal opened on an endpoint. A child stopped with
-    SIGSTOP is lost: its parent kills and reaps it, its calls fail with
-    ConnectionLost, and so do its contexts' streams. A child whose parent
-    is stopped cancels itself and
-    exits 1. A daemon stopped under a portal fails that portal's calls.
-    A child busy without checkpoints is not lost: libzmq's I/O thread
-    answers the heartbeats. A peer that leaves an actor's ROUTER (closes
+    The link between a parent and its child runs on an endpoint of the
+    parent's own for children, without heartbeats: each reads the other's
+    process state every heartbeat interval. ZMTP heartbeats run on every
+    portal opened on an endpoint. A child stopped with SIGSTOP is lost:
+    its parent kills and reaps it, its calls fail with ConnectionLost, and
+    so do its contexts' streams; one stopped for less than the timeout is
+    not. A child whose parent is stopped cancels itself and exits 1. A
+    daemon stopped under a portal fails that portal's calls. A child busy
+    without checkpoints is not lost: its process runs. A peer that leaves an actor's ROUTER (closes
     its portal, exits, is killed) is forgotten: a daemon on which portals
     come and go keeps a flat count of peers, descriptors and memory.
 
@@ -18,6 +19,7 @@
     a margin of 1500 ms (scaled by tu_ms) for the loop and a loaded host.
     =========================================================================
 */
+#include "troupe_private.h"
 #include "testutil.h"
 #include "testproc.h"
 #include <errno.h>
@@ -243,6 +245,114 @@ START_TEST (test_a_child_whose_parent_is_stopped_exits_by_itself)
     ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
     //  The orphan came back to us and is reaped here.
     tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A child stopped for less than the heartbeat timeout is nothing
+
+typedef struct {
+    int before_rc, after_rc;
+    int64_t sum;
+    char state;                     //  the child's while stopped
+} short_stop_obs_t;
+
+static int
+s_stop_child_briefly (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    short_stop_obs_t *obs = arg;
+    int pid = tr_portal_pid (p);
+    obs->before_rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) 1, (int64_t) 1), NULL);
+    kill (pid, SIGSTOP);
+    //  Stopped across several checks of its state, well short of the
+    //  timeout: the stop is what is under test, not a synchronisation.
+    tr_sleep (ctx, HB_TIMEOUT_MS / 2);
+    obs->state = s_proc_state (pid, NULL);
+    kill (pid, SIGCONT);
+    tr_value_t *value = NULL;
+    obs->after_rc = tu_call (p, "add", tr_pack ("[II]", (int64_t) 40, (int64_t) 2), &value);
+    if (obs->after_rc == 0)
+        tr_unpack (tr_value_object (value), "I", &obs->sum);
+    tr_value_destroy (&value);
+    return 0;
+}
+
+START_TEST (test_a_child_stopped_shorter_than_the_timeout_is_not_lost)
+{
+    tu_subreaper ();
+    short_stop_obs_t obs = { 0 };
+    tu_frame_t frame = { .body = s_stop_child_briefly, .obs = &obs };
+    tu_run_frame (&frame, NULL);
+    ck_assert_tr_ok (obs.before_rc);
+    ck_assert_msg (obs.state == 'T', "the child was in state '%c'", obs.state? obs.state: '-');
+    ck_assert_tr_ok (obs.after_rc);
+    ck_assert_int_eq (obs.sum, 42);
+    ck_assert_tr_ok (frame.close_rc);
+    ck_assert_uint_eq (frame.close_errors, 0);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A child's link to its parent: the parent's endpoint for children
+
+//  How many connected unix sockets bear path: the ends accepted by the
+//  listener bound there.
+static int
+s_unix_conns (const char *path)
+{
+    FILE *f = fopen ("/proc/net/unix", "r");
+    if (!f)
+        return -1;
+    char line [512];
+    int count = 0;
+    while (fgets (line, sizeof line, f)) {
+        //  Num RefCount Protocol Flags Type St Inode Path
+        char state [8], name [400];
+        if (sscanf (line, "%*s %*s %*s %*s %*s %7s %*s %399s", state, name) == 2
+        &&  streq (state, "03") && streq (name, path))
+            count++;
+    }
+    fclose (f);
+    return count;
+}
+
+typedef struct {
+    char endpoint [256], local [256];
+    int info_rc;
+    int on_public, on_local;
+} link_obs_t;
+
+static int
+s_look_at_the_link (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    link_obs_t *obs = arg;
+    snprintf (obs->endpoint, sizeof obs->endpoint, "%s", tr_actor_endpoint (tr_ctx_actor (ctx)));
+    snprintf (obs->local, sizeof obs->local, "%s", tri_peer_local_endpoint ());
+    //  A call on the link, so that it is up.
+    obs->info_rc = tu_call (p, "tr.info", NULL, NULL);
+    obs->on_public = s_unix_conns (obs->endpoint + 6);
+    obs->on_local = s_unix_conns (obs->local + 6);
+    return 0;
+}
+
+START_TEST (test_a_child_reaches_its_parent_on_an_endpoint_of_its_own)
+{
+    tu_subreaper ();
+    link_obs_t obs = { 0 };
+    tu_frame_t frame = { .body = s_look_at_the_link, .obs = &obs };
+    tu_run_frame (&frame, NULL);
+    ck_assert_tr_ok (obs.info_rc);
+    ck_assert_msg (strncmp (obs.endpoint, "ipc://", 6) == 0, "endpoint %s", obs.endpoint);
+    ck_assert_msg (strncmp (obs.local, "ipc://", 6) == 0, "local endpoint %s", obs.local);
+    ck_assert_str_ne (obs.endpoint, obs.local);
+    //  The child's connection was accepted on the endpoint for children,
+    //  none on the public one: its lease with the registry we serve rides
+    //  on that link too.
+    ck_assert_int_eq (obs.on_local, 1);
+    ck_assert_int_eq (obs.on_public, 0);
+    ck_assert_tr_ok (frame.close_rc);
+    tu_assert_no_procs_left (0);
 }
 END_TEST
 
@@ -747,6 +857,8 @@ main (void)
     tcase_add_test (tc, test_a_context_on_a_stopped_child_fails_with_its_loss);
     tcase_add_test (tc, test_a_child_whose_parent_is_stopped_exits_by_itself);
     tcase_add_test (tc, test_a_child_busy_past_the_heartbeat_timeout_is_not_lost);
+    tcase_add_test (tc, test_a_child_stopped_shorter_than_the_timeout_is_not_lost);
+    tcase_add_test (tc, test_a_child_reaches_its_parent_on_an_endpoint_of_its_own);
     tcase_add_test (tc, test_a_stopped_daemon_fails_its_portals_calls_and_serves_again_after_sigcont);
     tc = tu_tcase (suite, "departed", 120);
     tcase_add_test (tc, test_a_daemon_forgets_departed_peers_and_stays_flat);
