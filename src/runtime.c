@@ -337,6 +337,10 @@ tri_rt_stop (void)
     free (s_rt.actor.name);
     free (s_rt.actor.uid);
     free (s_rt.actor.endpoint);
+    //  A timer its owner left running is no longer in any list: stopped
+    //  or started again after the next start, it touches no stale node.
+    while (!tri_list_empty (&s_rt.timers))
+        tri_node_unlink (s_rt.timers.next);
     memset (&s_rt, 0, sizeof s_rt);
     s_on_loop_thread = true;
     s_rt.epfd = s_rt.tfd = -1;
