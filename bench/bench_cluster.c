@@ -109,28 +109,6 @@ s_troupe_cluster (tr_actor_t *self, int count, int64_t *ns)
     return rc? rc: close_rc;
 }
 
-//  The size of a child's hello: a uid "child-N@" + uuid and an ipc
-//  endpoint like the child's.
-static size_t
-s_hello_size (void)
-{
-    char uid [64], endpoint [128];
-    snprintf (uid, sizeof uid, "child-%d@%s", 10, "00000000-0000-0000-0000-000000000000");
-    snprintf (endpoint, sizeof endpoint, "ipc:///tmp/troupe-%d-%.8s.ipc",
-              (int) getpid (), "00000000");
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    tri_hello_t hello = { TR_PROTOCOL_MAJOR, TR_PROTOCOL_MINOR, uid, endpoint,
-                          (int64_t) getpid () };
-    tri_msg_begin (&pk, TRI_HELLO, 0);
-    tri_msg_pack_hello (&pk, &hello);
-    size_t size = sbuf.size;
-    msgpack_sbuffer_destroy (&sbuf);
-    return size;
-}
-
 static int
 s_root (tr_actor_t *self, void *arg)
 {
@@ -139,7 +117,7 @@ s_root (tr_actor_t *self, void *arg)
     run->failed = true;
     static s_raw_t raw;
     memset (&raw, 0, sizeof raw);
-    raw.hello_size = s_hello_size ();
+    raw.hello_size = bench_hello_size ("child-10");
     snprintf (raw.hello_arg, sizeof raw.hello_arg, "%zu", raw.hello_size);
     int count = run->per_round;
     fprintf (stderr, "bench: cluster_start: %d children at once, hello %zu bytes, "

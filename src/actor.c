@@ -263,19 +263,13 @@ s_watch_parent (tri_timer_t *timer)
     int64_t next = now + config->heartbeat_ivl_ms;
     if (!s_actor.parent || s_actor.stopping)
         return;
-    if (!tri_pid_stopped (s_actor.parent_pid))
-        s_actor.parent_stopped_at = 0;
-    else {
-        if (!s_actor.parent_stopped_at)
-            s_actor.parent_stopped_at = now;
-        int64_t lost_at = s_actor.parent_stopped_at + config->heartbeat_timeout_ms;
-        if (lost_at <= now) {
-            s_on_parent_lost (s_actor.parent);
-            return;
-        }
-        if (lost_at < next)
-            next = lost_at;
+    int64_t lost_at = tri_pid_lost_at (s_actor.parent_pid, &s_actor.parent_stopped_at, now);
+    if (lost_at && lost_at <= now) {
+        s_on_parent_lost (s_actor.parent);
+        return;
     }
+    if (lost_at && lost_at < next)
+        next = lost_at;
     tri_timer_start (timer, next, s_watch_parent, NULL);
 }
 

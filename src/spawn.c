@@ -372,13 +372,13 @@ s_watch_stops (tri_timer_t *timer)
     tri_list_each (node, nx, &s_children) {
         tri_child_t *self = tri_list_entry (node, tri_child_t, node);
         if (self->exited || self->lost || self->killed || !self->channel
-        ||  tri_channel_end_expected (self->channel) || !tri_pid_stopped (self->pid)) {
+        ||  tri_channel_end_expected (self->channel)) {
             self->stopped_at = 0;
             continue;
         }
-        if (!self->stopped_at)
-            self->stopped_at = now;
-        int64_t lost_at = self->stopped_at + config->heartbeat_timeout_ms;
+        int64_t lost_at = tri_pid_lost_at (self->pid, &self->stopped_at, now);
+        if (!lost_at)
+            continue;
         if (lost_at <= now)
             s_lose (self);
         else
@@ -402,6 +402,16 @@ tri_pid_stopped (pid_t pid)
     stat [size] = 0;
     const char *end = strrchr (stat, ')');
     return end && end [1] == ' ' && (end [2] == 'T' || end [2] == 't');
+}
+
+int64_t
+tri_pid_lost_at (pid_t pid, int64_t *since, int64_t now)
+{
+    if (!tri_pid_stopped (pid))
+        return *since = 0;
+    if (!*since)
+        *since = now;
+    return *since + tri_config ()->heartbeat_timeout_ms;
 }
 
 //  The connection of a ROUTER peer ended: ours to handle if it is a child.

@@ -577,6 +577,11 @@ bool
 //  /proc/PID/stat says; false if it runs or is not there.
 bool
     tri_pid_stopped (pid_t pid);
+//  When pid, stopped since *since (set at the first call that sees it
+//  stopped, at now), has been stopped for the heartbeat timeout: the time
+//  its watcher loses it. 0 if it is not stopped (*since back to 0).
+int64_t
+    tri_pid_lost_at (pid_t pid, int64_t *since, int64_t now);
 
 //  --------------------------------------------------------------------------
 //  The upper half, one header per module, each layer above the last:

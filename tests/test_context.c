@@ -34,13 +34,6 @@ s_gather (tr_portal_t **portals, size_t n, const char *fn, tr_args_t *args,
     return rc;
 }
 
-static void
-s_run_frame (tu_frame_t *frame)
-{
-    tu_run_frame (frame, NULL);
-    ck_assert_tr_ok (frame->close_rc);
-}
-
 //  --------------------------------------------------------------------------
 //  Ping-pong both ways in one context
 
@@ -102,7 +95,7 @@ START_TEST (ten_thousand_values_go_back_and_forth_in_one_context)
     s_pingpong_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_pingpong_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_str_eq (obs.first, "ready");
     ck_assert_tr_ok (obs.stream_rc);
@@ -163,7 +156,7 @@ START_TEST (a_hundred_thousand_values_arrive_complete_and_in_order)
     s_oneway_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_oneway_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_tr_rc (obs.end_rc, TR_ECLOSED);
     ck_assert_int_eq (obs.received, ONE_WAY);
@@ -222,7 +215,7 @@ s_bad_run (s_bad_t *obs, const char *how)
     memset (obs, 0, sizeof *obs);
     obs->how = how;
     tu_frame_t frame = { .body = s_bad_body, .obs = obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs->after_rc);
     tu_assert_no_procs_left (2000);
 }
@@ -354,7 +347,7 @@ START_TEST (a_value_sent_before_a_long_computation_arrives_before_it_ends)
     s_alone_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_alone_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_tr_ok (obs.first_rc);
     ck_assert_str_eq (obs.first, "first");
@@ -434,7 +427,7 @@ START_TEST (either_side_may_close_first_and_the_result_still_comes)
     s_close_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_close_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.echo_rc);
     ck_assert_tr_ok (obs.echo_result_rc);
     ck_assert_int_eq (obs.echoed, 3);
@@ -517,7 +510,7 @@ s_cancel_check (const char *fn)
     memset (&obs, 0, sizeof obs);
     obs.fn = fn;
     tu_frame_t frame = { .body = s_cancel_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_msg (obs.parked, "the callee never parked");
     ck_assert_tr_ok (obs.cancel_rc);
@@ -605,7 +598,7 @@ START_TEST (a_task_that_ends_with_a_context_open_cancels_the_remote_task)
     s_left_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_left_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.waiting.open_rc);
     ck_assert_tr_ok (obs.failing.open_rc);
     ck_assert_tr_ok (obs.join_rc [1]);
@@ -676,7 +669,7 @@ START_TEST (a_context_closed_while_another_task_waits_on_it_wakes_that_task_firs
     s_borrow_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_borrow_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_msg (obs.parked, "the callee did not wait in receive");
     ck_assert_tr_ok (obs.close_rc);
@@ -838,7 +831,7 @@ START_TEST (a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pac
     s_flow_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_flow_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.alone_rc);
     ck_assert_tr_ok (obs.flood_rc);
     //  The window bounds what the producer sent past what was read,

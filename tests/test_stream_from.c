@@ -26,13 +26,6 @@ s_open (tr_portal_t *p, const char *fn, tr_args_t *args, tr_stream_t **s)
     return rc;
 }
 
-static void
-s_run_frame (tu_frame_t *frame)
-{
-    tu_run_frame (frame, NULL);
-    ck_assert_tr_ok (frame->close_rc);
-}
-
 //  --------------------------------------------------------------------------
 //  Complete and in order, then the end, then the result
 
@@ -80,7 +73,7 @@ START_TEST (a_hundred_thousand_values_arrive_in_order_then_the_end_then_the_resu
     s_count_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_count_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_int_eq (obs.received, COUNTED);
     ck_assert_int_eq (obs.out_of_order, 0);
@@ -139,7 +132,7 @@ s_fail_check (int k)
     memset (&obs, 0, sizeof obs);
     obs.k = k;
     tu_frame_t frame = { .body = s_fail_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     char message [64];
     snprintf (message, sizeof message, "failed after %d values", k);
     //  The runtime started it: the open succeeds, whatever the function
@@ -233,7 +226,7 @@ START_TEST (an_unknown_function_or_the_wrong_kind_is_refused_both_ways_before_it
     s_refused_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_refused_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_rc (obs.unknown_rc, TR_ENOTEXPOSED);
     ck_assert_str_eq (obs.unknown.type, "NotExposed");
     ck_assert_msg (strstr (obs.unknown.message, "no_such_function"), "'%s'", obs.unknown.message);
@@ -312,7 +305,7 @@ START_TEST (started_in_a_stream_function_is_a_protocol_error_the_caller_sees_box
     s_rule_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_rule_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_tr_rc (obs.send_rc, TR_EINVAL);
     ck_assert_tr_rc (obs.send_pack_rc, TR_EINVAL);
@@ -392,7 +385,7 @@ START_TEST (closing_early_cancels_a_callee_waiting_in_send_and_the_actor_serves_
     s_early_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_early_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_msg (obs.parked, "the producer never sent its first 64 values");
     ck_assert_int_eq (obs.produced, 64);
@@ -467,7 +460,7 @@ START_TEST (a_task_cancelled_in_receive_cancels_the_remote_task_with_an_ack)
     s_cancelled_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_cancelled_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.reader.open_rc);
     ck_assert_msg (obs.parked, "the callee never waited");
     ck_assert_tr_ok (obs.join_rc);
@@ -587,7 +580,7 @@ START_TEST (a_slow_consumer_keeps_the_producer_within_its_window)
     s_flow_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_flow_body, .obs = &obs };
-    s_run_frame (&frame);
+    tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
     ck_assert_int_eq (obs.read, FLOOD_READ);
     ck_assert_int_gt (obs.allowed, FLOOD_READ + 128);

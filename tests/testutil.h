@@ -379,6 +379,15 @@ tu_run_frame (tu_frame_t *frame, const tr_config_t *config)
     ck_assert_tr_ok (frame->start_rc);
 }
 
+//  tu_run_frame with the default config, and the nursery closed with
+//  no child failing.
+static inline void
+tu_run_frame_clean (tu_frame_t *frame)
+{
+    tu_run_frame (frame, NULL);
+    ck_assert_tr_ok (frame->close_rc);
+}
+
 //  Everything written to stderr between start and end, for checking
 //  what was logged.
 typedef struct {
