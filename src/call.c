@@ -92,13 +92,11 @@ tri_call_send_cmd (tri_channel_t *channel, uint64_t cid, const char *fn,
                    const tr_args_t *args, tr_kind_t kind, tr_error_t **error)
 {
     tri_frame_t frame;
-    tri_frame_init (&frame);
-    //  [2, cid, [fn, args]]: at most 13 bytes, the name, the arguments.
-    tri_frame_reserve (&frame, 26 + strlen (fn) + (args? tr_args_size (args): 1));
-    tri_msg_pack_cmd_pk (&frame.pk, cid, fn, args, kind);
+    tri_frame_cmd (&frame, cid, fn, args, kind);
     //  What we would refuse to read, we do not send: the call fails here.
+    //  [cmd, cid, [fn, args]]: args at level 2.
     char why [256];
-    int rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
+    int rc = tri_frame_check_args (&frame, args, 2, tri_limits (), why, sizeof why);
     if (rc) {
         tri_frame_fini (&frame);
         if (error)

@@ -170,16 +170,18 @@ tri_args_check (tr_args_t *value, size_t head_size, int level, const tri_limits_
     if (size > limits->max_size)
         return tri_why (why, why_size, TR_ETOOBIG,
                        "frame of %zu bytes exceeds the limit of %zu", size, limits->max_size);
+    int max_depth = limits->max_depth > S_MSGPACK_MAX_DEPTH? S_MSGPACK_MAX_DEPTH: limits->max_depth;
     if (value->depth == 0) {
         int depth;
-        tri_limits_t any = { tri_args_len (value), 32 };
+        tri_limits_t any = { tri_args_len (value), S_MSGPACK_MAX_DEPTH };
         int rc = tri_msg_check_depth (tri_args_bytes (value), tri_args_len (value), &any,
                                       &depth, why, why_size);
+        if (rc == TR_ETOOBIG)
+            return tri_why (why, why_size, TR_ETOOBIG, "msgpack nested deeper than %d", max_depth);
         if (rc)
             return rc;
         value->depth = depth + 1;
     }
-    int max_depth = limits->max_depth > 32? 32: limits->max_depth;
     if (value->depth - 1 + level > max_depth)
         return tri_why (why, why_size, TR_ETOOBIG, "msgpack nested deeper than %d", max_depth);
     return 0;

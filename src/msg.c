@@ -386,7 +386,51 @@ void
 tri_frame_begin (tri_frame_t *self, tri_type_t type, uint64_t cid)
 {
     tri_frame_init (self);
-    tri_msg_begin (&self->pk, type, cid);
+    self->size = tri_msg_head ((uint8_t *) self->data, type, cid);
+}
+
+//  A msgpack str header for len bytes at out (at most 5 bytes); its size.
+static size_t
+s_str_head (uint8_t *out, size_t len)
+{
+    if (len < 32) {
+        out [0] = (uint8_t) (0xa0 | len);
+        return 1;
+    }
+    int bytes = len <= 0xff? 1: len <= 0xffff? 2: 4;
+    out [0] = bytes == 1? 0xd9: bytes == 2? 0xda: 0xdb;
+    for (int i = 0; i < bytes; i++)
+        out [1 + i] = (uint8_t) (len >> (8 * (bytes - 1 - i)));
+    return 1 + (size_t) bytes;
+}
+
+void
+tri_frame_cmd (tri_frame_t *self, uint64_t cid, const char *fn, const tr_args_t *args,
+               tr_kind_t kind)
+{
+    tri_frame_init (self);
+    size_t fn_len = strlen (fn);
+    size_t len = args? tri_args_len (args): 0;
+    //  [cmd, cid, [fn, (kind,) args]]: at most 11 + 1 + 5 + 1 bytes, the
+    //  name, the arguments (or an empty array).
+    tri_frame_reserve (self, 18 + fn_len + (len? len: 1));
+    if (self->failed)
+        return;
+    uint8_t *out = (uint8_t *) self->data;
+    size_t n = tri_msg_head (out, TRI_CMD, cid);
+    out [n++] = kind == TR_CALL? 0x92: 0x93;
+    n += s_str_head (out + n, fn_len);
+    memcpy (out + n, fn, fn_len);
+    n += fn_len;
+    if (kind != TR_CALL)
+        out [n++] = (uint8_t) kind;
+    if (len) {
+        memcpy (out + n, tri_args_bytes (args), len);
+        n += len;
+    }
+    else
+        out [n++] = 0x90;
+    self->size = n;
 }
 
 void
@@ -424,11 +468,20 @@ tri_frame_write (tri_frame_t *self, const void *data, size_t size)
 }
 
 int
-tri_frame_check (const tri_frame_t *self, const tri_limits_t *limits, char *why, size_t why_size)
+tri_frame_check_args (const tri_frame_t *self, const tr_args_t *args, int level,
+                      const tri_limits_t *limits, char *why, size_t why_size)
 {
     if (self->failed)
         return tri_why (why, why_size, TR_ENOMEM, "out of memory building the frame");
-    return tri_msg_check (self->data, self->size, limits, why, why_size);
+    size_t len = args? tri_args_len (args): 0;
+    if (len)
+        //  The value is never changed once made: its own check is kept.
+        return tri_args_check ((tr_args_t *) args, self->size - len, level, limits,
+                               why, why_size);
+    if (self->size > limits->max_size)
+        return tri_why (why, why_size, TR_ETOOBIG, "frame of %zu bytes exceeds the limit of %zu",
+                        self->size, limits->max_size);
+    return 0;
 }
 
 void

@@ -315,8 +315,8 @@ s_reply (serve_t *self, int rc)
         char *start = value->sbuf.data + TRI_ARGS_HEADROOM - frame.size;
         memcpy (start, frame.data, frame.size);
         size_t size = frame.size + tri_args_len (value);
+        int bad = tri_args_check (value, frame.size, 1, tri_limits (), why, sizeof why);
         tri_frame_fini (&frame);
-        int bad = tri_msg_check (start, size, tri_limits (), why, sizeof why);
         if (bad)
             tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
                                      self->export->name, why);
@@ -333,7 +333,7 @@ s_reply (serve_t *self, int rc)
         tri_frame_write (&frame, tri_args_bytes (value), tri_args_len (value));
     else
         msgpack_pack_nil (&frame.pk);
-    int bad = tri_frame_check (&frame, tri_limits (), why, sizeof why);
+    int bad = tri_frame_check_args (&frame, value, 1, tri_limits (), why, sizeof why);
     if (bad) {
         tri_frame_fini (&frame);
         tri_channel_reply_error (channel, cid, bad, tri_msg_rc_type (bad), "result of %s: %s",
@@ -575,7 +575,7 @@ s_send_started (serve_t *self, const tr_args_t *first)
     else
         msgpack_pack_nil (&frame.pk);
     char why [256];
-    int rc = tri_frame_check (&frame, tri_limits (), why, sizeof why);
+    int rc = tri_frame_check_args (&frame, first, 1, tri_limits (), why, sizeof why);
     if (rc) {
         tri_frame_fini (&frame);
         return tri_ctx_fail (NULL, tri_error_new (rc, tri_msg_rc_type (rc), tri_uid (),

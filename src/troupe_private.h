@@ -493,6 +493,11 @@ void
 //  A frame started as [type, cid, ...]: the caller packs the body.
 void
     tri_frame_begin (tri_frame_t *self, tri_type_t type, uint64_t cid);
+//  The frame [cmd, cid, [fn, args]] ([fn, kind, args] for a context or a
+//  stream), written in place: the bytes tri_msg_pack_cmd_pk makes.
+void
+    tri_frame_cmd (tri_frame_t *self, uint64_t cid, const char *fn, const tr_args_t *args,
+                   tr_kind_t kind);
 //  Append encoded bytes.
 void
     tri_frame_write (tri_frame_t *self, const void *data, size_t size);
@@ -504,11 +509,14 @@ void
 //  frame still fits its inside buffer. The frame is empty afterwards.
 char *
     tri_frame_detach (tri_frame_t *self);
-//  What a peer would make of the frame: 0, or TR_EPROTO / TR_ETOOBIG
-//  (TR_ENOMEM if it could not be built) with the reason in why.
+//  What a peer would make of a frame troupe built, whose one part of
+//  unknown shape is args, written last at nesting level: 0, or TR_EPROTO
+//  / TR_ETOOBIG (TR_ENOMEM if it could not be built) with the reason in
+//  why. The head is sound by construction and args are checked once in
+//  their life (tri_args_check): received frames alone are read in full.
 int
-    tri_frame_check (const tri_frame_t *self, const tri_limits_t *limits,
-                     char *why, size_t why_size);
+    tri_frame_check_args (const tri_frame_t *self, const tr_args_t *args, int level,
+                          const tri_limits_t *limits, char *why, size_t why_size);
 void
     tri_frame_fini (tri_frame_t *self);
 int

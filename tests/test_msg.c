@@ -1251,6 +1251,126 @@ START_TEST (test_cmd_without_args_carries_an_empty_array)
 }
 END_TEST
 
+//  The cmd frame written in place is byte for byte what msgpack-c makes:
+//  every cid width, names at every str header width, each kind, with and
+//  without arguments.
+START_TEST (test_cmd_written_in_place_is_what_the_packer_makes)
+{
+    const uint64_t cids [] = { 0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffu,
+                               0x100000000ull, UINT64_MAX };
+    const size_t names [] = { 1, 4, 31, 32, 255, 256, 65535, 65536 };
+    const tr_kind_t kinds [] = { TR_CALL, TR_CONTEXT, TR_STREAM };
+    tr_args_t *empty = calloc (1, sizeof *empty);
+    ck_assert_ptr_nonnull (empty);
+    tr_args_t *argses [] = { NULL, empty, tr_pack ("[i s]", 7, "x"), tr_pack ("n") };
+    ck_assert_ptr_nonnull (argses [2]);
+    char *fn = malloc (65537);
+    ck_assert_ptr_nonnull (fn);
+    int cases = 0;
+    for (size_t c = 0; c < sizeof cids / sizeof cids [0]; c++)
+    for (size_t n = 0; n < sizeof names / sizeof names [0]; n++)
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds [0]; k++)
+    for (size_t a = 0; a < sizeof argses / sizeof argses [0]; a++) {
+        memset (fn, 'f', names [n]);
+        fn [names [n]] = '\0';
+        tri_frame_t want, got;
+        tri_frame_init (&want);
+        tri_msg_pack_cmd_pk (&want.pk, cids [c], fn, argses [a], kinds [k]);
+        tri_frame_cmd (&got, cids [c], fn, argses [a], kinds [k]);
+        ck_assert (!want.failed && !got.failed);
+        ck_assert_msg (got.size == want.size && memcmp (got.data, want.data, got.size) == 0,
+                       "cid %llu, name of %zu, kind %d, args %zu: %zu bytes against %zu",
+                       (unsigned long long) cids [c], names [n], kinds [k], a, got.size,
+                       want.size);
+        tri_frame_fini (&want);
+        tri_frame_fini (&got);
+        cases++;
+    }
+    ck_assert_int_eq (cases, 11 * 8 * 3 * 4);
+    //  A frame's head written in place is the packer's too.
+    for (size_t c = 0; c < sizeof cids / sizeof cids [0]; c++) {
+        tri_frame_t want, got;
+        tri_frame_init (&want);
+        tri_msg_begin (&want.pk, TRI_RETURN, cids [c]);
+        tri_frame_begin (&got, TRI_RETURN, cids [c]);
+        ck_assert (got.size == want.size && memcmp (got.data, want.data, got.size) == 0);
+        tri_frame_fini (&want);
+        tri_frame_fini (&got);
+    }
+    free (fn);
+    free (empty);
+    tr_args_destroy (&argses [2]);
+    tr_args_destroy (&argses [3]);
+}
+END_TEST
+
+//  A frame troupe builds is judged on sending by its head's construction
+//  and its arguments' own check; the verdict must be the one a receiver
+//  reaches reading the whole frame, at every depth around the limit and
+//  at every size around it, for a cmd (arguments at level 2) and a
+//  return or started (the value at level 1).
+START_TEST (test_sending_check_agrees_with_the_receivers_at_the_limits)
+{
+    const int max_depths [] = { 4, 16, 32, 64 };
+    for (size_t m = 0; m < sizeof max_depths / sizeof max_depths [0]; m++)
+    for (int depth = 0; depth <= 34; depth++) {
+        char fmt [96] = "";
+        for (int i = 0; i < depth; i++)
+            strcat (fmt, "[");
+        strcat (fmt, "i");
+        for (int i = 0; i < depth; i++)
+            strcat (fmt, "]");
+        tr_args_t *args = tr_pack (fmt, 1);
+        ck_assert_ptr_nonnull (args);
+        tri_limits_t limits = { 1 << 20, max_depths [m] };
+        for (int twice = 0; twice < 2; twice++) {
+            //  (The second time the arguments' own check is remembered.)
+            tri_frame_t cmd;
+            tri_frame_cmd (&cmd, 9, "echo", args, TR_CALL);
+            int sent = tri_frame_check_args (&cmd, args, 2, &limits, NULL, 0);
+            int read = tri_msg_check (cmd.data, cmd.size, &limits, NULL, 0);
+            ck_assert_msg (sent == read, "cmd, depth %d of %d: sending says %d, reading %d",
+                           depth, max_depths [m], sent, read);
+            tri_frame_fini (&cmd);
+            tri_frame_t ret;
+            tri_frame_begin (&ret, TRI_RETURN, 9);
+            tri_frame_write (&ret, tr_args_data (args), tr_args_size (args));
+            sent = tri_frame_check_args (&ret, args, 1, &limits, NULL, 0);
+            read = tri_msg_check (ret.data, ret.size, &limits, NULL, 0);
+            ck_assert_msg (sent == read, "return, depth %d of %d: sending says %d, reading %d",
+                           depth, max_depths [m], sent, read);
+            tri_frame_fini (&ret);
+        }
+        tr_args_destroy (&args);
+    }
+    //  Sizes: a string value whose frame is just under, at and over the limit.
+    for (size_t len = 90; len < 110; len++) {
+        char *text = malloc (len + 1);
+        ck_assert_ptr_nonnull (text);
+        memset (text, 't', len);
+        text [len] = '\0';
+        tr_args_t *args = tr_pack ("s", text);
+        tri_limits_t limits = { 100, 32 };
+        tri_frame_t cmd;
+        tri_frame_cmd (&cmd, 300, "echo", args, TR_CALL);
+        int sent = tri_frame_check_args (&cmd, args, 2, &limits, NULL, 0);
+        int read = tri_msg_check (cmd.data, cmd.size, &limits, NULL, 0);
+        ck_assert_msg (sent == read, "cmd of %zu bytes: sending says %d, reading %d",
+                       cmd.size, sent, read);
+        tri_frame_fini (&cmd);
+        //  Without arguments only the size can be wrong.
+        tri_frame_cmd (&cmd, 300, text, NULL, TR_CALL);
+        sent = tri_frame_check_args (&cmd, NULL, 2, &limits, NULL, 0);
+        read = tri_msg_check (cmd.data, cmd.size, &limits, NULL, 0);
+        ck_assert_msg (sent == read, "cmd of %zu bytes, no args: sending says %d, reading %d",
+                       cmd.size, sent, read);
+        tri_frame_fini (&cmd);
+        tr_args_destroy (&args);
+        free (text);
+    }
+}
+END_TEST
+
 START_TEST (test_cmd_with_packed_args_round_trips)
 {
     s_buf_t buf;
@@ -1715,6 +1835,8 @@ s_suite (void)
     tc = tu_tcase (suite, "cmd", 10);
     tcase_add_test (tc, test_cmd_without_args_carries_an_empty_array);
     tcase_add_test (tc, test_cmd_with_packed_args_round_trips);
+    tcase_add_test (tc, test_cmd_written_in_place_is_what_the_packer_makes);
+    tcase_add_test (tc, test_sending_check_agrees_with_the_receivers_at_the_limits);
     tcase_add_test (tc, test_cmd_bodies_other_than_fn_and_args_are_refused);
     tcase_add_test (tc, test_cmd_says_its_kind_call_context_or_one_way_stream);
 
