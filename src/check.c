@@ -7,6 +7,13 @@
     bytes that follow, so a few hostile bytes can neither make msgpack-c
     allocate gigabytes nor recurse. Both the wire layer (msg.c) and the
     value layer (value.c) stand on this.
+
+    Bytes found sound are then read into msgpack objects here as well, in
+    one recursive pass that checks nothing again (the frames' decoder uses
+    it instead of msgpack-c's state machine, and the tests hold it to
+    msgpack-c's objects byte for byte). What troupe builds itself is not
+    read again on sending: a frame's head is sound by construction and a
+    value is checked once in its life (tri_args_check).
     =========================================================================
 */
 #include "troupe_private.h"
@@ -185,6 +192,166 @@ tri_args_check (tr_args_t *value, size_t head_size, int level, const tri_limits_
     if (value->depth - 1 + level > max_depth)
         return tri_why (why, why_size, TR_ETOOBIG, "msgpack nested deeper than %d", max_depth);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Reading checked bytes into objects, as msgpack_unpack would, in one
+//  pass and without its state machine: every length was found sound by
+//  tri_msg_check and the nesting is bounded, so nothing is checked again.
+
+static uint64_t
+s_be_at (const uint8_t **pp, int n)
+{
+    uint64_t v = tri_be (*pp, n);
+    *pp += n;
+    return v;
+}
+
+static int
+s_read (const uint8_t **pp, msgpack_object *o, msgpack_zone *zone, bool cstrings);
+
+//  A map's pairs are laid out as twice as many objects, key then value.
+_Static_assert (sizeof (msgpack_object_kv) == 2 * sizeof (msgpack_object),
+                "a map's pairs are two objects each");
+
+static int
+s_read_items (const uint8_t **pp, msgpack_object *o, uint64_t n, bool map,
+              msgpack_zone *zone, bool cstrings)
+{
+    uint64_t count = map? 2 * n: n;
+    msgpack_object *items = msgpack_zone_malloc (zone, count * sizeof (msgpack_object));
+    if (!items)
+        return TR_ENOMEM;
+    for (uint64_t i = 0; i < count; i++)
+        if (s_read (pp, &items [i], zone, cstrings))
+            return TR_ENOMEM;
+    if (map) {
+        o->type = MSGPACK_OBJECT_MAP;
+        o->via.map.size = (uint32_t) n;
+        o->via.map.ptr = (msgpack_object_kv *) items;
+    }
+    else {
+        o->type = MSGPACK_OBJECT_ARRAY;
+        o->via.array.size = (uint32_t) n;
+        o->via.array.ptr = items;
+    }
+    return 0;
+}
+
+static int
+s_read_str (const uint8_t **pp, msgpack_object *o, uint64_t n, msgpack_zone *zone,
+            bool cstrings)
+{
+    o->type = MSGPACK_OBJECT_STR;
+    o->via.str.size = (uint32_t) n;
+    o->via.str.ptr = (const char *) *pp;
+    *pp += n;
+    if (cstrings) {
+        char *copy = msgpack_zone_malloc_no_align (zone, n + 1);
+        if (!copy)
+            return TR_ENOMEM;
+        memcpy (copy, o->via.str.ptr, n);
+        copy [n] = '\0';
+        o->via.str.ptr = copy;
+    }
+    return 0;
+}
+
+static void
+s_read_ext (const uint8_t **pp, msgpack_object *o, uint64_t n)
+{
+    o->type = MSGPACK_OBJECT_EXT;
+    o->via.ext.type = (int8_t) **pp;
+    o->via.ext.size = (uint32_t) n;
+    o->via.ext.ptr = (const char *) *pp + 1;
+    *pp += 1 + n;
+}
+
+static void
+s_read_int (msgpack_object *o, int64_t v)
+{
+    o->type = v < 0? MSGPACK_OBJECT_NEGATIVE_INTEGER: MSGPACK_OBJECT_POSITIVE_INTEGER;
+    o->via.i64 = v;
+}
+
+static int
+s_read (const uint8_t **pp, msgpack_object *o, msgpack_zone *zone, bool cstrings)
+{
+    uint8_t b = *(*pp)++;
+    if (b <= 0x7f) {
+        o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        o->via.u64 = b;
+        return 0;
+    }
+    if (b >= 0xe0) {
+        o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+        o->via.i64 = (int8_t) b;
+        return 0;
+    }
+    if (b <= 0x8f)
+        return s_read_items (pp, o, b & 0x0f, true, zone, cstrings);
+    if (b <= 0x9f)
+        return s_read_items (pp, o, b & 0x0f, false, zone, cstrings);
+    if (b <= 0xbf)
+        return s_read_str (pp, o, b & 0x1f, zone, cstrings);
+    switch (b) {
+        case 0xc0:
+            o->type = MSGPACK_OBJECT_NIL;
+            return 0;
+        case 0xc2: case 0xc3:
+            o->type = MSGPACK_OBJECT_BOOLEAN;
+            o->via.boolean = b == 0xc3;
+            return 0;
+        case 0xc4: case 0xc5: case 0xc6: {
+            uint64_t n = s_be_at (pp, 1 << (b - 0xc4));
+            o->type = MSGPACK_OBJECT_BIN;
+            o->via.bin.size = (uint32_t) n;
+            o->via.bin.ptr = (const char *) *pp;
+            *pp += n;
+            return 0;
+        }
+        case 0xc7: case 0xc8: case 0xc9:
+            s_read_ext (pp, o, s_be_at (pp, 1 << (b - 0xc7)));
+            return 0;
+        case 0xca: {
+            uint32_t bits = (uint32_t) s_be_at (pp, 4);
+            float f;
+            memcpy (&f, &bits, sizeof f);
+            o->type = MSGPACK_OBJECT_FLOAT32;
+            o->via.f64 = f;
+            return 0;
+        }
+        case 0xcb: {
+            uint64_t bits = s_be_at (pp, 8);
+            o->type = MSGPACK_OBJECT_FLOAT64;
+            memcpy (&o->via.f64, &bits, sizeof o->via.f64);
+            return 0;
+        }
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+            o->via.u64 = s_be_at (pp, 1 << (b - 0xcc));
+            return 0;
+        case 0xd0: s_read_int (o, (int8_t) s_be_at (pp, 1)); return 0;
+        case 0xd1: s_read_int (o, (int16_t) s_be_at (pp, 2)); return 0;
+        case 0xd2: s_read_int (o, (int32_t) s_be_at (pp, 4)); return 0;
+        case 0xd3: s_read_int (o, (int64_t) s_be_at (pp, 8)); return 0;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            s_read_ext (pp, o, (uint64_t) 1 << (b - 0xd4));
+            return 0;
+        case 0xd9: case 0xda: case 0xdb:
+            return s_read_str (pp, o, s_be_at (pp, 1 << (b - 0xd9)), zone, cstrings);
+        case 0xdc: case 0xdd:
+            return s_read_items (pp, o, s_be_at (pp, 2 << (b - 0xdc)), false, zone, cstrings);
+        default:    //  0xde, 0xdf: 0xc1 never passes the check
+            return s_read_items (pp, o, s_be_at (pp, 2 << (b - 0xde)), true, zone, cstrings);
+    }
+}
+
+int
+tri_msg_read_checked (const void *data, msgpack_zone *zone, bool cstrings, msgpack_object *out)
+{
+    const uint8_t *p = data;
+    return s_read (&p, out, zone, cstrings);
 }
 
 //  Read a msgpack integer >= 0 at *p; false if there is none. msgpack-c
