@@ -1649,6 +1649,12 @@ s_exercise (tri_msg_t **msg_p)
     tr_value_destroy (&value);
 }
 
+static bool
+s_same_bytes (const char *a, uint32_t a_size, const char *b, uint32_t b_size)
+{
+    return a_size == b_size && (a_size == 0 || memcmp (a, b, a_size) == 0);
+}
+
 //  Whether two objects are the same: types, bit patterns of floats (NaN
 //  included), bytes of strings, bins and exts, items in order.
 static bool
@@ -1667,15 +1673,14 @@ s_same_object (const msgpack_object *a, const msgpack_object *b)
         case MSGPACK_OBJECT_FLOAT32:
         case MSGPACK_OBJECT_FLOAT64:
             return memcmp (&a->via.f64, &b->via.f64, sizeof a->via.f64) == 0;
+        //  (msgpack-c points an empty one at NULL: no bytes to compare.)
         case MSGPACK_OBJECT_STR:
-            return a->via.str.size == b->via.str.size
-                && memcmp (a->via.str.ptr, b->via.str.ptr, a->via.str.size) == 0;
+            return s_same_bytes (a->via.str.ptr, a->via.str.size, b->via.str.ptr, b->via.str.size);
         case MSGPACK_OBJECT_BIN:
-            return a->via.bin.size == b->via.bin.size
-                && memcmp (a->via.bin.ptr, b->via.bin.ptr, a->via.bin.size) == 0;
+            return s_same_bytes (a->via.bin.ptr, a->via.bin.size, b->via.bin.ptr, b->via.bin.size);
         case MSGPACK_OBJECT_EXT:
-            return a->via.ext.type == b->via.ext.type && a->via.ext.size == b->via.ext.size
-                && memcmp (a->via.ext.ptr, b->via.ext.ptr, a->via.ext.size) == 0;
+            return a->via.ext.type == b->via.ext.type
+                && s_same_bytes (a->via.ext.ptr, a->via.ext.size, b->via.ext.ptr, b->via.ext.size);
         case MSGPACK_OBJECT_ARRAY:
             if (a->via.array.size != b->via.array.size)
                 return false;
