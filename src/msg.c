@@ -144,10 +144,11 @@ tri_msg_decode_typed (zmq_msg_t *frame, const tri_limits_t *limits,
     zmq_msg_close (frame);
     data = zmq_msg_data (&msg->frame);
 
-    //  Strings are copied with a NUL after each as they are read.
     msgpack_object top;
-    if (tri_msg_read_checked (data, &msg->zone, true, &top)) {
-        rc = tri_why (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
+    size_t offset = 0;
+    msgpack_unpack_return ur = msgpack_unpack (data, size, &offset, &msg->zone, &top);
+    if (ur != MSGPACK_UNPACK_SUCCESS) {
+        rc = tri_why (why, why_size, TR_EPROTO, "msgpack could not be decoded (%d)", (int) ur);
         goto fail;
     }
     if (top.type != MSGPACK_OBJECT_ARRAY || top.via.array.size != 3) {
@@ -178,6 +179,10 @@ tri_msg_decode_typed (zmq_msg_t *frame, const tri_limits_t *limits,
     msg->type = (tri_type_t) items [0].via.u64;
     msg->cid = *cid;
     msg->body = items [2];
+    if (tri_value_cstrings (&msg->body, &msg->zone)) {
+        rc = tri_why (why, why_size, TR_ETOOBIG, "out of memory decoding %zu bytes", size);
+        goto fail;
+    }
     *msg_p = msg;
     return 0;
 fail:

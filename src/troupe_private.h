@@ -405,13 +405,6 @@ int
 int
     tri_msg_check_depth (const void *data, size_t size, const tri_limits_t *limits,
                          int *depth, char *why, size_t why_size);
-//  Read bytes that passed tri_msg_check into out, as msgpack_unpack would:
-//  containers' items in zone, strings and bytes pointing into data, or
-//  (cstrings) strings copied into zone with a NUL after each. 0 or
-//  TR_ENOMEM.
-int
-    tri_msg_read_checked (const void *data, msgpack_zone *zone, bool cstrings,
-                          msgpack_object *out);
 //  Whether value, put at nesting level, makes a frame within limits,
 //  checking its bytes only the first time (tr_args are never changed).
 //  Returns 0, or TR_ETOOBIG / TR_EPROTO with the reason in why.

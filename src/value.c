@@ -16,8 +16,7 @@
       the C stack, rendered only when something failed.
 
     A tr_value_t is a received object plus the memory it lives in. Every
-    string in it is NUL-terminated (tri_msg_read_checked copies each with a
-    NUL as it reads a frame, tri_value_cstrings after msgpack-c), which lets
+    string in it is NUL-terminated (tri_value_cstrings), which is what lets
     tr_unpack's "s" hand out plain C strings.
     =========================================================================
 */
