@@ -251,9 +251,8 @@ tri_msg_to_value (tri_msg_t **msg_p)
 void
 tri_msg_begin (msgpack_packer *pk, tri_type_t type, uint64_t cid)
 {
-    msgpack_pack_array (pk, 3);
-    msgpack_pack_uint8 (pk, (uint8_t) type);
-    msgpack_pack_uint64 (pk, cid);
+    uint8_t head [11];
+    pk->callback (pk->data, (const char *) head, tri_msg_head (head, type, cid));
 }
 
 void
@@ -318,15 +317,11 @@ void
 tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn, const tr_args_t *args,
                      tr_kind_t kind)
 {
-    tri_msg_begin (pk, TRI_CMD, cid);
-    msgpack_pack_array (pk, kind == TR_CALL? 2: 3);
-    tri_msg_pack_str (pk, fn);
-    if (kind != TR_CALL)
-        msgpack_pack_uint8 (pk, (uint8_t) kind);
-    if (args && tri_args_len (args))
-        pk->callback (pk->data, tri_args_bytes (args), tri_args_len (args));
-    else
-        msgpack_pack_array (pk, 0);
+    tri_frame_t frame;
+    tri_frame_cmd (&frame, cid, fn, args, kind);
+    if (!frame.failed)
+        pk->callback (pk->data, frame.data, frame.size);
+    tri_frame_fini (&frame);
 }
 
 void

@@ -776,9 +776,7 @@ tri_peer_listen (const char *bind)
     zmq_getsockopt (s_peer.router, ZMQ_LAST_ENDPOINT, last, &size);
     if (!(s_peer.local = strdup (last)))
         return TR_ENOMEM;
-    if (rc == 0)
-        rc = tri_loop_watch_socket (&s_peer.router_watch, s_peer.router, s_on_router, NULL);
-    return rc;
+    return tri_loop_watch_socket (&s_peer.router_watch, s_peer.router, s_on_router, NULL);
 }
 
 //  --------------------------------------------------------------------------

@@ -445,7 +445,8 @@ void
 //  Detach body into a tr_value_t owning the message.
 tr_value_t *
     tri_msg_to_value (tri_msg_t **msg);
-//  Start a frame in pk: array header, type and cid; the caller packs body.
+//  Start a frame in pk: array header, type and cid (tri_msg_head's bytes);
+//  the caller packs body.
 void
     tri_msg_begin (msgpack_packer *pk, tri_type_t type, uint64_t cid);
 //  Pack a C string as a msgpack str.
@@ -469,6 +470,7 @@ int
 void
     tri_msg_pack_cmd (msgpack_sbuffer *sbuf, uint64_t cid, const char *fn,
                       const tr_args_t *args);
+//  The same in pk, any kind: tri_frame_cmd's bytes.
 void
     tri_msg_pack_cmd_pk (msgpack_packer *pk, uint64_t cid, const char *fn,
                          const tr_args_t *args, tr_kind_t kind);
@@ -494,7 +496,7 @@ void
 void
     tri_frame_begin (tri_frame_t *self, tri_type_t type, uint64_t cid);
 //  The frame [cmd, cid, [fn, args]] ([fn, kind, args] for a context or a
-//  stream), written in place: the bytes tri_msg_pack_cmd_pk makes.
+//  stream), written in place: the one encoder of a cmd.
 void
     tri_frame_cmd (tri_frame_t *self, uint64_t cid, const char *fn, const tr_args_t *args,
                    tr_kind_t kind);

@@ -1253,7 +1253,32 @@ END_TEST
 
 //  The cmd frame written in place is byte for byte what msgpack-c makes:
 //  every cid width, names at every str header width, each kind, with and
-//  without arguments.
+//  without arguments. The reference is msgpack-c's own packer, called here:
+//  troupe's packer functions are written with the in-place encoder.
+static void
+s_packer_head (msgpack_packer *pk, tri_type_t type, uint64_t cid)
+{
+    msgpack_pack_array (pk, 3);
+    msgpack_pack_uint8 (pk, (uint8_t) type);
+    msgpack_pack_uint64 (pk, cid);
+}
+
+static void
+s_packer_cmd (msgpack_packer *pk, uint64_t cid, const char *fn, const tr_args_t *args,
+              tr_kind_t kind)
+{
+    s_packer_head (pk, TRI_CMD, cid);
+    msgpack_pack_array (pk, kind == TR_CALL? 2: 3);
+    msgpack_pack_str (pk, strlen (fn));
+    msgpack_pack_str_body (pk, fn, strlen (fn));
+    if (kind != TR_CALL)
+        msgpack_pack_uint8 (pk, (uint8_t) kind);
+    if (args && tr_args_size (args))
+        pk->callback (pk->data, tr_args_data (args), tr_args_size (args));
+    else
+        msgpack_pack_array (pk, 0);
+}
+
 START_TEST (test_cmd_written_in_place_is_what_the_packer_makes)
 {
     const uint64_t cids [] = { 0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffu,
@@ -1275,7 +1300,7 @@ START_TEST (test_cmd_written_in_place_is_what_the_packer_makes)
         fn [names [n]] = '\0';
         tri_frame_t want, got;
         tri_frame_init (&want);
-        tri_msg_pack_cmd_pk (&want.pk, cids [c], fn, argses [a], kinds [k]);
+        s_packer_cmd (&want.pk, cids [c], fn, argses [a], kinds [k]);
         tri_frame_cmd (&got, cids [c], fn, argses [a], kinds [k]);
         ck_assert (!want.failed && !got.failed);
         ck_assert_msg (got.size == want.size && memcmp (got.data, want.data, got.size) == 0,
@@ -1291,7 +1316,7 @@ START_TEST (test_cmd_written_in_place_is_what_the_packer_makes)
     for (size_t c = 0; c < sizeof cids / sizeof cids [0]; c++) {
         tri_frame_t want, got;
         tri_frame_init (&want);
-        tri_msg_begin (&want.pk, TRI_RETURN, cids [c]);
+        s_packer_head (&want.pk, TRI_RETURN, cids [c]);
         tri_frame_begin (&got, TRI_RETURN, cids [c]);
         ck_assert (got.size == want.size && memcmp (got.data, want.data, got.size) == 0);
         tri_frame_fini (&want);
