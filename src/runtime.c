@@ -292,6 +292,7 @@ tri_rt_start (const tr_config_t *config, const char *name, const char *uid)
     s_rt.running = true;
     tri_log_init (name);
     tri_msg_spares (true);
+    tri_args_spares (true);
 
     int rc = TR_ENOMEM;
     s_rt.actor.name = strdup (name);
@@ -330,6 +331,7 @@ tri_rt_stop (void)
     tri_pool_stop ();
     tri_sched_term ();
     tri_msg_spares (false);
+    tri_args_spares (false);
     if (s_rt.epfd >= 0)
         close (s_rt.epfd);
     if (s_rt.tfd >= 0)

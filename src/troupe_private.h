@@ -411,6 +411,10 @@ int
 int
     tri_args_check (tr_args_t *value, size_t head_size, int level,
                     const tri_limits_t *limits, char *why, size_t why_size);
+//  Keep destroyed args for reuse on this thread (the runtime's, while it
+//  runs), or (off) stop and free those kept.
+void
+    tri_args_spares (bool on);
 //  Write [type, cid, as the head of a frame (0x93, the type, the cid in
 //  msgpack's shortest form) into out (at least 11 bytes); its size.
 size_t

@@ -253,20 +253,60 @@ tri_fmt_check (const char *fmt, bool unpack, size_t *offset, char *why, size_t w
 //  --------------------------------------------------------------------------
 //  Args
 
+//  While the runtime runs, its thread keeps destroyed args, buffers and
+//  all, for the next ones it makes: a value packed to be sent and then
+//  destroyed (a stream value, a reply, a call's arguments) costs no
+//  allocation once one like it was made. Other threads allocate.
+#define S_SPARES_MAX    16
+#define S_SPARE_BYTES   4096    //  a larger buffer is freed, not kept
+
+static tri_spares_t s_spares;
+static _Thread_local bool s_spares_here;
+
+static void
+s_args_free (void *record)
+{
+    tr_args_t *args = record;
+    free (args->sbuf.data);
+    free (args);
+}
+
+void
+tri_args_spares (bool on)
+{
+    s_spares_here = on;
+    s_spares.max = on? S_SPARES_MAX: 0;
+    if (!on)
+        tri_spares_drain (&s_spares, s_args_free);
+}
+
 static tr_args_t *
 s_args_new (size_t capacity)
 {
-    tr_args_t *self = malloc (sizeof *self);
-    if (!self)
-        return NULL;
+    size_t alloc = TRI_ARGS_HEADROOM + (capacity? capacity: 1);
+    tr_args_t *self = s_spares_here? tri_spares_pop (&s_spares): NULL;
+    if (self) {
+        if (self->sbuf.alloc < alloc) {
+            char *data = realloc (self->sbuf.data, alloc);
+            if (!data) {
+                s_args_free (self);
+                return NULL;
+            }
+            self->sbuf.data = data;
+            self->sbuf.alloc = alloc;
+        }
+    }
+    else {
+        if (!(self = malloc (sizeof *self)))
+            return NULL;
+        self->sbuf.alloc = alloc;
+        if (!(self->sbuf.data = malloc (alloc))) {
+            free (self);
+            return NULL;
+        }
+    }
     self->depth = 0;
     self->sbuf.size = TRI_ARGS_HEADROOM;
-    self->sbuf.alloc = TRI_ARGS_HEADROOM + (capacity? capacity: 1);
-    self->sbuf.data = malloc (self->sbuf.alloc);
-    if (!self->sbuf.data) {
-        free (self);
-        return NULL;
-    }
     return self;
 }
 
@@ -326,9 +366,12 @@ tr_args_destroy (tr_args_t **args)
 {
     if (!args || !*args)
         return;
-    free ((*args)->sbuf.data);
-    free (*args);
+    tr_args_t *self = *args;
     *args = NULL;
+    //  (A large reply's buffer was handed to libzmq: no data.)
+    bool keep = s_spares_here && self->sbuf.data && self->sbuf.alloc <= S_SPARE_BYTES;
+    if (!keep || !tri_spares_push (&s_spares, self))
+        s_args_free (self);
 }
 
 //  --------------------------------------------------------------------------

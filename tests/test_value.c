@@ -1069,6 +1069,122 @@ START_TEST (test_null_arguments_are_refused)
 END_TEST
 
 //  ==========================================================================
+//  Spare args: the runtime's thread reuses destroyed args
+
+//  Pack "[s i]" after taking from the heap blocks of the sizes args and
+//  its buffer have (so a block just freed is not simply handed back);
+//  then give them back. Whether the new args is the old one tells a
+//  spare from an allocation.
+static tr_args_t *
+s_pack_past_the_heap (size_t struct_size, size_t buffer_size)
+{
+    void *held_struct = malloc (struct_size);
+    void *held_buffer = malloc (buffer_size);
+    ck_assert_ptr_nonnull (held_struct);
+    ck_assert_ptr_nonnull (held_buffer);
+    tr_args_t *args = tr_pack ("[s i]", "another value, as long", 8);
+    free (held_struct);
+    free (held_buffer);
+    ck_assert_ptr_nonnull (args);
+    return args;
+}
+
+START_TEST (test_spare_args_are_reused_without_allocating)
+{
+    tri_args_spares (true);
+    tr_args_t *args = tr_pack ("[s i]", "a value of some length", 7);
+    ck_assert_ptr_nonnull (args);
+    tr_args_t *was = args;
+    size_t alloc = args->sbuf.alloc;
+    char *data = args->sbuf.data;
+    tr_args_destroy (&args);
+    ck_assert_ptr_null (args);
+    //  The same shape again: packed into the spare, nothing allocated.
+    args = s_pack_past_the_heap (sizeof *args, alloc);
+    ck_assert_ptr_eq (args, was);
+    ck_assert_ptr_eq (args->sbuf.data, data);
+    tr_value_t *value = s_decode (args);
+    const char *s;
+    int i;
+    ck_assert_tr_ok (tr_unpack (tr_value_object (value), "[s i]", &s, &i));
+    ck_assert_str_eq (s, "another value, as long");
+    ck_assert_int_eq (i, 8);
+    tr_value_destroy (&value);
+    //  Off: destroyed args are freed, not kept.
+    tri_args_spares (false);
+    args = tr_pack ("[s i]", "a value of some length", 7);
+    was = args;
+    alloc = args->sbuf.alloc;
+    tr_args_destroy (&args);
+    args = s_pack_past_the_heap (sizeof *args, alloc);
+    ck_assert_ptr_ne (args, was);
+    tr_args_destroy (&args);
+}
+END_TEST
+
+START_TEST (test_a_large_args_is_freed_not_kept)
+{
+    tri_args_spares (true);
+    size_t size = 64 * 1024;
+    char *big = malloc (size);
+    ck_assert_ptr_nonnull (big);
+    memset (big, 'b', size);
+    tr_args_t *args = tr_pack ("y", big, size);
+    ck_assert_ptr_nonnull (args);
+    tr_args_t *was = args;
+    tr_args_destroy (&args);
+    args = s_pack_past_the_heap (sizeof *args, 80);
+    ck_assert_ptr_ne (args, was);
+    tr_args_destroy (&args);
+    free (big);
+    tri_args_spares (false);
+}
+END_TEST
+
+START_TEST (test_a_spare_holds_nothing_of_its_last_value)
+{
+    tri_args_spares (true);
+    //  A deep value, checked (its depth is kept), then destroyed.
+    tri_limits_t limits = { .max_size = 1 << 20, .max_depth = 8 };
+    char why [256];
+    tr_args_t *args = tr_pack ("[[[[[i]]]]]", 1);
+    ck_assert_int_eq (tri_args_check (args, 16, 2, &limits, why, sizeof why), 0);
+    limits.max_depth = 4;
+    ck_assert_int_eq (tri_args_check (args, 16, 2, &limits, why, sizeof why), TR_ETOOBIG);
+    tr_args_destroy (&args);
+    //  A flat value in the spare is judged by its own depth.
+    args = tr_pack ("i", 5);
+    ck_assert_int_eq (tri_args_check (args, 16, 2, &limits, why, sizeof why), 0);
+    ck_assert_uint_eq (tr_args_size (args), 1);
+    tr_args_destroy (&args);
+    //  A value larger than any spare's buffer grows it, whole and exact.
+    size_t size = 3000;
+    char *text = malloc (size + 1);
+    ck_assert_ptr_nonnull (text);
+    memset (text, 't', size);
+    text [size] = '\0';
+    for (int round = 0; round < 3; round++) {
+        args = tr_pack ("[s i]", text, round);
+        ck_assert_ptr_nonnull (args);
+        msgpack_sbuffer expect;
+        msgpack_sbuffer_init (&expect);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &expect, msgpack_sbuffer_write);
+        msgpack_pack_array (&pk, 2);
+        msgpack_pack_str (&pk, size);
+        msgpack_pack_str_body (&pk, text, size);
+        msgpack_pack_int (&pk, round);
+        ck_assert_uint_eq (tr_args_size (args), expect.size);
+        ck_assert_mem_eq (tr_args_data (args), expect.data, expect.size);
+        msgpack_sbuffer_destroy (&expect);
+        tr_args_destroy (&args);
+    }
+    free (text);
+    tri_args_spares (false);
+}
+END_TEST
+
+//  ==========================================================================
 
 static Suite *
 s_suite (void)
@@ -1128,6 +1244,11 @@ s_suite (void)
     tc = tu_tcase (suite, "internals", 10);
     tcase_add_test (tc, test_value_frees_its_owner_once);
     tcase_add_test (tc, test_cstrings_copies_keys_and_values_into_the_zone);
+
+    tc = tu_tcase (suite, "spare args", 10);
+    tcase_add_test (tc, test_spare_args_are_reused_without_allocating);
+    tcase_add_test (tc, test_a_large_args_is_freed_not_kept);
+    tcase_add_test (tc, test_a_spare_holds_nothing_of_its_last_value);
 
     tc = tu_tcase (suite, "replies", 10);
     tcase_add_test (tc, test_reply_set_keeps_its_own_copy);
