@@ -41,7 +41,7 @@ extern "C" {
 //  Wire protocol version carried in every hello. A peer with another
 //  major version is refused.
 #define TR_PROTOCOL_MAJOR 1
-#define TR_PROTOCOL_MINOR 3
+#define TR_PROTOCOL_MINOR 4
 
 #if defined(TROUPE_BUILD) && defined(__GNUC__)
 #   define TR_EXPORT __attribute__ ((visibility ("default")))

@@ -60,6 +60,7 @@ struct tri_channel {
     tri_timer_t drain;          //  fails the out endpoints
     void (*on_released) (tri_channel_t *self);
     bool batching;              //  the peer reads several frames per message
+    int minor;                  //  of the peer's hello; 0 before it
     int held;                   //  frames held for the next message
     tri_node_t holding_node;    //  in s_holding while held > 0 or batch
     zmq_msg_t *hold;            //  TRI_HOLD_MAX of them, once batching
@@ -857,6 +858,7 @@ tri_channel_flush_all (void)
 void
 tri_channel_set_minor (tri_channel_t *self, int minor)
 {
+    self->minor = minor;
     bool on = minor >= 1;       //  1.1 reads several frames per message
     if (!on)
         tri_channel_flush (self);
@@ -864,6 +866,12 @@ tri_channel_set_minor (tri_channel_t *self, int minor)
     if (!self->hold && !(self->hold = malloc (TRI_HOLD_MAX * sizeof (zmq_msg_t))))
         on = false;             //  one frame per message will do
     self->batching = on;
+}
+
+int
+tri_channel_minor (const tri_channel_t *self)
+{
+    return self->minor;
 }
 
 int

@@ -41,10 +41,13 @@
 */
 #include "troupe_private.h"
 #include <czmq.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 //  Frames read from one socket before the loop runs tasks again.
 #define TRI_BATCH 64
+//  Bytes of the random routing id each DEALER of ours has.
+#define TRI_RID_SIZE 16
 
 struct tri_dealer {
     tri_channel_t *channel;
@@ -538,6 +541,30 @@ s_decode (zmq_msg_t *frame, tri_msg_t **msg, int *type, uint64_t *cid,
     return tri_msg_decode_typed (frame, tri_limits (), msg, type, cid, why, why_size);
 }
 
+//  Decode a frame (taken) of channel's peer; NULL, with the channel told
+//  of the bad frame, if it cannot be.
+static tri_msg_t *
+s_decode_for (tri_channel_t *channel, zmq_msg_t *frame)
+{
+    tri_msg_t *msg = NULL;
+    uint64_t cid = 0;
+    int type;
+    char why [256];
+    int rc = s_decode (frame, &msg, &type, &cid, why, sizeof why);
+    if (rc)
+        tri_channel_bad_frame (channel, rc, why, type, cid);
+    return msg;
+}
+
+//  Decode a frame (taken) of channel's peer and hand it to the channel.
+static void
+s_dispatch (tri_channel_t *channel, zmq_msg_t *frame)
+{
+    tri_msg_t *msg = s_decode_for (channel, frame);
+    if (msg)
+        tri_channel_dispatch (channel, msg);
+}
+
 //  The channel of the peer with this routing id, or NULL.
 static tri_channel_t *
 s_lookup (const uint8_t *rid, size_t rid_size)
@@ -556,6 +583,19 @@ s_lookup (const uint8_t *rid, size_t rid_size)
 static void
 s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
 {
+    //  [type, ...]: a fixarray, then the type as a positive fixint.
+    const uint8_t *data = zmq_msg_data (frame);
+    bool hello = zmq_msg_size (frame) >= 2 && data [1] == TRI_HELLO;
+    tri_channel_t *channel = s_lookup (rid, rid_size);
+    //  A peer of 1.4 or later has a routing id of its own that no other
+    //  peer knows: a frame with it is that peer's, whichever connection
+    //  it came on. Its open channel takes it without asking libzmq for
+    //  the descriptor. A hello, and every frame of older peers, is judged
+    //  by its connection.
+    if (channel && !hello && tri_channel_minor (channel) >= 4 && !tri_channel_closed (channel)) {
+        s_dispatch (channel, frame);
+        return;
+    }
     //  The connection the frame came on (read before the frame is taken).
     int fd = zmq_msg_get (frame, ZMQ_SRCFD);
     if (fd >= 0 && fd < s_peer.nconns && s_peer.conns [fd].ignored) {
@@ -566,10 +606,6 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
             return;
         }
     }
-    //  [type, ...]: a fixarray, then the type as a positive fixint.
-    const uint8_t *data = zmq_msg_data (frame);
-    bool hello = zmq_msg_size (frame) >= 2 && data [1] == TRI_HELLO;
-    tri_channel_t *channel = s_lookup (rid, rid_size);
     //  A frame of a known peer on the connection its hello came on is
     //  its own: the hot path reads nothing more. A hello, a frame of an
     //  unknown routing id or one from another descriptor is judged once
@@ -592,24 +628,20 @@ s_on_router_frame (const uint8_t *rid, size_t rid_size, zmq_msg_t *frame)
         if (!on)
             channel = NULL;
     }
+    if (channel) {
+        s_dispatch (channel, frame);
+        return;
+    }
     tri_msg_t *msg = NULL;
     uint64_t cid = 0;
     int type;
     char why [256];
     int rc = s_decode (frame, &msg, &type, &cid, why, sizeof why);
     if (rc) {
-        if (channel)
-            tri_channel_bad_frame (channel, rc, why, type, cid);
-        else {
-            tri_channel_log_bad (NULL, why);
-            if (type != TRI_ERROR)
-                tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size,
-                                        cid, rc, tri_msg_rc_type (rc), "%s", why);
-        }
-        return;
-    }
-    if (channel) {
-        tri_channel_dispatch (channel, msg);
+        tri_channel_log_bad (NULL, why);
+        if (type != TRI_ERROR)
+            tri_socket_reply_error (s_peer.router, &s_peer.router_watch, rid, rid_size,
+                                    cid, rc, tri_msg_rc_type (rc), "%s", why);
         return;
     }
     if (msg->type == TRI_HELLO)
@@ -786,15 +818,10 @@ tri_peer_listen (const char *bind)
 static void
 s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
 {
-    tri_msg_t *msg = NULL;
-    uint64_t cid = 0;
-    int type;
-    char why [256];
-    int rc = s_decode (frame, &msg, &type, &cid, why, sizeof why);
-    if (rc) {
-        tri_channel_bad_frame (self->channel, rc, why, type, cid);
+    tri_msg_t *msg = s_decode_for (self->channel, frame);
+    if (!msg)
         return;
-    }
+    char why [256];
     tri_hello_t hello;
     if (msg->type == TRI_HELLO && !self->hello_done
     &&  tri_msg_read_hello (msg, &hello, why, sizeof why) == 0) {
@@ -936,9 +963,17 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     //  it is stopped (actor.c).
     tri_socket_options (self->socket, !parent);
     tri_secure_client (self->socket);
-    //  The parent knows us by our uid from the first frame on.
-    if (parent)
-        zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, tri_uid (), strlen (tri_uid ()));
+    //  A routing id of our own, that no other peer can guess: the peer
+    //  then takes a frame with it as ours whichever connection it came on
+    //  (protocol 1.4). Its first byte is not 0, which libzmq keeps for the
+    //  ids it makes up itself.
+    uint8_t rid [TRI_RID_SIZE];
+    if (getrandom (rid, sizeof rid, 0) != (ssize_t) sizeof rid) {
+        tri_log_error ("TR-RANDOM", "no random bytes for a routing id: %s", strerror (errno));
+        goto fail;
+    }
+    rid [0] |= 0x80;
+    zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, rid, sizeof rid);
     if (!(self->connected = strdup (endpoint))) {
         rc = TR_ENOMEM;
         goto fail;

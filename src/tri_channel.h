@@ -97,6 +97,10 @@ void
 //  together.
 void
     tri_channel_set_minor (tri_channel_t *self, int minor);
+//  The minor the peer's hello said, 0 before it. From 1.4 on, the
+//  peer's routing id is random and its own (doc/protocol.md section 1).
+int
+    tri_channel_minor (const tri_channel_t *self);
 //  Send what the channel holds now.
 void
     tri_channel_flush (tri_channel_t *self);

@@ -117,11 +117,18 @@ s_raw_send (s_raw_t *self, tr_args_t *args)
     tr_args_destroy (&args);
 }
 
+//  Hello as a peer of protocol 1.minor.
+static void
+s_raw_hello_minor (s_raw_t *self, const char *uid, int minor)
+{
+    s_raw_send (self, tr_pack ("[i i {s:[ii] s:s s:i s:s}]", T_HELLO, 0, "v", 1, minor,
+                               "uid", uid, "pid", (int) getpid (), "ep", ""));
+}
+
 static void
 s_raw_hello (s_raw_t *self, const char *uid)
 {
-    s_raw_send (self, tr_pack ("[i i {s:[ii] s:s s:i s:s}]", T_HELLO, 0, "v", 1, 1,
-                               "uid", uid, "pid", (int) getpid (), "ep", ""));
+    s_raw_hello_minor (self, uid, 1);
 }
 
 //  [cmd, cid, [fn, [n...]]] with up to two ints.
@@ -553,6 +560,88 @@ START_TEST (a_new_connection_says_hello_again_whatever_its_routing_id)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A peer of 1.4 has a routing id of its own: its frames are its own by
+//  that id; a hello is still judged by its connection
+
+typedef struct {
+    s_reply_t first;                //  add, after hello
+    s_reply_t twin;                 //  hello with the id of the connected peer
+    s_reply_t held;                 //  the first still served
+    s_reply_t again;                //  add from a new connection, no hello,
+                                    //  once the first's departure is read
+    int served_before;              //  such adds served before it was
+    s_reply_t back;                 //  add, after hello on the new connection
+} s_own_rid_t;
+
+static void
+s_own_rid_body (const char *endpoint, void *arg)
+{
+    s_own_rid_t *obs = arg;
+    //  What a 1.4 peer uses: bytes nobody else knows.
+    char rid [17];
+    for (int i = 0; i < 16; i++)
+        rid [i] = "0123456789abcdef" [rand () % 16];
+    rid [0] = 'r';
+    rid [16] = 0;
+    s_raw_t one, two;
+    s_reply_t reply;
+    s_raw_open (&one, endpoint, rid, 0);
+    s_raw_hello_minor (&one, "one@raw", 4);
+    s_raw_await (&one, 0, &reply, 5000);
+    s_raw_call (&one, 1, "add", 2, 1, 2);
+    s_raw_await (&one, 1, &obs->first, 5000);
+    s_raw_open (&two, endpoint, rid, 0);
+    s_raw_hello_minor (&two, "two@raw", 4);
+    s_raw_recv (&two, &obs->twin, 2000);
+    s_raw_call (&one, 2, "add", 2, 3, 4);
+    s_raw_await (&one, 2, &obs->held, 5000);
+    s_raw_close (&two);
+    s_raw_close (&one);
+    //  Until the actor has read that the connection ended, a frame with
+    //  the id may still go to the peer's channel (it is the same peer);
+    //  after, a new connection says hello first.
+    long long deadline = tu_now_ms () + tu_ms (5000);
+    uint64_t cid = 3;
+    while (tu_now_ms () < deadline) {
+        s_raw_open (&one, endpoint, rid, 0);
+        s_raw_call (&one, cid, "add", 2, 5, 6);
+        if (s_raw_await (&one, cid, &obs->again, 2000) && obs->again.type == T_ERROR)
+            break;
+        if (obs->again.got)
+            obs->served_before++;
+        s_raw_close (&one);
+        cid++;
+    }
+    s_raw_hello_minor (&one, "one@raw", 4);
+    s_raw_await (&one, 0, &reply, 5000);
+    s_raw_call (&one, 100, "add", 2, 7, 8);
+    s_raw_await (&one, 100, &obs->back, 5000);
+    s_raw_close (&one);
+}
+
+START_TEST (a_peer_of_1_4_is_known_by_its_own_routing_id_and_says_hello_on_a_new_connection)
+{
+    tr_config_t config = tu_config ();
+    s_own_rid_t obs;
+    memset (&obs, 0, sizeof obs);
+    s_run (&config, s_own_rid_body, &obs);
+    ck_assert_msg (obs.first.got && obs.first.type == T_RETURN, "first: type %d '%s'",
+                   obs.first.type, obs.first.msg);
+    ck_assert_msg (!obs.twin.got || obs.twin.type == T_ERROR, "the twin was answered %d",
+                   obs.twin.type);
+    ck_assert_msg (obs.held.got && obs.held.type == T_RETURN, "the first peer lost its channel");
+    ck_assert_msg (obs.again.got && obs.again.type == T_ERROR && obs.again.code == TR_EPROTO,
+                   "no hello on a new connection: type %d code %d, %d served before",
+                   obs.again.type, obs.again.code, obs.served_before);
+    ck_assert_msg (strstr (obs.again.msg, "before hello"), "%s", obs.again.msg);
+    ck_assert_msg (obs.back.got && obs.back.type == T_RETURN, "after hello again: type %d '%s'",
+                   obs.back.type, obs.back.msg);
+    s_log_remove ();
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  Bad frames: one warning a second per peer, and a count of the rest
 
 typedef struct {
@@ -717,6 +806,7 @@ main (void)
     tcase_add_test (tc, a_call_over_the_bound_fails_at_the_caller_with_elimit);
     tcase_add_test (tc, a_peer_that_does_not_read_its_answers_is_disconnected);
     tcase_add_test (tc, a_new_connection_says_hello_again_whatever_its_routing_id);
+    tcase_add_test (tc, a_peer_of_1_4_is_known_by_its_own_routing_id_and_says_hello_on_a_new_connection);
     tcase_add_test (tc, a_flood_of_bad_frames_from_peers_taking_turns_is_logged_once_a_second);
     tcase_add_test (tc, sigterm_ends_a_loaded_daemon_cleanly);
     suite_add_tcase (s, tc);

@@ -737,6 +737,10 @@ typedef struct {
     volatile bool stop;
     int errors_seen;                //  error frames troupe sent us
     int cmds_seen;
+    int hellos;                     //  hellos seen, the first few kept:
+    uint8_t hello_rid [4][256];     //  the routing id each came with
+    size_t hello_rid_size [4];
+    int hello_minor [4];            //  and the minor it said
 } s_server_t;
 
 //  [type, cid] head then raw body bytes, as one frame to rid.
@@ -781,6 +785,16 @@ s_server_frame (s_server_t *self, zmq_msg_t *rid, zmq_msg_t *frame)
         tr_value_destroy (&value);
         return;
     }
+    if (type == T_HELLO && self->hellos < 4) {
+        int i = self->hellos;
+        self->hello_rid_size [i] = zmq_msg_size (rid);
+        memcpy (self->hello_rid [i], zmq_msg_data (rid), zmq_msg_size (rid));
+        int major = 0;
+        if (tr_unpack (body, "{s:[ii]}", "v", &major, &self->hello_minor [i]))
+            self->hello_minor [i] = -1;
+    }
+    if (type == T_HELLO)
+        self->hellos++;
     if (type == T_HELLO && self->refuse)
         s_server_send (self, rid, tr_pack ("[i i {s:i s:s s:s s:s}]", T_ERROR, 0,
                                            "code", TR_EVERSION, "type", "VersionMismatch",
@@ -1079,6 +1093,45 @@ START_TEST (an_answer_that_cannot_be_read_fails_its_call_at_once)
 }
 END_TEST
 
+//  Two portals to the raw server, one after the other.
+static int
+s_two_portals_root (tr_actor_t *self, void *arg)
+{
+    s_server_t *server = arg;
+    for (int i = 0; i < 2; i++) {
+        tr_portal_t *p = NULL;
+        int rc = tr_portal_open (self, server->endpoint, 5000, &p);
+        if (rc)
+            return rc;
+        tr_portal_close (&p);
+    }
+    return 0;
+}
+
+START_TEST (every_dealer_troupe_opens_has_a_random_routing_id_of_its_own)
+{
+    tu_subreaper ();
+    s_server_t server = { .refuse = false };
+    s_server_start (&server);
+    tr_config_t config = tu_config ();
+    int rc = tr_run (&config, 0, NULL, s_two_portals_root, &server);
+    s_server_stop (&server);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_int_eq (server.hellos, 2);
+    for (int i = 0; i < 2; i++) {
+        //  16 bytes, not one of the ids libzmq makes up (those start with
+        //  a 0 byte), and the hello says the peer keeps to 1.4.
+        ck_assert_uint_eq (server.hello_rid_size [i], 16);
+        ck_assert_uint_ne (server.hello_rid [i][0], 0);
+        ck_assert_int_eq (server.hello_minor [i], TR_PROTOCOL_MINOR);
+        ck_assert_int_ge (TR_PROTOCOL_MINOR, 4);
+    }
+    ck_assert_msg (memcmp (server.hello_rid [0], server.hello_rid [1], 16) != 0,
+                   "two sockets had the same routing id");
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
 START_TEST (a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as_eversion)
 {
     tu_subreaper ();
@@ -1116,6 +1169,7 @@ s_suite (void)
     tcase_add_test (tc, an_answer_that_cannot_be_read_fails_its_call_at_once);
     tcase_add_test (tc, a_started_or_yield_out_of_order_is_answered_and_fails_the_context);
     tcase_add_test (tc, a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as_eversion);
+    tcase_add_test (tc, every_dealer_troupe_opens_has_a_random_routing_id_of_its_own);
     return s;
 }
 
