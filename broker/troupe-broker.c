@@ -11,6 +11,7 @@
     =========================================================================
 */
 #include <troupe.h>
+#include "usage.h"
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -30,7 +31,7 @@
 //  Exit statuses (see the man page).
 #define EXIT_STOPPED        0   //  served until asked to stop
 #define EXIT_CANNOT_SERVE   1   //  the endpoint could not be bound
-#define EXIT_USAGE          2   //  bad command line
+//  EXIT_USAGE (usage.h), 2: a bad option
 
 static void
 s_usage (FILE *stream)
@@ -58,37 +59,6 @@ s_usage (FILE *stream)
         "It prints \"" BROKER_NAME " serving at ENDPOINT\" once it serves, and\n"
         "exits 0 on SIGINT or SIGTERM, 1 if it cannot serve, 2 on a bad option.\n",
         BROKER_LEASE_MIN_MS);
-}
-
-//  Report a bad command line the way the GNU tools do; returns EXIT_USAGE.
-static int
-    s_bad_usage (const char *fmt, ...) TR_PRINTF (1, 2);
-
-static int
-s_bad_usage (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    fprintf (stderr, BROKER_NAME ": ");
-    vfprintf (stderr, fmt, ap);
-    fprintf (stderr, "\nTry '" BROKER_NAME " --help' for more information.\n");
-    va_end (ap);
-    return EXIT_USAGE;
-}
-
-//  A whole decimal number in [min, INT_MAX]; false for anything else.
-static bool
-s_parse_int (const char *text, int min, int *value)
-{
-    if (!text || *text < '0' || *text > '9')
-        return false;           //  no sign, no blanks, not empty
-    errno = 0;
-    char *end = NULL;
-    long number = strtol (text, &end, 10);
-    if (errno || *end || number < min || number > INT_MAX)
-        return false;
-    *value = (int) number;
-    return true;
 }
 
 //  The broker's main task: say where it serves, then park until cancelled
@@ -136,22 +106,22 @@ main (int argc, char **argv)
         switch (option) {
             case 'e':
                 if (!*optarg)
-                    return s_bad_usage ("empty --endpoint");
+                    return usage_bad (BROKER_NAME, "empty --endpoint");
                 endpoint = optarg;
                 break;
             case 'm':
-                if (!s_parse_int (optarg, 1, &registry_max))
-                    return s_bad_usage ("bad --max-registrations '%s': "
+                if (!usage_parse_int (optarg, 1, &registry_max))
+                    return usage_bad (BROKER_NAME, "bad --max-registrations '%s': "
                                         "want a whole number of at least 1", optarg);
                 break;
             case 'l':
-                if (!s_parse_int (optarg, BROKER_LEASE_MIN_MS, &lease_ms))
-                    return s_bad_usage ("bad --lease-ms '%s': want a whole number of "
+                if (!usage_parse_int (optarg, BROKER_LEASE_MIN_MS, &lease_ms))
+                    return usage_bad (BROKER_NAME, "bad --lease-ms '%s': want a whole number of "
                                         "milliseconds, at least %d", optarg, BROKER_LEASE_MIN_MS);
                 break;
             case 'k':
                 if (!*optarg)
-                    return s_bad_usage ("empty --keys");
+                    return usage_bad (BROKER_NAME, "empty --keys");
                 keys = optarg;
                 break;
             case 'I':
@@ -168,16 +138,16 @@ main (int argc, char **argv)
                         TR_VERSION_MAJOR, TR_VERSION_MINOR, TR_VERSION_PATCH);
                 return 0;
             case ':':
-                return s_bad_usage ("option '%s' needs a value", argv [optind - 1]);
+                return usage_bad (BROKER_NAME, "option '%s' needs a value", argv [optind - 1]);
             default:
                 //  optopt names a short option; a long one is the argument.
                 if (optopt)
-                    return s_bad_usage ("unknown option '-%c'", optopt);
-                return s_bad_usage ("unknown option '%s'", argv [optind - 1]);
+                    return usage_bad (BROKER_NAME, "unknown option '-%c'", optopt);
+                return usage_bad (BROKER_NAME, "unknown option '%s'", argv [optind - 1]);
         }
     }
     if (optind < argc)
-        return s_bad_usage ("unexpected argument '%s'", argv [optind]);
+        return usage_bad (BROKER_NAME, "unexpected argument '%s'", argv [optind]);
 
     //  A broker serves the registry; it never registers with another one,
     //  whatever the environment it was started from says.

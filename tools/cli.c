@@ -21,6 +21,7 @@
     =========================================================================
 */
 #include <troupe.h>
+#include "usage.h"
 #include "json.h"
 #include <errno.h>
 #include <getopt.h>
@@ -40,7 +41,7 @@
 //  Exit statuses (see the man page).
 #define EXIT_DONE           0   //  the command did what it was asked
 #define EXIT_FAILED         1   //  it could not: unreachable, unknown, refused
-#define EXIT_USAGE          2   //  bad command line or bad JSON
+//  EXIT_USAGE (usage.h), 2: a bad command line or bad JSON
 
 typedef struct {
     const char *command;        //  ls, tree, ping, call, cancel, keygen
@@ -141,37 +142,6 @@ s_help_of (const char *command)
         if (strcmp (s_command_help [i][0], command) == 0)
             return s_command_help [i][1];
     return NULL;
-}
-
-//  Report a bad command line the way the GNU tools do; returns EXIT_USAGE.
-static int
-    s_bad_usage (const char *fmt, ...) TR_PRINTF (1, 2);
-
-static int
-s_bad_usage (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    fprintf (stderr, TOOL_NAME ": ");
-    vfprintf (stderr, fmt, ap);
-    fprintf (stderr, "\nTry '" TOOL_NAME " --help' for more information.\n");
-    va_end (ap);
-    return EXIT_USAGE;
-}
-
-//  A whole decimal number in [min, INT_MAX]; false for anything else.
-static bool
-s_parse_int (const char *text, int min, int *value)
-{
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    errno = 0;
-    char *end = NULL;
-    long number = strtol (text, &end, 10);
-    if (errno || *end || number < min || number > INT_MAX)
-        return false;
-    *value = (int) number;
-    return true;
 }
 
 static double
@@ -629,16 +599,16 @@ s_check_operands (cli_t *self, bool count_given)
     if (strcmp (c, "call") == 0)
         want_min = 2, want_max = 3;
     if (self->nargs < want_min)
-        return s_bad_usage ("'%s' needs %s", c,
+        return usage_bad (TOOL_NAME, "'%s' needs %s", c,
                             strcmp (c, "keygen") == 0? "a directory"
                           : strcmp (c, "call") == 0? "an actor name and a function"
                           : "an actor name");
     if (self->nargs > want_max)
-        return s_bad_usage ("unexpected argument '%s'", self->args [want_max]);
+        return usage_bad (TOOL_NAME, "unexpected argument '%s'", self->args [want_max]);
     if (self->json && strcmp (c, "ls") != 0 && strcmp (c, "call") != 0)
-        return s_bad_usage ("'%s' takes no --json", c);
+        return usage_bad (TOOL_NAME, "'%s' takes no --json", c);
     if (count_given && strcmp (c, "ping") != 0)
-        return s_bad_usage ("'%s' takes no --count", c);
+        return usage_bad (TOOL_NAME, "'%s' takes no --count", c);
     return 0;
 }
 
@@ -670,22 +640,22 @@ main (int argc, char **argv)
         switch (option) {
             case 'r':
                 if (!*optarg)
-                    return s_bad_usage ("empty --registry");
+                    return usage_bad (TOOL_NAME, "empty --registry");
                 self->registry = optarg;
                 break;
             case 'k':
                 if (!*optarg)
-                    return s_bad_usage ("empty --keys");
+                    return usage_bad (TOOL_NAME, "empty --keys");
                 self->keys = optarg;
                 break;
             case 't':
-                if (!s_parse_int (optarg, 1, &self->timeout_ms))
-                    return s_bad_usage ("bad --timeout '%s': want a whole number of "
+                if (!usage_parse_int (optarg, 1, &self->timeout_ms))
+                    return usage_bad (TOOL_NAME, "bad --timeout '%s': want a whole number of "
                                         "milliseconds, at least 1", optarg);
                 break;
             case 'c':
-                if (!s_parse_int (optarg, 1, &self->count))
-                    return s_bad_usage ("bad --count '%s': want a whole number, "
+                if (!usage_parse_int (optarg, 1, &self->count))
+                    return usage_bad (TOOL_NAME, "bad --count '%s': want a whole number, "
                                         "at least 1", optarg);
                 count_given = true;
                 break;
@@ -700,11 +670,11 @@ main (int argc, char **argv)
                         TR_VERSION_MAJOR, TR_VERSION_MINOR, TR_VERSION_PATCH);
                 return 0;
             case ':':
-                return s_bad_usage ("option '%s' needs a value", argv [optind - 1]);
+                return usage_bad (TOOL_NAME, "option '%s' needs a value", argv [optind - 1]);
             default:
                 if (optopt)
-                    return s_bad_usage ("unknown option '-%c'", optopt);
-                return s_bad_usage ("unknown option '%s'", argv [optind - 1]);
+                    return usage_bad (TOOL_NAME, "unknown option '-%c'", optopt);
+                return usage_bad (TOOL_NAME, "unknown option '%s'", argv [optind - 1]);
         }
     }
     if (optind < argc)
@@ -724,9 +694,9 @@ main (int argc, char **argv)
         return 0;
     }
     if (!self->command)
-        return s_bad_usage ("no command given");
+        return usage_bad (TOOL_NAME, "no command given");
     if (!s_help_of (self->command))
-        return s_bad_usage ("unknown command '%s'", self->command);
+        return usage_bad (TOOL_NAME, "unknown command '%s'", self->command);
     int rc = s_check_operands (self, count_given);
     if (rc)
         return rc;
