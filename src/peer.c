@@ -956,8 +956,12 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     tri_waitq_init (&self->hello_waiters);
     tri_node_init (&self->node);
     int rc = TR_ESYS;
-    if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER)))
+    if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER))) {
+        //  Out of descriptors, most often: libzmq's mailbox is one.
+        tri_log_warn ("TR-SOCKET", "cannot open a socket to %s: %s", endpoint,
+                      zmq_strerror (errno));
         goto fail;
+    }
     //  Heartbeats to remote peers; none to the parent, on its local
     //  endpoint: its pidfd tells us when it exits, its process state when
     //  it is stopped (actor.c).
@@ -989,7 +993,8 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     //  Watch the connection: the peer is no child of ours, no pidfd tells
     //  us when it dies or stops answering.
     if ((rc = s_monitor_open (self))) {
-        tri_log_error ("TR-MONITOR", "cannot monitor the connection to %s", endpoint);
+        tri_log_error ("TR-MONITOR", "cannot monitor the connection to %s: %s", endpoint,
+                       zmq_strerror (errno));
         goto fail;
     }
     if ((rc = tri_loop_watch_socket (&self->watch, self->socket, s_on_dealer, self)))

@@ -355,12 +355,32 @@ s_root_opens_past_the_limit (const char *bind)
     tu_subreaper ();
     daemon_t d;
     s_daemon_start (&d, bind, 0);
+    //  What the root logs goes to a file, read afterwards.
+    char log_path [] = "/tmp/troupe-limits-log-XXXXXX";
+    int log_fd = mkstemp (log_path);
+    ck_assert_int_ge (log_fd, 0);
+    int saved_stderr = dup (STDERR_FILENO);
+    ck_assert_int_ge (saved_stderr, 0);
     s_limit_nofile (SMALL_LIMIT);
     opener_state_t st = { .daemon = &d };
     tr_config_t config = { .name = "root" };
-    ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_past_the_limit, &st), 0);
+    fflush (stderr);
+    dup2 (log_fd, STDERR_FILENO);
+    int run_rc = tr_run (&config, 0, NULL, s_open_past_the_limit, &st);
+    fflush (stderr);
+    dup2 (saved_stderr, STDERR_FILENO);
+    close (saved_stderr);
+    ck_assert_int_eq (run_rc, 0);
+    char log [8192] = "";
+    ssize_t size = pread (log_fd, log, sizeof log - 1, 0);
+    log [size > 0? size: 0] = 0;
+    close (log_fd);
+    unlink (log_path);
     fprintf (stderr, "limits: root under %d descriptors opening portals on %s: %d open, "
              "the next %s\n", SMALL_LIMIT, bind, st.opened, tr_errname (st.failed_rc));
+    fputs (log, stderr);
+    //  The failed open says why, in the root's log.
+    ck_assert_msg (strstr (log, "Too many open files"), "the root logged no reason: '%s'", log);
     ck_assert_msg (st.opened >= 3, "only %d portals opened", st.opened);
     ck_assert_msg (st.failed_rc != 0, "all %d portals opened", PORTALS_ASKED);
     ck_assert_int_eq (st.calls_ok, st.opened);
