@@ -12,7 +12,6 @@
 #include "testutil.h"
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <stdatomic.h>
 #include <zmq.h>
@@ -699,7 +698,6 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  SIGTERM ends a loaded daemon cleanly
 
-extern char **environ;
 
 //  Start tests/worker as a daemon with calls bounded at max_calls; read
 //  its endpoint. Returns its pid.
@@ -707,34 +705,17 @@ static pid_t
 s_daemon_start (int max_calls, char *endpoint, size_t size)
 {
     int out [2];
-    ck_assert_int_eq (pipe (out), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose (&actions, out [0]);
+    ck_assert_int_eq (pipe2 (out, O_CLOEXEC), 0);
     char *argv [] = { (char *) tu_worker_path (), "--tr-daemon", "--tr-name", "loaded", NULL };
     char calls [32];
     snprintf (calls, sizeof calls, "%d", max_calls);
     setenv ("TU_MAX_CALLS", calls, 1);
-    pid_t pid;
-    ck_assert_int_eq (posix_spawn (&pid, argv [0], &actions, NULL, argv, environ), 0);
+    pid_t pid = tu_spawn_tied (argv, out [1], -1, NULL);
     unsetenv ("TU_MAX_CALLS");
-    posix_spawn_file_actions_destroy (&actions);
+    ck_assert_int_ge (pid, 0);
     close (out [1]);
-    char line [600] = "";
-    size_t len = 0;
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (!strchr (line, '\n') && tu_now_ms () < deadline) {
-        struct pollfd item = { out [0], POLLIN, 0 };
-        if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
-            break;
-        ssize_t n = read (out [0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t) n;
-        line [len] = 0;
-    }
-    close (out [0]);
+    char line [600];
+    tu_read_first_line (out [0], line, sizeof line, 5000);
     char uid [256];
     ck_assert_int_eq (sscanf (line, "%255s %255s", uid, endpoint), 2);
     (void) size;

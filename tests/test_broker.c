@@ -2,7 +2,7 @@
     test_broker.c - troupe-broker, run as an operator runs it
 
     The test process starts the installed-style program (the build tree's
-    broker/troupe-broker, or $TROUPE_TEST_BROKER) with posix_spawn, reads
+    broker/troupe-broker, or $TROUPE_TEST_BROKER) with fork and exec, reads
     its stdout and stderr through pipes and watches it through a pidfd, so
     every wait is on an event with a deadline: the line that says where it
     serves, its exit. Reaching it is a root of this process opening a
@@ -37,6 +37,57 @@ s_broker_expect_exit (tu_proc_t *b, const char *const *args, int want)
     tu_proc_spawn (b, tu_broker_path (), args);
     tu_proc_expect_exit (b, 5000, want);
 }
+
+//  --------------------------------------------------------------------------
+//  A test that dies leaves no program behind
+
+//  Whether pid, a child of this process (its subreaper), has ended by
+//  deadline; reaped if so.
+static bool
+s_reaped_by (pid_t pid, long long deadline)
+{
+    while (tu_now_ms () < deadline) {
+        int status;
+        if (waitpid (pid, &status, WNOHANG) == pid)
+            return true;
+        usleep (5 * 1000);
+    }
+    return false;
+}
+
+START_TEST (test_a_broker_a_test_started_ends_when_the_test_process_dies)
+{
+    //  A test process that fails an assertion, times out or crashes ends
+    //  without reaping what it started; the broker must not outlive it.
+    tu_subreaper ();
+    int pids [2];
+    ck_assert_int_eq (pipe (pids), 0);
+    pid_t test = fork ();
+    ck_assert_int_ge (test, 0);
+    if (test == 0) {
+        close (pids [0]);
+        tu_proc_t b;
+        s_broker_start (&b, NULL);
+        pid_t broker = b.pid;
+        if (write (pids [1], &broker, sizeof broker) != sizeof broker)
+            _exit (2);
+        _exit (1);                  //  as Check ends a failed test
+    }
+    close (pids [1]);
+    pid_t broker = 0;
+    ck_assert_int_eq (read (pids [0], &broker, sizeof broker), (ssize_t) sizeof broker);
+    close (pids [0]);
+    int status;
+    ck_assert_int_eq (waitpid (test, &status, 0), test);
+    bool ended = s_reaped_by (broker, tu_now_ms () + tu_ms (5000));
+    if (!ended) {
+        kill (broker, SIGKILL);
+        waitpid (broker, &status, 0);
+    }
+    ck_assert_msg (ended, "the broker outlived the test process that started it");
+    tu_assert_no_procs_left (0);
+}
+END_TEST
 
 //  --------------------------------------------------------------------------
 //  The command line
@@ -367,6 +418,7 @@ main (void)
     tcase_add_test (tc, test_sigint_stops_it_promptly_with_exit_0);
     tcase_add_test (tc, test_a_peer_cancel_stops_it_with_exit_0);
     tcase_add_test (tc, test_verbose_logs_where_it_serves_on_stderr);
+    tcase_add_test (tc, test_a_broker_a_test_started_ends_when_the_test_process_dies);
     tc = tu_tcase (suite, "cannot serve", 30);
     tcase_add_test (tc, test_an_address_not_on_this_host_exits_1_saying_so);
     tcase_add_test (tc, test_a_malformed_endpoint_exits_1_saying_so);

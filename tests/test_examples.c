@@ -4,7 +4,7 @@
     The README's "Several hosts" walk-through on one host: a troupe-broker,
     examples/worker and examples/showcase started by hand as daemons that
     register with it, and roots that find them by name. The test process
-    starts every program with posix_spawn ($TROUPE_TEST_BROKER,
+    starts every program with fork and exec ($TROUPE_TEST_BROKER,
     $TROUPE_TEST_EXAMPLE_WORKER, $TROUPE_TEST_SHOWCASE, else their paths in
     the build tree), reads what each prints through pipes and watches it
     through a pidfd, so every wait is on an event with a deadline: the

@@ -141,37 +141,17 @@ static void
 s_daemon_start (daemon_t *d, const char *bind, rlim_t limit)
 {
     int out [2];
-    ck_assert_int_eq (pipe (out), 0);
-    d->pid = fork ();
+    ck_assert_int_eq (pipe2 (out, O_CLOEXEC), 0);
+    char *argv [] = { (char *) tu_worker_path (), "--tr-daemon", "--tr-name", "limited",
+                      "--tr-bind", (char *) bind, NULL };
+    struct rlimit rl = { limit, limit };
+    d->pid = tu_spawn_tied (argv, out [1], -1, limit? &rl: NULL);
     ck_assert_int_ge (d->pid, 0);
-    if (d->pid == 0) {
-        dup2 (out [1], STDOUT_FILENO);
-        close (out [0]);
-        close (out [1]);
-        struct rlimit rl = { limit, limit };
-        if (limit && setrlimit (RLIMIT_NOFILE, &rl))
-            _exit (99);
-        execl (tu_worker_path (), tu_worker_path (), "--tr-daemon", "--tr-name", "limited",
-               "--tr-bind", bind, (char *) NULL);
-        _exit (98);
-    }
     close (out [1]);
     d->pidfd = (int) syscall (SYS_pidfd_open, d->pid, 0);
     ck_assert_int_ge (d->pidfd, 0);
-    char line [600] = "";
-    size_t len = 0;
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (!strchr (line, '\n') && tu_now_ms () < deadline) {
-        struct pollfd item = { out [0], POLLIN, 0 };
-        if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
-            break;
-        ssize_t n = read (out [0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t) n;
-        line [len] = 0;
-    }
-    close (out [0]);
+    char line [600];
+    tu_read_first_line (out [0], line, sizeof line, 5000);
     char uid [256];
     ck_assert_int_eq (sscanf (line, "%255s %255s", uid, d->endpoint), 2);
 }

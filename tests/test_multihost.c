@@ -7,7 +7,7 @@
     a bridge with one veth pair to each host, on a private /24 that exists
     nowhere else. The host's own namespaces are never touched: every
     interface is made inside the test's namespaces. Processes enter a host
-    by the test thread's setns(2) into it just before posix_spawn, so no
+    by the test thread's setns(2) into it just before it forks them, so no
     `ip netns exec` stands between the test and what it starts; the test
     process itself joins d and runs the root there, and its task steps
     into a for a moment to start a new broker.
@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 
@@ -296,17 +295,15 @@ s_spawn (net_t *net, host_t host, char *const *argv, proc_t *p)
     if (pipe2 (out, O_CLOEXEC))
         return false;
     int here = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
     bool ok = here >= 0 && setns (net->fd [host], CLONE_NEWNET) == 0;
     if (ok) {
-        ok = posix_spawn (&p->pid, argv [0], &actions, NULL, argv, environ) == 0;
+        //  The program starts in host's network namespace, this thread's now.
+        p->pid = tu_spawn_tied (argv, out [1], -1, NULL);
+        ok = p->pid > 0;
         //  Back home whatever happened: nothing else may start in host.
         if (setns (here, CLONE_NEWNET))
             abort ();
     }
-    posix_spawn_file_actions_destroy (&actions);
     if (here >= 0)
         close (here);
     close (out [1]);

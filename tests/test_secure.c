@@ -13,10 +13,8 @@
 #include <czmq.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 
-extern char **environ;
 
 typedef struct {
     pid_t pid;
@@ -73,38 +71,23 @@ static void
 s_daemon_start (daemon_t *d, char **extra, bool want_line)
 {
     int out [2];
-    ck_assert_int_eq (pipe (out), 0);
+    ck_assert_int_eq (pipe2 (out, O_CLOEXEC), 0);
     snprintf (d->log, sizeof d->log, "/tmp/troupe-test-secure-%d-%d.log", (int) getpid (), rand ());
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose (&actions, out [0]);
-    posix_spawn_file_actions_addopen (&actions, STDERR_FILENO, d->log,
-                                      O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int log = open (d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_int_ge (log, 0);
     char *argv [16] = { (char *) tu_worker_path (), "--tr-daemon", "--tr-name", "secd" };
     int argc = 4;
     for (int i = 0; extra [i] && argc < 15; i++)
         argv [argc++] = extra [i];
     argv [argc] = NULL;
-    ck_assert_int_eq (posix_spawn (&d->pid, argv [0], &actions, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
+    d->pid = tu_spawn_tied (argv, out [1], log, NULL);
+    ck_assert_int_ge (d->pid, 0);
+    close (log);
     close (out [1]);
     d->pidfd = (int) syscall (SYS_pidfd_open, d->pid, 0);
     ck_assert_int_ge (d->pidfd, 0);
-    char line [600] = "";
-    size_t len = 0;
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (!strchr (line, '\n') && tu_now_ms () < deadline) {
-        struct pollfd item = { out [0], POLLIN, 0 };
-        if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
-            break;
-        ssize_t n = read (out [0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t) n;
-        line [len] = 0;
-    }
-    close (out [0]);
+    char line [600];
+    tu_read_first_line (out [0], line, sizeof line, 5000);
     if (want_line)
         ck_assert_int_eq (sscanf (line, "%255s %255s", d->uid, d->endpoint), 2);
 }

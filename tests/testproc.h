@@ -3,8 +3,9 @@
 
     Some suites run programs as an operator or a user runs them: the
     broker, the examples, tests/worker as a daemon. Each is started with
-    posix_spawn, its stdout (and, unless the suite wants it in its own
-    log, its stderr) on a pipe, and watched through a pidfd, so that every
+    fork and exec (told by SIGTERM if the test process ends first), its
+    stdout (and, unless the suite wants it in its own log, its stderr)
+    on a pipe, and watched through a pidfd, so that every
     wait is on an event with a deadline: a line printed, its exit. What
     it writes is read into its buffers without ever blocking. Every
     program started is listed until it has ended, and a wait on one reads
@@ -19,10 +20,8 @@
 #ifndef TESTPROC_H_INCLUDED
 #define TESTPROC_H_INCLUDED
 
-#include <spawn.h>
 #include <sys/syscall.h>
 
-extern char **environ;
 
 typedef struct {
     pid_t pid;
@@ -69,11 +68,6 @@ tu_proc_spawn_io (tu_proc_t *self, const char *path, const char *const *args, bo
     ck_assert_int_eq (pipe2 (out, O_CLOEXEC), 0);
     if (err_piped)
         ck_assert_int_eq (pipe2 (err, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], STDOUT_FILENO);
-    if (err_piped)
-        posix_spawn_file_actions_adddup2 (&actions, err [1], STDERR_FILENO);
     char *argv [24] = { (char *) path };
     int argc = 1;
     for (; args && *args; args++) {
@@ -81,8 +75,8 @@ tu_proc_spawn_io (tu_proc_t *self, const char *path, const char *const *args, bo
         argv [argc++] = (char *) *args;
     }
     argv [argc] = NULL;
-    ck_assert_int_eq (posix_spawn (&self->pid, path, &actions, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
+    self->pid = tu_spawn_tied (argv, out [1], err [1], NULL);
+    ck_assert_int_ge (self->pid, 0);
     close (out [1]);
     self->out = out [0];
     if (err_piped) {

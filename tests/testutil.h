@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -569,6 +570,56 @@ tu_run_suite (Suite *suite, enum fork_status mode)
     int failed = srunner_ntests_failed (runner);
     srunner_free (runner);
     return failed == 0? EXIT_SUCCESS: EXIT_FAILURE;
+}
+
+//  --------------------------------------------------------------------------
+//  Programs a test starts by hand
+
+extern char **environ;
+
+//  Start argv [0] with argv (NULL-ended), its stdout on out_fd and its
+//  stderr on err_fd (-1: this process's), under the descriptor limit
+//  nofile unless NULL. The program is sent SIGTERM if this process ends
+//  first: a test that fails an assertion, times out or crashes ends
+//  without reaping what it started, which must not outlive it. Give it
+//  descriptors made with O_CLOEXEC. Returns its pid, or -1.
+static inline pid_t
+tu_spawn_tied (char *const argv [], int out_fd, int err_fd, const struct rlimit *nofile)
+{
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    //  Only async-signal-safe calls from here.
+    if (prctl (PR_SET_PDEATHSIG, SIGTERM) || getppid () != parent)
+        _exit (127);
+    if ((out_fd >= 0 && dup2 (out_fd, STDOUT_FILENO) < 0)
+    ||  (err_fd >= 0 && dup2 (err_fd, STDERR_FILENO) < 0)
+    ||  (nofile && setrlimit (RLIMIT_NOFILE, nofile)))
+        _exit (127);
+    execve (argv [0], argv, environ);
+    _exit (127);
+}
+
+//  Read fd into line (NUL-terminated) until it holds a whole line, the
+//  stream ends or timeout_ms (scaled) passes; then close fd.
+static inline void
+tu_read_first_line (int fd, char *line, size_t size, int timeout_ms)
+{
+    size_t len = 0;
+    line [0] = 0;
+    long long deadline = tu_now_ms () + tu_ms (timeout_ms);
+    while (!strchr (line, '\n') && len + 1 < size && tu_now_ms () < deadline) {
+        struct pollfd item = { fd, POLLIN, 0 };
+        if (poll (&item, 1, (int) (deadline - tu_now_ms ())) <= 0)
+            break;
+        ssize_t n = read (fd, line + len, size - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t) n;
+        line [len] = 0;
+    }
+    close (fd);
 }
 
 #endif
