@@ -285,25 +285,21 @@ s_args_new (size_t capacity)
 {
     size_t alloc = TRI_ARGS_HEADROOM + (capacity? capacity: 1);
     tr_args_t *self = s_spares_here? tri_spares_pop (&s_spares): NULL;
-    if (self) {
-        if (self->sbuf.alloc < alloc) {
-            char *data = realloc (self->sbuf.data, alloc);
-            if (!data) {
-                s_args_free (self);
-                return NULL;
-            }
-            self->sbuf.data = data;
-            self->sbuf.alloc = alloc;
-        }
-    }
-    else {
+    if (!self) {
         if (!(self = malloc (sizeof *self)))
             return NULL;
-        self->sbuf.alloc = alloc;
-        if (!(self->sbuf.data = malloc (alloc))) {
-            free (self);
+        self->sbuf.data = NULL;
+        self->sbuf.alloc = 0;
+    }
+    //  A spare's buffer may be too small; a new one has none yet.
+    if (self->sbuf.alloc < alloc) {
+        char *data = realloc (self->sbuf.data, alloc);
+        if (!data) {
+            s_args_free (self);
             return NULL;
         }
+        self->sbuf.data = data;
+        self->sbuf.alloc = alloc;
     }
     self->depth = 0;
     self->sbuf.size = TRI_ARGS_HEADROOM;
