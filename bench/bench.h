@@ -141,23 +141,31 @@ bench_print (const char *name, const double *troupe, const double *raw,
     fflush (stdout);
 }
 
+//  Put process pid (0: this one) on CPU cpu, unless pinning is off
+//  (BENCH_PIN=0, or a single CPU).
+static inline void
+bench_pin_pid (pid_t pid, int cpu)
+{
+    const char *pin = getenv ("BENCH_PIN");
+    if ((pin && strcmp (pin, "0") == 0) || sysconf (_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO (&set);
+    CPU_SET (cpu, &set);
+    if (sched_setaffinity (pid, sizeof set, &set))
+        fprintf (stderr, "bench: cannot pin %d to a CPU: %s\n", (int) pid, strerror (errno));
+}
+
 //  Unless BENCH_PIN=0, pin this process: the first process (the one the
 //  user started) to CPU 0, and the processes it starts, which inherit the
 //  environment, to CPU 1. Call it first thing in main().
 static inline void
 bench_pin (void)
 {
-    const char *pin = getenv ("BENCH_PIN");
-    if ((pin && strcmp (pin, "0") == 0) || sysconf (_SC_NPROCESSORS_ONLN) < 2)
-        return;
     bool started = getenv ("BENCH_PIN_STARTED") != NULL;
     if (!started)
         setenv ("BENCH_PIN_STARTED", "1", 1);
-    cpu_set_t set;
-    CPU_ZERO (&set);
-    CPU_SET (started? 1: 0, &set);
-    if (sched_setaffinity (0, sizeof set, &set))
-        fprintf (stderr, "bench: cannot pin to a CPU: %s\n", strerror (errno));
+    bench_pin_pid (0, started? 1: 0);
 }
 
 //  Start this same binary with the given arguments (argv [0] included,
@@ -466,6 +474,40 @@ bench_call_frames_args (uint64_t cid, const char *fn, const tr_args_t *args, boo
 //    The request is still sent from the client's buffer, one copy, as
 //    troupe must encode its arguments into the frame it sends.
 
+//  A ROUTER's echo of one message whose routing id part is in rid (taken,
+//  closed here): receive the body, send both back. False when a call
+//  fails, or the body is empty and empty_stops.
+static inline bool
+bench_echo_body (void *router, zmq_msg_t *rid, bool empty_stops)
+{
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    int size = zmq_msg_recv (&msg, router, 0);
+    bool go_on = size > 0 || (size == 0 && !empty_stops);
+    go_on = go_on && zmq_msg_send (rid, router, ZMQ_SNDMORE) >= 0
+                  && zmq_msg_send (&msg, router, 0) >= 0;
+    zmq_msg_close (rid);
+    zmq_msg_close (&msg);
+    return go_on;
+}
+
+//  A ROUTER echoes every message until a call fails or (empty_stops) an
+//  empty body comes.
+static inline void
+bench_echo_loop (void *router, bool empty_stops)
+{
+    while (true) {
+        zmq_msg_t rid;
+        zmq_msg_init (&rid);
+        if (zmq_msg_recv (&rid, router, 0) < 0) {
+            zmq_msg_close (&rid);
+            return;
+        }
+        if (!bench_echo_body (router, &rid, empty_stops))
+            return;
+    }
+}
+
 //  The raw server: connect a ROUTER to endpoint and answer every request
 //  (up to request_max bytes) with reply_size bytes, or with the request
 //  itself when reply_size is 0 (echo), until an empty request. Returns
@@ -495,19 +537,8 @@ bench_raw_server (const char *endpoint, size_t request_max, size_t reply_size)
         fprintf (stderr, "raw server: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
         rc = 1;
     }
-    while (rc == 0 && reply_size == 0) {
-        zmq_msg_t rid, msg;
-        zmq_msg_init (&rid);
-        zmq_msg_init (&msg);
-        bool go_on = zmq_msg_recv (&rid, router, 0) >= 0
-                  && zmq_msg_recv (&msg, router, 0) > 0
-                  && zmq_msg_send (&rid, router, ZMQ_SNDMORE) >= 0
-                  && zmq_msg_send (&msg, router, 0) >= 0;
-        zmq_msg_close (&rid);
-        zmq_msg_close (&msg);
-        if (!go_on)
-            break;
-    }
+    if (rc == 0 && reply_size == 0)
+        bench_echo_loop (router, true);
     while (rc == 0 && reply_size > 0) {
         uint8_t rid [256];
         int rid_size = zmq_recv (router, rid, sizeof rid, 0);

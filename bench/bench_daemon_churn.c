@@ -146,19 +146,7 @@ s_raw_server (const char *endpoint)
         fprintf (stderr, "raw server: cannot bind %s: %s\n", endpoint, zmq_strerror (errno));
         return 1;
     }
-    while (true) {
-        zmq_msg_t rid, msg;
-        zmq_msg_init (&rid);
-        zmq_msg_init (&msg);
-        bool go_on = zmq_msg_recv (&rid, router, 0) >= 0
-                  && zmq_msg_recv (&msg, router, 0) >= 0
-                  && zmq_msg_send (&rid, router, ZMQ_SNDMORE) >= 0
-                  && zmq_msg_send (&msg, router, 0) >= 0;
-        zmq_msg_close (&rid);
-        zmq_msg_close (&msg);
-        if (!go_on)
-            break;
-    }
+    bench_echo_loop (router, false);
     zmq_close (router);
     zmq_ctx_term (ctx);
     return 0;

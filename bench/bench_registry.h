@@ -23,20 +23,6 @@
 //  --------------------------------------------------------------------------
 //  Placement and memory
 
-//  Put process pid on CPU cpu, unless pinning is off (see bench_pin).
-static inline void
-bench_pin_pid (pid_t pid, int cpu)
-{
-    const char *pin = getenv ("BENCH_PIN");
-    if ((pin && strcmp (pin, "0") == 0) || sysconf (_SC_NPROCESSORS_ONLN) < 2)
-        return;
-    cpu_set_t set;
-    CPU_ZERO (&set);
-    CPU_SET (cpu, &set);
-    if (sched_setaffinity (pid, sizeof set, &set))
-        fprintf (stderr, "bench: cannot pin %d to a CPU: %s\n", (int) pid, strerror (errno));
-}
-
 //  CPU time used so far by count processes, all their threads, in ns.
 static inline int64_t
 bench_cpu_sum (const pid_t *pids, int count)
