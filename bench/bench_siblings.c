@@ -44,27 +44,6 @@ typedef struct {
     bool failed;
 } s_side_t;
 
-//  A line from fd (at most size - 1 bytes, without its newline); false at
-//  the end of the stream.
-static bool
-s_read_line (int fd, char *line, size_t size)
-{
-    size_t n = 0;
-    while (n + 1 < size) {
-        char c;
-        ssize_t got = read (fd, &c, 1);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return false;
-        if (c == '\n')
-            break;
-        line [n++] = c;
-    }
-    line [n] = 0;
-    return true;
-}
-
 static int
 s_side_root (tr_actor_t *self, void *arg)
 {
@@ -73,6 +52,7 @@ s_side_root (tr_actor_t *self, void *arg)
     tr_nursery_t *nursery = NULL;       //  the target
     tr_nursery_t *siblings = NULL;      //  the idle children
     tr_portal_t *target;
+    FILE *in = NULL, *out = NULL;       //  commands, results
     int rc = tr_nursery_open (self, &nursery);
     if (rc == 0)
         rc = tr_nursery_start_actor (nursery, "target", NULL, &target);
@@ -94,8 +74,10 @@ s_side_root (tr_actor_t *self, void *arg)
     if (side->siblings)
         fprintf (stderr, "bench: rpc_idle_siblings: started %d idle children in %.1f ms\n",
                  side->siblings, (bench_now_ns () - start) / 1e6);
+    in = fdopen (side->in, "r");
+    out = fdopen (side->out, "w");
     char line [64];
-    while (s_read_line (side->in, line, sizeof line)) {
+    while (in && out && fgets (line, sizeof line, in)) {
         int calls = atoi (line);
         if (calls <= 0)
             break;
@@ -107,8 +89,8 @@ s_side_root (tr_actor_t *self, void *arg)
         }
         int64_t took = bench_now_ns () - start;
         int64_t cpu = bench_cpu_ns (getpid ()) - cpu_start;
-        int size = snprintf (line, sizeof line, "%lld %lld\n", (long long) took, (long long) cpu);
-        if (write (side->out, line, (size_t) size) != size)
+        if (fprintf (out, "%lld %lld\n", (long long) took, (long long) cpu) < 0
+        ||  fflush (out))
             goto done;
     }
     if (side->siblings) {
@@ -124,6 +106,10 @@ s_side_root (tr_actor_t *self, void *arg)
     }
     side->failed = false;
 done:
+    if (in)
+        fclose (in);
+    if (out)
+        fclose (out);
     tr_nursery_close (&siblings, NULL);
     tr_nursery_close (&nursery, NULL);
     return side->failed? 1: 0;
@@ -134,29 +120,29 @@ done:
 
 typedef struct {
     pid_t pid;
-    int to, from;                       //  its command pipe, its result pipe
+    FILE *to, *from;                    //  its commands, its results
 } s_root_t;
 
 static int
 s_root_start (s_root_t *self, int siblings)
 {
+    //  Our ends stay ours: the other root must not hold them open.
     int command [2], result [2];
-    if (pipe (command) || pipe (result))
+    if (pipe2 (command, O_CLOEXEC) || pipe2 (result, O_CLOEXEC))
         return -1;
+    fcntl (command [0], F_SETFD, 0);
+    fcntl (result [1], F_SETFD, 0);
     char in [16], out [16], count [16];
     snprintf (in, sizeof in, "%d", command [0]);
     snprintf (out, sizeof out, "%d", result [1]);
     snprintf (count, sizeof count, "%d", siblings);
     char *argv [] = { "bench_siblings", "--siblings-root", count, in, out, NULL };
-    //  Pinned as a first process is (CPU 0, its children CPU 1).
-    unsetenv ("BENCH_PIN_STARTED");
     self->pid = bench_spawn_self (argv);
-    setenv ("BENCH_PIN_STARTED", "1", 1);
     close (command [0]);
     close (result [1]);
-    self->to = command [1];
-    self->from = result [0];
-    return self->pid < 0? -1: 0;
+    self->to = fdopen (command [1], "w");
+    self->from = fdopen (result [0], "r");
+    return self->pid < 0 || !self->to || !self->from? -1: 0;
 }
 
 //  Have the root make calls; the time they took and its CPU time.
@@ -164,10 +150,9 @@ static int
 s_root_calls (s_root_t *self, int calls, int64_t *took, int64_t *cpu)
 {
     char line [64];
-    int size = snprintf (line, sizeof line, "%d\n", calls);
     long long t, c;
-    if (write (self->to, line, (size_t) size) != size
-    ||  !s_read_line (self->from, line, sizeof line)
+    if (fprintf (self->to, "%d\n", calls) < 0 || fflush (self->to)
+    ||  !fgets (line, sizeof line, self->from)
     ||  sscanf (line, "%lld %lld", &t, &c) != 2)
         return -1;
     *took = t;
@@ -181,10 +166,12 @@ s_root_stop (s_root_t *self)
 {
     if (self->pid <= 0)
         return -1;
-    if (write (self->to, "0\n", 2) != 2)
+    if (!self->to || fprintf (self->to, "0\n") < 0 || fflush (self->to))
         kill (self->pid, SIGTERM);
-    close (self->to);
-    close (self->from);
+    if (self->to)
+        fclose (self->to);
+    if (self->from)
+        fclose (self->from);
     return bench_reap (self->pid);
 }
 
@@ -240,6 +227,9 @@ main (int argc, char **argv)
     static const tr_export_t exports [] = { TR_FN ("nil", bench_nil), TR_EXPORTS_END };
     tr_config_t config = { .name = "bench_siblings", .exports = exports };
     if (argc == 5 && strcmp (argv [1], "--siblings-root") == 0) {
+        //  Pinned as a first process is (CPU 0), its children as started
+        //  ones (CPU 1).
+        bench_pin_pid (0, 0);
         s_side_t side = { .siblings = atoi (argv [2]), .in = atoi (argv [3]),
                           .out = atoi (argv [4]) };
         //  Not for the children.
