@@ -16,7 +16,14 @@
     The children's context function "hold" calls tr_ctx_started at once,
     opens its stream and waits on it until it ends; the root never opens
     its side, so each close cancels the remote task, which returns, and
-    awaits its ack. The two sides alternate operation by operation; each
+    awaits its ack.
+
+    Figure gather_open_1ms: the same, but each callee takes 1 ms before it
+    calls tr_ctx_started (tr_sleep: a wait, not work), as a peer on another
+    host, or one that opens a file or a connection first, would. That is
+    what a gather is for: the waits overlap instead of adding up. On a
+    machine with few CPUs, gather_open (no wait) measures the CPU the
+    children share instead. The two sides alternate operation by operation; each
     figure is the median of the rounds. The time to open and to close goes
     to stderr for each side, per round.
 
@@ -45,11 +52,14 @@
 #define DEFAULT_CHILDREN    16
 #define MAX_CHILDREN        256
 #define WARMUP_OPS          3
+#define DEFAULT_OPS_LATE    10      //  the same, when each open waits
 #define RAW_FRAME           13      //  bytes in a raw request and answer: a cmd's size
 
 typedef struct {
     bench_run_t bench;              //  troupe: gather; raw: one at a time
     int children;
+    int start_ms;                   //  each callee's wait before started
+    tr_args_t *args;                //  "hold"'s argument: [start_ms]
 } s_run_t;
 
 //  Time spent opening and closing, for one side of one round.
@@ -58,14 +68,20 @@ typedef struct {
     int64_t close_ns;
 } s_split_t;
 
-//  The children's context function: started at once, then wait on the
-//  stream until it ends (closed by the caller, or cancelled).
+//  The children's context function: started after [ms] milliseconds,
+//  then wait on the stream until it ends (closed by the caller, or
+//  cancelled).
 static int
 s_hold (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 {
-    (void) args; (void) out;
+    (void) out;
+    int ms = 0;
     tr_stream_t *stream;
-    int rc = tr_ctx_started (ctx, NULL);
+    int rc = tr_unpack (args, "[i]", &ms);
+    if (rc == 0 && ms > 0)
+        rc = tr_sleep (ctx, ms);
+    if (rc == 0)
+        rc = tr_ctx_started (ctx, NULL);
     if (rc == 0)
         rc = tr_ctx_open_stream (ctx, &stream);
     while (rc == 0) {
@@ -77,11 +93,11 @@ s_hold (tr_ctx_t *ctx, const msgpack_object *args, tr_reply_t *out)
 
 //  One gather: open a context on every portal at once, close them all.
 static int
-s_gather (tr_portal_t **portals, int n, s_split_t *split)
+s_gather (tr_portal_t **portals, int n, const tr_args_t *args, s_split_t *split)
 {
     tr_context_t *contexts [MAX_CHILDREN];
     int64_t start = bench_now_ns ();
-    int rc = tr_contexts_open (portals, (size_t) n, "hold", NULL, contexts, NULL);
+    int rc = tr_contexts_open (portals, (size_t) n, "hold", args, contexts, NULL);
     int64_t opened = bench_now_ns ();
     if (rc)
         return rc;
@@ -93,13 +109,13 @@ s_gather (tr_portal_t **portals, int n, s_split_t *split)
 
 //  The same, one context at a time: open each in turn, then close each.
 static int
-s_sequence (tr_portal_t **portals, int n, s_split_t *split)
+s_sequence (tr_portal_t **portals, int n, const tr_args_t *args, s_split_t *split)
 {
     tr_context_t *contexts [MAX_CHILDREN];
     int rc = 0, opened = 0;
     int64_t start = bench_now_ns ();
     for (; opened < n; opened++)
-        if ((rc = tr_portal_open_context (portals [opened], "hold", NULL,
+        if ((rc = tr_portal_open_context (portals [opened], "hold", args,
                                           &contexts [opened], NULL)))
             break;
     int64_t middle = bench_now_ns ();
@@ -114,7 +130,9 @@ s_sequence (tr_portal_t **portals, int n, s_split_t *split)
 //  Raw libzmq, the same pattern: what the machine allows
 
 //  A raw peer: connect a DEALER to endpoint, say hello (an empty message),
-//  answer every message with RAW_FRAME bytes until an empty one. Returns
+//  answer every message with RAW_FRAME bytes until an empty one; a message
+//  whose first byte is N > 0 is answered after N to N + 1 milliseconds,
+//  as the children's tr_sleep (N) waits. Returns
 //  main's exit code.
 static int
 s_raw_echo (const char *endpoint)
@@ -130,7 +148,19 @@ s_raw_echo (const char *endpoint)
     }
     while (rc == 0) {
         int size = zmq_recv (dealer, frame, sizeof frame, 0);
-        if (size <= 0 || zmq_send (dealer, frame, RAW_FRAME, 0) < 0)
+        if (size <= 0)
+            break;
+        if (frame [0] > 0) {
+            //  Until the whole millisecond at least N ms away, as
+            //  tr_sleep waits (its timers step by milliseconds).
+            int64_t until_ms = (bench_now_ns () + frame [0] * 1000000LL + 999999) / 1000000;
+            struct timespec until = { (time_t) (until_ms / 1000),
+                                      (long) (until_ms % 1000) * 1000000L };
+            while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+                ;
+            frame [0] = 0;
+        }
+        if (zmq_send (dealer, frame, RAW_FRAME, 0) < 0)
             break;
     }
     if (dealer)
@@ -148,9 +178,9 @@ typedef struct {
 } s_raw_t;
 
 static int
-s_raw_send (s_raw_t *self, int peer)
+s_raw_send (s_raw_t *self, int peer, int wait_ms)
 {
-    static const uint8_t request [RAW_FRAME] = { 0 };
+    uint8_t request [RAW_FRAME] = { (uint8_t) wait_ms };
     return zmq_send (self->router.socket, self->ids [peer], self->id_sizes [peer],
                      ZMQ_SNDMORE) < 0
         || zmq_send (self->router.socket, request, sizeof request, 0) < 0? -1: 0;
@@ -208,13 +238,14 @@ s_raw_close (s_raw_t *self)
 }
 
 //  One raw operation: two exchanges with every peer, all at once (gather)
-//  or one peer at a time.
+//  or one peer at a time; the first is answered after wait_ms.
 static int
-s_raw_op (s_raw_t *self, bool gather)
+s_raw_op (s_raw_t *self, bool gather, int wait_ms)
 {
     for (int exchange = 0; exchange < 2; exchange++) {
         for (int i = 0; i < self->peers; i++)
-            if (s_raw_send (self, i) || (!gather && s_raw_answer (self)))
+            if (s_raw_send (self, i, exchange? 0: wait_ms)
+            ||  (!gather && s_raw_answer (self)))
                 return -1;
         for (int i = 0; gather && i < self->peers; i++)
             if (s_raw_answer (self))
@@ -235,16 +266,16 @@ s_raw_floor (s_run_t *run)
         goto done;
     }
     for (int i = 0; i < WARMUP_OPS; i++)
-        if (s_raw_op (raw, true) || s_raw_op (raw, false))
+        if (s_raw_op (raw, true, run->start_ms) || s_raw_op (raw, false, run->start_ms))
             goto failed;
     for (int r = 0; r < bench->rounds; r++) {
         int64_t gather_ns = 0, sequence_ns = 0;
         for (int op = 0; op < bench->per_round; op++) {
             int64_t start = bench_now_ns ();
-            if (s_raw_op (raw, true))
+            if (s_raw_op (raw, true, run->start_ms))
                 goto failed;
             int64_t middle = bench_now_ns ();
-            if (s_raw_op (raw, false))
+            if (s_raw_op (raw, false, run->start_ms))
                 goto failed;
             gather_ns += middle - start;
             sequence_ns += bench_now_ns () - middle;
@@ -254,9 +285,10 @@ s_raw_floor (s_run_t *run)
     }
     double g = bench_median (gather, bench->rounds);
     double q = bench_median (sequence, bench->rounds);
-    fprintf (stderr, "bench: %s: raw libzmq, 2 exchanges with each of %d peers: all at once "
-             "%.3f ms, one peer at a time %.3f ms, ratio %.2f\n", bench->name,
-             run->children, g, q, q > 0? g / q: 0.0);
+    fprintf (stderr, "bench: %s: raw libzmq, 2 exchanges with each of %d peers (the first "
+             "answered after %d to %d ms): all at once %.3f ms, one peer at a time %.3f ms, "
+             "ratio %.2f\n", bench->name, run->children, run->start_ms, run->start_ms + 1, g, q,
+             q > 0? g / q: 0.0);
     goto done;
 failed:
     fprintf (stderr, "bench_gather: raw exchange failed: %s\n", zmq_strerror (errno));
@@ -293,19 +325,20 @@ s_root (tr_actor_t *self, void *arg)
     bool sequence_on = !(only && strcmp (only, "troupe") == 0);
     s_split_t unused = { 0, 0 };
     for (int i = 0; i < WARMUP_OPS; i++)
-        if ((gather_on && (rc = s_gather (portals, run->children, &unused)))
-        ||  (sequence_on && (rc = s_sequence (portals, run->children, &unused)))) {
+        if ((gather_on && (rc = s_gather (portals, run->children, run->args, &unused)))
+        ||  (sequence_on && (rc = s_sequence (portals, run->children, run->args, &unused)))) {
             fprintf (stderr, "bench_gather: warm-up failed: %s\n", tr_strerror (rc));
             goto done;
         }
     for (int r = 0; r < bench->rounds; r++) {
         s_split_t gather = { 0, 0 }, sequence = { 0, 0 };
         for (int op = 0; op < bench->per_round; op++) {
-            if (gather_on && (rc = s_gather (portals, run->children, &gather))) {
+            if (gather_on && (rc = s_gather (portals, run->children, run->args, &gather))) {
                 fprintf (stderr, "bench_gather: gather failed: %s\n", tr_strerror (rc));
                 goto done;
             }
-            if (sequence_on && (rc = s_sequence (portals, run->children, &sequence))) {
+            if (sequence_on && (rc = s_sequence (portals, run->children, run->args,
+                                                 &sequence))) {
                 fprintf (stderr, "bench_gather: sequence failed: %s\n", tr_strerror (rc));
                 goto done;
             }
@@ -338,14 +371,33 @@ main (int argc, char **argv)
         TR_CTX_FN ("hold", s_hold),
         TR_EXPORTS_END
     };
-    s_run_t run;
-    bench_run_init (&run.bench, "gather_open", "ms", 1e6, DEFAULT_ROUNDS, DEFAULT_OPS);
-    run.children = bench_env_int ("BENCH_CHILDREN", DEFAULT_CHILDREN);
-    if (run.children > MAX_CHILDREN)
-        run.children = MAX_CHILDREN;
-    tr_config_t config = { .name = "bench_gather", .exports = exports };
-    int code;
-    if (bench_finish (&run.bench, tr_run (&config, argc, argv, s_root, &run), &code))
-        return code;
+    static const struct {
+        const char *name;
+        int start_ms;
+        int ops;
+    } figures [] = {
+        { "gather_open", 0, DEFAULT_OPS },
+        { "gather_open_1ms", 1, DEFAULT_OPS_LATE }
+    };
+    for (size_t f = 0; f < sizeof figures / sizeof figures [0]; f++) {
+        if (argc > 1 && argv [1][0] != '-' && strcmp (argv [1], figures [f].name) != 0)
+            continue;
+        s_run_t run;
+        bench_run_init (&run.bench, figures [f].name, "ms", 1e6, DEFAULT_ROUNDS,
+                        figures [f].ops);
+        run.children = bench_env_int ("BENCH_CHILDREN", DEFAULT_CHILDREN);
+        if (run.children > MAX_CHILDREN)
+            run.children = MAX_CHILDREN;
+        run.start_ms = figures [f].start_ms;
+        run.args = tr_pack ("[i]", run.start_ms);
+        if (!run.args)
+            return 1;
+        tr_config_t config = { .name = "bench_gather", .exports = exports };
+        int rc = tr_run (&config, argc, argv, s_root, &run);
+        tr_args_destroy (&run.args);
+        int code;
+        if (bench_finish (&run.bench, rc, &code))
+            return code;
+    }
     return 0;
 }

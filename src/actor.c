@@ -326,7 +326,7 @@ s_connect_parent (const char *endpoint, const char *local, int parent_pid, int l
     tri_dealer_on_lost (s_actor.parent, s_on_parent_lost);
     if (parent_pid > 0) {
         s_actor.parent_pid = parent_pid;
-        tri_timer_start (&s_actor.parent_stops, tri_now_ms () + tri_config ()->heartbeat_ivl_ms,
+        tri_timer_start (&s_actor.parent_stops, tri_after_ms (tri_config ()->heartbeat_ivl_ms),
                          s_watch_parent, NULL);
     }
     if (s_actor.parent_pidfd >= 0)

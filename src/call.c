@@ -164,7 +164,7 @@ tri_call_cancel (tri_call_t *self)
     //  Cancellation is acknowledged, never just dropped.
     if (tri_channel_send_empty (self->channel, TRI_CANCEL, self->ep.cid))
         return;
-    int64_t deadline = tri_now_ms () + tri_config ()->cancel_ack_ms;
+    int64_t deadline = tri_after_ms (tri_config ()->cancel_ack_ms);
     while (!self->done && tri_waitq_wait_shielded (&self->waiters, deadline) != TR_ETIMEDOUT)
         ;
 }

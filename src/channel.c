@@ -441,7 +441,7 @@ tri_channel_close (tri_channel_t *self, tr_error_t *death, bool drain)
     tr_error_t *why = s_why_closed (self);
     s_fail_all (&self->in_list, why);
     if (drain && !tri_list_empty (&self->out_list))
-        tri_timer_start (&self->drain, tri_now_ms () + tri_config ()->drain_ms, s_drained, self);
+        tri_timer_start (&self->drain, tri_after_ms (tri_config ()->drain_ms), s_drained, self);
     else {
         s_fail_all (&self->out_list, why);
         s_release (self);

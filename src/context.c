@@ -284,7 +284,7 @@ s_await_started (tr_context_t *self)
         int rc = tri_waitq_wait (&self->waiters, -1);
         if (rc == TR_ECANCELED) {
             s_send_cancel (self);
-            s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms);
+            s_await_end (self, tri_after_ms (tri_config ()->cancel_ack_ms));
             return TR_ECANCELED;
         }
     }
@@ -406,7 +406,7 @@ s_result (tr_context_t *self, const msgpack_object **value)
         if (rc == TR_ECANCELED) {
             //  Nobody will wait for it any more: cancel the remote task.
             s_send_cancel (self);
-            s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms);
+            s_await_end (self, tri_after_ms (tri_config ()->cancel_ack_ms));
             return tri_ctx_fail (self, tri_error_new (TR_ECANCELED, "Cancelled", tri_uid (),
                                  "waiting for %s %s cancelled", s_noun (self), self->fn));
         }
@@ -428,7 +428,7 @@ tr_context_cancel (tr_context_t *self)
         return 0;
     s_send_cancel (self);
     tri_stream_enter (&self->stream);
-    bool ended = s_await_end (self, tri_now_ms () + tri_config ()->cancel_ack_ms);
+    bool ended = s_await_end (self, tri_after_ms (tri_config ()->cancel_ack_ms));
     return tri_stream_leave (&self->stream, ended? 0: TR_ETIMEDOUT);
 }
 
@@ -455,7 +455,7 @@ tr_contexts_close (tr_context_t **contexts, size_t n)
             tri_stream_end (&contexts [i]->stream, TR_ECLOSED, NULL);
             tri_stream_shut (&contexts [i]->stream);
         }
-    int64_t deadline = tri_now_ms () + tri_config ()->cancel_ack_ms;
+    int64_t deadline = tri_after_ms (tri_config ()->cancel_ack_ms);
     for (size_t i = 0; i < n; i++)
         if (contexts [i]) {
             tr_context_t *self = contexts [i];

@@ -196,7 +196,7 @@ s_unregister_all (registry_t *reg)
     tri_call_t *call = NULL;
     if (args && tri_call_start (tri_portal_peer (reg->portal), "tr.registry.unregister",
                                 args, &call, NULL) == 0) {
-        tri_call_wait_shielded (call, tri_now_ms () + TRI_LOCATE_BYE_MS);
+        tri_call_wait_shielded (call, tri_after_ms (TRI_LOCATE_BYE_MS));
         tri_call_destroy (&call);
     }
     tr_args_destroy (&args);

@@ -240,7 +240,7 @@ s_await_spawned (tri_child_t **children, size_t spawned, size_t count, int rc,
         return rc;
     }
     size_t failed;
-    return tri_child_await_hellos (children, count, tri_now_ms () + tri_config ()->hello_ms,
+    return tri_child_await_hellos (children, count, tri_after_ms (tri_config ()->hello_ms),
                                    &failed, error);
 }
 
@@ -443,7 +443,7 @@ s_stop_kids (tr_nursery_t *self, bool marked)
         else
             tri_child_signal (kid->child, SIGKILL);
     }
-    s_await_exits (self, marked, tri_now_ms () + config->grace_ms);
+    s_await_exits (self, marked, tri_after_ms (config->grace_ms));
     bool stragglers = false;
     EACH_KID (kid, self)
         if (s_selected (kid, marked) && !tri_child_exited (kid->child)) {
@@ -453,7 +453,7 @@ s_stop_kids (tr_nursery_t *self, bool marked)
             stragglers = true;
         }
     if (stragglers)
-        s_await_exits (self, marked, tri_now_ms () + config->term_ms);
+        s_await_exits (self, marked, tri_after_ms (config->term_ms));
     EACH_KID (kid, self)
         if (s_selected (kid, marked) && !tri_child_exited (kid->child)) {
             tri_log_warn ("TR-KILL", "%s ignored SIGTERM: SIGKILL", tri_child_uid (kid->child));

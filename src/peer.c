@@ -248,7 +248,7 @@ s_probe (tri_timer_t *timer)
             i++;
     }
     if (s_peer.nsuspects)
-        tri_timer_start (timer, tri_now_ms () + tri_config ()->heartbeat_ivl_ms, s_probe, NULL);
+        tri_timer_start (timer, tri_after_ms (tri_config ()->heartbeat_ivl_ms), s_probe, NULL);
     s_departures_run ();
 }
 
@@ -379,7 +379,7 @@ s_bind_conn (tri_channel_t *channel, int fd)
         tri_channel_ref (channel);
         s_peer.suspects [s_peer.nsuspects++] = (tri_suspect_t) { channel, fd };
         if (!tri_timer_active (&s_peer.probe))
-            tri_timer_start (&s_peer.probe, tri_now_ms () + tri_config ()->heartbeat_ivl_ms,
+            tri_timer_start (&s_peer.probe, tri_after_ms (tri_config ()->heartbeat_ivl_ms),
                              s_probe, NULL);
         return;
     }

@@ -200,7 +200,7 @@ static void
 s_settle (tr_portal_t *self, tri_waitq_t *queue, bool (*done) (const tr_portal_t *self))
 {
     const tr_config_t *config = tri_config ();
-    int64_t deadline = tri_now_ms () + config->drain_ms + config->cancel_ack_ms;
+    int64_t deadline = tri_after_ms (config->drain_ms + config->cancel_ack_ms);
     while (!done (self)) {
         int rc = tri_waitq_wait_shielded (queue, tri_channel_closed (self->channel)? -1: deadline);
         if (rc == TR_ETIMEDOUT && !tri_channel_closed (self->channel))

@@ -258,7 +258,7 @@ s_await_room (serve_t *self, size_t size)
 {
     tri_channel_t *channel = self->channel;
     const tr_config_t *config = tri_config ();
-    int64_t deadline = tri_now_ms () + config->heartbeat_timeout_ms;
+    int64_t deadline = tri_after_ms (config->heartbeat_timeout_ms);
     while (!tri_channel_closed (channel)) {
         size_t queued = tri_channel_queued (channel);
         if (!queued || queued + size <= config->max_queued_bytes)

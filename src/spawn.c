@@ -438,7 +438,7 @@ s_on_departed (tri_channel_t *channel)
         ||  tri_timer_active (&self->lost_timer))
             return true;
         int64_t delay = tri_pid_stopped (self->pid)? 0: tri_config ()->heartbeat_timeout_ms;
-        tri_timer_start (&self->lost_timer, tri_now_ms () + delay, s_lost_expired, self);
+        tri_timer_start (&self->lost_timer, tri_after_ms (delay), s_lost_expired, self);
         return true;
     }
     return false;
@@ -557,7 +557,7 @@ tri_child_spawn (const char *name, const tr_spawn_opts_t *opts, tri_child_t **ch
     s_env_free (&env);
     tri_list_push_back (&s_children, &self->node);
     if (!tri_timer_active (&s_stop_watch))
-        tri_timer_start (&s_stop_watch, tri_now_ms () + config->heartbeat_ivl_ms,
+        tri_timer_start (&s_stop_watch, tri_after_ms (config->heartbeat_ivl_ms),
                          s_watch_stops, NULL);
     tri_peer_on_hello (s_on_hello);
     tri_peer_on_departed (s_on_departed);
@@ -632,7 +632,7 @@ tri_child_kill_reap (tri_child_t *self)
         return;
     tri_child_signal (self, SIGKILL);
     if (tri_task_current ())
-        tri_child_await_exit (self, tri_now_ms () + 5000);
+        tri_child_await_exit (self, tri_after_ms (5000));
     if (!self->exited && self->pidfd >= 0) {
         //  SIGKILL cannot be caught: block until the kernel is done.
         siginfo_t info;

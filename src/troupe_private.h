@@ -99,11 +99,23 @@ tri_now_us (void)
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+//  The deadline ms milliseconds from now (ms > 0), on tri_now_ms's clock:
+//  rounded up to the next whole millisecond, so that it passes no sooner
+//  than ms from now (now plus ms of whole milliseconds could pass up to
+//  one millisecond early). ms <= 0: now, already passed.
+static inline int64_t
+tri_after_ms (int64_t ms)
+{
+    if (ms <= 0)
+        return tri_now_ms ();
+    return (tri_now_us () + ms * 1000 + 999) / 1000;
+}
+
 //  A user's relative timeout (-1 forever, 0 no wait) as a deadline.
 static inline int64_t
 tri_deadline (int timeout_ms)
 {
-    return timeout_ms < 0? -1: tri_now_ms () + timeout_ms;
+    return timeout_ms < 0? -1: tri_after_ms (timeout_ms);
 }
 
 //  The earlier of two deadlines.

@@ -1069,6 +1069,62 @@ START_TEST (test_a_shielded_join_refuses_invalid_arguments)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A timeout is a lower bound
+
+typedef struct {
+    int64_t shortest_us [2];    //  the shortest sleep of 1 ms, of 3 ms
+    int failed_rc;
+} s_sleeps_t;
+
+//  Sleep 1 ms forty times and 3 ms ten times, each timed in microseconds.
+static int
+s_sleeps_root (tr_actor_t *self, void *arg)
+{
+    s_sleeps_t *obs = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    const int ms [2] = { 1, 3 }, times [2] = { 40, 10 };
+    for (int k = 0; k < 2; k++) {
+        obs->shortest_us [k] = INT64_MAX;
+        for (int i = 0; i < times [k]; i++) {
+            int64_t start = tri_now_us ();
+            int rc = tr_sleep (ctx, ms [k]);
+            int64_t took = tri_now_us () - start;
+            if (rc)
+                obs->failed_rc = rc;
+            if (took < obs->shortest_us [k])
+                obs->shortest_us [k] = took;
+        }
+    }
+    return 0;
+}
+
+START_TEST (test_a_sleep_never_ends_before_its_time)
+{
+    tu_subreaper ();
+    s_sleeps_t obs;
+    memset (&obs, 0, sizeof obs);
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_sleeps_root, &obs), 0);
+    ck_assert_tr_ok (obs.failed_rc);
+    ck_assert_int_ge (obs.shortest_us [0], 1000);
+    ck_assert_int_ge (obs.shortest_us [1], 3000);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
+START_TEST (test_a_deadline_of_no_wait_has_already_passed)
+{
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_le (tri_deadline (0), tri_now_ms ());
+        ck_assert_int_le (tri_after_ms (0), tri_now_ms ());
+        ck_assert_int_eq (tri_deadline (-1), -1);
+        int64_t at = tri_now_us ();
+        ck_assert_int_ge (tri_after_ms (5) * 1000, at + 5000);
+    }
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 
 //  Every test case starts each test with a fresh scheduler.
 static TCase *
@@ -1171,6 +1227,9 @@ s_suite (bool forking)
     tcase_add_test (tc, test_a_shielded_join_honours_its_deadline);
     tcase_add_test (tc, test_a_shielded_join_of_a_finished_task_returns_at_once);
     tcase_add_test (tc, test_a_shielded_join_refuses_invalid_arguments);
+    tc = tu_tcase (suite, "timeouts", 30);
+    tcase_add_test (tc, test_a_sleep_never_ends_before_its_time);
+    tcase_add_test (tc, test_a_deadline_of_no_wait_has_already_passed);
     return suite;
 }
 
