@@ -327,6 +327,16 @@ bench_record (bench_run_t *run, int r, int64_t troupe_ns, int64_t raw_ns)
     bench_round (run->name, r, run->troupe [r], run->raw [r], run->unit);
 }
 
+//  Keep round r of a figure that is the time of the whole operation (a
+//  tree, a cluster), not per one of its per_round parts, and report it.
+static inline void
+bench_record_whole (bench_run_t *run, int r, int64_t troupe_ns, int64_t raw_ns)
+{
+    run->troupe [r] = troupe_ns / run->unit_ns;
+    run->raw [r] = raw_ns / run->unit_ns;
+    bench_round (run->name, r, run->troupe [r], run->raw [r], run->unit);
+}
+
 //  A figure named name, in unit (unit_ns nanoseconds; 0 for a rate in
 //  operations per second), with the rounds and the operations per round
 //  from the environment or the defaults.
@@ -670,6 +680,64 @@ bench_raw_calls (bench_raw_t *self, int calls, int depth)
         if (bench_raw_answer (self))
             return -1;
     }
+    return 0;
+}
+
+//  Whether BENCH_ONLY leaves this side ("troupe" or "raw") on: set to one
+//  side, it turns the other off.
+static inline bool
+bench_side_on (const char *side)
+{
+    const char *only = getenv ("BENCH_ONLY");
+    const char *other = strcmp (side, "raw") == 0? "troupe": "raw";
+    return !only || strcmp (only, other) != 0;
+}
+
+//  troupe's side of a figure: make n operations (0 when it is off). Its
+//  time is the wall clock around the call, unless it sets *ns itself (it
+//  comes in at -1). Returns 0, a troupe error code, or -1 with errno set
+//  (a side that is libzmq's).
+typedef int (bench_troupe_fn) (void *arg, int n, int64_t *ns);
+
+//  troupe's side that calls the child's nil n times, one after the other
+//  (arg: the portal).
+static inline int
+bench_nil_side (void *arg, int n, int64_t *ns)
+{
+    (void) ns;
+    return bench_call_nil_n (arg, n);
+}
+
+//  Round r of a figure: troupe's side and raw's (bench_raw_calls, depth
+//  in flight) take turns in chunks of chunk operations until each has made
+//  the round's per_round, so that a change in the machine's load during
+//  the round hits both alike; then the round is recorded. Returns 0, or
+//  -1 with the failure on stderr.
+static inline int
+bench_alternate (bench_run_t *run, int r, int chunk, bench_troupe_fn *troupe, void *arg,
+                 bench_raw_t *raw, int depth)
+{
+    bool troupe_on = bench_side_on ("troupe"), raw_on = bench_side_on ("raw");
+    int64_t troupe_ns = 0, raw_ns = 0;
+    for (int made = 0; made < run->per_round; made += chunk) {
+        int n = run->per_round - made < chunk? run->per_round - made: chunk;
+        int64_t own = -1;
+        int64_t start = bench_now_ns ();
+        int rc = troupe (arg, troupe_on? n: 0, &own);
+        int64_t middle = bench_now_ns ();
+        if (rc) {
+            fprintf (stderr, "bench: %s: troupe failed: %s\n", run->name,
+                     rc == -1? zmq_strerror (errno): tr_strerror (rc));
+            return -1;
+        }
+        if (bench_raw_calls (raw, raw_on? n: 0, depth)) {
+            fprintf (stderr, "bench: %s: raw failed: %s\n", run->name, zmq_strerror (errno));
+            return -1;
+        }
+        troupe_ns += own >= 0? own: middle - start;
+        raw_ns += bench_now_ns () - middle;
+    }
+    bench_record (run, r, troupe_ns, raw_ns);
     return 0;
 }
 

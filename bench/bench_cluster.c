@@ -147,10 +147,7 @@ s_root (tr_actor_t *self, void *arg)
             fprintf (stderr, "bench_cluster: raw cluster failed\n");
             goto done;
         }
-        //  The figure is the time for the whole cluster, not per child.
-        run->troupe [r] = troupe_ns / run->unit_ns;
-        run->raw [r] = raw_ns / run->unit_ns;
-        bench_round (run->name, r, run->troupe [r], run->raw [r], run->unit);
+        bench_record_whole (run, r, troupe_ns, raw_ns);
     }
     run->failed = false;
 done:

@@ -57,6 +57,20 @@ s_troupe_calls (tr_portal_t *portal, const tr_args_t *args, int calls)
     return 0;
 }
 
+//  troupe's side of the figure (bench_alternate).
+typedef struct {
+    tr_portal_t *portal;
+    const tr_args_t *args;
+} s_echo_t;
+
+static int
+s_echo_side (void *arg, int n, int64_t *ns)
+{
+    (void) ns;
+    s_echo_t *echo = arg;
+    return s_troupe_calls (echo->portal, echo->args, n);
+}
+
 //  One call, and a look at what came back: [bytes of the size sent].
 static int
 s_troupe_check (tr_portal_t *portal, const tr_args_t *args, size_t size)
@@ -119,31 +133,10 @@ s_root (tr_actor_t *self, void *arg)
         fprintf (stderr, "bench_payload: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
-    const char *only = getenv ("BENCH_ONLY");
-    int calls = bench->per_round;
-    int troupe_calls = only && strcmp (only, "raw") == 0? 0: calls;
-    int raw_calls = only && strcmp (only, "troupe") == 0? 0: calls;
-    for (int r = 0; r < bench->rounds; r++) {
-        //  The two sides alternate in short chunks, so that a change in
-        //  the machine's load during the round hits both alike.
-        int64_t troupe_ns = 0, raw_ns = 0;
-        for (int made = 0; made < calls; made += run->chunk) {
-            int chunk = calls - made < run->chunk? calls - made: run->chunk;
-            int64_t start = bench_now_ns ();
-            if ((rc = s_troupe_calls (server, args, troupe_calls? chunk: 0))) {
-                fprintf (stderr, "bench_payload: call failed: %s\n", tr_strerror (rc));
-                goto done;
-            }
-            int64_t middle = bench_now_ns ();
-            if (bench_raw_calls (&raw, raw_calls? chunk: 0, 1)) {
-                fprintf (stderr, "bench_payload: raw call failed: %s\n", zmq_strerror (errno));
-                goto done;
-            }
-            troupe_ns += middle - start;
-            raw_ns += bench_now_ns () - middle;
-        }
-        bench_record (bench, r, troupe_ns, raw_ns);
-    }
+    s_echo_t echo = { server, args };
+    for (int r = 0; r < bench->rounds; r++)
+        if (bench_alternate (bench, r, run->chunk, s_echo_side, &echo, &raw, 1))
+            goto done;
     bench->failed = false;
 done:
     bench_raw_close (&raw);

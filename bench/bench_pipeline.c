@@ -92,6 +92,21 @@ s_troupe_calls (tr_actor_t *self, tr_portal_t *portal, int calls, int depth, int
     return rc? rc: s_pipe.rc;
 }
 
+//  troupe's side of the figure (bench_alternate): the time from the first
+//  call to the last return, the tasks made before it.
+typedef struct {
+    tr_actor_t *self;
+    tr_portal_t *portal;
+    int depth;
+} s_side_t;
+
+static int
+s_pipelined_side (void *arg, int n, int64_t *ns)
+{
+    s_side_t *side = arg;
+    return s_troupe_calls (side->self, side->portal, n, side->depth, ns);
+}
+
 //  --------------------------------------------------------------------------
 //  The figure of one depth
 
@@ -124,38 +139,16 @@ s_root (tr_actor_t *self, void *arg)
              run->depth, bench->rounds, bench->per_round);
     if (bench_raw_open (&raw, "ipc", "pipeline", cmd, cmd_size, reply_size))
         goto done;
-    int64_t troupe_ns, raw_ns;
+    int64_t troupe_ns;
     if ((rc = s_troupe_calls (self, server, warmup, run->depth, &troupe_ns))
     ||  bench_raw_calls (&raw, warmup, run->depth)) {
         fprintf (stderr, "bench_pipeline: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
-    const char *only = getenv ("BENCH_ONLY");
-    int calls = bench->per_round;
-    bool troupe_on = !(only && strcmp (only, "raw") == 0);
-    bool raw_on = !(only && strcmp (only, "troupe") == 0);
-    for (int r = 0; r < bench->rounds; r++) {
-        //  The two sides alternate in chunks, so that a change in the
-        //  machine's load during the round hits both alike.
-        int64_t troupe_total = 0, raw_total = 0;
-        for (int made = 0; made < calls; made += run->chunk) {
-            int chunk = calls - made < run->chunk? calls - made: run->chunk;
-            if ((rc = s_troupe_calls (self, server, troupe_on? chunk: 0, run->depth,
-                                      &troupe_ns))) {
-                fprintf (stderr, "bench_pipeline: call failed: %s\n", tr_strerror (rc));
-                goto done;
-            }
-            int64_t start = bench_now_ns ();
-            if (bench_raw_calls (&raw, raw_on? chunk: 0, run->depth)) {
-                fprintf (stderr, "bench_pipeline: raw call failed: %s\n", zmq_strerror (errno));
-                goto done;
-            }
-            raw_ns = bench_now_ns () - start;
-            troupe_total += troupe_ns;
-            raw_total += raw_ns;
-        }
-        bench_record (bench, r, troupe_total, raw_total);
-    }
+    s_side_t side = { self, server, run->depth };
+    for (int r = 0; r < bench->rounds; r++)
+        if (bench_alternate (bench, r, run->chunk, s_pipelined_side, &side, &raw, run->depth))
+            goto done;
     bench->failed = false;
 done:
     bench_raw_close (&raw);

@@ -66,31 +66,9 @@ s_root (tr_actor_t *self, void *arg)
         fprintf (stderr, "bench_rpc: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
     }
-    const char *only = getenv ("BENCH_ONLY");
-    int calls = bench->per_round;
-    int troupe_calls = only && strcmp (only, "raw") == 0? 0: calls;
-    int raw_calls = only && strcmp (only, "troupe") == 0? 0: calls;
-    for (int r = 0; r < bench->rounds; r++) {
-        //  The two sides alternate in short chunks, so that a change in
-        //  the machine's load during the round hits both alike.
-        int64_t troupe_ns = 0, raw_ns = 0;
-        for (int made = 0; made < calls; made += CHUNK_CALLS) {
-            int chunk = calls - made < CHUNK_CALLS? calls - made: CHUNK_CALLS;
-            int64_t start = bench_now_ns ();
-            if ((rc = bench_call_nil_n (server, troupe_calls? chunk: 0))) {
-                fprintf (stderr, "bench_rpc: call failed: %s\n", tr_strerror (rc));
-                goto done;
-            }
-            int64_t middle = bench_now_ns ();
-            if (bench_raw_calls (&raw, raw_calls? chunk: 0, 1)) {
-                fprintf (stderr, "bench_rpc: raw call failed: %s\n", zmq_strerror (errno));
-                goto done;
-            }
-            troupe_ns += middle - start;
-            raw_ns += bench_now_ns () - middle;
-        }
-        bench_record (bench, r, troupe_ns, raw_ns);
-    }
+    for (int r = 0; r < bench->rounds; r++)
+        if (bench_alternate (bench, r, CHUNK_CALLS, bench_nil_side, server, &raw, 1))
+            goto done;
     bench->failed = false;
 done:
     bench_raw_close (&raw);

@@ -137,6 +137,14 @@ s_caller_calls (s_caller_t *self, int calls)
     return 0;
 }
 
+//  The raw caller as the figure's side (bench_alternate).
+static int
+s_caller_side (void *arg, int n, int64_t *ns)
+{
+    (void) ns;
+    return s_caller_calls (arg, n);
+}
+
 static void
 s_caller_close (s_caller_t *self)
 {
@@ -196,25 +204,14 @@ s_root (tr_actor_t *self, void *arg)
             goto done;
         }
     }
-    int calls = bench->per_round;
     if ((run->caller? bench_call_nil_n (portal, WARMUP_CALLS): s_caller_calls (&caller, WARMUP_CALLS))
     ||  bench_raw_calls (&raw, WARMUP_CALLS, 1))
         goto done;
-    for (int r = 0; r < bench->rounds; r++) {
-        int64_t troupe_ns = 0, raw_ns = 0;
-        for (int made = 0; made < calls; made += CHUNK_CALLS) {
-            int chunk = calls - made < CHUNK_CALLS? calls - made: CHUNK_CALLS;
-            int64_t start = bench_now_ns ();
-            if (run->caller? bench_call_nil_n (portal, chunk): s_caller_calls (&caller, chunk))
-                goto done;
-            int64_t middle = bench_now_ns ();
-            if (bench_raw_calls (&raw, chunk, 1))
-                goto done;
-            troupe_ns += middle - start;
-            raw_ns += bench_now_ns () - middle;
-        }
-        bench_record (bench, r, troupe_ns, raw_ns);
-    }
+    bench_troupe_fn *side = run->caller? bench_nil_side: s_caller_side;
+    void *side_arg = run->caller? (void *) portal: &caller;
+    for (int r = 0; r < bench->rounds; r++)
+        if (bench_alternate (bench, r, CHUNK_CALLS, side, side_arg, &raw, 1))
+            goto done;
     bench->failed = false;
 done:
     bench_raw_close (&raw);

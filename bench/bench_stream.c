@@ -58,14 +58,6 @@ typedef struct {
 //  main, in the root and in the child alike.
 static tr_args_t *s_value;
 
-//  Which sides BENCH_ONLY leaves on.
-static bool
-s_side_on (const char *side)
-{
-    const char *only = getenv ("BENCH_ONLY");
-    return !only || strcmp (only, side) == 0;
-}
-
 //  The size of troupe's yield frame [yield, cid, [side, value]] carrying
 //  s_value alone, as a burst of one (the channel writes the array's
 //  header as an array16, to fill in the count when the burst is sealed);
@@ -326,7 +318,7 @@ s_throughput (tr_portal_t *child, s_run_t *run)
              bench->rounds, bench->per_round, run->chunk);
     if (!raw || s_raw_stream_open (raw, frame_size))
         goto done;
-    bool troupe_on = s_side_on ("troupe"), raw_on = s_side_on ("raw");
+    bool troupe_on = bench_side_on ("troupe"), raw_on = bench_side_on ("raw");
     if ((rc = s_troupe_chunk (child, troupe_on? run->chunk: 0))) {
         fprintf (stderr, "bench_stream: warm-up failed: %s\n", tr_strerror (rc));
         goto done;
@@ -383,6 +375,14 @@ s_troupe_trips (tr_stream_t *stream, int trips)
     return 0;
 }
 
+//  troupe's side of the figure (bench_alternate); arg: the stream.
+static int
+s_trips_side (void *arg, int n, int64_t *ns)
+{
+    (void) ns;
+    return s_troupe_trips (arg, n);
+}
+
 static int
 s_rtt (tr_portal_t *child, s_run_t *run)
 {
@@ -391,7 +391,7 @@ s_rtt (tr_portal_t *child, s_run_t *run)
     memset (&raw, 0, sizeof raw);
     tr_context_t *context = NULL;
     tr_stream_t *stream = NULL;
-    bool troupe_on = s_side_on ("troupe"), raw_on = s_side_on ("raw");
+    bool troupe_on = bench_side_on ("troupe"), raw_on = bench_side_on ("raw");
     int rc = 0;
     if (troupe_on) {
         rc = tr_portal_open_context (child, "echo", NULL, &context, NULL);
@@ -420,27 +420,9 @@ s_rtt (tr_portal_t *child, s_run_t *run)
         fprintf (stderr, "bench_stream: raw warm-up failed: %s\n", zmq_strerror (errno));
         goto done;
     }
-    int trips = bench->per_round;
-    for (int r = 0; r < bench->rounds; r++) {
-        int64_t troupe_ns = 0, raw_ns = 0;
-        for (int made = 0; made < trips; made += run->chunk) {
-            int chunk = trips - made < run->chunk? trips - made: run->chunk;
-            int64_t start = bench_now_ns ();
-            if ((rc = s_troupe_trips (stream, troupe_on? chunk: 0))) {
-                fprintf (stderr, "bench_stream: round trip failed: %s\n", tr_strerror (rc));
-                goto done;
-            }
-            int64_t middle = bench_now_ns ();
-            if ((rc = bench_raw_calls (&raw, raw_on? chunk: 0, 1))) {
-                fprintf (stderr, "bench_stream: raw round trip failed: %s\n",
-                         zmq_strerror (errno));
-                goto done;
-            }
-            troupe_ns += middle - start;
-            raw_ns += bench_now_ns () - middle;
-        }
-        bench_record (bench, r, troupe_ns, raw_ns);
-    }
+    for (int r = 0; r < bench->rounds; r++)
+        if ((rc = bench_alternate (bench, r, run->chunk, s_trips_side, stream, &raw, 1)))
+            goto done;
     //  End the context the way a program would: close the stream, and
     //  the echo returns how many values it sent back.
     if (context) {
