@@ -10,7 +10,7 @@
     =========================================================================
 */
 #include "testutil.h"
-#include "troupe_private.h"         //  a stream's counts, for the flow test
+#include "teststream.h"
 #include <signal.h>
 #include <stdbool.h>
 
@@ -131,16 +131,7 @@ s_oneway_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         return 0;
     tr_stream_t *s;
     tr_context_open_stream (c, &s);
-    const msgpack_object *value;
-    int rc;
-    while ((rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0) {
-        int64_t v = -1;
-        tr_unpack (value, "I", &v);
-        if (v != obs->received)
-            obs->out_of_order++;
-        obs->received++;
-    }
-    obs->end_rc = rc;
+    obs->end_rc = tu_stream_count (s, &obs->received, &obs->out_of_order);
     tr_stream_close (&s);
     const msgpack_object *result;
     obs->result_rc = tr_context_result (c, &result);
@@ -684,17 +675,11 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  A child killed mid-stream
 
-typedef struct {
-    int open_rc, values, recv_rc, result_rc;
-    tu_err_t recv_error;
-    long long after_kill_ms;
-} s_killed_t;
-
 static int
 s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     (void) ctx;
-    s_killed_t *obs = arg;
+    tu_stream_killed_t *obs = arg;
     tr_context_t *c;
     obs->open_rc = s_open (p, "ctx_count", tr_pack ("[I]", (int64_t) 1 << 40),
                                            &c, NULL);
@@ -702,15 +687,7 @@ s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         return 0;
     tr_stream_t *s;
     tr_context_open_stream (c, &s);
-    const msgpack_object *value;
-    for (int i = 0; i < 1000; i++)
-        if (tr_stream_recv (s, &value, tu_ms (5000)) == 0)
-            obs->values++;
-    kill (tr_portal_pid (p), SIGKILL);
-    long long start = tu_now_ms ();
-    while ((obs->recv_rc = tr_stream_recv (s, &value, tu_ms (10000))) == 0)
-        ;
-    obs->after_kill_ms = tu_now_ms () - start;
+    tu_stream_killed_read (p, s, obs);
     tu_err_copy (&obs->recv_error, tr_context_error (c));
     obs->result_rc = tr_context_result (c, NULL);
     tr_context_close (&c);
@@ -720,18 +697,8 @@ s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 START_TEST (a_child_killed_mid_stream_ends_the_receive_with_crashed)
 {
     tu_subreaper ();
-    s_killed_t obs;
-    memset (&obs, 0, sizeof obs);
-    tu_frame_t frame = { .body = s_killed_body, .obs = &obs };
-    tr_config_t config = tu_config ();
-    tr_run (&config, 0, NULL, tu_frame_root, &frame);
-    ck_assert_tr_ok (frame.start_rc);
-    ck_assert_tr_ok (obs.open_rc);
-    ck_assert_int_eq (obs.values, 1000);
-    ck_assert_tr_rc (obs.recv_rc, TR_ECRASHED);
-    ck_assert_int_eq (obs.recv_error.signal, SIGKILL);
-    ck_assert_msg (obs.after_kill_ms < tu_ms (2000), "the end took %lld ms", obs.after_kill_ms);
-    ck_assert_tr_rc (obs.result_rc, TR_ECRASHED);
+    tu_stream_killed_t obs;
+    tu_stream_killed_run (s_killed_body, &obs);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -742,12 +709,9 @@ END_TEST
 
 #define PACE_VALUES 20000
 
-#define FLOOD_READ 300
-
 typedef struct {
-    int open_rc, flood_rc, read;
-    int allowed;                    //  read + unread + credit left
-    int produced_before, produced_after;
+    int flood_rc;
+    tu_window_t window;
     double alone_per_s, beside_per_s;
     int alone_rc, beside_rc;
 } s_flow_t;
@@ -803,25 +767,16 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     obs->flood_rc = tr_portal_open_context (p, "ctx_flood", NULL, &flood, NULL);
     if (obs->flood_rc)
         return 0;
-    //  Read a few hundred, then no more: the producer stops when the
-    //  window (256 by default) is unread, that is between read + 129 and
-    //  read + 256 values, since credit is topped up when half of it is
-    //  free.
+    //  Read a few hundred, then no more: the producer stops.
     tr_stream_t *s;
     tr_context_open_stream (flood, &s);
-    const msgpack_object *value;
-    while (obs->read < FLOOD_READ && tr_stream_recv (s, &value, tu_ms (5000)) == 0)
-        obs->read++;
-    //  What the producer may have sent by now, as this side counts it:
-    //  what was read, what came and waits, and the credit not yet spent.
-    obs->allowed = obs->read + (int) (s->count + s->peer_credit);
-    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
+    tu_window_fill (ctx, p, s, &obs->window);
     obs->beside_rc = s_best_rate (p, PACE_VALUES, &obs->beside_per_s);
-    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
+    tu_window_recount (ctx, p, &obs->window);
     tr_context_close (&flood);
     fprintf (stderr, "flow: a stream alone %.0f values/s, beside a stalled one %.0f values/s; "
              "the stalled producer sent %d\n", obs->alone_per_s, obs->beside_per_s,
-             obs->produced_after);
+             obs->window.produced_after);
     return 0;
 }
 
@@ -837,11 +792,7 @@ START_TEST (a_slow_consumer_bounds_its_producer_and_another_stream_keeps_its_pac
     //  The window bounds what the producer sent past what was read,
     //  before and after another stream of 20,000 values went by on the
     //  same channel, and it stopped there.
-    ck_assert_int_eq (obs.read, FLOOD_READ);
-    ck_assert_int_gt (obs.allowed, FLOOD_READ + 128);
-    ck_assert_int_le (obs.allowed, FLOOD_READ + 256);
-    ck_assert_int_eq (obs.produced_before, obs.allowed);
-    ck_assert_int_eq (obs.produced_after, obs.allowed);
+    tu_window_check (&obs.window);
     ck_assert_tr_ok (obs.beside_rc);
     ck_assert_msg (obs.beside_per_s > 0.5 * obs.alone_per_s,
                    "beside a stalled stream %.0f/s, alone %.0f/s",

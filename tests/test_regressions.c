@@ -15,6 +15,7 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "testspawn.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -213,12 +214,7 @@ static void
 s_run_interrupted (s_interrupted_t *obs)
 {
     tu_subreaper ();
-    tu_stdin_pipe ();
-    tr_config_t config = tu_config ();
-    config.hello_ms = 20000;
-    int rc = tr_run (&config, 0, NULL, s_interrupted_root, obs);
-    tu_stdin_close ();
-    ck_assert_int_eq (rc, 0);
+    tu_run_without_hellos (s_interrupted_root, obs);
     ck_assert_msg (obs->in_flight, "the spawns were never all waiting for their hello");
     ck_assert_msg (obs->nursery_null, "the close left the nursery");
     for (int i = 0; i < SPAWNERS; i++) {

@@ -10,6 +10,7 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "testspawn.h"
 
 #define SPAWNERS 4
 
@@ -66,10 +67,7 @@ s_midspawn_root (tr_actor_t *self, void *arg)
     }
     //  The spawning tasks run once we park: wait until all their
     //  processes exist, so the cancel lands while they wait for hellos.
-    long long deadline = tu_now_ms () + tu_ms (5000);
-    while (!(obs->saw_processes = tu_children_now () >= obs->nspawners)
-       &&  tu_now_ms () < deadline)
-        tr_sleep (ctx, 5);
+    obs->saw_processes = tu_wait_children (ctx, obs->nspawners, tu_now_ms () + tu_ms (5000));
     long long t0 = tu_now_ms ();
     obs->cancel_rc = tr_nursery_cancel (n, false);
     if (obs->and_close)
@@ -88,12 +86,7 @@ static void
 s_check_midspawn (s_midspawn_t *obs)
 {
     tu_subreaper ();
-    tu_stdin_pipe ();
-    tr_config_t config = tu_config ();
-    config.hello_ms = 20000;
-    int rc = tr_run (&config, 0, NULL, s_midspawn_root, obs);
-    tu_stdin_close ();
-    ck_assert_int_eq (rc, 0);
+    tu_run_without_hellos (s_midspawn_root, obs);
     ck_assert_msg (obs->saw_processes, "the spawning tasks never started their processes");
     ck_assert_tr_ok (obs->cancel_rc);
     for (int i = 0; i < obs->nspawners; i++) {

@@ -8,6 +8,7 @@
     =========================================================================
 */
 #include "testutil.h"
+#include "testspawn.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -35,11 +36,8 @@ s_basic_root (tr_actor_t *self, void *arg)
     if (obs->start_rc == 0) {
         snprintf (obs->uid, sizeof obs->uid, "%s", tr_portal_uid (p));
         obs->portal_pid = tr_portal_pid (p);
+        obs->pid_rc = tu_call_pid (p, &obs->reported_pid);
         tr_value_t *v = NULL;
-        obs->pid_rc = tu_call (p, "pid", NULL, &v);
-        if (obs->pid_rc == 0)
-            tr_unpack (tr_value_object (v), "i", &obs->reported_pid);
-        tr_value_destroy (&v);
         obs->add_rc = tu_call (p, "add", tr_pack ("[ii]", 2, 40), &v);
         if (obs->add_rc == 0)
             tr_unpack (tr_value_object (v), "I", &obs->sum);
@@ -313,6 +311,17 @@ s_spawner (tr_ctx_t *ctx, void *arg)
     return self->rc;
 }
 
+//  Open the spawner's nursery and start the spawner in a task of self;
+//  0, or what failed.
+static int
+s_spawner_start (tr_actor_t *self, s_spawner_t *spawner, tr_task_t **task)
+{
+    int rc = tr_nursery_open (self, &spawner->n);
+    if (rc == 0)
+        rc = tr_task_spawn (self, s_spawner, spawner, task);
+    return rc;
+}
+
 typedef struct {
     bool wait_for_process;          //  cancel once the process exists
     bool saw_process;
@@ -327,18 +336,13 @@ s_cancel_spawn_root (tr_actor_t *self, void *arg)
 {
     s_cancel_spawn_t *obs = arg;
     tr_ctx_t *ctx = tr_actor_ctx (self);
-    if (tr_nursery_open (self, &obs->spawner.n))
-        return 1;
     tr_task_t *task;
-    if (tr_task_spawn (self, s_spawner, &obs->spawner, &task))
+    if (s_spawner_start (self, &obs->spawner, &task))
         return 1;
-    if (obs->wait_for_process) {
-        //  The spawning task runs once we park: wait until its process
-        //  exists, so the cancel lands while it waits for the hello.
-        long long deadline = tu_now_ms () + tu_ms (5000);
-        while (!(obs->saw_process = tu_children_now () > 0) && tu_now_ms () < deadline)
-            tr_sleep (ctx, 5);
-    }
+    //  The spawning task runs once we park: wait until its process
+    //  exists, so the cancel lands while it waits for the hello.
+    if (obs->wait_for_process)
+        obs->saw_process = tu_wait_children (ctx, 1, tu_now_ms () + tu_ms (5000));
     long long t0 = tu_now_ms ();
     tr_task_cancel (task);
     obs->join_rc = tr_task_join (&task, &obs->task_rc);
@@ -351,14 +355,10 @@ s_cancel_spawn_root (tr_actor_t *self, void *arg)
 START_TEST (a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child)
 {
     tu_subreaper ();
-    tu_stdin_pipe ();
     s_cancel_spawn_t obs;
     memset (&obs, 0, sizeof obs);
     obs.wait_for_process = true;
-    tr_config_t config = tu_config ();
-    config.hello_ms = 20000;
-    int rc = tr_run (&config, 0, NULL, s_cancel_spawn_root, &obs);
-    ck_assert_int_eq (rc, 0);
+    tu_run_without_hellos (s_cancel_spawn_root, &obs);
     ck_assert_msg (obs.saw_process, "the spawning task never started a process");
     ck_assert_tr_ok (obs.join_rc);
     ck_assert_tr_rc (obs.task_rc, TR_ECANCELED);
@@ -366,7 +366,6 @@ START_TEST (a_spawn_cancelled_while_waiting_for_hello_kills_and_reaps_the_child)
     ck_assert_msg (obs.cancel_ms < tu_ms (2000), "cancel took %lld ms", obs.cancel_ms);
     ck_assert_int_eq (obs.children_after, 0);
     ck_assert_tr_ok (obs.close_rc);
-    tu_stdin_close ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -406,14 +405,10 @@ s_nursery_cancel_spawn_root (tr_actor_t *self, void *arg)
 {
     s_nursery_cancel_spawn_t *obs = arg;
     tr_ctx_t *ctx = tr_actor_ctx (self);
-    if (tr_nursery_open (self, &obs->spawner.n))
-        return 1;
     tr_task_t *task;
-    if (tr_task_spawn (self, s_spawner, &obs->spawner, &task))
+    if (s_spawner_start (self, &obs->spawner, &task))
         return 1;
-    long long deadline = tu_now_ms () + 5000;
-    while (!(obs->saw_process = tu_children_now () > 0) && tu_now_ms () < deadline)
-        tr_sleep (ctx, 5);
+    obs->saw_process = tu_wait_children (ctx, 1, tu_now_ms () + 5000);
     long long t0 = tu_now_ms ();
     obs->cancel_rc = tr_nursery_cancel (obs->spawner.n, false);
     obs->join_rc = tr_task_join (&task, &obs->task_rc);
@@ -427,13 +422,9 @@ s_nursery_cancel_spawn_root (tr_actor_t *self, void *arg)
 START_TEST (a_spawn_interrupted_by_a_nursery_cancel_from_another_task_fails_as_cancelled)
 {
     tu_subreaper ();
-    tu_stdin_pipe ();
     s_nursery_cancel_spawn_t obs;
     memset (&obs, 0, sizeof obs);
-    tr_config_t config = tu_config ();
-    config.hello_ms = 20000;
-    int rc = tr_run (&config, 0, NULL, s_nursery_cancel_spawn_root, &obs);
-    ck_assert_int_eq (rc, 0);
+    tu_run_without_hellos (s_nursery_cancel_spawn_root, &obs);
     ck_assert_msg (obs.saw_process, "the spawning task never started a process");
     ck_assert_tr_ok (obs.cancel_rc);
     ck_assert_tr_ok (obs.join_rc);
@@ -452,7 +443,6 @@ START_TEST (a_spawn_interrupted_by_a_nursery_cancel_from_another_task_fails_as_c
     //  A cancelled nursery's children are no one's failure.
     ck_assert_tr_ok (obs.close_rc);
     ck_assert_int_eq (obs.close_errors, 0);
-    tu_stdin_close ();
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -531,64 +521,15 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  kill -9 while a call is parked in the child
 
-typedef struct {
-    tr_portal_t *p;
-    int rc;
-    tu_err_t error;
-} s_sleeper_t;
-
-static int
-s_sleeper (tr_ctx_t *ctx, void *arg)
-{
-    (void) ctx;
-    s_sleeper_t *self = arg;
-    self->rc = tu_call (self->p, "sleep", tr_pack ("[i]", 10000), NULL);
-    tu_err_copy (&self->error, tr_portal_error (self->p));
-    return self->rc;
-}
-
-typedef struct {
-    int join_rc;
-    bool sleeping;
-    s_sleeper_t sleeper;
-    long long fail_ms;
-} s_kill_t;
-
-static int
-s_kill_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
-{
-    s_kill_t *obs = arg;
-    obs->sleeper.p = p;
-    tr_task_t *task;
-    tr_task_spawn (tr_ctx_actor (ctx), s_sleeper, &obs->sleeper, &task);
-    obs->sleeping = tu_wait_sleeping (ctx, p, 1, 5000);
-    long long t0 = tu_now_ms ();
-    kill (tr_portal_pid (p), SIGKILL);
-    obs->join_rc = tr_task_join (&task, NULL);
-    obs->fail_ms = tu_now_ms () - t0;
-    return 0;
-}
-
 START_TEST (a_child_killed_while_serving_a_call_fails_the_call_as_crashed_by_sigkill)
 {
     tu_subreaper ();
-    s_kill_t obs;
-    memset (&obs, 0, sizeof obs);
-    tu_frame_t frame = { .body = s_kill_body, .obs = &obs, .name = "victim" };
-    tr_config_t config = tu_config ();
-    int rc = tr_run (&config, 0, NULL, tu_frame_root, &frame);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (frame.start_rc);
-    ck_assert_msg (obs.sleeping, "the child never reported its sleeping call");
-    ck_assert_tr_ok (obs.join_rc);
-    ck_assert_tr_rc (obs.sleeper.rc, TR_ECRASHED);
+    tu_kill_t obs;
+    tu_frame_t frame;
+    tu_kill_run (&obs, &frame);
     ck_assert_tr_rc (obs.sleeper.error.code, TR_ECRASHED);
-    ck_assert_int_eq (obs.sleeper.error.signal, SIGKILL);
     ck_assert_msg (strstr (obs.sleeper.error.message, frame.uid),
                    "message '%s'", obs.sleeper.error.message);
-    ck_assert_msg (obs.fail_ms < tu_ms (3000), "the call failed %lld ms after the kill", obs.fail_ms);
-    ck_assert_tr_rc (frame.close_rc, TR_ECRASHED);
-    ck_assert_int_eq (frame.close_error.signal, SIGKILL);
     tu_assert_no_procs_left (2000);
 }
 END_TEST
@@ -608,16 +549,9 @@ s_nested_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     (void) ctx;
     s_nested_t *obs = arg;
+    obs->pid_rc = tu_call_pid (p, &obs->child_pid);
+    obs->via_rc = tu_call_grandchild_pid (p, &obs->grandchild_reported, &obs->grandchild_pid);
     tr_value_t *v = NULL;
-    obs->pid_rc = tu_call (p, "pid", NULL, &v);
-    if (obs->pid_rc == 0)
-        tr_unpack (tr_value_object (v), "i", &obs->child_pid);
-    tr_value_destroy (&v);
-    obs->via_rc = tu_call (p, "via_child", tr_pack ("[s[]]", "pid"), &v);
-    if (obs->via_rc == 0)
-        tr_unpack (tr_value_object (v), "[ii]", &obs->grandchild_reported,
-                   &obs->grandchild_pid);
-    tr_value_destroy (&v);
     obs->via_add_rc = tu_call (p, "via_child", tr_pack ("[s[ii]]", "add", 20, 22), &v);
     if (obs->via_add_rc == 0)
         tr_unpack (tr_value_object (v), "[Ii]", &obs->sum, &obs->sum_grandchild_pid);
@@ -631,10 +565,7 @@ START_TEST (a_call_through_a_child_reaches_a_grandchild_in_another_process)
     s_nested_t obs;
     memset (&obs, 0, sizeof obs);
     tu_frame_t frame = { .body = s_nested_body, .obs = &obs, .name = "child" };
-    tr_config_t config = tu_config ();
-    int rc = tr_run (&config, 0, NULL, tu_frame_root, &frame);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_tr_ok (frame.start_rc);
+    tu_run_frame (&frame, NULL);
     ck_assert_tr_ok (obs.pid_rc);
     ck_assert_tr_ok (obs.via_rc);
     ck_assert_int_gt (obs.grandchild_pid, 0);

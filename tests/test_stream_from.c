@@ -13,7 +13,7 @@
     =========================================================================
 */
 #include "testutil.h"
-#include "troupe_private.h"         //  a stream's counts, for the flow test
+#include "teststream.h"
 #include <signal.h>
 #include <stdbool.h>
 
@@ -46,16 +46,8 @@ s_count_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     obs->open_rc = s_open (p, "stream_count", tr_pack ("[I]", (int64_t) COUNTED), &s);
     if (obs->open_rc)
         return 0;
+    obs->end_rc = tu_stream_count (s, &obs->received, &obs->out_of_order);
     const msgpack_object *value;
-    int rc;
-    while ((rc = tr_stream_recv (s, &value, tu_ms (5000))) == 0) {
-        int64_t v = -1;
-        tr_unpack (value, "I", &v);
-        if (v != obs->received)
-            obs->out_of_order++;
-        obs->received++;
-    }
-    obs->end_rc = rc;
     obs->again_rc = tr_stream_recv (s, &value, 0);
     const msgpack_object *result;
     obs->result_rc = tr_stream_result (s, &result);
@@ -477,30 +469,16 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  A child killed mid-stream
 
-typedef struct {
-    int open_rc, values, recv_rc, result_rc;
-    tu_err_t recv_error, result_error;
-    long long after_kill_ms;
-} s_killed_t;
-
 static int
 s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     (void) ctx;
-    s_killed_t *obs = arg;
+    tu_stream_killed_t *obs = arg;
     tr_stream_t *s;
     obs->open_rc = s_open (p, "stream_count", tr_pack ("[I]", (int64_t) 1 << 40), &s);
     if (obs->open_rc)
         return 0;
-    const msgpack_object *value;
-    for (int i = 0; i < 1000; i++)
-        if (tr_stream_recv (s, &value, tu_ms (5000)) == 0)
-            obs->values++;
-    kill (tr_portal_pid (p), SIGKILL);
-    long long start = tu_now_ms ();
-    while ((obs->recv_rc = tr_stream_recv (s, &value, tu_ms (10000))) == 0)
-        ;
-    obs->after_kill_ms = tu_now_ms () - start;
+    tu_stream_killed_read (p, s, obs);
     tu_err_copy (&obs->recv_error, tr_stream_error (s));
     obs->result_rc = tr_stream_result (s, NULL);
     tu_err_copy (&obs->result_error, tr_stream_error (s));
@@ -511,18 +489,8 @@ s_killed_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 START_TEST (a_child_killed_mid_stream_ends_the_receive_with_crashed_at_once)
 {
     tu_subreaper ();
-    s_killed_t obs;
-    memset (&obs, 0, sizeof obs);
-    tu_frame_t frame = { .body = s_killed_body, .obs = &obs };
-    tr_config_t config = tu_config ();
-    tr_run (&config, 0, NULL, tu_frame_root, &frame);
-    ck_assert_tr_ok (frame.start_rc);
-    ck_assert_tr_ok (obs.open_rc);
-    ck_assert_int_eq (obs.values, 1000);
-    ck_assert_tr_rc (obs.recv_rc, TR_ECRASHED);
-    ck_assert_int_eq (obs.recv_error.signal, SIGKILL);
-    ck_assert_msg (obs.after_kill_ms < tu_ms (2000), "the end took %lld ms", obs.after_kill_ms);
-    ck_assert_tr_rc (obs.result_rc, TR_ECRASHED);
+    tu_stream_killed_t obs;
+    tu_stream_killed_run (s_killed_body, &obs);
     ck_assert_int_eq (obs.result_error.signal, SIGKILL);
     tu_assert_no_procs_left (2000);
 }
@@ -531,13 +499,11 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  Flow control: a slow consumer bounds the producer
 
-#define FLOOD_READ 300
 #define BESIDE 20000
 
 typedef struct {
-    int open_rc, read;
-    int allowed;                    //  read + unread + credit left
-    int produced_before, produced_after;
+    int open_rc;
+    tu_window_t window;
     int beside_rc, beside_values;
     int close_rc;
 } s_flow_t;
@@ -550,26 +516,20 @@ s_flow_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     obs->open_rc = s_open (p, "stream_flood", NULL, &flood);
     if (obs->open_rc)
         return 0;
-    //  Read a few hundred, then no more: the producer stops when the
-    //  window (256 by default) is unread, between read + 129 and read +
-    //  256 values, since credit is topped up when half of it is free.
-    const msgpack_object *value;
-    while (obs->read < FLOOD_READ && tr_stream_recv (flood, &value, tu_ms (5000)) == 0)
-        obs->read++;
-    //  What the producer may have sent by now, as this side counts it.
-    obs->allowed = obs->read + (int) (flood->count + flood->peer_credit);
-    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_before);
+    //  Read a few hundred, then no more: the producer stops.
+    tu_window_fill (ctx, p, flood, &obs->window);
     //  Another stream of 20,000 values goes by on the same channel
     //  meanwhile; the stalled one stays where it is.
     tr_stream_t *beside;
     obs->beside_rc = s_open (p, "stream_count", tr_pack ("[i]", BESIDE), &beside);
     if (obs->beside_rc == 0) {
+        const msgpack_object *value;
         while (tr_stream_recv (beside, &value, tu_ms (5000)) == 0)
             obs->beside_values++;
         obs->beside_rc = tr_stream_result (beside, NULL);
         tr_stream_close (&beside);
     }
-    tu_wait_produced (ctx, p, obs->allowed, &obs->produced_after);
+    tu_window_recount (ctx, p, &obs->window);
     obs->close_rc = tr_stream_close (&flood);
     return 0;
 }
@@ -582,11 +542,7 @@ START_TEST (a_slow_consumer_keeps_the_producer_within_its_window)
     tu_frame_t frame = { .body = s_flow_body, .obs = &obs };
     tu_run_frame_clean (&frame);
     ck_assert_tr_ok (obs.open_rc);
-    ck_assert_int_eq (obs.read, FLOOD_READ);
-    ck_assert_int_gt (obs.allowed, FLOOD_READ + 128);
-    ck_assert_int_le (obs.allowed, FLOOD_READ + 256);
-    ck_assert_int_eq (obs.produced_before, obs.allowed);
-    ck_assert_int_eq (obs.produced_after, obs.allowed);
+    tu_window_check (&obs.window);
     ck_assert_tr_ok (obs.beside_rc);
     ck_assert_int_eq (obs.beside_values, BESIDE);
     ck_assert_tr_ok (obs.close_rc);
