@@ -806,6 +806,8 @@ END_TEST
 
 #define GATHERED 8
 
+#define SPINNER 6               //  busy when the failing gather opens
+
 typedef struct {
     int start_rc, open_rc, close_rc;
     tu_err_t open_error;
@@ -813,7 +815,21 @@ typedef struct {
     int counters_rc [GATHERED], cancels [GATHERED], sleeping [GATHERED];
     int ok_rc, ok_close_rc;
     bool firsts_nil;
+    tu_fifo_t fifo;
+    bool spinning;              //  SPINNER said it spins
+    int spin_rc;                //  its spin call's outcome
+    tr_portal_t *spinner;
 } s_gather_t;
+
+//  A task: SPINNER spins (no checkpoint, its loop held) for 300 ms,
+//  scaled, once it has written to the FIFO.
+static int
+s_spin_task (tr_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_gather_t *obs = arg;
+    return tu_call (obs->spinner, "spin", tr_pack ("[si]", obs->fifo.path, tu_ms (300)), NULL);
+}
 
 static int
 s_gather_root (tr_actor_t *self, void *arg)
@@ -840,9 +856,22 @@ s_gather_root (tr_actor_t *self, void *arg)
                 obs->firsts_nil = false;
         if (!obs->ok_rc)
             obs->ok_close_rc = tr_contexts_close (contexts, GATHERED);
+        //  SPINNER is held when the next gather opens. It comes after
+        //  kid-5, whose failure ends the gather's waits before SPINNER's
+        //  turn, so it reads the open and the cancel together, and its
+        //  function meets the cancel at started rather than in its
+        //  receive.
+        tr_task_t *spin = NULL;
+        obs->spinner = portals [SPINNER];
+        if (tr_task_spawn (self, s_spin_task, obs, &spin) == 0)
+            obs->spinning = tu_fifo_wait (tr_actor_ctx (self), &obs->fifo, 5000);
         //  kid-5 fails at started: the other seven are cancelled.
         obs->open_rc = s_gather (portals, GATHERED, "ctx_fail_in", tr_pack ("[s]", "kid-5"),
                                          contexts, firsts);
+        int spun = TR_ENOMEM;
+        obs->spin_rc = spin? tr_task_join (&spin, &spun): TR_ENOMEM;
+        if (obs->spin_rc == 0)
+            obs->spin_rc = spun;
         tu_err_copy (&obs->open_error, tr_portal_error (portals [5]));
         obs->all_null = true;
         for (int i = 0; i < GATHERED; i++)
@@ -860,9 +889,14 @@ START_TEST (gather_on_eight_actors_where_one_fails_cancels_the_other_seven)
     tu_subreaper ();
     s_gather_t obs;
     memset (&obs, 0, sizeof obs);
+    ck_assert (tu_fifo_open (&obs.fifo));
     tr_config_t config = tu_config ();
-    ck_assert_int_eq (tr_run (&config, 0, NULL, s_gather_root, &obs), 0);
+    int rc = tr_run (&config, 0, NULL, s_gather_root, &obs);
+    tu_fifo_close (&obs.fifo);
+    ck_assert_int_eq (rc, 0);
     ck_assert_tr_ok (obs.start_rc);
+    ck_assert_msg (obs.spinning, "kid-%d never said it spins", SPINNER);
+    ck_assert_tr_ok (obs.spin_rc);
     ck_assert_tr_ok (obs.ok_rc);
     ck_assert_msg (obs.firsts_nil, "a first value is not nil");
     ck_assert_tr_ok (obs.ok_close_rc);
@@ -872,7 +906,8 @@ START_TEST (gather_on_eight_actors_where_one_fails_cancels_the_other_seven)
     ck_assert_msg (obs.all_null, "a failed gather left a context or a first value");
     for (int i = 0; i < GATHERED; i++) {
         ck_assert_tr_ok (obs.counters_rc [i]);
-        //  The first gather's eight were cancelled by its close: two
+        //  The first gather's eight were cancelled by its close, the
+        //  second's seven by its failure (SPINNER's at started): two
         //  cancels each but kid-5's, and nothing left parked anywhere.
         ck_assert_int_eq (obs.cancels [i], i == 5? 1: 2);
         ck_assert_int_eq (obs.sleeping [i], 0);
