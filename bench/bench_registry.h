@@ -169,6 +169,7 @@ typedef struct {
     char *parent;
     int pid;
     int64_t expires;
+    int64_t since;                  //  registered at
 } bench_entry_t;
 
 static inline int64_t
@@ -190,7 +191,8 @@ bench_entry_new (const char *name, const char *uid, const char *endpoint, int pi
     self->host = strdup (host);
     self->parent = strdup (parent);
     self->pid = pid;
-    self->expires = bench_now_ms () + 10000;
+    self->since = bench_now_ms ();
+    self->expires = self->since + 10000;
     return self;
 }
 
@@ -213,7 +215,7 @@ bench_entry_destroy (void **item)
 static inline void
 bench_entry_pack (msgpack_packer *pk, const bench_entry_t *e)
 {
-    msgpack_pack_map (pk, 7);
+    msgpack_pack_map (pk, 8);
     tri_msg_pack_str (pk, "name");
     tri_msg_pack_str (pk, e->name);
     tri_msg_pack_str (pk, "uid");
@@ -226,8 +228,11 @@ bench_entry_pack (msgpack_packer *pk, const bench_entry_t *e)
     tri_msg_pack_str (pk, e->host);
     tri_msg_pack_str (pk, "parent");
     tri_msg_pack_str (pk, e->parent);
+    int64_t now = bench_now_ms ();
     tri_msg_pack_str (pk, "expires_ms");
-    msgpack_pack_int64 (pk, e->expires - bench_now_ms ());
+    msgpack_pack_int64 (pk, e->expires - now);
+    tri_msg_pack_str (pk, "age_ms");
+    msgpack_pack_int64 (pk, now - e->since);
 }
 
 //  A cmd frame [2, cid, [fn, args]]: its cid, fn and args, or false.
