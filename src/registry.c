@@ -264,7 +264,9 @@ s_put (const tri_reg_t *reg, tri_channel_t *channel, const char *peer, bool loca
     s_sweep (false);
     char key [TRI_REGISTRY_NAME_MAX + TRI_REGISTRY_UID_MAX + 2];
     s_key (key, sizeof key, reg->name, reg->uid);
-    int64_t expires = local? -1: tri_after_ms (s_reg.lease_ms);
+    //  A lease is the registry's own reckoning in whole milliseconds, read
+    //  back as expires_ms (at most lease_ms), not a wait: no rounding up.
+    int64_t expires = local? -1: tri_now_ms () + s_reg.lease_ms;
     entry_t *self = zhashx_lookup (s_reg.entries, key);
     if (self && streq (self->endpoint, reg->endpoint)) {
         //  A renewal: the lease starts again, through whichever channel
