@@ -108,7 +108,10 @@ tri_after_ms (int64_t ms)
 {
     if (ms <= 0)
         return tri_now_ms ();
-    return (tri_now_us () + ms * 1000 + 999) / 1000;
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec + ms * 1000000;
+    return (ns + 999999) / 1000000;
 }
 
 //  A user's relative timeout (-1 forever, 0 no wait) as a deadline.
