@@ -196,11 +196,7 @@ static int
 s_stop_middle (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     middle_obs_t *obs = arg;
-    tr_value_t *value = NULL;
-    obs->hold_rc = tu_call (p, "hold_grandchild", NULL, &value);
-    if (obs->hold_rc == 0)
-        tr_unpack (tr_value_object (value), "i", &obs->grandchild_pid);
-    tr_value_destroy (&value);
+    obs->hold_rc = tu_call_int (p, "hold_grandchild", NULL, &obs->grandchild_pid);
     obs->middle_pid = tr_portal_pid (p);
     if (obs->grandchild_pid <= 0)
         return 1;

@@ -25,12 +25,7 @@
 static inline int
 tu_call_pid (tr_portal_t *p, int *pid)
 {
-    tr_value_t *v = NULL;
-    int rc = tu_call (p, "pid", NULL, &v);
-    if (rc == 0)
-        tr_unpack (tr_value_object (v), "i", pid);
-    tr_value_destroy (&v);
-    return rc;
+    return tu_call_int (p, "pid", NULL, pid);
 }
 
 //  Through the child, a new grandchild's pid: as the grandchild reports
@@ -157,11 +152,7 @@ tu_orphan_root_ (tr_actor_t *self, void *arg)
     tr_nursery_open (self, &n);
     obs->start_rc = tr_nursery_start_actor (n, "middle", NULL, &child);
     if (obs->start_rc == 0) {
-        tr_value_t *value = NULL;
-        obs->hold_rc = tu_call (child, "hold_grandchild", NULL, &value);
-        if (obs->hold_rc == 0)
-            tr_unpack (tr_value_object (value), "i", &obs->grandchild_pid);
-        tr_value_destroy (&value);
+        obs->hold_rc = tu_call_int (child, "hold_grandchild", NULL, &obs->grandchild_pid);
         obs->child_pid = tr_portal_pid (child);
     }
     long long t0 = tu_now_ms ();

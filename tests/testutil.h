@@ -293,6 +293,19 @@ tu_call (tr_portal_t *p, const char *fn, tr_args_t *args, tr_value_t **out)
     return rc;
 }
 
+//  tu_call of a function that returns an int, into *out (left as it was
+//  if the call fails).
+static inline int
+tu_call_int (tr_portal_t *p, const char *fn, tr_args_t *args, int *out)
+{
+    tr_value_t *v = NULL;
+    int rc = tu_call (p, fn, args, &v);
+    if (rc == 0)
+        tr_unpack (tr_value_object (v), "i", out);
+    tr_value_destroy (&v);
+    return rc;
+}
+
 //  The child's [cancels_seen, sleeping_now] (tests/worker's "cancels").
 static inline int
 tu_cancels (tr_portal_t *p, int *cancels, int *sleeping)
