@@ -263,9 +263,8 @@ s_find_root (tr_actor_t *self, void *arg)
     //  CPU time of each side's client and server (broker runs only).
     int64_t cpu [2][2] = { { 0, 0 }, { 0, 0 } };
     pid_t me = getpid ();
-    const char *only = getenv ("BENCH_ONLY");
-    int troupe_calls = only && strcmp (only, "raw") == 0? 0: bench->per_round;
-    int raw_calls = only && strcmp (only, "troupe") == 0? 0: bench->per_round;
+    int troupe_calls = bench_side_on ("troupe")? bench->per_round: 0;
+    int raw_calls = bench_side_on ("raw")? bench->per_round: 0;
     for (int r = 0; r < bench->rounds; r++) {
         int64_t troupe_ns = 0, raw_ns = 0;
         for (int made = 0; made < bench->per_round; made += FIND_CHUNK) {

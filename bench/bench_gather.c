@@ -18,12 +18,15 @@
     its side, so each close cancels the remote task, which returns, and
     awaits its ack.
 
-    Figure gather_open_1ms: the same, but each callee takes 1 ms before it
-    calls tr_ctx_started (tr_sleep: a wait, not work), as a peer on another
-    host, or one that opens a file or a connection first, would. That is
-    what a gather is for: the waits overlap instead of adding up. On a
-    machine with few CPUs, gather_open (no wait) measures the CPU the
-    children share instead. The two sides alternate operation by operation; each
+    Figure gather_open_1ms: the same, but each callee waits tr_sleep (1)
+    (1 to 2 ms: timers step by whole milliseconds) before it calls
+    tr_ctx_started: a wait, not work, as for a peer on another host, or
+    one that opens a file or a connection first. That is what a gather is
+    for: the waits overlap instead of adding up. On a machine with few
+    CPUs, gather_open (no wait) measures the CPU the children share
+    instead.
+
+    The two sides alternate operation by operation; each
     figure is the median of the rounds. The time to open and to close goes
     to stderr for each side, per round.
 
@@ -153,7 +156,7 @@ s_raw_echo (const char *endpoint)
         if (frame [0] > 0) {
             //  Until the whole millisecond at least N ms away, as
             //  tr_sleep waits (its timers step by milliseconds).
-            int64_t until_ms = (bench_now_ns () + frame [0] * 1000000LL + 999999) / 1000000;
+            int64_t until_ms = tri_after_ms (frame [0]);
             struct timespec until = { (time_t) (until_ms / 1000),
                                       (long) (until_ms % 1000) * 1000000L };
             while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
@@ -320,9 +323,8 @@ s_root (tr_actor_t *self, void *arg)
     fprintf (stderr, "bench: %s: started %d children in %.1f ms; %d rounds of %d "
              "operations each way\n", bench->name, run->children,
              (bench_now_ns () - start) / 1e6, bench->rounds, bench->per_round);
-    const char *only = getenv ("BENCH_ONLY");
-    bool gather_on = !(only && strcmp (only, "raw") == 0);
-    bool sequence_on = !(only && strcmp (only, "troupe") == 0);
+    bool gather_on = bench_side_on ("troupe");
+    bool sequence_on = bench_side_on ("raw");
     s_split_t unused = { 0, 0 };
     for (int i = 0; i < WARMUP_OPS; i++)
         if ((gather_on && (rc = s_gather (portals, run->children, run->args, &unused)))
