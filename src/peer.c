@@ -40,6 +40,7 @@
     =========================================================================
 */
 #include "troupe_private.h"
+#include "tri_fds.h"
 #include <czmq.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -950,6 +951,15 @@ s_monitor_open (tri_dealer_t *self)
 int
 tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
 {
+    //  A connection to a peer costs descriptors, the last of them in
+    //  libzmq's I/O thread, where running out is only retried in silence:
+    //  refused while they are short. The parent's connection is the one a
+    //  child cannot do without, and is made first.
+    char why [128];
+    if (!parent && tri_fds_check (TRI_FDS_PORTAL, why, sizeof why)) {
+        tri_log_warn ("TR-SOCKET", "cannot open a connection to %s: %s", endpoint, why);
+        return TR_ESYS;
+    }
     tri_dealer_t *self = calloc (1, sizeof *self);
     if (!self)
         return TR_ENOMEM;

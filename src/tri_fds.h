@@ -3,7 +3,8 @@
     (fds.c)
 
     The actor starts it first and guards its ROUTER's listening socket
-    once bound; spawning asks it whether descriptors are left.
+    once bound; spawning a child and connecting to a peer ask it whether
+    descriptors are left.
     =========================================================================
 */
 #ifndef TRI_FDS_H_INCLUDED
@@ -14,6 +15,10 @@
 #define TRI_FDS_RESERVE     16
 //  A spawn needs this many free: its own and the reserve left intact.
 #define TRI_FDS_SPAWN       (2 * TRI_FDS_RESERVE)
+//  A portal needs this many free: its own (its socket's mailbox, its
+//  monitor's two, the connection, with room to spare) and the reserve
+//  left intact.
+#define TRI_FDS_PORTAL      (TRI_FDS_RESERVE + 8)
 
 //  Raise the soft RLIMIT_NOFILE to the hard one; hold the spare descriptor
 //  of the accept guard. Idempotent.

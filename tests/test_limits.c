@@ -200,6 +200,17 @@ s_daemon_wait (daemon_t *d, int timeout_ms)
     return status;
 }
 
+//  The daemon, cancelled through a portal, exits with 0 and leaves
+//  nothing behind.
+static void
+s_daemon_ends_well (daemon_t *d)
+{
+    int status = s_daemon_wait (d, 5000);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+                   "daemon ended with status 0x%x", status);
+    tu_assert_no_procs_left (0);
+}
+
 #define PORTALS_ASKED   100
 
 typedef struct {
@@ -275,10 +286,7 @@ s_daemon_serves_past_the_limit (const char *bind)
     ck_assert_tr_ok (st.reopen_rc);
     ck_assert_int_eq (st.reopen_sum, 42);
     ck_assert_tr_ok (st.cancel_rc);
-    int status = s_daemon_wait (&d, 5000);
-    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
-                   "daemon ended with status 0x%x", status);
-    tu_assert_no_procs_left (0);
+    s_daemon_ends_well (&d);
 }
 
 START_TEST (test_a_daemon_on_ipc_refuses_connections_while_short_and_recovers)
@@ -295,6 +303,31 @@ END_TEST
 
 //  --------------------------------------------------------------------------
 //  A root opening portals past its own descriptors
+
+//  Run a root under SMALL_LIMIT descriptors with what it logs going to a
+//  file, read into log afterwards; return tr_run's rc.
+static int
+s_run_logged_root (int (*fn) (tr_actor_t *self, void *arg), void *arg, char *log, size_t size)
+{
+    char path [] = "/tmp/troupe-limits-log-XXXXXX";
+    int fd = mkstemp (path);
+    ck_assert_int_ge (fd, 0);
+    int saved_stderr = dup (STDERR_FILENO);
+    ck_assert_int_ge (saved_stderr, 0);
+    s_limit_nofile (SMALL_LIMIT);
+    tr_config_t config = { .name = "root" };
+    fflush (stderr);
+    dup2 (fd, STDERR_FILENO);
+    int rc = tr_run (&config, 0, NULL, fn, arg);
+    fflush (stderr);
+    dup2 (saved_stderr, STDERR_FILENO);
+    close (saved_stderr);
+    ssize_t read_size = pread (fd, log, size - 1, 0);
+    log [read_size > 0? read_size: 0] = 0;
+    close (fd);
+    unlink (path);
+    return rc;
+}
 
 typedef struct {
     daemon_t *daemon;
@@ -335,39 +368,20 @@ s_root_opens_past_the_limit (const char *bind)
     tu_subreaper ();
     daemon_t d;
     s_daemon_start (&d, bind, 0);
-    //  What the root logs goes to a file, read afterwards.
-    char log_path [] = "/tmp/troupe-limits-log-XXXXXX";
-    int log_fd = mkstemp (log_path);
-    ck_assert_int_ge (log_fd, 0);
-    int saved_stderr = dup (STDERR_FILENO);
-    ck_assert_int_ge (saved_stderr, 0);
-    s_limit_nofile (SMALL_LIMIT);
     opener_state_t st = { .daemon = &d };
-    tr_config_t config = { .name = "root" };
-    fflush (stderr);
-    dup2 (log_fd, STDERR_FILENO);
-    int run_rc = tr_run (&config, 0, NULL, s_open_past_the_limit, &st);
-    fflush (stderr);
-    dup2 (saved_stderr, STDERR_FILENO);
-    close (saved_stderr);
+    char log [8192];
+    int run_rc = s_run_logged_root (s_open_past_the_limit, &st, log, sizeof log);
     ck_assert_int_eq (run_rc, 0);
-    char log [8192] = "";
-    ssize_t size = pread (log_fd, log, sizeof log - 1, 0);
-    log [size > 0? size: 0] = 0;
-    close (log_fd);
-    unlink (log_path);
     fprintf (stderr, "limits: root under %d descriptors opening portals on %s: %d open, "
              "the next %s\n", SMALL_LIMIT, bind, st.opened, tr_errname (st.failed_rc));
     fputs (log, stderr);
     //  The failed open says why, in the root's log.
-    ck_assert_msg (strstr (log, "Too many open files"), "the root logged no reason: '%s'", log);
     ck_assert_msg (st.opened >= 3, "only %d portals opened", st.opened);
     ck_assert_msg (st.failed_rc != 0, "all %d portals opened", PORTALS_ASKED);
+    ck_assert_tr_rc (st.failed_rc, TR_ESYS);
+    ck_assert_msg (strstr (log, "too many open files ("), "the root logged no reason: '%s'", log);
     ck_assert_int_eq (st.calls_ok, st.opened);
-    int status = s_daemon_wait (&d, 5000);
-    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0,
-                   "daemon ended with status 0x%x", status);
-    tu_assert_no_procs_left (0);
+    s_daemon_ends_well (&d);
 }
 
 START_TEST (test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_ipc)
@@ -379,6 +393,91 @@ END_TEST
 START_TEST (test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_tcp)
 {
     s_root_opens_past_the_limit ("tcp://127.0.0.1:*");
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A portal opened with the last few descriptors: the socket and its
+//  monitor still open, and the connection libzmq makes later in its I/O
+//  thread would not, which libzmq only retries, in silence. The open is
+//  refused at once instead, and says why; once descriptors are back, the
+//  next one opens.
+
+#define FEW_LEFT        3
+
+typedef struct {
+    daemon_t *daemon;
+    int short_rc;
+    long long short_ms;         //  how long the refused open took
+    int again_rc;
+    int sum;
+} few_left_state_t;
+
+static int
+s_open_with_few_left (tr_actor_t *self, void *arg)
+{
+    few_left_state_t *st = arg;
+    //  Take every free descriptor, then give FEW_LEFT back.
+    int taken [SMALL_LIMIT];
+    int count = 0;
+    while (count < SMALL_LIMIT) {
+        int fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ck_assert_int_eq (errno, EMFILE);
+            break;
+        }
+        taken [count++] = fd;
+    }
+    ck_assert_int_ge (count, FEW_LEFT);
+    for (int i = 0; i < FEW_LEFT; i++)
+        close (taken [--count]);
+    tr_portal_t *portal = NULL;
+    long long start = tu_now_ms ();
+    st->short_rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (3000), &portal);
+    st->short_ms = tu_now_ms () - start;
+    tr_portal_close (&portal);
+    while (count)
+        close (taken [--count]);
+    st->again_rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (5000), &portal);
+    if (st->again_rc == 0) {
+        int rc;
+        st->sum = (int) s_add (portal, 40, 2, &rc);
+        tr_portal_cancel_actor (portal, tu_ms (2000));
+        tr_portal_close (&portal);
+    }
+    return 0;
+}
+
+static void
+s_portal_open_with_few_left (const char *bind)
+{
+    tu_subreaper ();
+    daemon_t d;
+    s_daemon_start (&d, bind, 0);
+    few_left_state_t st = { .daemon = &d };
+    char log [8192];
+    int run_rc = s_run_logged_root (s_open_with_few_left, &st, log, sizeof log);
+    fprintf (stderr, "limits: a portal opened on %s with %d descriptors left: %s in %lld ms\n",
+             bind, FEW_LEFT, tr_errname (st.short_rc), st.short_ms);
+    fputs (log, stderr);
+    ck_assert_int_eq (run_rc, 0);
+    ck_assert_tr_rc (st.short_rc, TR_ESYS);
+    ck_assert_msg (st.short_ms < tu_ms (1000), "the refusal took %lld ms", st.short_ms);
+    ck_assert_msg (strstr (log, "too many open files ("), "the root logged no reason: '%s'", log);
+    ck_assert_tr_ok (st.again_rc);
+    ck_assert_int_eq (st.sum, 42);
+    s_daemon_ends_well (&d);
+}
+
+START_TEST (test_a_portal_opened_with_three_descriptors_left_on_ipc_is_refused_at_once)
+{
+    s_portal_open_with_few_left ("ipc");
+}
+END_TEST
+
+START_TEST (test_a_portal_opened_with_three_descriptors_left_on_tcp_is_refused_at_once)
+{
+    s_portal_open_with_few_left ("tcp://127.0.0.1:*");
 }
 END_TEST
 
@@ -487,6 +586,8 @@ main (void)
     tcase_add_test (tc, test_a_daemon_on_tcp_refuses_connections_while_short_and_recovers);
     tcase_add_test (tc, test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_ipc);
     tcase_add_test (tc, test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_tcp);
+    tcase_add_test (tc, test_a_portal_opened_with_three_descriptors_left_on_ipc_is_refused_at_once);
+    tcase_add_test (tc, test_a_portal_opened_with_three_descriptors_left_on_tcp_is_refused_at_once);
     tc = tu_tcase (suite, "ipc files", 30);
     tcase_add_test (tc, test_the_ipc_file_of_a_killed_daemon_is_swept_by_the_next_actor);
     return tu_run_suite (suite, CK_FORK);
