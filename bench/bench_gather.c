@@ -154,11 +154,11 @@ s_raw_echo (const char *endpoint)
         if (size <= 0)
             break;
         if (frame [0] > 0) {
-            //  Until the whole millisecond at least N ms away, as
-            //  tr_sleep waits (its timers step by milliseconds).
-            int64_t until_ms = tri_after_ms (frame [0]);
-            struct timespec until = { (time_t) (until_ms / 1000),
-                                      (long) (until_ms % 1000) * 1000000L };
+            //  Until N ms from now, at the microsecond tr_sleep's
+            //  deadline is.
+            int64_t until_us = tri_after_ms (frame [0]);
+            struct timespec until = { (time_t) (until_us / 1000000),
+                                      (long) (until_us % 1000000) * 1000L };
             while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
                 ;
             frame [0] = 0;

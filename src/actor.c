@@ -45,7 +45,7 @@ static struct {
                                 //  open until the process exits
     tri_watch_t parent_watch;
     pid_t parent_pid;           //  a local parent's, or 0
-    int64_t parent_stopped_at;  //  when it was first seen stopped, or 0
+    int64_t parent_stopped_at;  //  when it was first seen stopped (us), or 0
     tri_timer_t parent_stops;   //  s_watch_parent
     int sig_pipe [2];
     tri_watch_t sig_watch;
@@ -259,8 +259,8 @@ static void
 s_watch_parent (tri_timer_t *timer)
 {
     const tr_config_t *config = tri_config ();
-    int64_t now = tri_now_ms ();
-    int64_t next = now + config->heartbeat_ivl_ms;
+    int64_t now = tri_now_us ();
+    int64_t next = tri_after_ms (config->heartbeat_ivl_ms);
     if (!s_actor.parent || s_actor.stopping)
         return;
     int64_t lost_at = tri_pid_lost_at (s_actor.parent_pid, &s_actor.parent_stopped_at, now);

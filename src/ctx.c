@@ -187,7 +187,7 @@ tr_sleep (tr_ctx_t *ctx, int ms)
             return 0;
         if (rc == TR_ECANCELED)
             return rc;
-        if (tri_now_ms () >= deadline)
+        if (tri_now_us () >= deadline)
             return 0;
     }
 }
@@ -283,7 +283,7 @@ s_task_join (tr_task_t **task_p, int64_t deadline, bool shielded, int *result)
         return TR_EINVAL;
     if (!tri_task_done (self->task)) {
         //  0 ms does not wait: not even one park.
-        if (deadline >= 0 && deadline <= tri_now_ms ())
+        if (deadline >= 0 && deadline <= tri_now_us ())
             return TR_ETIMEDOUT;
         int rc = shielded? tri_task_join_shielded (self->task, deadline)
                          : tri_task_join (self->task, deadline);

@@ -110,7 +110,7 @@ s_open (registry_t *reg, int64_t deadline)
     tr_portal_close (&reg->portal);
     int timeout = tri_config ()->hello_ms < TRI_LOCATE_OPEN_MS? tri_config ()->hello_ms: TRI_LOCATE_OPEN_MS;
     if (deadline >= 0) {
-        int64_t left = deadline - tri_now_ms ();
+        int64_t left = tri_ms_left (deadline);
         if (left <= 0)
             return TR_ETIMEDOUT;
         if (left < timeout)
@@ -450,13 +450,13 @@ s_connect (const msgpack_object *entries, int64_t deadline, tr_portal_t **portal
             continue;
         int timeout = tri_config ()->hello_ms;
         if (deadline >= 0) {
-            int64_t left = deadline - tri_now_ms ();
-            timeout = left <= 0? 0: (left < timeout? (int) left: timeout);
+            int64_t left = tri_ms_left (deadline);
+            timeout = left < timeout? (int) left: timeout;
         }
         int r = timeout > 0? tr_portal_open (tri_actor (), endpoint, timeout, portal): TR_ETIMEDOUT;
         if (r == 0 || r == TR_ECANCELED)
             return r;
-        rc = r == TR_ETIMEDOUT && deadline >= 0 && tri_now_ms () >= deadline? TR_ETIMEDOUT: TR_ENOTFOUND;
+        rc = r == TR_ETIMEDOUT && deadline >= 0 && tri_now_us () >= deadline? TR_ETIMEDOUT: TR_ENOTFOUND;
     }
     return rc;
 }
@@ -514,7 +514,7 @@ tr_wait_for_actor (tr_actor_t *self, const char *name, int timeout_ms, tr_portal
             break;
         if (!s_loc.local && !s_loc.nregs)
             break;                  //  "none": no registry to wait on
-        int64_t left = deadline < 0? INT32_MAX: deadline - tri_now_ms ();
+        int64_t left = deadline < 0? INT32_MAX: tri_ms_left (deadline);
         if (left <= 0) {
             rc = TR_ETIMEDOUT;
             break;

@@ -256,7 +256,7 @@ s_on_tfd (tri_watch_t *watch, bool drain)
     s_rt.armed = -1;
 }
 
-//  Make the timerfd ring by deadline (tri_now_ms's clock) unless it rings
+//  Make the timerfd ring by deadline (tri_now_us's clock) unless it rings
 //  before. A later deadline it held that is gone only wakes the loop once
 //  for nothing.
 static void
@@ -264,8 +264,8 @@ s_arm (int64_t deadline)
 {
     if (s_rt.armed >= 0 && s_rt.armed <= deadline)
         return;
-    struct itimerspec spec = { .it_value = { .tv_sec = deadline / 1000,
-                                              .tv_nsec = (deadline % 1000) * 1000000 } };
+    struct itimerspec spec = { .it_value = { .tv_sec = deadline / 1000000,
+                                              .tv_nsec = (deadline % 1000000) * 1000 } };
     if (timerfd_settime (s_rt.tfd, TFD_TIMER_ABSTIME, &spec, NULL) == 0)
         s_rt.armed = deadline;
 }
@@ -539,7 +539,7 @@ tri_loop_run (bool (*done) (void))
         if (ready && skipped < TRI_EPOLL_SKIP) {
             skipped++;
             s_run_ready ();
-            int64_t now = tri_now_ms ();
+            int64_t now = tri_now_us ();
             tri_sched_expire (now);
             s_timers_expire (now);
             continue;
@@ -555,7 +555,7 @@ tri_loop_run (bool (*done) (void))
         else {
             int64_t deadline = tri_deadline_min (tri_sched_next_deadline (), s_timers_deadline ());
             if (deadline >= 0) {
-                if (deadline <= tri_now_ms ())
+                if (deadline <= tri_now_us ())
                     timeout = 0;
                 else
                     s_arm (deadline);
@@ -575,7 +575,7 @@ tri_loop_run (bool (*done) (void))
                 watch->fn (watch, false);
         }
         s_rt.nevents = s_rt.at = 0;
-        int64_t now = tri_now_ms ();
+        int64_t now = tri_now_us ();
         tri_sched_expire (now);
         s_timers_expire (now);
     }

@@ -263,7 +263,7 @@ s_await_room (serve_t *self, size_t size)
         size_t queued = tri_channel_queued (channel);
         if (!queued || queued + size <= config->max_queued_bytes)
             return true;
-        if (tri_now_ms () >= deadline) {
+        if (tri_now_us () >= deadline) {
             tri_channel_overflow (channel);
             return false;
         }

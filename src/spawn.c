@@ -63,7 +63,7 @@ struct tri_child {
                                 //  and it did not exit
     bool departed;              //  its connection ended, what it sent is read
     tri_timer_t lost_timer;     //  from its connection's end to its loss
-    int64_t stopped_at;         //  when it was first seen stopped, or 0
+    int64_t stopped_at;         //  when it was first seen stopped (us), or 0
     int interrupt;              //  ends the wait for hello, 0 none
     int refused;                //  its hello was refused (TR_EVERSION)
     tri_waitq_t *hello_waitq;   //  where a task awaits its hello (with
@@ -367,8 +367,8 @@ static void
 s_watch_stops (tri_timer_t *timer)
 {
     const tr_config_t *config = tri_config ();
-    int64_t now = tri_now_ms ();
-    int64_t next = now + config->heartbeat_ivl_ms;
+    int64_t now = tri_now_us ();
+    int64_t next = tri_after_ms (config->heartbeat_ivl_ms);
     tri_list_each (node, nx, &s_children) {
         tri_child_t *self = tri_list_entry (node, tri_child_t, node);
         if (self->exited || self->lost || self->killed || !self->channel
@@ -411,7 +411,7 @@ tri_pid_lost_at (pid_t pid, int64_t *since, int64_t now)
         return *since = 0;
     if (!*since)
         *since = now;
-    return *since + tri_config ()->heartbeat_timeout_ms;
+    return *since + tri_config ()->heartbeat_timeout_ms * 1000;
 }
 
 //  The connection of a ROUTER peer ended: ours to handle if it is a child.

@@ -80,7 +80,10 @@
                                                    //  binds without keys
 
 //  --------------------------------------------------------------------------
-//  Time: monotonic milliseconds; deadlines are absolute, -1 = none.
+//  Time, monotonic. Deadlines are absolute microseconds on tri_now_us's
+//  clock, -1 = none: every wait and timer. tri_now_ms is for what is
+//  reckoned in milliseconds (a lease, how often to log) and is never
+//  compared with a deadline.
 
 static inline int64_t
 tri_now_ms (void)
@@ -99,19 +102,27 @@ tri_now_us (void)
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-//  The deadline ms milliseconds from now (ms > 0), on tri_now_ms's clock:
-//  rounded up to the next whole millisecond, so that it passes no sooner
-//  than ms from now (now plus ms of whole milliseconds could pass up to
-//  one millisecond early). ms <= 0: now, already passed.
+//  The deadline ms milliseconds from now (ms > 0): rounded up from the
+//  clock's nanoseconds to the next microsecond, so that it passes no
+//  sooner than ms from now. ms <= 0: now, already passed.
 static inline int64_t
 tri_after_ms (int64_t ms)
 {
     if (ms <= 0)
-        return tri_now_ms ();
+        return tri_now_us ();
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     int64_t ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec + ms * 1000000;
-    return (ns + 999999) / 1000000;
+    return (ns + 999) / 1000;
+}
+
+//  Whole milliseconds left until deadline (>= 0), rounded up: a timeout
+//  to hand on that ends no sooner than the deadline.
+static inline int64_t
+tri_ms_left (int64_t deadline)
+{
+    int64_t left = deadline - tri_now_us ();
+    return left <= 0? 0: (left + 999) / 1000;
 }
 
 //  A user's relative timeout (-1 forever, 0 no wait) as a deadline.
@@ -607,8 +618,9 @@ bool
 bool
     tri_pid_stopped (pid_t pid);
 //  When pid, stopped since *since (set at the first call that sees it
-//  stopped, at now), has been stopped for the heartbeat timeout: the time
-//  its watcher loses it. 0 if it is not stopped (*since back to 0).
+//  stopped, at now, on the deadlines' clock), has been stopped for the
+//  heartbeat timeout: the deadline at which its watcher loses it. 0 if it
+//  is not stopped (*since back to 0).
 int64_t
     tri_pid_lost_at (pid_t pid, int64_t *since, int64_t now);
 

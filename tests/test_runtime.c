@@ -162,11 +162,11 @@ START_TEST (timers_fire_in_deadline_order_and_a_stopped_one_never_fires)
 {
     tri_timer_t t [4];
     memset (t, 0, sizeof t);
-    int64_t now = tri_now_ms ();
-    tri_timer_start (&t [0], now + 30, s_on_timer, (void *) 3);
-    tri_timer_start (&t [1], now + 10, s_on_timer, (void *) 1);
-    tri_timer_start (&t [2], now + 20, s_on_timer, (void *) 2);
-    tri_timer_start (&t [3], now + 15, s_on_timer, (void *) 9);
+    int64_t now = tri_now_us ();
+    tri_timer_start (&t [0], now + 30000, s_on_timer, (void *) 3);
+    tri_timer_start (&t [1], now + 10000, s_on_timer, (void *) 1);
+    tri_timer_start (&t [2], now + 20000, s_on_timer, (void *) 2);
+    tri_timer_start (&t [3], now + 15000, s_on_timer, (void *) 9);
     ck_assert (tri_timer_active (&t [3]));
     tri_timer_stop (&t [3]);
     ck_assert (!tri_timer_active (&t [3]));
@@ -176,7 +176,7 @@ START_TEST (timers_fire_in_deadline_order_and_a_stopped_one_never_fires)
     ck_assert_int_eq (s_order [0], 1);
     ck_assert_int_eq (s_order [1], 2);
     ck_assert_int_eq (s_order [2], 3);
-    ck_assert (tri_now_ms () >= now + 30);
+    ck_assert (tri_now_us () >= now + 30000);
 }
 END_TEST
 
@@ -191,7 +191,7 @@ static void
 s_waiter (void *arg)
 {
     int id = (int) (intptr_t) arg;
-    int64_t deadline = id == 9? tri_now_ms () + 20: -1;
+    int64_t deadline = id == 9? tri_after_ms (20): -1;
     int rc = tri_waitq_wait (&s_queue, deadline);
     s_woken [s_nwoken++] = rc == 0? id: -id;
 }
@@ -201,9 +201,9 @@ s_waker (void *arg)
 {
     (void) arg;
     //  Let every waiter park first.
-    tri_task_park (tri_now_ms () + 40);
+    tri_task_park (tri_after_ms (40));
     tri_waitq_wake_one (&s_queue, 0);
-    tri_task_park (tri_now_ms ());
+    tri_task_park (tri_now_us ());
     tri_waitq_wake_all (&s_queue, 0);
 }
 
@@ -240,9 +240,9 @@ static void
 s_canceller (void *arg)
 {
     (void) arg;
-    tri_task_park (tri_now_ms () + 10);
+    tri_task_park (tri_after_ms (10));
     tri_task_cancel (s_cancelled_one);
-    tri_task_park (tri_now_ms ());
+    tri_task_park (tri_now_us ());
     tri_waitq_wake_all (&s_queue, 0);
 }
 

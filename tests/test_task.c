@@ -42,13 +42,12 @@ s_loop (void)
             timeout = 0;
         else
         if (deadline >= 0) {
-            int64_t left = deadline - tri_now_ms ();
-            timeout = left < 0? 0: (int) left;
+            timeout = (int) tri_ms_left (deadline);
         }
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         int n = poll (&pfd, fd >= 0? 1: 0, timeout);
         ck_assert_int_ge (n, 0);
-        tri_sched_expire (tri_now_ms ());
+        tri_sched_expire (tri_now_us ());
         if (n > 0 && (pfd.revents & POLLIN))
             tri_pool_drain ();
     }
@@ -58,7 +57,7 @@ s_loop (void)
 static int
 s_yield (void)
 {
-    return tri_task_park (tri_now_ms ());
+    return tri_task_park (tri_now_us ());
 }
 
 //  A trace the tasks append to.
@@ -211,9 +210,9 @@ static void
 s_sleeper_task (void *arg)
 {
     int ms = *(int *) arg;
-    int64_t start = tri_now_ms ();
-    s_rc = tri_task_park (start + ms);
-    s_elapsed = tri_now_ms () - start;
+    int64_t start = tri_now_us ();
+    s_rc = tri_task_park (start + ms * 1000);
+    s_elapsed = (tri_now_us () - start) / 1000;
 }
 
 START_TEST (test_a_park_with_a_deadline_times_out_on_time)
@@ -221,11 +220,11 @@ START_TEST (test_a_park_with_a_deadline_times_out_on_time)
     int ms = 100;
     ck_assert_ptr_nonnull (tri_task_new (s_sleeper_task, &ms, 0, false));
     ck_assert_int_eq (tri_sched_next_deadline (), -1);
-    int64_t before = tri_now_ms ();
+    int64_t before = tri_now_us ();
     tri_sched_run ();
     int64_t deadline = tri_sched_next_deadline ();
-    ck_assert_int_ge (deadline, before + ms);
-    ck_assert_int_le (deadline, tri_now_ms () + ms);
+    ck_assert_int_ge (deadline, before + ms * 1000);
+    ck_assert_int_le (deadline, tri_now_us () + ms * 1000);
     s_loop ();
     ck_assert_tr_rc (s_rc, TR_ETIMEDOUT);
     ck_assert_int_ge (s_elapsed, ms);
@@ -238,7 +237,7 @@ static void
 s_timed_task (void *arg)
 {
     int ms = (int) (intptr_t) arg;
-    ck_assert_tr_rc (tri_task_park (tri_now_ms () + ms), TR_ETIMEDOUT);
+    ck_assert_tr_rc (tri_task_park (tri_after_ms (ms)), TR_ETIMEDOUT);
     char text [16];
     snprintf (text, sizeof text, "%d,", ms);
     s_trace_add (text);
@@ -249,11 +248,11 @@ START_TEST (test_deadlines_expire_earliest_first)
     ck_assert_ptr_nonnull (tri_task_new (s_timed_task, (void *) 90, 0, false));
     ck_assert_ptr_nonnull (tri_task_new (s_timed_task, (void *) 30, 0, false));
     ck_assert_ptr_nonnull (tri_task_new (s_timed_task, (void *) 60, 0, false));
-    int64_t before = tri_now_ms ();
+    int64_t before = tri_now_us ();
     tri_sched_run ();
     int64_t next = tri_sched_next_deadline ();
-    ck_assert_int_ge (next, before + 30);
-    ck_assert_int_le (next, tri_now_ms () + 30);
+    ck_assert_int_ge (next, before + 30000);
+    ck_assert_int_le (next, tri_now_us () + 30001);
     //  Nothing is due before the earliest deadline.
     tri_sched_expire (next - 1);
     ck_assert (!tri_sched_has_ready ());
@@ -268,7 +267,7 @@ static void
 s_long_park_task (void *arg)
 {
     (void) arg;
-    s_rc = tri_task_park (tri_now_ms () + 60000);
+    s_rc = tri_task_park (tri_after_ms (60000));
 }
 
 static void
@@ -381,7 +380,7 @@ s_shielded_task (void *arg)
     //  Already cancelled, and cancelled again while it waits: neither
     //  stops a shielded park.
     tri_task_cancel (tri_task_current ());
-    s_rc = tri_task_park_shielded (start + 100);
+    s_rc = tri_task_park_shielded (tri_after_ms (100));
     s_elapsed = tri_now_ms () - start;
     s_rc2 = tri_task_park (-1);
 }
@@ -398,7 +397,7 @@ static void
 s_wake_later_task (void *arg)
 {
     tri_task_cancel ((tri_task_t *) arg);
-    ck_assert_tr_rc (tri_task_park (tri_now_ms () + 20), TR_ETIMEDOUT);
+    ck_assert_tr_rc (tri_task_park (tri_after_ms (20)), TR_ETIMEDOUT);
     s_flag = true;
     tri_task_wake ((tri_task_t *) arg, 5);
 }
@@ -433,7 +432,7 @@ static void
 s_short_task (void *arg)
 {
     (void) arg;
-    ck_assert_tr_rc (tri_task_park (tri_now_ms () + 50), TR_ETIMEDOUT);
+    ck_assert_tr_rc (tri_task_park (tri_after_ms (50)), TR_ETIMEDOUT);
     s_flag = true;
 }
 
@@ -443,12 +442,12 @@ static void
 s_joiner_task (void *arg)
 {
     (void) arg;
-    int rc = tri_task_join (s_target, tri_now_ms () + tu_ms (5000));
+    int rc = tri_task_join (s_target, tri_after_ms (tu_ms (5000)));
     ck_assert_tr_ok (rc);
     ck_assert (s_flag);
     ck_assert (tri_task_done (s_target));
     //  A finished task joins at once.
-    ck_assert_tr_ok (tri_task_join (s_target, tri_now_ms ()));
+    ck_assert_tr_ok (tri_task_join (s_target, tri_now_us ()));
     s_joined++;
 }
 
@@ -476,7 +475,7 @@ static void
 s_impatient_task (void *arg)
 {
     (void) arg;
-    s_join_rc = tri_task_join (s_target, tri_now_ms () + 50);
+    s_join_rc = tri_task_join (s_target, tri_after_ms (50));
     //  Cancelled by the task after it while joining again.
     s_join_rc2 = tri_task_join (s_target, -1);
     ck_assert (!tri_task_done (s_target));
@@ -488,7 +487,7 @@ s_cancel_joiner_task (void *arg)
 {
     tri_task_t *joiner = (tri_task_t *) arg;
     //  Wait until the joiner is back in its second join.
-    ck_assert_tr_rc (tri_task_park (tri_now_ms () + 100), TR_ETIMEDOUT);
+    ck_assert_tr_rc (tri_task_park (tri_after_ms (100)), TR_ETIMEDOUT);
     tri_task_cancel (joiner);
 }
 
@@ -741,7 +740,7 @@ s_cancel_then_release_task (void *arg)
 {
     tri_task_cancel ((tri_task_t *) arg);
     //  A shielded wait must outlast this.
-    ck_assert_tr_rc (tri_task_park (tri_now_ms () + 50), TR_ETIMEDOUT);
+    ck_assert_tr_rc (tri_task_park (tri_after_ms (50)), TR_ETIMEDOUT);
     s_released = true;
     s_gate_open (&s_gate);
 }
@@ -1112,14 +1111,65 @@ START_TEST (test_a_sleep_never_ends_before_its_time)
 }
 END_TEST
 
+//  A loop of 1 ms sleeps: each turn takes a millisecond and a little,
+//  not two, as when deadlines were rounded up to a whole millisecond
+//  (the loop then woke just after one and slept to the second next).
+#define TURNS       101
+
+static int
+s_cmp_int64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+static int
+s_turns_root (tr_actor_t *self, void *arg)
+{
+    int64_t *turn_us = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    int64_t at = tri_now_us ();
+    for (int i = 0; i < TURNS; i++) {
+        if (tr_sleep (ctx, 1))
+            return 1;
+        int64_t now = tri_now_us ();
+        turn_us [i] = now - at;
+        at = now;
+    }
+    return 0;
+}
+
+START_TEST (test_a_loop_of_one_ms_sleeps_turns_about_every_millisecond)
+{
+    tu_subreaper ();
+    int64_t turn_us [TURNS];
+    tr_config_t config = tu_config ();
+    ck_assert_int_eq (tr_run (&config, 0, NULL, s_turns_root, turn_us), 0);
+    qsort (turn_us, TURNS, sizeof turn_us [0], s_cmp_int64);
+    fprintf (stderr, "task: tr_sleep (1) in a loop: turns of %lld us (shortest), "
+             "%lld us (median)\n", (long long) turn_us [0], (long long) turn_us [TURNS / 2]);
+    ck_assert_int_ge (turn_us [0], 1000);
+    ck_assert_msg (turn_us [TURNS / 2] < 1500, "the median turn took %lld us",
+                   (long long) turn_us [TURNS / 2]);
+    tu_assert_no_procs_left (0);
+}
+END_TEST
+
 START_TEST (test_a_deadline_of_no_wait_has_already_passed)
 {
     for (int i = 0; i < 1000; i++) {
-        ck_assert_int_le (tri_deadline (0), tri_now_ms ());
-        ck_assert_int_le (tri_after_ms (0), tri_now_ms ());
+        ck_assert_int_le (tri_deadline (0), tri_now_us ());
+        ck_assert_int_le (tri_after_ms (0), tri_now_us ());
         ck_assert_int_eq (tri_deadline (-1), -1);
         int64_t at = tri_now_us ();
-        ck_assert_int_ge (tri_after_ms (5) * 1000, at + 5000);
+        ck_assert_int_ge (tri_after_ms (5), at + 5000);
+        ck_assert_int_le (tri_after_ms (5), tri_now_us () + 5001);
+        ck_assert_int_eq (tri_ms_left (tri_now_us () - 1), 0);
+        //  Whole milliseconds, never fewer than are left.
+        int64_t deadline = tri_now_us () + 2500;
+        int64_t left = tri_ms_left (deadline);
+        ck_assert_int_le (left, 3);
+        ck_assert_int_ge (left * 1000, deadline - tri_now_us ());
     }
 }
 END_TEST
@@ -1229,6 +1279,7 @@ s_suite (bool forking)
     tcase_add_test (tc, test_a_shielded_join_refuses_invalid_arguments);
     tc = tu_tcase (suite, "timeouts", 30);
     tcase_add_test (tc, test_a_sleep_never_ends_before_its_time);
+    tcase_add_test (tc, test_a_loop_of_one_ms_sleeps_turns_about_every_millisecond);
     tcase_add_test (tc, test_a_deadline_of_no_wait_has_already_passed);
     return suite;
 }
