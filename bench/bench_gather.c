@@ -19,8 +19,7 @@
     awaits its ack.
 
     Figure gather_open_1ms: the same, but each callee waits tr_sleep (1)
-    (1 to 2 ms: timers step by whole milliseconds) before it calls
-    tr_ctx_started: a wait, not work, as for a peer on another host, or
+    before it calls tr_ctx_started: a wait, not work, as for a peer on another host, or
     one that opens a file or a connection first. That is what a gather is
     for: the waits overlap instead of adding up. On a machine with few
     CPUs, gather_open (no wait) measures the CPU the children share
@@ -134,8 +133,8 @@ s_sequence (tr_portal_t **portals, int n, const tr_args_t *args, s_split_t *spli
 
 //  A raw peer: connect a DEALER to endpoint, say hello (an empty message),
 //  answer every message with RAW_FRAME bytes until an empty one; a message
-//  whose first byte is N > 0 is answered after N to N + 1 milliseconds,
-//  as the children's tr_sleep (N) waits. Returns
+//  whose first byte is N > 0 is answered N milliseconds later, at the
+//  deadline the children's tr_sleep (N) has. Returns
 //  main's exit code.
 static int
 s_raw_echo (const char *endpoint)
@@ -289,8 +288,8 @@ s_raw_floor (s_run_t *run)
     double g = bench_median (gather, bench->rounds);
     double q = bench_median (sequence, bench->rounds);
     fprintf (stderr, "bench: %s: raw libzmq, 2 exchanges with each of %d peers (the first "
-             "answered after %d to %d ms): all at once %.3f ms, one peer at a time %.3f ms, "
-             "ratio %.2f\n", bench->name, run->children, run->start_ms, run->start_ms + 1, g, q,
+             "answered after %d ms): all at once %.3f ms, one peer at a time %.3f ms, "
+             "ratio %.2f\n", bench->name, run->children, run->start_ms, g, q,
              q > 0? g / q: 0.0);
     goto done;
 failed:
