@@ -23,6 +23,7 @@
 */
 #include "troupe_private.h"
 #include "tri_registry.h"
+#include "tri_fds.h"
 #include <unistd.h>
 
 #define TRI_LOCATE_MAX      8       //  registries in one address
@@ -437,8 +438,11 @@ done:
 }
 
 //  Open a portal on one of entries, starting from the next one each time.
+//  Short of descriptors, no entry would do: TR_ESYS, the task failed with
+//  why.
 static int
-s_connect (const msgpack_object *entries, int64_t deadline, tr_portal_t **portal)
+s_connect (const char *name, const msgpack_object *entries, int64_t deadline,
+           tr_portal_t **portal)
 {
     uint32_t n = entries->via.array.size;
     unsigned start = s_loc.rotor++;
@@ -456,6 +460,12 @@ s_connect (const msgpack_object *entries, int64_t deadline, tr_portal_t **portal
         int r = timeout > 0? tr_portal_open (tri_actor (), endpoint, timeout, portal): TR_ETIMEDOUT;
         if (r == 0 || r == TR_ECANCELED)
             return r;
+        char why [128];
+        if (r == TR_ESYS && tri_fds_check (TRI_FDS_PORTAL, why, sizeof why)) {
+            tri_ctx_fail (NULL, tri_error_new (TR_ESYS, "TooManyOpenFiles", tri_uid (),
+                          "cannot open a portal on '%s': %s", name, why));
+            return TR_ESYS;
+        }
         rc = r == TR_ETIMEDOUT && deadline >= 0 && tri_now_us () >= deadline? TR_ETIMEDOUT: TR_ENOTFOUND;
     }
     return rc;
@@ -469,7 +479,7 @@ s_find (const char *name, int64_t deadline, tr_portal_t **portal)
     int rc = s_query (name, true, deadline, &entries);
     if (rc)
         return rc;
-    rc = s_connect (tr_value_object (entries), deadline, portal);
+    rc = s_connect (name, tr_value_object (entries), deadline, portal);
     tr_value_destroy (&entries);
     if (rc == TR_ENOTFOUND)
         tri_ctx_fail (NULL, tri_error_new (TR_ENOTFOUND, "NotFound", tri_uid (),

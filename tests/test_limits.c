@@ -331,7 +331,7 @@ s_run_logged_root (int (*fn) (tr_actor_t *self, void *arg), void *arg, char *log
     int saved_stderr = dup (STDERR_FILENO);
     ck_assert_int_ge (saved_stderr, 0);
     s_limit_root ();
-    tr_config_t config = { .name = "root" };
+    tr_config_t config = tu_config ();
     fflush (stderr);
     dup2 (fd, STDERR_FILENO);
     int rc = tr_run (&config, 0, NULL, fn, arg);
@@ -429,12 +429,11 @@ typedef struct {
     int sum;
 } few_left_state_t;
 
+//  Take every free descriptor but FEW_LEFT, into taken (ROOT_ROOM long);
+//  return how many were taken.
 static int
-s_open_with_few_left (tr_actor_t *self, void *arg)
+s_take_all_but_few (int *taken)
 {
-    few_left_state_t *st = arg;
-    //  Take every free descriptor, then give FEW_LEFT back.
-    int taken [ROOT_ROOM];
     int count = 0;
     while (count < ROOT_ROOM) {
         int fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -447,13 +446,28 @@ s_open_with_few_left (tr_actor_t *self, void *arg)
     ck_assert_int_ge (count, FEW_LEFT);
     for (int i = 0; i < FEW_LEFT; i++)
         close (taken [--count]);
+    return count;
+}
+
+static void
+s_give_back (int *taken, int count)
+{
+    while (count)
+        close (taken [--count]);
+}
+
+static int
+s_open_with_few_left (tr_actor_t *self, void *arg)
+{
+    few_left_state_t *st = arg;
+    int taken [ROOT_ROOM];
+    int count = s_take_all_but_few (taken);
     tr_portal_t *portal = NULL;
     long long start = tu_now_ms ();
     st->short_rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (3000), &portal);
     st->short_ms = tu_now_ms () - start;
     tr_portal_close (&portal);
-    while (count)
-        close (taken [--count]);
+    s_give_back (taken, count);
     st->again_rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (5000), &portal);
     if (st->again_rc == 0) {
         int rc;
@@ -494,6 +508,76 @@ END_TEST
 START_TEST (test_a_portal_opened_with_three_descriptors_left_on_tcp_is_refused_at_once)
 {
     s_portal_open_with_few_left ("tcp://127.0.0.1:*");
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  A find with the last few descriptors: the registry knows the name, and
+//  the portal on the actor cannot be opened. The find says so at once,
+//  not that nobody is registered under the name, and a wait for the actor
+//  does not wait on to its deadline.
+
+typedef struct {
+    int first_rc;               //  a find with descriptors to spare
+    int short_rc;               //  a find with FEW_LEFT
+    char short_error [256];
+    int wait_rc;                //  a wait with FEW_LEFT
+    long long wait_ms;
+    int again_rc;               //  a find once they are back
+    int sum;
+} find_state_t;
+
+static int
+s_find_with_few_left (tr_actor_t *self, void *arg)
+{
+    find_state_t *st = arg;
+    tr_ctx_t *ctx = tr_actor_ctx (self);
+    tr_nursery_t *n = NULL;
+    tr_portal_t *kid = NULL, *found = NULL;
+    if (tr_nursery_open (self, &n) || tr_nursery_start_actor (n, "findme", NULL, &kid))
+        return 1;
+    st->first_rc = tr_wait_for_actor (self, "findme", tu_ms (5000), &found);
+    tr_portal_close (&found);
+    int taken [ROOT_ROOM];
+    int count = s_take_all_but_few (taken);
+    st->short_rc = tr_find_actor (self, "findme", &found);
+    const tr_error_t *error = tr_ctx_error (ctx);
+    snprintf (st->short_error, sizeof st->short_error, "%s: %s",
+              error? tr_error_type (error): "(no error)", error? tr_error_message (error): "");
+    tr_portal_close (&found);
+    long long start = tu_now_ms ();
+    st->wait_rc = tr_wait_for_actor (self, "findme", tu_ms (3000), &found);
+    st->wait_ms = tu_now_ms () - start;
+    tr_portal_close (&found);
+    s_give_back (taken, count);
+    st->again_rc = tr_find_actor (self, "findme", &found);
+    if (st->again_rc == 0) {
+        int rc;
+        st->sum = (int) s_add (found, 40, 2, &rc);
+        tr_portal_close (&found);
+    }
+    return tu_nursery_close (&n, NULL, NULL);
+}
+
+START_TEST (test_a_find_with_three_descriptors_left_says_why_at_once)
+{
+    tu_subreaper ();
+    find_state_t st = { 0 };
+    char log [8192];
+    int run_rc = s_run_logged_root (s_find_with_few_left, &st, log, sizeof log);
+    fprintf (stderr, "limits: a find with %d descriptors left: %s (%s); a wait: %s in %lld ms\n",
+             FEW_LEFT, tr_errname (st.short_rc), st.short_error, tr_errname (st.wait_rc),
+             st.wait_ms);
+    ck_assert_int_eq (run_rc, 0);
+    ck_assert_tr_ok (st.first_rc);
+    ck_assert_tr_rc (st.short_rc, TR_ESYS);
+    ck_assert_msg (strstr (st.short_error, "TooManyOpenFiles: cannot open a portal on 'findme': "
+                           "too many open files ("), "the find failed with '%s'", st.short_error);
+    ck_assert_tr_rc (st.wait_rc, TR_ESYS);
+    ck_assert_msg (st.wait_ms < tu_ms (1000), "the wait took %lld ms", st.wait_ms);
+    ck_assert_tr_ok (st.again_rc);
+    ck_assert_int_eq (st.sum, 42);
+    tu_assert_no_procs_left (0);
 }
 END_TEST
 
@@ -604,6 +688,7 @@ main (void)
     tcase_add_test (tc, test_a_root_opening_portals_past_its_descriptors_gets_an_error_on_tcp);
     tcase_add_test (tc, test_a_portal_opened_with_three_descriptors_left_on_ipc_is_refused_at_once);
     tcase_add_test (tc, test_a_portal_opened_with_three_descriptors_left_on_tcp_is_refused_at_once);
+    tcase_add_test (tc, test_a_find_with_three_descriptors_left_says_why_at_once);
     tc = tu_tcase (suite, "ipc files", 30);
     tcase_add_test (tc, test_the_ipc_file_of_a_killed_daemon_is_swept_by_the_next_actor);
     return tu_run_suite (suite, CK_FORK);
