@@ -109,6 +109,80 @@ START_TEST (ten_thousand_values_go_back_and_forth_in_one_context)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  A receive that times out: never sooner than asked, and the stream stays
+//  open for the values that come after
+
+#define RECV_WAIT_MS 5
+
+typedef struct {
+    int open_rc, stream_rc, waited_rc, no_wait_rc, echo_rc, result_rc, close_rc;
+    int64_t waited_us, echoed, value;
+} s_recv_timeout_t;
+
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+s_recv_timeout_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
+{
+    (void) ctx;
+    s_recv_timeout_t *obs = arg;
+    tr_context_t *c = NULL;
+    tr_args_t *hello = tr_pack ("s", "ready");
+    obs->open_rc = tr_portal_open_context (p, "ctx_echo", hello, &c, NULL);
+    tr_args_destroy (&hello);
+    if (obs->open_rc)
+        return 0;
+    tr_stream_t *s;
+    if ((obs->stream_rc = tr_context_open_stream (c, &s)) == 0) {
+        const msgpack_object *value;
+        int64_t start = s_now_us ();
+        obs->waited_rc = tr_stream_recv (s, &value, RECV_WAIT_MS);
+        obs->waited_us = s_now_us () - start;
+        obs->no_wait_rc = tr_stream_recv (s, &value, 0);
+        obs->echo_rc = tr_stream_send_pack (s, "I", (int64_t) 42);
+        if (obs->echo_rc == 0)
+            obs->echo_rc = tr_stream_recv (s, &value, tu_ms (5000));
+        if (obs->echo_rc == 0)
+            tr_unpack (value, "I", &obs->value);
+        tr_stream_close (&s);
+    }
+    const msgpack_object *result;
+    obs->result_rc = tr_context_result (c, &result);
+    if (obs->result_rc == 0)
+        tr_unpack (result, "I", &obs->echoed);
+    obs->close_rc = tr_context_close (&c);
+    return 0;
+}
+
+START_TEST (a_receive_that_times_out_leaves_the_stream_open)
+{
+    tu_subreaper ();
+    s_recv_timeout_t obs;
+    memset (&obs, 0, sizeof obs);
+    tu_frame_t frame = { .body = s_recv_timeout_body, .obs = &obs };
+    tu_run_frame_clean (&frame);
+    ck_assert_tr_ok (obs.open_rc);
+    ck_assert_tr_ok (obs.stream_rc);
+    ck_assert_tr_rc (obs.waited_rc, TR_ETIMEDOUT);
+    ck_assert_int_ge (obs.waited_us, RECV_WAIT_MS * 1000);
+    ck_assert_int_lt (obs.waited_us, (int64_t) tu_ms (1000) * 1000);
+    ck_assert_tr_rc (obs.no_wait_rc, TR_ETIMEDOUT);
+    ck_assert_tr_ok (obs.echo_rc);
+    ck_assert_int_eq (obs.value, 42);
+    ck_assert_tr_ok (obs.result_rc);
+    ck_assert_int_eq (obs.echoed, 1);
+    ck_assert_tr_ok (obs.close_rc);
+    tu_assert_no_procs_left (2000);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  One-way stream, complete and in order
 
 #define ONE_WAY 100000
@@ -995,6 +1069,7 @@ main (void)
     tcase_add_test (tc, ten_thousand_values_go_back_and_forth_in_one_context);
     tcase_add_test (tc, a_hundred_thousand_values_arrive_complete_and_in_order);
     tcase_add_test (tc, a_value_sent_before_a_long_computation_arrives_before_it_ends);
+    tcase_add_test (tc, a_receive_that_times_out_leaves_the_stream_open);
     tc = tu_tcase (suite, "rule1_and_errors", 30);
     tcase_add_test (tc, started_twice_is_a_protocol_error_the_caller_sees_boxed);
     tcase_add_test (tc, opening_the_stream_before_started_fails_the_open_with_the_rule);
