@@ -411,7 +411,7 @@ tri_pid_lost_at (pid_t pid, int64_t *since, int64_t now)
         return *since = 0;
     if (!*since)
         *since = now;
-    return *since + tri_config ()->heartbeat_timeout_ms * 1000;
+    return *since + (int64_t) tri_config ()->heartbeat_timeout_ms * 1000;
 }
 
 //  The connection of a ROUTER peer ended: ours to handle if it is a child.
