@@ -317,7 +317,7 @@ s_connect_parent (const char *endpoint, const char *local, int parent_pid, int l
             tri_log_error ("TR-ORPHAN", "parent %d is already gone", parent_pid);
         return TR_ECLOSED;
     }
-    int rc = tri_dealer_open (local? local: endpoint, true, &s_actor.parent);
+    int rc = tri_dealer_open (local? local: endpoint, true, &s_actor.parent, NULL);
     if (rc) {
         tri_log_error ("TR-CONNECT", "cannot connect to parent at %s", local? local: endpoint);
         return rc;

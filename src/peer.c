@@ -58,6 +58,7 @@ struct tri_dealer {
     tri_watch_t monitor_watch;
     bool hello_done;            //  the peer's hello arrived
     int hello_rc;               //  the peer refused ours (TR_EVERSION, ...)
+    tr_error_t *refusal;        //  and said why
     tri_waitq_t hello_waiters;
     char *connected;            //  the endpoint it connected to
     tri_node_t node;            //  in s_peer.dealers
@@ -841,6 +842,8 @@ s_on_dealer_frame (tri_dealer_t *self, zmq_msg_t *frame)
         tri_log_warn ("TR-REFUSED", "%s refused us: %s", tri_channel_endpoint (self->channel),
                       err? tr_error_message (err): "?");
         self->hello_rc = err? tr_error_code (err): TR_EPROTO;
+        if (err && !self->refusal)
+            self->refusal = tr_error_dup (err);
         tri_channel_close (self->channel, err, false);
         tri_waitq_wake_all (&self->hello_waiters, 0);
         tri_msg_destroy (&msg);
@@ -948,9 +951,22 @@ s_monitor_open (tri_dealer_t *self)
     return tri_loop_watch_socket (&self->monitor_watch, self->monitor, s_on_monitor, self);
 }
 
-int
-tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
+//  Fail an open with rc and why, as the caller's *error if it wants one.
+static int
+s_open_failed (tr_error_t **error, int rc, const char *type, const char *endpoint,
+               const char *why)
 {
+    if (error)
+        *error = tri_error_new (rc, type, tri_uid (), "cannot open a connection to %s: %s",
+                                endpoint, why);
+    return rc;
+}
+
+int
+tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p, tr_error_t **error)
+{
+    if (error)
+        *error = NULL;
     //  A connection to a peer costs descriptors, the last of them in
     //  libzmq's I/O thread, where running out is only retried in silence:
     //  refused while they are short. The parent's connection is the one a
@@ -958,16 +974,17 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     char why [128];
     if (!parent && tri_fds_check (TRI_FDS_PORTAL, why, sizeof why)) {
         tri_log_warn ("TR-SOCKET", "cannot open a connection to %s: %s", endpoint, why);
-        return TR_ESYS;
+        return s_open_failed (error, TR_ESYS, "TooManyOpenFiles", endpoint, why);
     }
     tri_dealer_t *self = calloc (1, sizeof *self);
     if (!self)
-        return TR_ENOMEM;
+        return s_open_failed (error, TR_ENOMEM, "NoMemory", endpoint, "out of memory");
     tri_waitq_init (&self->hello_waiters);
     tri_node_init (&self->node);
     int rc = TR_ESYS;
     if (!(self->socket = zmq_socket (tri_zctx (), ZMQ_DEALER))) {
         //  Out of descriptors, most often: libzmq's mailbox is one.
+        snprintf (why, sizeof why, "no socket: %s", zmq_strerror (errno));
         tri_log_warn ("TR-SOCKET", "cannot open a socket to %s: %s", endpoint,
                       zmq_strerror (errno));
         goto fail;
@@ -983,30 +1000,36 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     //  ids it makes up itself.
     uint8_t rid [TRI_RID_SIZE];
     if (getrandom (rid, sizeof rid, 0) != (ssize_t) sizeof rid) {
-        tri_log_error ("TR-RANDOM", "no random bytes for a routing id: %s", strerror (errno));
+        snprintf (why, sizeof why, "no random bytes for a routing id: %s", strerror (errno));
+        tri_log_error ("TR-RANDOM", "%s", why);
         goto fail;
     }
     rid [0] |= 0x80;
     zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, rid, sizeof rid);
+    snprintf (why, sizeof why, "out of memory");
     if (!(self->connected = strdup (endpoint))) {
         rc = TR_ENOMEM;
         goto fail;
     }
     if (zmq_connect (self->socket, endpoint)) {
+        snprintf (why, sizeof why, "%s", zmq_strerror (errno));
         tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
         goto fail;
     }
     rc = TR_ENOMEM;
+    snprintf (why, sizeof why, "out of memory");
     if (!(self->channel = tri_channel_new (self->socket, &self->watch, NULL, 0))
     ||  tri_channel_set_peer (self->channel, parent? "parent": endpoint, endpoint, 0))
         goto fail;
     //  Watch the connection: the peer is no child of ours, no pidfd tells
     //  us when it dies or stops answering.
     if ((rc = s_monitor_open (self))) {
+        snprintf (why, sizeof why, "no monitor: %s", zmq_strerror (errno));
         tri_log_error ("TR-MONITOR", "cannot monitor the connection to %s: %s", endpoint,
                        zmq_strerror (errno));
         goto fail;
     }
+    snprintf (why, sizeof why, "cannot watch the socket");
     if ((rc = tri_loop_watch_socket (&self->watch, self->socket, s_on_dealer, self)))
         goto fail;
     tri_list_push_back (&s_peer.dealers, &self->node);
@@ -1015,18 +1038,23 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p)
     return 0;
 fail:
     tri_dealer_close (&self);
-    return rc;
+    return s_open_failed (error, rc, rc == TR_ENOMEM? "NoMemory": "ConnectError", endpoint, why);
 }
 
 int
-tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline)
+tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline, tr_error_t **error)
 {
+    *error = NULL;
     int rc = 0;
     while (!self->hello_done && !self->hello_rc && !rc)
         rc = tri_waitq_wait (&self->hello_waiters, deadline);
     if (self->hello_done)
         return 0;
-    return self->hello_rc? self->hello_rc: rc;
+    if (self->hello_rc) {
+        *error = tr_error_dup (self->refusal);
+        return self->hello_rc;
+    }
+    return rc;
 }
 
 void
@@ -1061,6 +1089,7 @@ tri_dealer_close (tri_dealer_t **self_p)
     if (self->socket)
         zmq_close (self->socket);
     tri_channel_unref (&self->channel);
+    tr_error_destroy (&self->refusal);
     free (self->connected);
     free (self);
 }

@@ -246,17 +246,30 @@ tr_portal_open (tr_actor_t *actor, const char *endpoint, int timeout_ms,
     *portal_p = NULL;
     if (tri_task_cancelled (tri_task_current ()))
         return TR_ECANCELED;
+    //  A failure is the task's to read (tr_ctx_error), with why.
     tri_dealer_t *dealer;
-    int rc = tri_dealer_open (endpoint, false, &dealer);
+    tr_error_t *error;
+    int rc = tri_dealer_open (endpoint, false, &dealer, &error);
     if (rc)
-        return rc;
-    rc = tri_dealer_await_hello (dealer, tri_deadline (timeout_ms));
+        return tri_ctx_fail (NULL, error);
+    rc = tri_dealer_await_hello (dealer, tri_deadline (timeout_ms), &error);
     tr_portal_t *self = NULL;
     if (rc == 0 && !(self = s_new (tri_dealer_channel (dealer), tri_channel_pid (tri_dealer_channel (dealer)))))
         rc = TR_ENOMEM;
     if (rc) {
         tri_dealer_close (&dealer);
-        return rc;
+        if (!error && rc == TR_ETIMEDOUT)
+            error = tri_error_new (rc, "Timeout", tri_uid (), "no hello from %s within %d ms",
+                                   endpoint, timeout_ms);
+        else
+        if (!error && rc == TR_ECANCELED)
+            error = tri_error_new (rc, "Cancelled", tri_uid (), "the open of a portal on %s "
+                                   "was cancelled", endpoint);
+        else
+        if (!error)
+            error = tri_error_new (rc, rc == TR_ENOMEM? "NoMemory": "ConnectError", tri_uid (),
+                                   "cannot open a portal on %s", endpoint);
+        return error? tri_ctx_fail (NULL, error): rc;
     }
     self->dealer = dealer;
     *portal_p = self;

@@ -54,14 +54,17 @@ size_t
 //  on its local endpoint without heartbeats (actor.c watches it).
 //  The connection is watched by a monitor, so that a peer that dies or
 //  goes silent past the heartbeat timeout closes the channel, and libzmq
-//  does not connect again. Returns 0, TR_ESYS (bad endpoint or no
-//  monitor) or TR_ENOMEM.
+//  does not connect again. Returns 0, TR_ESYS (descriptors short, bad
+//  endpoint or no monitor) or TR_ENOMEM, with *error (the caller's, may
+//  be NULL) saying why.
 int
-    tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer);
+    tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer,
+                     tr_error_t **error);
 //  Wait for the peer's hello. Returns 0, TR_ETIMEDOUT, TR_ECANCELED, or
-//  the peer's refusal (TR_EVERSION, ...).
+//  the peer's refusal (TR_EVERSION, ...), with *error its boxed error
+//  (the caller's).
 int
-    tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline);
+    tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline, tr_error_t **error);
 //  Called once the peer's connection is lost (after its channel closed).
 void
     tri_dealer_on_lost (tri_dealer_t *self, void (*fn) (tri_dealer_t *dealer));

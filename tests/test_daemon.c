@@ -128,6 +128,7 @@ typedef struct {
     const char *endpoint;
     int rc;
     long long elapsed;
+    tu_err_t error;             //  the task's error after the open
 } open_state_t;
 
 static int
@@ -138,6 +139,7 @@ s_open_nobody (tr_actor_t *self, void *arg)
     long long start = tu_now_ms ();
     st->rc = tr_portal_open (self, st->endpoint, 300, &p);
     st->elapsed = tu_now_ms () - start;
+    tu_err_copy (&st->error, tr_ctx_error (tr_actor_ctx (self)));
     return p? 1: 0;
 }
 
@@ -147,8 +149,12 @@ START_TEST (test_opening_a_portal_on_nobody_times_out)
     tr_config_t config = { .name = "root" };
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
     ck_assert_tr_rc (st.rc, TR_ETIMEDOUT);
-    ck_assert_int_ge (st.elapsed, 250);
+    ck_assert_int_ge (st.elapsed, 300);
     ck_assert_int_lt (st.elapsed, tu_ms (2000));
+    ck_assert_tr_rc (st.error.code, TR_ETIMEDOUT);
+    ck_assert_str_eq (st.error.type, "Timeout");
+    ck_assert_str_eq (st.error.message, "no hello from ipc:///tmp/troupe-test-nobody-listens.ipc "
+                                        "within 300 ms");
 }
 END_TEST
 
@@ -159,6 +165,10 @@ START_TEST (test_opening_a_portal_on_a_bad_endpoint_fails_at_once)
     ck_assert_int_eq (tr_run (&config, 0, NULL, s_open_nobody, &st), 0);
     ck_assert_tr_rc (st.rc, TR_ESYS);
     ck_assert_int_lt (st.elapsed, tu_ms (250));
+    ck_assert_tr_rc (st.error.code, TR_ESYS);
+    ck_assert_str_eq (st.error.type, "ConnectError");
+    ck_assert_msg (strncmp (st.error.message, "cannot open a connection to nonsense://here: ", 45) == 0,
+                   "the error says '%s'", st.error.message);
 }
 END_TEST
 

@@ -424,6 +424,7 @@ END_TEST
 typedef struct {
     daemon_t *daemon;
     int short_rc;
+    char short_error [256];     //  the task's error after it
     long long short_ms;         //  how long the refused open took
     int again_rc;
     int sum;
@@ -466,6 +467,9 @@ s_open_with_few_left (tr_actor_t *self, void *arg)
     long long start = tu_now_ms ();
     st->short_rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (3000), &portal);
     st->short_ms = tu_now_ms () - start;
+    const tr_error_t *error = tr_ctx_error (tr_actor_ctx (self));
+    snprintf (st->short_error, sizeof st->short_error, "%s: %s",
+              error? tr_error_type (error): "(no error)", error? tr_error_message (error): "");
     tr_portal_close (&portal);
     s_give_back (taken, count);
     st->again_rc = tr_portal_open (self, st->daemon->endpoint, tu_ms (5000), &portal);
@@ -493,6 +497,9 @@ s_portal_open_with_few_left (const char *bind)
     ck_assert_int_eq (run_rc, 0);
     ck_assert_tr_rc (st.short_rc, TR_ESYS);
     ck_assert_msg (st.short_ms < tu_ms (1000), "the refusal took %lld ms", st.short_ms);
+    ck_assert_msg (strstr (st.short_error, "TooManyOpenFiles: cannot open a connection to ")
+                   && strstr (st.short_error, ": too many open files ("),
+                   "the task's error is '%s'", st.short_error);
     ck_assert_msg (strstr (log, "too many open files ("), "the root logged no reason: '%s'", log);
     ck_assert_tr_ok (st.again_rc);
     ck_assert_int_eq (st.sum, 42);

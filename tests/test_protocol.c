@@ -897,6 +897,7 @@ typedef struct {
     long long garbled_ms, deep_ms;
     char echo [16];
     int close_rc;
+    tu_err_t open_error;            //  the task's error after a failed open
 } s_answers_t;
 
 static int
@@ -907,8 +908,10 @@ s_answers_root (tr_actor_t *self, void *arg)
     long long t0 = tu_now_ms ();
     obs->open_rc = tr_portal_open (self, obs->server->endpoint, 5000, &p);
     obs->open_ms = tu_now_ms () - t0;
-    if (obs->open_rc)
+    if (obs->open_rc) {
+        tu_err_copy (&obs->open_error, tr_ctx_error (tr_actor_ctx (self)));
         return 0;
+    }
     snprintf (obs->uid, sizeof obs->uid, "%s", tr_portal_uid (p));
     t0 = tu_now_ms ();
     obs->garbled_rc = tu_call (p, "garbled", NULL, NULL);
@@ -1145,6 +1148,11 @@ START_TEST (a_peer_that_refuses_our_hello_with_a_version_error_fails_the_open_as
     ck_assert_tr_rc (obs.open_rc, TR_EVERSION);
     //  Refused, not timed out (the open would wait 5 s).
     ck_assert_msg (obs.open_ms < 1000, "the open failed after %lld ms", obs.open_ms);
+    //  The peer's own error is the task's.
+    ck_assert_tr_rc (obs.open_error.code, TR_EVERSION);
+    ck_assert_str_eq (obs.open_error.type, "VersionMismatch");
+    ck_assert_str_eq (obs.open_error.message, "peer speaks protocol 1.0, raw@server speaks 9.0");
+    ck_assert_str_eq (obs.open_error.origin, "raw@server");
     ck_assert_int_eq (server.cmds_seen, 0);
     tu_assert_no_procs_left (2000);
 }
