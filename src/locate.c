@@ -209,14 +209,10 @@ s_lease_main (tr_ctx_t *ctx, void *arg)
     registry_t *reg = arg;
     bool warned = false, refused_logged = false;
     //  Our parent's hello names it, for the registration.
-    if (s_loc.parent_dealer) {
-        tr_error_t *refusal;
-        int rc = tri_dealer_await_hello (s_loc.parent_dealer,
-                                         tri_deadline (tri_config ()->hello_ms), &refusal);
-        tr_error_destroy (&refusal);
-        if (rc == TR_ECANCELED)
-            return 0;
-    }
+    if (s_loc.parent_dealer
+    &&  tri_dealer_await_hello (s_loc.parent_dealer, tri_deadline (tri_config ()->hello_ms),
+                                NULL) == TR_ECANCELED)
+        return 0;
     while (!tr_ctx_cancelled (ctx)) {
         int rc = s_register_all (reg, &refused_logged);
         if (rc == TR_ECANCELED)

@@ -1006,18 +1006,16 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p, tr_
     }
     rid [0] |= 0x80;
     zmq_setsockopt (self->socket, ZMQ_ROUTING_ID, rid, sizeof rid);
-    snprintf (why, sizeof why, "out of memory");
     if (!(self->connected = strdup (endpoint))) {
         rc = TR_ENOMEM;
         goto fail;
     }
     if (zmq_connect (self->socket, endpoint)) {
         snprintf (why, sizeof why, "%s", zmq_strerror (errno));
-        tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
+        tri_log_warn ("TR-CONNECT", "cannot connect to %s: %s", endpoint, why);
         goto fail;
     }
     rc = TR_ENOMEM;
-    snprintf (why, sizeof why, "out of memory");
     if (!(self->channel = tri_channel_new (self->socket, &self->watch, NULL, 0))
     ||  tri_channel_set_peer (self->channel, parent? "parent": endpoint, endpoint, 0))
         goto fail;
@@ -1029,32 +1027,34 @@ tri_dealer_open (const char *endpoint, bool parent, tri_dealer_t **dealer_p, tr_
                        zmq_strerror (errno));
         goto fail;
     }
-    snprintf (why, sizeof why, "cannot watch the socket");
-    if ((rc = tri_loop_watch_socket (&self->watch, self->socket, s_on_dealer, self)))
+    if ((rc = tri_loop_watch_socket (&self->watch, self->socket, s_on_dealer, self))) {
+        snprintf (why, sizeof why, "cannot watch the socket");
         goto fail;
+    }
     tri_list_push_back (&s_peer.dealers, &self->node);
     tri_channel_send_hello (self->channel);
     *dealer_p = self;
     return 0;
 fail:
     tri_dealer_close (&self);
-    return s_open_failed (error, rc, rc == TR_ENOMEM? "NoMemory": "ConnectError", endpoint, why);
+    if (rc == TR_ENOMEM)
+        return s_open_failed (error, rc, "NoMemory", endpoint, "out of memory");
+    return s_open_failed (error, rc, "ConnectError", endpoint, why);
 }
 
 int
 tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline, tr_error_t **error)
 {
-    *error = NULL;
+    if (error)
+        *error = NULL;
     int rc = 0;
     while (!self->hello_done && !self->hello_rc && !rc)
         rc = tri_waitq_wait (&self->hello_waiters, deadline);
     if (self->hello_done)
         return 0;
-    if (self->hello_rc) {
+    if (self->hello_rc && error)
         *error = tr_error_dup (self->refusal);
-        return self->hello_rc;
-    }
-    return rc;
+    return self->hello_rc? self->hello_rc: rc;
 }
 
 void

@@ -237,6 +237,20 @@ tri_portal_settle (tr_portal_t *self)
 //  --------------------------------------------------------------------------
 //  Portals on an endpoint
 
+//  Why an open whose peer did not refuse it failed with rc.
+static tr_error_t *
+s_open_error (int rc, const char *endpoint, int timeout_ms)
+{
+    if (rc == TR_ETIMEDOUT)
+        return tri_error_new (rc, "Timeout", tri_uid (), "no hello from %s within %d ms",
+                              endpoint, timeout_ms);
+    if (rc == TR_ECANCELED)
+        return tri_error_new (rc, "Cancelled", tri_uid (), "the open of a portal on %s "
+                              "was cancelled", endpoint);
+    return tri_error_new (rc, rc == TR_ENOMEM? "NoMemory": "ConnectError", tri_uid (),
+                          "cannot open a portal on %s", endpoint);
+}
+
 int
 tr_portal_open (tr_actor_t *actor, const char *endpoint, int timeout_ms,
                 tr_portal_t **portal_p)
@@ -258,17 +272,8 @@ tr_portal_open (tr_actor_t *actor, const char *endpoint, int timeout_ms,
         rc = TR_ENOMEM;
     if (rc) {
         tri_dealer_close (&dealer);
-        if (!error && rc == TR_ETIMEDOUT)
-            error = tri_error_new (rc, "Timeout", tri_uid (), "no hello from %s within %d ms",
-                                   endpoint, timeout_ms);
-        else
-        if (!error && rc == TR_ECANCELED)
-            error = tri_error_new (rc, "Cancelled", tri_uid (), "the open of a portal on %s "
-                                   "was cancelled", endpoint);
-        else
         if (!error)
-            error = tri_error_new (rc, rc == TR_ENOMEM? "NoMemory": "ConnectError", tri_uid (),
-                                   "cannot open a portal on %s", endpoint);
+            error = s_open_error (rc, endpoint, timeout_ms);
         return error? tri_ctx_fail (NULL, error): rc;
     }
     self->dealer = dealer;

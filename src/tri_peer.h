@@ -62,7 +62,7 @@ int
                      tr_error_t **error);
 //  Wait for the peer's hello. Returns 0, TR_ETIMEDOUT, TR_ECANCELED, or
 //  the peer's refusal (TR_EVERSION, ...), with *error its boxed error
-//  (the caller's).
+//  (the caller's; error may be NULL).
 int
     tri_dealer_await_hello (tri_dealer_t *self, int64_t deadline, tr_error_t **error);
 //  Called once the peer's connection is lost (after its channel closed).

@@ -47,6 +47,28 @@ typedef struct {
     char first [32];
 } s_pingpong_t;
 
+//  Open a context on the child's "ctx_echo", its first value "ready".
+static int
+s_echo_open (tr_portal_t *p, tr_context_t **c, const msgpack_object **first)
+{
+    tr_args_t *hello = tr_pack ("s", "ready");
+    int rc = tr_portal_open_context (p, "ctx_echo", hello, c, first);
+    tr_args_destroy (&hello);
+    return rc;
+}
+
+//  Read the echo's result (how many it echoed) and close its context;
+//  returns the close's rc.
+static int
+s_echo_end (tr_context_t **c, int *result_rc, int64_t *echoed)
+{
+    const msgpack_object *result;
+    *result_rc = tr_context_result (*c, &result);
+    if (*result_rc == 0)
+        tr_unpack (result, "I", echoed);
+    return tr_context_close (c);
+}
+
 static int
 s_pingpong_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
@@ -55,9 +77,7 @@ s_pingpong_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
     obs->bad_at = -1;
     tr_context_t *c = NULL;
     const msgpack_object *first;
-    tr_args_t *hello = tr_pack ("s", "ready");
-    obs->open_rc = tr_portal_open_context (p, "ctx_echo", hello, &c, &first);
-    tr_args_destroy (&hello);
+    obs->open_rc = s_echo_open (p, &c, &first);
     if (obs->open_rc)
         return 0;
     const char *text = "";
@@ -81,11 +101,7 @@ s_pingpong_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
         }
     }
     tr_stream_close (&s);
-    const msgpack_object *result;
-    obs->result_rc = tr_context_result (c, &result);
-    if (obs->result_rc == 0)
-        tr_unpack (result, "I", &obs->echoed);
-    obs->close_rc = tr_context_close (&c);
+    obs->close_rc = s_echo_end (&c, &obs->result_rc, &obs->echoed);
     return 0;
 }
 
@@ -119,31 +135,21 @@ typedef struct {
     int64_t waited_us, echoed, value;
 } s_recv_timeout_t;
 
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int
 s_recv_timeout_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
 {
     (void) ctx;
     s_recv_timeout_t *obs = arg;
     tr_context_t *c = NULL;
-    tr_args_t *hello = tr_pack ("s", "ready");
-    obs->open_rc = tr_portal_open_context (p, "ctx_echo", hello, &c, NULL);
-    tr_args_destroy (&hello);
+    obs->open_rc = s_echo_open (p, &c, NULL);
     if (obs->open_rc)
         return 0;
     tr_stream_t *s;
     if ((obs->stream_rc = tr_context_open_stream (c, &s)) == 0) {
         const msgpack_object *value;
-        int64_t start = s_now_us ();
+        int64_t start = tri_now_us ();
         obs->waited_rc = tr_stream_recv (s, &value, RECV_WAIT_MS);
-        obs->waited_us = s_now_us () - start;
+        obs->waited_us = tri_now_us () - start;
         obs->no_wait_rc = tr_stream_recv (s, &value, 0);
         obs->echo_rc = tr_stream_send_pack (s, "I", (int64_t) 42);
         if (obs->echo_rc == 0)
@@ -152,11 +158,7 @@ s_recv_timeout_body (tr_ctx_t *ctx, tr_portal_t *p, void *arg)
             tr_unpack (value, "I", &obs->value);
         tr_stream_close (&s);
     }
-    const msgpack_object *result;
-    obs->result_rc = tr_context_result (c, &result);
-    if (obs->result_rc == 0)
-        tr_unpack (result, "I", &obs->echoed);
-    obs->close_rc = tr_context_close (&c);
+    obs->close_rc = s_echo_end (&c, &obs->result_rc, &obs->echoed);
     return 0;
 }
 
