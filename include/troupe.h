@@ -178,7 +178,7 @@ typedef struct {
     int heartbeat_timeout_ms;   //  a peer silent this long is lost: 3000
     int linger_ms;              //  ZMQ_LINGER when an actor closes: 1000
     int stream_window;          //  values a stream's receiver lets its
-                                //  sender have in flight: 256 (at least 64)
+                                //  sender have in flight: 1024 (at least 64)
     const char *registry;       //  registry endpoints, "ENDPOINT[,ENDPOINT...]",
                                 //  or "none"; --tr-registry overrides it;
                                 //  default: $TROUPE_REGISTRY, else a root

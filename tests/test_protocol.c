@@ -623,7 +623,7 @@ START_TEST (a_stream_frame_that_breaks_the_rules_is_answered_and_the_context_goe
     ck_assert_msg (obs.started.got && obs.started.type == T_STARTED && obs.started.cid == 40,
                    "no started for the context (type %d)", obs.started.type);
     s_assert_error (&obs.over, "70 values in one yield", 40, TR_EPROTO,
-                    "beyond the credit granted (window 256)");
+                    "beyond the credit granted (window 1024)");
     s_assert_error (&obs.not_count, "a credit of a string", 40, TR_EPROTO,
                     "credit (cid 40) is not a count");
     ck_assert_str_eq (obs.echoed_text, "again");

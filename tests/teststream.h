@@ -87,22 +87,24 @@ tu_stream_killed_run (tu_body_fn *body, tu_stream_killed_t *obs)
 
 typedef struct {
     int read;
+    int window;                     //  the reader's stream_window
     int allowed;                    //  read + unread + credit left
     int produced_before, produced_after;
 } tu_window_t;
 
 //  Read TU_WINDOW_READ values of a flooding stream from p's child, then
-//  no more: the producer stops when the window (256 by default) is
-//  unread, between read + 129 and read + 256 values, since credit is
-//  topped up when half of it is free. Wait until it sent what this side
-//  allows: what was read, what came and waits, and the credit not yet
-//  spent.
+//  no more: the producer stops when the window (this side's
+//  stream_window, the default here) is unread, between read + window / 2 + 1 and read +
+//  window values, since credit is topped up when half of it is free.
+//  Wait until it sent what this side allows: what was read, what came and
+//  waits, and the credit not yet spent.
 static inline void
 tu_window_fill (tr_ctx_t *ctx, tr_portal_t *p, tr_stream_t *s, tu_window_t *self)
 {
     const msgpack_object *value;
     while (self->read < TU_WINDOW_READ && tr_stream_recv (s, &value, tu_ms (5000)) == 0)
         self->read++;
+    self->window = (int) s->window;
     self->allowed = self->read + (int) (s->count + s->peer_credit);
     tu_wait_produced (ctx, p, self->allowed, &self->produced_before);
 }
@@ -121,8 +123,9 @@ static inline void
 tu_window_check (const tu_window_t *self)
 {
     ck_assert_int_eq (self->read, TU_WINDOW_READ);
-    ck_assert_int_gt (self->allowed, TU_WINDOW_READ + 128);
-    ck_assert_int_le (self->allowed, TU_WINDOW_READ + 256);
+    ck_assert_int_eq (self->window, TRI_DEFAULT_STREAM_WINDOW);
+    ck_assert_int_gt (self->allowed, TU_WINDOW_READ + self->window / 2);
+    ck_assert_int_le (self->allowed, TU_WINDOW_READ + self->window);
     ck_assert_int_eq (self->produced_before, self->allowed);
     ck_assert_int_eq (self->produced_after, self->allowed);
 }
