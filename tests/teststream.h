@@ -94,10 +94,10 @@ typedef struct {
 
 //  Read TU_WINDOW_READ values of a flooding stream from p's child, then
 //  no more: the producer stops when the window (this side's
-//  stream_window, the default here) is unread, between read + window / 2 + 1 and read +
-//  window values, since credit is topped up when half of it is free.
-//  Wait until it sent what this side allows: what was read, what came and
-//  waits, and the credit not yet spent.
+//  stream_window, the default here) is unread, between read + window / 2
+//  + 1 and read + window values, since credit is topped up when half of
+//  it is free. Wait until it sent what this side allows: what was read,
+//  what came and waits, and the credit not yet spent.
 static inline void
 tu_window_fill (tr_ctx_t *ctx, tr_portal_t *p, tr_stream_t *s, tu_window_t *self)
 {
